@@ -1,0 +1,1 @@
+//! Shared helpers for corio's criterion benches (see `benches/`).

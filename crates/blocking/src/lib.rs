@@ -1,0 +1,1 @@
+//! corio-blocking: blocking pool, ThreadPool and ProcessPool (being built in issue 5).

@@ -1,0 +1,1 @@
+//! corio-core: runtime-agnostic tasks and wakers (being built in issue 2).

@@ -1,0 +1,1 @@
+//! corio-reactor: readiness I/O and timers (being built in issue 4).

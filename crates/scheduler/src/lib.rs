@@ -1,0 +1,1 @@
+//! corio-scheduler: the work-stealing executor (being built in issue 3).

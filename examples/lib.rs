@@ -1,0 +1,1 @@
+//! Shared helpers for corio's examples (each example is a file next to this one).
