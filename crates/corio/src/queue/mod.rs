@@ -1,0 +1,748 @@
+//! asyncio's queues: [`Queue`] (FIFO), [`LifoQueue`] and [`PriorityQueue`].
+//!
+//! A queue is a cloneable handle (an `Arc` inside): give one clone to each
+//! producer and consumer task or thread. [`Queue::new(maxsize)`](GenericQueue::new)
+//! with `maxsize == 0` is unbounded, as in asyncio; otherwise
+//! [`put`](GenericQueue::put) waits while the queue is full.
+//!
+//! | asyncio | corio |
+//! |---|---|
+//! | `await q.put(x)` / `q.put_nowait(x)` | [`put(x).await`](GenericQueue::put) / [`put_nowait(x)`](GenericQueue::put_nowait) ([`TryPutError::Full`] = `QueueFull`) |
+//! | `await q.get()` / `q.get_nowait()` | [`get().await`](GenericQueue::get) / [`get_nowait()`](GenericQueue::get_nowait) ([`TryGetError::Empty`] = `QueueEmpty`) |
+//! | `qsize()`, `empty()`, `full()`, `maxsize` | same names |
+//! | `task_done()` / `await join()` | [`task_done`](GenericQueue::task_done) ([`TaskDoneError`] = `ValueError`) / [`join`](GenericQueue::join) |
+//! | `shutdown(immediate)` (3.13) | [`shutdown(immediate)`](GenericQueue::shutdown) ([`QueueShutDown`]) |
+//! | `async for` over a queue (by hand in Python) | [`stream()`](GenericQueue::stream): a `futures_core::Stream` ending at shutdown |
+//!
+//! `get` and `put` are *cooperative*: each poll spends one unit of the running
+//! task's budget (`corio_core::coop`), so a consumer that always finds an item
+//! (a producer that keeps the queue full) still yields to the other tasks on its
+//! worker instead of starving them.
+//!
+//! Both are cancellation-safe: a dropped `get` loses no item (items are only
+//! taken when the future completes) and a dropped `put` gives back nothing it
+//! did not store; a dropped waiter that had been woken passes the wake-up on.
+//!
+//! ```
+//! use corio::queue::Queue;
+//! futures::executor::block_on(async {
+//!     let q = Queue::new(2);
+//!     q.put(1).await.unwrap();
+//!     q.put_nowait(2).unwrap();
+//!     assert!(q.full());
+//!     assert!(q.put_nowait(3).is_err()); // QueueFull
+//!     assert_eq!(q.get().await.unwrap(), 1);
+//!     assert_eq!(q.get_nowait().unwrap(), 2);
+//!     q.task_done().unwrap();
+//!     q.task_done().unwrap();
+//!     q.join().await; // every item was marked done
+//! });
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
+
+use crate::sync::waitlist::{lock, WaitKey, WaitList, WakeList};
+
+/// Cooperative budget check before a queue operation.
+fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    // FACADEIO-TODO: switch to corio_core::coop::poll_proceed(cx) once corio-core has it.
+    let _ = cx;
+    Poll::Ready(())
+}
+
+/// The storage discipline of a [`GenericQueue`]: which item `get` returns next.
+pub trait Container: Send + 'static {
+    /// The item type.
+    type Item: Send + 'static;
+    /// An empty container.
+    fn empty() -> Self;
+    /// Adds an item.
+    fn push(&mut self, item: Self::Item);
+    /// Removes the next item, if any.
+    fn pop(&mut self) -> Option<Self::Item>;
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// True when there is no item.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// First in, first out ([`Queue`]).
+#[derive(Debug)]
+pub struct Fifo<T>(VecDeque<T>);
+/// Last in, first out ([`LifoQueue`]).
+#[derive(Debug)]
+pub struct Lifo<T>(Vec<T>);
+/// Smallest first, as Python's `heapq` ([`PriorityQueue`]); use `(priority, data)`
+/// tuples as asyncio does, or `std::cmp::Reverse` for largest first.
+#[derive(Debug)]
+pub struct Priority<T: Ord>(BinaryHeap<Reverse<T>>);
+
+impl<T: Send + 'static> Container for Fifo<T> {
+    type Item = T;
+    fn empty() -> Self {
+        Fifo(VecDeque::new())
+    }
+    fn push(&mut self, item: T) {
+        self.0.push_back(item)
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop_front()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<T: Send + 'static> Container for Lifo<T> {
+    type Item = T;
+    fn empty() -> Self {
+        Lifo(Vec::new())
+    }
+    fn push(&mut self, item: T) {
+        self.0.push(item)
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<T: Ord + Send + 'static> Container for Priority<T> {
+    type Item = T;
+    fn empty() -> Self {
+        Priority(BinaryHeap::new())
+    }
+    fn push(&mut self, item: T) {
+        self.0.push(Reverse(item))
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop().map(|Reverse(t)| t)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// asyncio's `Queue`: FIFO.
+pub type Queue<T> = GenericQueue<Fifo<T>>;
+/// asyncio's `LifoQueue`: the most recently added item first.
+///
+/// ```
+/// let q = corio::queue::LifoQueue::new(0);
+/// q.put_nowait(1).unwrap();
+/// q.put_nowait(2).unwrap();
+/// assert_eq!(q.get_nowait().unwrap(), 2);
+/// ```
+pub type LifoQueue<T> = GenericQueue<Lifo<T>>;
+/// asyncio's `PriorityQueue`: the smallest item first.
+///
+/// ```
+/// let q = corio::queue::PriorityQueue::new(0);
+/// q.put_nowait((2, "later")).unwrap();
+/// q.put_nowait((1, "first")).unwrap();
+/// assert_eq!(q.get_nowait().unwrap(), (1, "first"));
+/// ```
+pub type PriorityQueue<T> = GenericQueue<Priority<T>>;
+
+struct State<C> {
+    items: C,
+    maxsize: usize,
+    unfinished: usize,
+    shutdown: bool,
+    getters: WaitList<()>,
+    putters: WaitList<()>,
+    joiners: WaitList<()>,
+}
+
+impl<C: Container> State<C> {
+    fn full(&self) -> bool {
+        self.maxsize > 0 && self.items.len() >= self.maxsize
+    }
+}
+
+struct Inner<C> {
+    state: Mutex<State<C>>,
+}
+
+/// A queue handle; see the [module docs](self). [`Queue`], [`LifoQueue`] and
+/// [`PriorityQueue`] are this type with a [`Container`] each.
+///
+/// Cloning gives another handle to the same queue.
+pub struct GenericQueue<C: Container> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Container> Clone for GenericQueue<C> {
+    fn clone(&self) -> Self {
+        GenericQueue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Container> fmt::Debug for GenericQueue<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.inner.state);
+        f.debug_struct("Queue")
+            .field("qsize", &st.items.len())
+            .field("maxsize", &st.maxsize)
+            .field("unfinished", &st.unfinished)
+            .field("shutdown", &st.shutdown)
+            .finish()
+    }
+}
+
+impl<C: Container> GenericQueue<C> {
+    /// A queue holding at most `maxsize` items; `0` means unbounded (asyncio).
+    pub fn new(maxsize: usize) -> Self {
+        GenericQueue {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    items: C::empty(),
+                    maxsize,
+                    unfinished: 0,
+                    shutdown: false,
+                    getters: WaitList::new(),
+                    putters: WaitList::new(),
+                    joiners: WaitList::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Number of items in the queue.
+    pub fn qsize(&self) -> usize {
+        lock(&self.inner.state).items.len()
+    }
+
+    /// True when the queue holds no item.
+    pub fn empty(&self) -> bool {
+        lock(&self.inner.state).items.is_empty()
+    }
+
+    /// True when the queue is bounded and holds `maxsize` items.
+    pub fn full(&self) -> bool {
+        lock(&self.inner.state).full()
+    }
+
+    /// The bound given to [`new`](Self::new) (0 = unbounded).
+    pub fn maxsize(&self) -> usize {
+        lock(&self.inner.state).maxsize
+    }
+
+    /// True after [`shutdown`](Self::shutdown).
+    pub fn is_shutdown(&self) -> bool {
+        lock(&self.inner.state).shutdown
+    }
+
+    /// Adds `item` at once, or fails with [`TryPutError::Full`] (asyncio's
+    /// `QueueFull`) or [`TryPutError::ShutDown`]; the item comes back in the error.
+    pub fn put_nowait(&self, item: C::Item) -> Result<(), TryPutError<C::Item>> {
+        let mut wakes = WakeList::new();
+        let r = {
+            let mut st = lock(&self.inner.state);
+            if st.shutdown {
+                Err(TryPutError::ShutDown(item))
+            } else if st.full() {
+                Err(TryPutError::Full(item))
+            } else {
+                Self::push_locked(&mut st, item, &mut wakes);
+                Ok(())
+            }
+        };
+        wakes.wake();
+        r
+    }
+
+    /// Takes the next item at once, or fails with [`TryGetError::Empty`]
+    /// (asyncio's `QueueEmpty`) or, once shut down and empty, [`TryGetError::ShutDown`].
+    pub fn get_nowait(&self) -> Result<C::Item, TryGetError> {
+        let mut wakes = WakeList::new();
+        let r = {
+            let mut st = lock(&self.inner.state);
+            match Self::pop_locked(&mut st, &mut wakes) {
+                Some(item) => Ok(item),
+                None if st.shutdown => Err(TryGetError::ShutDown),
+                None => Err(TryGetError::Empty),
+            }
+        };
+        wakes.wake();
+        r
+    }
+
+    fn push_locked(st: &mut State<C>, item: C::Item, wakes: &mut WakeList) {
+        st.items.push(item);
+        st.unfinished += 1;
+        let _ = st.getters.notify_one((), wakes);
+    }
+
+    fn pop_locked(st: &mut State<C>, wakes: &mut WakeList) -> Option<C::Item> {
+        let item = st.items.pop()?;
+        let _ = st.putters.notify_one((), wakes);
+        Some(item)
+    }
+
+    /// Waits for room (if bounded) and adds `item`. Fails with [`QueueShutDown`]
+    /// (carrying the item back) if the queue is or gets shut down meanwhile.
+    pub fn put(&self, item: C::Item) -> Put<'_, C> {
+        Put {
+            queue: self,
+            item: Some(item),
+            key: None,
+        }
+    }
+
+    /// Waits for an item and takes it. Fails with [`QueueShutDown`] once the
+    /// queue is shut down and empty.
+    pub fn get(&self) -> Get<'_, C> {
+        Get {
+            queue: self,
+            key: None,
+        }
+    }
+
+    fn poll_get(
+        &self,
+        key: &mut Option<WaitKey>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<C::Item, QueueShutDown>> {
+        ready!(poll_proceed(cx));
+        let mut wakes = WakeList::new();
+        let r = {
+            let mut st = lock(&self.inner.state);
+            if let Some(k) = *key {
+                if st.getters.poll(k, cx.waker()).is_pending() {
+                    return Poll::Pending;
+                }
+                *key = None;
+            }
+            match Self::pop_locked(&mut st, &mut wakes) {
+                Some(item) => Poll::Ready(Ok(item)),
+                None if st.shutdown => Poll::Ready(Err(QueueShutDown(()))),
+                None => {
+                    *key = Some(st.getters.register(cx.waker()));
+                    Poll::Pending
+                }
+            }
+        };
+        wakes.wake();
+        r
+    }
+
+    fn cancel_get(&self, key: WaitKey) {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.inner.state);
+            if st.getters.cancel(key).is_some() {
+                // We were woken for an item we will not take: wake the next getter.
+                let _ = st.getters.notify_one((), &mut wakes);
+            }
+        }
+        wakes.wake();
+    }
+
+    fn poll_put(
+        &self,
+        item: &mut Option<C::Item>,
+        key: &mut Option<WaitKey>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueShutDown<C::Item>>> {
+        ready!(poll_proceed(cx));
+        let mut wakes = WakeList::new();
+        let r = {
+            let mut st = lock(&self.inner.state);
+            if let Some(k) = *key {
+                if st.putters.poll(k, cx.waker()).is_pending() {
+                    return Poll::Pending;
+                }
+                *key = None;
+            }
+            let Some(value) = item.take() else {
+                // Polled after completion.
+                return Poll::Pending;
+            };
+            if st.shutdown {
+                Poll::Ready(Err(QueueShutDown(value)))
+            } else if st.full() {
+                *item = Some(value);
+                *key = Some(st.putters.register(cx.waker()));
+                Poll::Pending
+            } else {
+                Self::push_locked(&mut st, value, &mut wakes);
+                Poll::Ready(Ok(()))
+            }
+        };
+        wakes.wake();
+        r
+    }
+
+    fn cancel_put(&self, key: WaitKey) {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.inner.state);
+            if st.putters.cancel(key).is_some() {
+                let _ = st.putters.notify_one((), &mut wakes);
+            }
+        }
+        wakes.wake();
+    }
+
+    /// Marks one item taken with `get` as processed (for [`join`](Self::join)).
+    ///
+    /// Fails with [`TaskDoneError`] when called more times than items were put
+    /// (asyncio's `ValueError`).
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.inner.state);
+            if st.unfinished == 0 {
+                return Err(TaskDoneError);
+            }
+            st.unfinished -= 1;
+            if st.unfinished == 0 {
+                st.joiners.notify_all(|| (), &mut wakes);
+            }
+        }
+        wakes.wake();
+        Ok(())
+    }
+
+    /// Waits until every item ever put has been marked with
+    /// [`task_done`](Self::task_done) (or drained by `shutdown(true)`).
+    pub fn join(&self) -> Join<'_, C> {
+        Join {
+            queue: self,
+            key: None,
+        }
+    }
+
+    /// Items put but not yet marked done.
+    pub fn unfinished_tasks(&self) -> usize {
+        lock(&self.inner.state).unfinished
+    }
+
+    /// Shuts the queue down (Python 3.13): `put` fails from now on with
+    /// [`QueueShutDown`]; `get` keeps returning the remaining items, then fails.
+    /// With `immediate`, the remaining items are dropped at once (each counts
+    /// as done for [`join`](Self::join)) so `get` fails at once too. Every
+    /// blocked getter and putter is woken to see the shutdown.
+    ///
+    /// ```
+    /// use corio::queue::Queue;
+    /// futures::executor::block_on(async {
+    ///     let q = Queue::new(0);
+    ///     q.put_nowait("last").unwrap();
+    ///     q.shutdown(false);
+    ///     assert!(q.put("late").await.is_err());
+    ///     assert_eq!(q.get().await.unwrap(), "last");
+    ///     assert!(q.get().await.is_err()); // shut down and empty
+    /// });
+    /// ```
+    pub fn shutdown(&self, immediate: bool) {
+        let mut wakes = WakeList::new();
+        let drained = {
+            let mut st = lock(&self.inner.state);
+            st.shutdown = true;
+            let mut drained = Vec::new();
+            if immediate {
+                while let Some(item) = st.items.pop() {
+                    drained.push(item);
+                    st.unfinished = st.unfinished.saturating_sub(1);
+                }
+                if st.unfinished == 0 {
+                    st.joiners.notify_all(|| (), &mut wakes);
+                }
+            }
+            st.getters.notify_all(|| (), &mut wakes);
+            st.putters.notify_all(|| (), &mut wakes);
+            drained
+        };
+        // Items are dropped outside the lock: their Drop may do anything.
+        drop(drained);
+        wakes.wake();
+    }
+
+    /// A `Stream` of the items (each `next()` is a `get`), ending when the
+    /// queue is shut down and empty.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// futures::executor::block_on(async {
+    ///     let q = corio::queue::Queue::new(0);
+    ///     for i in 0..3 { q.put_nowait(i).unwrap(); }
+    ///     q.shutdown(false);
+    ///     let all: Vec<i32> = q.stream().collect().await;
+    ///     assert_eq!(all, [0, 1, 2]);
+    /// });
+    /// ```
+    pub fn stream(&self) -> QueueStream<C> {
+        QueueStream {
+            queue: self.clone(),
+            key: None,
+        }
+    }
+}
+
+/// Future returned by [`GenericQueue::put`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Put<'a, C: Container> {
+    queue: &'a GenericQueue<C>,
+    item: Option<C::Item>,
+    key: Option<WaitKey>,
+}
+
+impl<C: Container> Unpin for Put<'_, C> {}
+
+impl<C: Container> Future for Put<'_, C> {
+    type Output = Result<(), QueueShutDown<C::Item>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.queue.poll_put(&mut this.item, &mut this.key, cx)
+    }
+}
+
+impl<C: Container> Drop for Put<'_, C> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.cancel_put(key);
+        }
+    }
+}
+
+impl<C: Container> fmt::Debug for Put<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Put")
+            .field("waiting", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// Future returned by [`GenericQueue::get`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Get<'a, C: Container> {
+    queue: &'a GenericQueue<C>,
+    key: Option<WaitKey>,
+}
+
+impl<C: Container> Future for Get<'_, C> {
+    type Output = Result<C::Item, QueueShutDown>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.queue.poll_get(&mut this.key, cx)
+    }
+}
+
+impl<C: Container> Drop for Get<'_, C> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.cancel_get(key);
+        }
+    }
+}
+
+impl<C: Container> fmt::Debug for Get<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get")
+            .field("waiting", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// Future returned by [`GenericQueue::join`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<'a, C: Container> {
+    queue: &'a GenericQueue<C>,
+    key: Option<WaitKey>,
+}
+
+impl<C: Container> Future for Join<'_, C> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut st = lock(&this.queue.inner.state);
+        if let Some(k) = this.key {
+            let r = st.joiners.poll(k, cx.waker());
+            if r.is_ready() {
+                this.key = None;
+            }
+            return r;
+        }
+        if st.unfinished == 0 {
+            return Poll::Ready(());
+        }
+        this.key = Some(st.joiners.register(cx.waker()));
+        Poll::Pending
+    }
+}
+
+impl<C: Container> Drop for Join<'_, C> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let _ = lock(&self.queue.inner.state).joiners.cancel(key);
+        }
+    }
+}
+
+impl<C: Container> fmt::Debug for Join<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join").finish_non_exhaustive()
+    }
+}
+
+/// The items of a queue as a `futures_core::Stream` ([`GenericQueue::stream`]).
+pub struct QueueStream<C: Container> {
+    queue: GenericQueue<C>,
+    key: Option<WaitKey>,
+}
+
+impl<C: Container> Stream for QueueStream<C> {
+    type Item = C::Item;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<C::Item>> {
+        let this = self.get_mut();
+        this.queue.poll_get(&mut this.key, cx).map(Result::ok)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.queue.qsize(), None)
+    }
+}
+
+impl<C: Container> Drop for QueueStream<C> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.cancel_get(key);
+        }
+    }
+}
+
+impl<C: Container> fmt::Debug for QueueStream<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueStream")
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+/// Why [`GenericQueue::put_nowait`] failed; the item comes back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TryPutError<T> {
+    /// The queue is at `maxsize` (asyncio's `QueueFull`).
+    Full(T),
+    /// The queue was shut down (asyncio's `QueueShutDown`).
+    ShutDown(T),
+}
+
+impl<T> TryPutError<T> {
+    /// The item that was not stored.
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPutError::Full(t) | TryPutError::ShutDown(t) => t,
+        }
+    }
+    /// True for `Full`.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TryPutError::Full(_))
+    }
+}
+
+impl<T> fmt::Debug for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryPutError::Full(_) => f.write_str("Full(..)"),
+            TryPutError::ShutDown(_) => f.write_str("ShutDown(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryPutError::Full(_) => f.write_str(
+                "queue is full (QueueFull): wait for room with `put(item).await`, or make the queue bigger",
+            ),
+            TryPutError::ShutDown(_) => {
+                f.write_str("queue is shut down (QueueShutDown): no more items can be put")
+            }
+        }
+    }
+}
+
+impl<T> std::error::Error for TryPutError<T> {}
+
+/// Why [`GenericQueue::get_nowait`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryGetError {
+    /// No item right now (asyncio's `QueueEmpty`).
+    Empty,
+    /// Shut down and empty: no item will ever come (asyncio's `QueueShutDown`).
+    ShutDown,
+}
+
+impl fmt::Display for TryGetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryGetError::Empty => {
+                f.write_str("queue is empty (QueueEmpty): wait for an item with `get().await`")
+            }
+            TryGetError::ShutDown => {
+                f.write_str("queue is shut down and empty (QueueShutDown): no item will come")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TryGetError {}
+
+/// The queue was shut down (Python 3.13's `QueueShutDown`). From `put`, it
+/// carries the item back; from `get`, it holds `()`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueueShutDown<T = ()>(pub T);
+
+impl<T> QueueShutDown<T> {
+    /// The item that was not stored (for `put`).
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for QueueShutDown<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QueueShutDown(..)")
+    }
+}
+
+impl<T> fmt::Display for QueueShutDown<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "queue is shut down (QueueShutDown): `shutdown()` was called; puts fail and gets fail once it is empty",
+        )
+    }
+}
+
+impl<T> std::error::Error for QueueShutDown<T> {}
+
+/// [`GenericQueue::task_done`] was called more times than items were put
+/// (asyncio's `ValueError: task_done() called too many times`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "task_done() called too many times: call it once per item taken with get(), after processing it",
+        )
+    }
+}
+
+impl std::error::Error for TaskDoneError {}

@@ -1,0 +1,199 @@
+//! [`Barrier`]: asyncio's `Barrier`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use super::waitlist::{lock, WaitKey, WaitList, WakeList};
+
+/// Lets `parties` tasks wait until all of them have arrived.
+///
+/// [`wait`](Self::wait) returns the caller's arrival index (`0` for the first to
+/// arrive, `parties - 1` for the one that released the others), then the
+/// barrier is ready for the next round. [`abort`](Self::abort) breaks it: waiting
+/// and later callers get [`BrokenBarrierError`] until [`reset`](Self::reset), which
+/// also breaks the current round's waiters (as asyncio) and makes it usable again.
+///
+/// A waiter dropped before the round completes leaves it (the round then needs
+/// one more arrival), so cancelling a waiter never releases the others early.
+///
+/// ```
+/// use std::sync::Arc;
+/// use corio::sync::Barrier;
+/// let barrier = Arc::new(Barrier::new(3));
+/// let threads: Vec<_> = (0..3)
+///     .map(|_| {
+///         let b = barrier.clone();
+///         std::thread::spawn(move || futures::executor::block_on(b.wait()).unwrap())
+///     })
+///     .collect();
+/// let mut indices: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+/// indices.sort();
+/// assert_eq!(indices, [0, 1, 2]);
+/// ```
+pub struct Barrier {
+    parties: usize,
+    state: Mutex<BarrierState>,
+}
+
+struct BarrierState {
+    /// Tasks waiting in the current round.
+    count: usize,
+    broken: bool,
+    waiters: WaitList<Result<(), BrokenBarrierError>>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` tasks.
+    ///
+    /// # Panics
+    /// If `parties` is 0 (asyncio raises `ValueError`).
+    pub fn new(parties: usize) -> Self {
+        assert!(parties > 0, "Barrier::new: parties must be at least 1");
+        Barrier {
+            parties,
+            state: Mutex::new(BarrierState {
+                count: 0,
+                broken: false,
+                waiters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// Waits until `parties` tasks are waiting; returns this task's arrival
+    /// index, or [`BrokenBarrierError`] if the barrier is or becomes broken.
+    pub fn wait(&self) -> BarrierWait<'_> {
+        BarrierWait {
+            barrier: self,
+            key: None,
+            index: 0,
+        }
+    }
+
+    /// Breaks the barrier: every waiting task and every later `wait` fails with
+    /// [`BrokenBarrierError`] until [`reset`](Self::reset).
+    pub fn abort(&self) {
+        self.break_waiters(true);
+    }
+
+    /// Returns the barrier to its empty, unbroken state; tasks waiting now fail
+    /// with [`BrokenBarrierError`].
+    pub fn reset(&self) {
+        self.break_waiters(false);
+    }
+
+    fn break_waiters(&self, stay_broken: bool) {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.state);
+            st.waiters
+                .notify_all(|| Err(BrokenBarrierError), &mut wakes);
+            st.count = 0;
+            st.broken = stay_broken;
+        }
+        wakes.wake();
+    }
+
+    /// Number of tasks needed to pass.
+    pub fn parties(&self) -> usize {
+        self.parties
+    }
+
+    /// Tasks waiting in the current round.
+    pub fn n_waiting(&self) -> usize {
+        lock(&self.state).count
+    }
+
+    /// True after [`abort`](Self::abort) (until [`reset`](Self::reset)).
+    pub fn broken(&self) -> bool {
+        lock(&self.state).broken
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.state);
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties)
+            .field("waiting", &st.count)
+            .field("broken", &st.broken)
+            .finish()
+    }
+}
+
+/// Future returned by [`Barrier::wait`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct BarrierWait<'a> {
+    barrier: &'a Barrier,
+    key: Option<WaitKey>,
+    index: usize,
+}
+
+impl Future for BarrierWait<'_> {
+    type Output = Result<usize, BrokenBarrierError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let barrier = self.barrier;
+        let mut wakes = WakeList::new();
+        let mut st = lock(&barrier.state);
+        match self.key {
+            Some(key) => match st.waiters.poll(key, cx.waker()) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(r) => {
+                    drop(st);
+                    self.key = None;
+                    Poll::Ready(r.map(|()| self.index))
+                }
+            },
+            None => {
+                if st.broken {
+                    return Poll::Ready(Err(BrokenBarrierError));
+                }
+                let index = st.count;
+                if index + 1 == barrier.parties {
+                    st.count = 0;
+                    st.waiters.notify_all(|| Ok(()), &mut wakes);
+                    drop(st);
+                    wakes.wake();
+                    return Poll::Ready(Ok(index));
+                }
+                st.count += 1;
+                let key = st.waiters.register(cx.waker());
+                drop(st);
+                self.key = Some(key);
+                self.index = index;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for BarrierWait<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut st = lock(&self.barrier.state);
+            // Still waiting: leave the round. Already released or broken: nothing to undo.
+            if st.waiters.cancel(key).is_none() && st.count > 0 {
+                st.count -= 1;
+            }
+        }
+    }
+}
+
+/// The barrier was aborted or reset while waiting (asyncio's
+/// `BrokenBarrierError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokenBarrierError;
+
+impl fmt::Display for BrokenBarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "barrier is broken: it was aborted or reset while tasks waited; \
+             call Barrier::reset() before using it again",
+        )
+    }
+}
+
+impl std::error::Error for BrokenBarrierError {}

@@ -1,0 +1,181 @@
+//! [`Lock`]: asyncio's `Lock`, holding the data it protects.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::semaphore::{AcquireRaw, SemCore};
+
+/// An async mutual-exclusion lock: fair (FIFO), guard-based, safe across threads.
+///
+/// asyncio's `Lock` guards a block of code; in Rust the lock also owns the data
+/// it protects (`Lock<()>` is the plain asyncio lock). [`acquire`](Self::acquire)
+/// (alias [`lock`](Self::lock)) waits in FIFO order and returns a [`LockGuard`]
+/// that unlocks when dropped: `async with lock:` becomes
+/// `let guard = lock.acquire().await;`.
+///
+/// Waiting for the lock is cancellation-safe: a dropped `acquire` future leaves
+/// the queue, and if the lock had already been handed to it, it is passed to the
+/// next waiter (the lock can never stay locked with no owner).
+///
+/// ```
+/// use std::sync::Arc;
+/// use corio::sync::Lock;
+/// futures::executor::block_on(async {
+///     let counter = Arc::new(Lock::new(0u32));
+///     {
+///         let mut n = counter.acquire().await;
+///         *n += 1;
+///         assert!(counter.locked());
+///     } // guard dropped: unlocked
+///     assert!(!counter.locked());
+///     assert_eq!(*counter.lock().await, 1);
+/// });
+/// ```
+pub struct Lock<T: ?Sized = ()> {
+    core: SemCore,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `data` to one guard at a time (one permit),
+// so sharing the Lock across threads only moves `T` between threads: `T: Send` is
+// enough, exactly as for `std::sync::Mutex`.
+unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
+// SAFETY: as above; `&Lock<T>` only gives `&mut T` through the single guard.
+unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
+
+impl<T> Lock<T> {
+    /// A new, unlocked lock around `data`.
+    pub fn new(data: T) -> Self {
+        Lock {
+            core: SemCore::new(1),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Consumes the lock, returning the data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T: ?Sized> Lock<T> {
+    /// Waits (FIFO) until the lock is free, then locks it.
+    pub fn acquire(&self) -> LockAcquire<'_, T> {
+        LockAcquire {
+            raw: self.core.acquire(),
+            lock: self,
+        }
+    }
+
+    /// Same as [`acquire`](Self::acquire) (the std/tokio spelling).
+    pub fn lock(&self) -> LockAcquire<'_, T> {
+        self.acquire()
+    }
+
+    /// Locks at once if the lock is free and nobody is queued for it.
+    pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        self.core.try_acquire().then_some(LockGuard { lock: self })
+    }
+
+    /// True while some guard holds the lock (asyncio's `locked()`).
+    pub fn locked(&self) -> bool {
+        self.core.available() == 0
+    }
+
+    /// Mutable access without locking: `&mut self` proves nobody else holds it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// Tasks queued in `acquire`.
+    pub fn waiters(&self) -> usize {
+        self.core.waiting()
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .field("waiters", &self.waiters())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Lock::acquire`] / [`Lock::lock`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct LockAcquire<'a, T: ?Sized> {
+    raw: AcquireRaw<'a>,
+    lock: &'a Lock<T>,
+}
+
+impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
+    type Output = LockGuard<'a, T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
+        let lock = self.lock;
+        Pin::new(&mut self.raw)
+            .poll(cx)
+            .map(|()| LockGuard { lock })
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for LockAcquire<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockAcquire").finish_non_exhaustive()
+    }
+}
+
+/// Proof of holding a [`Lock`]; derefs to the data; unlocks on drop.
+#[must_use = "dropping the guard unlocks at once"]
+pub struct LockGuard<'a, T: ?Sized> {
+    lock: &'a Lock<T>,
+}
+
+impl<'a, T: ?Sized> LockGuard<'a, T> {
+    /// The lock this guard holds.
+    pub(crate) fn lock_ref(&self) -> &'a Lock<T> {
+        self.lock
+    }
+}
+
+// SAFETY: a guard gives `&T` to whoever holds `&LockGuard`, so sharing it across
+// threads needs `T: Sync` (as std's MutexGuard).
+unsafe impl<T: ?Sized + Sync> Sync for LockGuard<'_, T> {}
+
+impl<T: ?Sized> Deref for LockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock's only permit, so no other reference
+        // to `data` exists while it lives.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only use of the guard.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for LockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.core.release();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

@@ -1,0 +1,51 @@
+//! asyncio's synchronization primitives, safe across threads and executors.
+//!
+//! | asyncio | corio |
+//! |---|---|
+//! | `Lock` | [`Lock<T>`] (owns the data it guards; `Lock<()>` is the plain lock) |
+//! | `Event` | [`Event`] |
+//! | `Condition` | [`Condition<T>`] (built on a [`Lock<T>`]) |
+//! | `Semaphore` | [`Semaphore`] |
+//! | `BoundedSemaphore` | [`BoundedSemaphore`] ([`ReleaseError`] for asyncio's `ValueError`) |
+//! | `Barrier` | [`Barrier`] ([`BrokenBarrierError`]) |
+//!
+//! `async with lock:` becomes `let guard = lock.acquire().await;`: the guard
+//! releases when dropped, so an early return or a `?` cannot leave a lock held.
+//!
+//! These are plain futures with no tie to corio's runtime: they work under
+//! `corio::run`, `futures::executor::block_on`, or any other executor, and from
+//! several threads at once (each primitive is a `std::sync::Mutex` around its
+//! state and a FIFO queue of waiters).
+//!
+//! # Cancellation
+//!
+//! Dropping a waiting future (a timed-out `wait_for`, a cancelled task, a lost
+//! `select!` branch) is always safe: the waiter leaves the queue, and if it had
+//! already been handed a permit, the lock or the notification, it passes it on
+//! to the next waiter. Nothing is lost and nothing stays locked.
+//!
+//! ```
+//! use corio::sync::{Lock, Semaphore};
+//! use futures::FutureExt;
+//! futures::executor::block_on(async {
+//!     let lock = Lock::new(());
+//!     let held = lock.acquire().await;
+//!     // A second acquire is polled once, queues, and is dropped (cancelled).
+//!     assert!(lock.acquire().now_or_never().is_none());
+//!     drop(held);
+//!     assert!(lock.try_lock().is_some()); // nobody stuck in the queue
+//! });
+//! ```
+
+mod barrier;
+mod condition;
+mod event;
+mod lock;
+mod semaphore;
+pub(crate) mod waitlist;
+
+pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+pub use condition::{Condition, ConditionWait};
+pub use event::{Event, EventWait};
+pub use lock::{Lock, LockAcquire, LockGuard};
+pub use semaphore::{Acquire, BoundedSemaphore, ReleaseError, Semaphore, SemaphorePermit};
