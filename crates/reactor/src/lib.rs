@@ -1,1 +1,58 @@
-//! corio-reactor: readiness I/O and timers (being built in issue 4).
+//! corio-reactor: readiness I/O and timers for any executor.
+//!
+//! The reactor turns OS readiness (epoll/kqueue via [`polling`]) and deadlines
+//! into wake-ups. It knows nothing of the executor running the tasks:
+//!
+//! - [`Async<T>`] wraps any non-blocking file descriptor; [`net`] has
+//!   TCP/UDP/Unix sockets implementing `futures_io::AsyncRead`/`AsyncWrite`.
+//! - [`timer`] has [`sleep`](timer::sleep), [`Interval`](timer::Interval) and
+//!   [`timeout`](timer::timeout), kept in a hierarchical timer wheel and driven
+//!   by the same poll loop, with sub-millisecond precision.
+//! - [`Reactor`] is the process-wide driver: an executor calls
+//!   [`Reactor::try_drive`] when idle (only one thread at a time waits in the
+//!   poller) and [`Reactor::notify`] to wake it, after declaring itself with
+//!   [`Reactor::register_driver`]. With no executor registered, a fallback
+//!   thread drives, so everything here also works under tokio or
+//!   `futures::executor` with no setup. [`block_on`] runs a future on the
+//!   current thread and drives the reactor while it waits.
+//!
+//! ```
+//! use corio_reactor::{block_on, net::{TcpListener, TcpStream}, timer::timeout};
+//! use futures::{AsyncReadExt, AsyncWriteExt};
+//! use std::time::Duration;
+//!
+//! block_on(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     let echo = async {
+//!         let (mut s, _) = listener.accept().await?;
+//!         let mut buf = [0u8; 4];
+//!         s.read_exact(&mut buf).await?;
+//!         s.write_all(&buf).await?;
+//!         std::io::Result::Ok(())
+//!     };
+//!     let client = async {
+//!         let mut c = TcpStream::connect(addr).await?;
+//!         c.write_all(b"ping").await?;
+//!         let mut buf = [0u8; 4];
+//!         c.read_exact(&mut buf).await?;
+//!         std::io::Result::Ok(buf)
+//!     };
+//!     let (e, c) = futures::join!(echo, timeout(Duration::from_secs(5), client));
+//!     e?;
+//!     assert_eq!(&c??, b"ping");
+//!     std::io::Result::Ok(())
+//! })?;
+//! # std::io::Result::Ok(())
+//! ```
+
+mod block_on;
+mod io;
+pub mod net;
+mod reactor;
+mod sync;
+pub mod timer;
+
+pub use block_on::block_on;
+pub use io::{Async, Ready};
+pub use reactor::{DriverGuard, Reactor};

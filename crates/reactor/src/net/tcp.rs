@@ -1,0 +1,270 @@
+use crate::io::Async;
+use crate::reactor::{READ, WRITE};
+use crate::sync::Arc;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A TCP listening socket.
+///
+/// ```
+/// use corio_reactor::{block_on, net::{TcpListener, TcpStream}};
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+///
+/// block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let mut client = TcpStream::connect(addr).await?;
+///     let (mut server, _peer) = listener.accept().await?;
+///     client.write_all(b"hello").await?;
+///     let mut buf = [0u8; 5];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hello");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: Async<net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (the first address that works). Fails with
+    /// `AddrInUse` if another socket listens there.
+    ///
+    /// Resolving a host name blocks the thread: pass IP addresses in async code.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let listener = net::TcpListener::bind(addr)?;
+        Ok(TcpListener {
+            inner: Async::new(listener)?,
+        })
+    }
+
+    /// Wraps a std listener (made non-blocking here).
+    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Async::new(listener)?,
+        })
+    }
+
+    /// The local address (to learn the port after binding to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Accepts a connection. On EMFILE/ENFILE the error is returned and the
+    /// connection stays queued: see the [module docs](crate::net).
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Poll form of [`accept`](TcpListener::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self.inner.poll_op(READ, cx, &mut |l| l.accept()) {
+            Poll::Ready(Ok((stream, addr))) => {
+                Poll::Ready(TcpStream::from_std(stream).map(|s| (s, addr)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A stream of incoming connections (never ends; errors are items).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// Stream of connections from [`TcpListener::incoming`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener
+            .poll_accept(cx)
+            .map(|r| Some(r.map(|(s, _)| s)))
+    }
+}
+
+/// A TCP connection. Cheap to clone (the clones share one socket).
+///
+/// `AsyncRead`/`AsyncWrite` are implemented for `TcpStream` and `&TcpStream`;
+/// `poll_close` shuts the write side down (the peer reads end of stream).
+#[derive(Debug, Clone)]
+pub struct TcpStream {
+    inner: Arc<Async<net::TcpStream>>,
+}
+
+impl TcpStream {
+    /// Connects to `addr` (each resolved address in turn; the last error is
+    /// returned, e.g. `ConnectionRefused`). The connect itself is non-blocking.
+    /// Bound it with [`timeout`](crate::timer::timeout) if the peer may not answer.
+    ///
+    /// Resolving a host name blocks the thread: pass IP addresses in async code.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match TcpStream::connect_addr(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TcpStream::connect: the address resolved to nothing; pass an IP:port",
+            )
+        }))
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&SockAddr::from(addr)) {
+            Ok(()) => {}
+            Err(e) if super::connect_in_progress(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = Async::new(net::TcpStream::from(socket))?;
+        // Writable = the handshake finished (or failed: SO_ERROR tells).
+        stream.writable().await?;
+        if let Some(e) = stream.get_ref().take_error()? {
+            return Err(e);
+        }
+        // A spurious writable before the handshake ends shows up as ENOTCONN.
+        stream.get_ref().peer_addr()?;
+        Ok(TcpStream {
+            inner: Arc::new(stream),
+        })
+    }
+
+    /// Wraps a connected std stream (made non-blocking here).
+    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Arc::new(Async::new(stream)?),
+        })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Shuts down the read, write or both halves (`Write`: the peer reads EOF).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Sets TCP_NODELAY (disable Nagle: send small writes at once).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Reads TCP_NODELAY.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get_ref().nodelay()
+    }
+
+    /// Sets SO_LINGER (`Some(0)`: close sends RST instead of FIN).
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        socket2::SockRef::from(self.inner.get_ref()).set_linger(linger)
+    }
+
+    /// Reads into `buf` without removing the data from the socket.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.peek(buf)).await
+    }
+
+    /// Waits until readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
+    }
+
+    /// Waits until writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.inner.writable().await
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+macro_rules! impl_stream_io {
+    ($ty:ty) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.inner
+                    .poll_op(READ, cx, &mut |mut s: &_| Read::read(&mut s, buf))
+            }
+            fn poll_read_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &mut [IoSliceMut<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.inner
+                    .poll_op(READ, cx, &mut |mut s: &_| Read::read_vectored(&mut s, bufs))
+            }
+        }
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.inner
+                    .poll_op(WRITE, cx, &mut |mut s: &_| Write::write(&mut s, buf))
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.inner.poll_op(WRITE, cx, &mut |mut s: &_| {
+                    Write::write_vectored(&mut s, bufs)
+                })
+            }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.inner.get_ref().shutdown(Shutdown::Write))
+            }
+        }
+    };
+}
+pub(crate) use impl_stream_io;
+
+impl_stream_io!(TcpStream);
+impl_stream_io!(&TcpStream);

@@ -1,0 +1,91 @@
+use crate::io::Async;
+use std::io;
+use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+
+/// A UDP socket.
+///
+/// ```
+/// use corio_reactor::{block_on, net::UdpSocket};
+///
+/// block_on(async {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     a.send_to(b"hi", b.local_addr()?).await?;
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).await?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    inner: Async<net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (`AddrInUse` if taken). Host names resolve blocking.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        UdpSocket::from_std(net::UdpSocket::bind(addr)?)
+    }
+
+    /// Wraps a std socket (made non-blocking here).
+    pub fn from_std(socket: net::UdpSocket) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: Async::new(socket)?,
+        })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The connected peer's address (`NotConnected` if none).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// Sends a datagram to `addr`; returns the bytes sent.
+    pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send_to(buf, addr)).await
+    }
+
+    /// Receives a datagram and its sender (excess bytes are discarded).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// Receives without removing the datagram from the queue.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.peek_from(buf)).await
+    }
+
+    /// Sets the default peer for `send`/`recv` and filters incoming datagrams.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        self.inner.get_ref().connect(addr)
+    }
+
+    /// Sends to the connected peer. A previous datagram refused by the peer
+    /// surfaces here or in `recv` as `ConnectionRefused`.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receives from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.recv(buf)).await
+    }
+
+    /// Enables sending to broadcast addresses.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.get_ref().set_broadcast(on)
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}

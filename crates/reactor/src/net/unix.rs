@@ -1,0 +1,162 @@
+use crate::io::Async;
+use crate::reactor::{READ, WRITE};
+use crate::sync::Arc;
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A Unix-domain listening socket.
+///
+/// ```
+/// use corio_reactor::{block_on, net::{UnixListener, UnixStream}};
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+///
+/// let path = std::env::temp_dir().join(format!("corio-doc-{}.sock", std::process::id()));
+/// let _ = std::fs::remove_file(&path);
+/// block_on(async {
+///     let listener = UnixListener::bind(&path)?;
+///     let mut client = UnixStream::connect(&path).await?;
+///     let (mut server, _) = listener.accept().await?;
+///     client.write_all(b"hey").await?;
+///     let mut buf = [0u8; 3];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hey");
+///     std::io::Result::Ok(())
+/// })?;
+/// std::fs::remove_file(&path)?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct UnixListener {
+    inner: Async<net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to `path` (`AddrInUse` if the file exists: remove stale socket files first).
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        UnixListener::from_std(net::UnixListener::bind(path)?)
+    }
+
+    /// Wraps a std listener (made non-blocking here).
+    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            inner: Async::new(listener)?,
+        })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Accepts a connection (EMFILE: see the [module docs](crate::net)).
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Poll form of [`accept`](UnixListener::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        match self.inner.poll_op(READ, cx, &mut |l| l.accept()) {
+            Poll::Ready(Ok((s, addr))) => Poll::Ready(UnixStream::from_std(s).map(|s| (s, addr))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A stream of incoming connections (never ends; errors are items).
+    pub fn incoming(&self) -> UnixIncoming<'_> {
+        UnixIncoming { listener: self }
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// Stream of connections from [`UnixListener::incoming`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct UnixIncoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl futures_core::Stream for UnixIncoming<'_> {
+    type Item = io::Result<UnixStream>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.listener
+            .poll_accept(cx)
+            .map(|r| Some(r.map(|(s, _)| s)))
+    }
+}
+
+/// A Unix-domain stream socket. Cheap to clone (the clones share one socket).
+#[derive(Debug, Clone)]
+pub struct UnixStream {
+    inner: Arc<Async<net::UnixStream>>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path` without blocking
+    /// (`ConnectionRefused` if nobody listens, `NotFound` if no such file).
+    pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&SockAddr::unix(path)?) {
+            Ok(()) => {}
+            Err(e) if super::connect_in_progress(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = Async::new(net::UnixStream::from(std::os::fd::OwnedFd::from(socket)))?;
+        stream.writable().await?;
+        if let Some(e) = stream.get_ref().take_error()? {
+            return Err(e);
+        }
+        Ok(UnixStream {
+            inner: Arc::new(stream),
+        })
+    }
+
+    /// A connected pair of sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Wraps a connected std stream (made non-blocking here).
+    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: Arc::new(Async::new(stream)?),
+        })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Shuts down the read, write or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+super::tcp::impl_stream_io!(UnixStream);
+super::tcp::impl_stream_io!(&UnixStream);

@@ -1,0 +1,646 @@
+//! The process-wide reactor: one `polling::Poller`, the I/O sources, the timer
+//! wheel, and the protocol that decides which thread waits in the poller.
+//!
+//! # Who drives
+//!
+//! 1. Only one thread at a time may wait in the poller ("drive"): the right to
+//!    drive is the `driver` mutex, taken with `try_lock` by [`Reactor::try_drive`].
+//!    A second caller gets `None` at once and should park on its own.
+//! 2. An executor that promises to call `try_drive` whenever it is idle (a
+//!    scheduler's park hook, [`crate::block_on`]) holds a [`DriverGuard`] from
+//!    [`Reactor::register_driver`].
+//! 3. While no guard is alive, a fallback thread ("corio-reactor"), started
+//!    lazily the first time a source or timer is registered, drives in a loop,
+//!    so `Async` and timers work under tokio or `futures::executor` with no
+//!    setup. When a guard appears it notifies the poller; the fallback thread
+//!    returns from its wait, sees the guard, and sleeps on a condvar until the
+//!    last guard is dropped.
+//! 4. A thread that could not drive (the lock was taken) may ask to be unparked
+//!    when the driver releases the lock ([`Reactor::park_until_driver_free`]), so
+//!    a `block_on` thread takes over when the previous driver leaves.
+//!
+//! # Timers and the wait timeout
+//!
+//! Before waiting, the driver fires due timers and computes the wait timeout as
+//! `min(caller's timeout, next timer deadline)`. It records the deadline it is
+//! waiting for; inserting a timer with an earlier deadline calls `notify()` so
+//! the driver wakes and recomputes. On Linux `polling` implements the timeout
+//! with a timerfd armed to the nanosecond (not epoll_wait's 1 ms granularity),
+//! which is what gives sub-millisecond timer precision.
+//!
+//! # Readiness (edge mode)
+//!
+//! Sources are registered once in edge-triggered mode when the OS has it
+//! (epoll, kqueue): the kernel reports each *new* readiness once and nothing
+//! needs re-arming. Each direction keeps a `ready` flag and a `tick` counting
+//! events. An operation that gets `WouldBlock` clears the flag only if no event
+//! arrived since it saw the flag (same tick), so a wake-up that races with the
+//! failed operation is never lost, and a task never spins: it waits until the
+//! kernel reports new readiness. Where edge mode is missing, sources use
+//! oneshot mode and are re-armed (one `modify`) when a waiter registers.
+
+use crate::sync::{
+    lock, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
+};
+use crate::timer::wheel::{EntryState, Wheel, TICK_NS};
+use polling::{Event, Events, PollMode, Poller};
+use slab::Slab;
+use std::io;
+use std::os::unix::io::{BorrowedFd, RawFd};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// Read direction index.
+pub(crate) const READ: usize = 0;
+/// Write direction index.
+pub(crate) const WRITE: usize = 1;
+
+/// The process-wide I/O and timer reactor.
+///
+/// Obtain it with [`Reactor::get`]. Executors wire their idle path to it:
+/// hold a [`DriverGuard`] from [`register_driver`](Reactor::register_driver),
+/// call [`try_drive`](Reactor::try_drive) when idle and
+/// [`notify`](Reactor::notify) to wake the thread inside `try_drive`.
+///
+/// ```
+/// use corio_reactor::Reactor;
+/// use std::time::Duration;
+///
+/// let reactor = Reactor::get();
+/// let _guard = reactor.register_driver(); // this thread promises to drive
+/// // Nothing is registered: waits (at most 1 ms) and reports no wake-ups,
+/// // or None if another thread is driving right now.
+/// if let Some(res) = reactor.try_drive(Some(Duration::from_millis(1))) {
+///     assert_eq!(res?, 0);
+/// }
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Reactor {
+    poller: Poller,
+    /// Edge-triggered registration is available (no re-arming).
+    edge: bool,
+    sources: Mutex<Slab<Arc<Source>>>,
+    /// The right to wait in the poller, with the buffers the driver reuses.
+    driver: Mutex<DriverState>,
+    timers: Mutex<Timers>,
+    /// Tick 0 of the timer wheel.
+    base: Instant,
+    /// Live [`DriverGuard`]s.
+    external: AtomicUsize,
+    fallback_started: AtomicBool,
+    fallback_lock: Mutex<()>,
+    fallback_cv: Condvar,
+    /// Threads waiting for the driver lock to be released.
+    idle: Mutex<Vec<Thread>>,
+    idle_count: AtomicUsize,
+}
+
+struct DriverState {
+    events: Events,
+    wakers: Vec<Waker>,
+}
+
+struct Timers {
+    wheel: Wheel,
+    /// The driver is blocked in the poller until this tick (u64::MAX: no timer).
+    waiting_until: Option<u64>,
+}
+
+/// Proof that an executor drives the reactor (see [`Reactor::register_driver`]).
+///
+/// While at least one guard is alive the fallback driver thread stays asleep.
+/// Dropping the last guard hands driving back to the fallback thread.
+#[derive(Debug)]
+#[must_use = "the fallback driver resumes as soon as the guard is dropped"]
+pub struct DriverGuard {
+    reactor: &'static Reactor,
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if self.reactor.external.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.reactor.ensure_driven();
+        }
+    }
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("edge", &self.edge)
+            .field("external_drivers", &self.external.load(Ordering::Relaxed))
+            .field("pending_timers", &self.pending_timers())
+            .finish_non_exhaustive()
+    }
+}
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+impl Reactor {
+    /// The process-wide reactor, created on first use.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to create the poller (epoll/kqueue and an eventfd) the
+    /// first time: the process is out of file descriptors or memory, and no
+    /// async I/O is possible. Raise `ulimit -n` or free descriptors.
+    pub fn get() -> &'static Reactor {
+        REACTOR.get_or_init(|| match Reactor::new() {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "corio-reactor: cannot create the OS poller (epoll/kqueue): {e}; \
+                 the process is probably out of file descriptors (raise `ulimit -n`)"
+            ),
+        })
+    }
+
+    fn new() -> io::Result<Reactor> {
+        let poller = Poller::new()?;
+        let edge = poller.supports_edge();
+        Ok(Reactor {
+            poller,
+            edge,
+            sources: Mutex::new(Slab::new()),
+            driver: Mutex::new(DriverState {
+                events: Events::new(),
+                wakers: Vec::new(),
+            }),
+            timers: Mutex::new(Timers {
+                wheel: Wheel::new(),
+                waiting_until: None,
+            }),
+            base: Instant::now(),
+            external: AtomicUsize::new(0),
+            fallback_started: AtomicBool::new(false),
+            fallback_lock: Mutex::new(()),
+            fallback_cv: Condvar::new(),
+            idle: Mutex::new(Vec::new()),
+            idle_count: AtomicUsize::new(0),
+        })
+    }
+
+    /// Waits for I/O events, the next timer deadline (capped by `timeout`;
+    /// `None` = no cap) or [`notify`](Reactor::notify), then wakes every task
+    /// whose source became ready or whose timer fired, and returns how many
+    /// wakers it woke.
+    ///
+    /// Returns `None` at once if another thread is driving: only one thread
+    /// waits in the poller (a second one would return immediately anyway).
+    /// `Some(Ok(0))` means a timeout or a notification. `Some(Err(_))` is an OS
+    /// error from the poller (callers should back off and retry).
+    ///
+    /// Never blocks when a timer is already due: those wakers are woken and the
+    /// poller is only polled (zero timeout).
+    pub fn try_drive(&'static self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
+        let mut st = match self.driver.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::WouldBlock) => return None,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        let res = self.drive(&mut st, timeout);
+        drop(st);
+        // Whoever waited for the lock may drive now.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.idle_count.load(Ordering::SeqCst) > 0 {
+            let threads = std::mem::take(&mut *lock(&self.idle));
+            self.idle_count.store(0, Ordering::SeqCst);
+            for t in threads {
+                t.unpark();
+            }
+        }
+        Some(res)
+    }
+
+    fn drive(&self, st: &mut DriverState, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut wakers = std::mem::take(&mut st.wakers);
+        // 1. Fire due timers and work out how long to wait.
+        let wait = {
+            let mut t = lock(&self.timers);
+            let now = self.now_tick();
+            t.wheel.advance(now, &mut wakers);
+            if !wakers.is_empty() {
+                t.waiting_until = None;
+                Some(Duration::ZERO)
+            } else {
+                let next = t.wheel.next_expiration();
+                let timer_wait = next.map(|tick| {
+                    self.tick_instant(tick)
+                        .saturating_duration_since(Instant::now())
+                });
+                let wait = match (timeout, timer_wait) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                t.waiting_until = Some(next.unwrap_or(u64::MAX));
+                wait
+            }
+        };
+        // 2. Wait.
+        st.events.clear();
+        let res = self.poller.wait(&mut st.events, wait);
+        // 3. Timers that came due during the wait.
+        {
+            let mut t = lock(&self.timers);
+            t.waiting_until = None;
+            let now = self.now_tick();
+            t.wheel.advance(now, &mut wakers);
+        }
+        // 4. I/O readiness.
+        if res.is_ok() && !st.events.is_empty() {
+            let sources = lock(&self.sources);
+            for ev in st.events.iter() {
+                if let Some(src) = sources.get(ev.key) {
+                    src.deliver(self, ev.readable, ev.writable, &mut wakers);
+                }
+            }
+        }
+        // 5. Wake outside every reactor lock (the driver lock only keeps others out of the poller).
+        let n = wakers.len();
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        st.wakers = wakers;
+        res.map(|_| n)
+    }
+
+    /// Wakes the thread blocked in [`try_drive`](Reactor::try_drive) (or makes
+    /// the next call return at once), from any thread. Cheap when a notification
+    /// is already pending (one atomic).
+    pub fn notify(&self) {
+        // polling's notify only fails if the eventfd write fails, which cannot
+        // happen for a counter far from overflow; nothing useful to do anyway.
+        let _ = self.poller.notify();
+    }
+
+    /// Declares that the calling executor drives the reactor (calls
+    /// [`try_drive`](Reactor::try_drive) whenever it is idle) until the guard is
+    /// dropped. While any guard lives the fallback driver thread stands aside.
+    ///
+    /// The facade's park hook is: `park(t) = try_drive(t).is_some()`,
+    /// `unpark() = notify()`, `poll_ready() = try_drive(Some(Duration::ZERO))`,
+    /// with one guard held for the runtime's life.
+    pub fn register_driver(&'static self) -> DriverGuard {
+        self.external.fetch_add(1, Ordering::SeqCst);
+        if self.fallback_started.load(Ordering::SeqCst) {
+            // Get the fallback thread out of the poller so it sees the guard.
+            self.notify();
+        }
+        DriverGuard { reactor: self }
+    }
+
+    /// Timer entries alive: armed, or fired but not yet observed by their
+    /// `Sleep`. A dropped `Sleep` removes its entry, so this returns to its
+    /// previous value when every sleep is gone.
+    pub fn pending_timers(&self) -> usize {
+        lock(&self.timers).wheel.len()
+    }
+
+    /// Number of registered I/O sources (one per live `Async` / net object).
+    pub fn registered_sources(&self) -> usize {
+        lock(&self.sources).len()
+    }
+
+    /// Parks the calling thread until the thread holding the driver lock
+    /// releases it, an `unpark`, or `max` elapses.
+    pub(crate) fn park_until_driver_free(&self, max: Duration) {
+        lock(&self.idle).push(thread::current());
+        self.idle_count.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // The driver may have left before it saw us: check once more.
+        match self.driver.try_lock() {
+            Ok(_) | Err(TryLockError::Poisoned(_)) => {}
+            Err(TryLockError::WouldBlock) => thread::park_timeout(max),
+        }
+    }
+
+    /// Starts (or wakes) the fallback driver if no executor drives.
+    pub(crate) fn ensure_driven(&'static self) {
+        if self.external.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        if !self.fallback_started.swap(true, Ordering::SeqCst) {
+            let spawned = thread::Builder::new()
+                .name("corio-reactor".into())
+                .spawn(move || self.fallback_loop());
+            if let Err(e) = spawned {
+                self.fallback_started.store(false, Ordering::SeqCst);
+                eprintln!(
+                    "corio-reactor: cannot start the fallback driver thread: {e}; \
+                     I/O and timers only progress inside corio_reactor::block_on or a \
+                     runtime that drives the reactor"
+                );
+            }
+        } else {
+            let _g = lock(&self.fallback_lock);
+            self.fallback_cv.notify_all();
+        }
+    }
+
+    fn fallback_loop(&'static self) {
+        loop {
+            {
+                let mut g = lock(&self.fallback_lock);
+                while self.external.load(Ordering::SeqCst) > 0 {
+                    g = self.fallback_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            match self.try_drive(None) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    eprintln!("corio-reactor: poller wait failed: {e}; retrying in 10 ms");
+                    thread::sleep(Duration::from_millis(10));
+                }
+                // Someone else drives (a block_on that just dropped its guard):
+                // wait for the lock to free up.
+                None => self.park_until_driver_free(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    // ---- timers -------------------------------------------------------------
+
+    fn now_tick(&self) -> u64 {
+        (self.base.elapsed().as_nanos() / TICK_NS as u128) as u64
+    }
+
+    fn deadline_tick(&self, deadline: Instant) -> u64 {
+        let ns = deadline.saturating_duration_since(self.base).as_nanos();
+        let ticks = ns.div_ceil(TICK_NS as u128);
+        ticks.min(u64::MAX as u128 / 2) as u64
+    }
+
+    fn tick_instant(&self, tick: u64) -> Instant {
+        let ns = tick.saturating_mul(TICK_NS);
+        self.base
+            .checked_add(Duration::from_nanos(ns))
+            .unwrap_or_else(|| self.base + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Registers a timer. Returns its key and whether it is already due.
+    pub(crate) fn insert_timer(&'static self, deadline: Instant, waker: &Waker) -> (usize, bool) {
+        let when = self.deadline_tick(deadline);
+        let (key, fired, wake_driver) = {
+            let mut t = lock(&self.timers);
+            let key = t.wheel.insert(when, Some(waker.clone()));
+            let fired = t.wheel.state(key) == Some(EntryState::Fired);
+            let wake_driver = !fired && t.waiting_until.is_some_and(|until| when < until);
+            (key, fired, wake_driver)
+        };
+        if wake_driver {
+            self.notify();
+        }
+        if !fired {
+            self.ensure_driven();
+        }
+        (key, fired)
+    }
+
+    /// Polls timer `key`: `Ready` once it fired (the entry stays until removed).
+    pub(crate) fn poll_timer(&self, key: usize, waker: &Waker) -> Poll<()> {
+        let mut t = lock(&self.timers);
+        match t.wheel.state(key) {
+            Some(EntryState::Armed) => {
+                t.wheel.set_waker(key, waker);
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+
+    /// Moves timer `key` to `deadline`; returns true if it is now already due.
+    pub(crate) fn reset_timer(&'static self, key: usize, deadline: Instant) -> bool {
+        let when = self.deadline_tick(deadline);
+        let (fired, wake_driver) = {
+            let mut t = lock(&self.timers);
+            let state = t.wheel.reset(key, when);
+            let fired = state != Some(EntryState::Armed);
+            (
+                fired,
+                !fired && t.waiting_until.is_some_and(|until| when < until),
+            )
+        };
+        if wake_driver {
+            self.notify();
+        }
+        fired
+    }
+
+    /// Cancels and frees timer `key`.
+    pub(crate) fn remove_timer(&self, key: usize) {
+        lock(&self.timers).wheel.remove(key);
+    }
+
+    // ---- I/O sources ----------------------------------------------------------
+
+    /// Registers `fd` (which must be non-blocking and stay open until
+    /// [`remove_io`](Reactor::remove_io)).
+    pub(crate) fn insert_io(&'static self, fd: RawFd) -> io::Result<Arc<Source>> {
+        let source = {
+            let mut sources = lock(&self.sources);
+            let entry = sources.vacant_entry();
+            let source = Arc::new(Source {
+                fd,
+                key: entry.key(),
+                state: Mutex::new(SourceState::default()),
+            });
+            entry.insert(source.clone());
+            source
+        };
+        let (interest, mode) = if self.edge {
+            (Event::all(source.key), PollMode::Edge)
+        } else {
+            (Event::none(source.key), PollMode::Oneshot)
+        };
+        // SAFETY: the caller (Async::new) keeps `fd` open until `remove_io`
+        // deletes it from the poller, which Async's Drop does before closing.
+        let added = unsafe { self.poller.add_with_mode(fd, interest, mode) };
+        if let Err(e) = added {
+            lock(&self.sources).try_remove(source.key);
+            return Err(e);
+        }
+        self.ensure_driven();
+        Ok(source)
+    }
+
+    /// Deregisters a source (before its fd is closed).
+    pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
+        lock(&self.sources).try_remove(source.key);
+        // SAFETY: the fd is still open: Async drops its I/O object only after this.
+        let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
+        self.poller.delete(fd)
+    }
+
+    fn rearm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
+        let mut ev = Event::none(source.key);
+        ev.readable = read;
+        ev.writable = write;
+        // SAFETY: the source is registered, so its fd is open (see insert_io).
+        let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
+        self.poller.modify_with_mode(fd, ev, PollMode::Oneshot)
+    }
+}
+
+/// One registered file descriptor.
+#[derive(Debug)]
+pub(crate) struct Source {
+    fd: RawFd,
+    key: usize,
+    state: Mutex<SourceState>,
+}
+
+#[derive(Debug, Default)]
+struct SourceState {
+    dirs: [Direction; 2],
+}
+
+#[derive(Debug)]
+struct Direction {
+    /// The kernel reported readiness and no operation has since seen WouldBlock.
+    ready: bool,
+    /// Events delivered for this direction (see the module doc).
+    tick: u64,
+    /// Oneshot mode only: the kernel registration currently includes this direction.
+    armed: bool,
+    /// The waker of `poll_readable`/`poll_writable` (AsyncRead/AsyncWrite path).
+    waker: Option<Waker>,
+    /// Wakers of `readable()`/`writable()` futures: any number of waiters.
+    waiters: Slab<Option<Waker>>,
+}
+
+impl Default for Direction {
+    fn default() -> Self {
+        Direction {
+            // Optimistic: a fresh socket is tried once before anyone waits.
+            ready: true,
+            tick: 0,
+            armed: false,
+            waker: None,
+            waiters: Slab::new(),
+        }
+    }
+}
+
+impl Direction {
+    fn has_waiters(&self) -> bool {
+        self.waker.is_some() || self.waiters.iter().any(|(_, w)| w.is_some())
+    }
+
+    fn take_wakers(&mut self, out: &mut Vec<Waker>) {
+        if let Some(w) = self.waker.take() {
+            out.push(w);
+        }
+        for (_, w) in self.waiters.iter_mut() {
+            if let Some(w) = w.take() {
+                out.push(w);
+            }
+        }
+    }
+}
+
+impl Source {
+    /// Called by the driver for each event.
+    fn deliver(&self, reactor: &Reactor, readable: bool, writable: bool, out: &mut Vec<Waker>) {
+        let mut st = lock(&self.state);
+        for (dir, hit) in [(READ, readable), (WRITE, writable)] {
+            let d = &mut st.dirs[dir];
+            if hit {
+                d.ready = true;
+                d.tick = d.tick.wrapping_add(1);
+                d.take_wakers(out);
+            }
+        }
+        if !reactor.edge {
+            // The oneshot registration is now disarmed: re-arm for whoever still waits.
+            let r = !st.dirs[READ].ready && st.dirs[READ].has_waiters();
+            let w = !st.dirs[WRITE].ready && st.dirs[WRITE].has_waiters();
+            st.dirs[READ].armed = r;
+            st.dirs[WRITE].armed = w;
+            if (r || w) && reactor.rearm(self, r, w).is_err() {
+                // Cannot re-arm: wake the waiters so they see the error themselves.
+                st.dirs[READ].take_wakers(out);
+                st.dirs[WRITE].take_wakers(out);
+            }
+        }
+    }
+
+    /// Oneshot mode: make sure the registration includes `dir`.
+    fn arm(&self, st: &mut SourceState, dir: usize) -> io::Result<()> {
+        let reactor = Reactor::get();
+        if reactor.edge || st.dirs[dir].armed {
+            return Ok(());
+        }
+        st.dirs[dir].armed = true;
+        let (r, w) = (st.dirs[READ].armed, st.dirs[WRITE].armed);
+        reactor.rearm(self, r, w)
+    }
+
+    /// `Ready(tick)` if the direction is ready, else stores `cx`'s waker in the
+    /// direction's single poll slot. A different waker already there is woken
+    /// so that it can re-register (two tasks polling one direction ping-pong
+    /// rather than lose a wake-up; use `readable()`/`writable()` for many waiters).
+    pub(crate) fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let mut st = lock(&self.state);
+        let d = &mut st.dirs[dir];
+        if d.ready {
+            return Poll::Ready(Ok(d.tick));
+        }
+        match &mut d.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => {
+                if let Some(old) = slot.replace(cx.waker().clone()) {
+                    old.wake();
+                }
+            }
+        }
+        if let Err(e) = self.arm(&mut st, dir) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
+    }
+
+    /// Like `poll_ready` but with a waiter slot of its own (`*slot`), so any
+    /// number of `readable()`/`writable()` futures can wait at once.
+    pub(crate) fn poll_waiter(
+        &self,
+        dir: usize,
+        slot: &mut Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<u64>> {
+        let mut st = lock(&self.state);
+        let d = &mut st.dirs[dir];
+        if d.ready {
+            if let Some(i) = slot.take() {
+                d.waiters.try_remove(i);
+            }
+            return Poll::Ready(Ok(d.tick));
+        }
+        match slot {
+            Some(i) => match d.waiters.get_mut(*i) {
+                Some(Some(w)) if w.will_wake(cx.waker()) => {}
+                Some(w) => *w = Some(cx.waker().clone()),
+                None => *slot = Some(d.waiters.insert(Some(cx.waker().clone()))),
+            },
+            None => *slot = Some(d.waiters.insert(Some(cx.waker().clone()))),
+        }
+        if let Err(e) = self.arm(&mut st, dir) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
+    }
+
+    /// Frees a waiter slot (a `readable()` future dropped before it completed).
+    pub(crate) fn drop_waiter(&self, dir: usize, slot: usize) {
+        lock(&self.state).dirs[dir].waiters.try_remove(slot);
+    }
+
+    /// An operation got `WouldBlock` after seeing readiness at `tick`: forget the
+    /// readiness unless a newer event arrived meanwhile.
+    pub(crate) fn clear_ready(&self, dir: usize, tick: u64) {
+        let mut st = lock(&self.state);
+        let d = &mut st.dirs[dir];
+        if d.tick == tick {
+            d.ready = false;
+        }
+    }
+}
