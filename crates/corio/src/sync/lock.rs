@@ -84,7 +84,7 @@ impl<T: ?Sized> Lock<T> {
 
     /// Locks at once if the lock is free and nobody is queued for it.
     pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.core.try_acquire().then_some(LockGuard { lock: self })
+        self.core.try_acquire().then(|| LockGuard { lock: self })
     }
 
     /// True while some guard holds the lock (asyncio's `locked()`).

@@ -197,7 +197,8 @@ impl Semaphore {
 
     /// Takes a permit if one is free and nobody is queued, without waiting.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.core.try_acquire().then_some(SemaphorePermit {
+        // `then`, not `then_some`: a permit built eagerly would release on drop.
+        self.core.try_acquire().then(|| SemaphorePermit {
             sem: self,
             bound: None,
         })

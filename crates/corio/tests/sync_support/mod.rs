@@ -50,3 +50,34 @@ pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     fut.poll(&mut cx)
 }
+
+/// Polls `fut` at most `polls` times (re-waking itself in between, so the
+/// executor keeps polling), then gives up and drops it: a random cancellation
+/// point for the cancellation storms. `None` means the future was dropped.
+pub async fn poll_n_then_drop<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut left = polls;
+    std::future::poll_fn(move |cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending if left == 0 => Poll::Ready(None),
+        Poll::Pending => {
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A tiny xorshift PRNG: reproducible storms without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
