@@ -1,1 +1,52 @@
-//! corio-blocking: blocking pool, ThreadPool and ProcessPool (being built in issue 5).
+//! corio-blocking: run blocking and CPU-bound work off the async threads.
+//!
+//! Python's `loop.run_in_executor(executor, func)` has three flavours; this crate
+//! provides all three, each returning a [`BlockingTask`]: a plain future (no
+//! runtime inside) that corio, tokio, `futures::executor` or any other executor can
+//! await, and that a plain thread can [`wait`](BlockingTask::wait) on.
+//!
+//! | asyncio | corio-blocking |
+//! |---|---|
+//! | `await loop.run_in_executor(None, f)`, `await asyncio.to_thread(f)` | [`spawn_blocking(f)`](spawn_blocking)`.await` (the process-wide [`BlockingPool`]) |
+//! | `ThreadPoolExecutor(max_workers)` / `run_in_executor(pool, f)` | [`ThreadPool::new(n)`](ThreadPool::new), [`pool.run(f)`](ThreadPool::run)`.await` |
+//! | `ProcessPoolExecutor(max_workers)` / `run_in_executor(pool, f, arg)` | [`ProcessPool::new(n)`](ProcessPool::new), [`pool.run(&F, arg)`](ProcessPool::run)`.await` |
+//!
+//! ```
+//! use corio_blocking::{spawn_blocking, ThreadPool};
+//!
+//! futures::executor::block_on(async {
+//!     // 1. The default pool (elastic: up to 512 threads, idle ones exit after 10 s).
+//!     let n = spawn_blocking(|| std::fs::metadata("/").is_ok()).await.unwrap();
+//!     assert!(n);
+//!
+//!     // 2. A custom thread pool (`with ThreadPoolExecutor() as pool:`).
+//!     let pool = ThreadPool::default();
+//!     let s = pool.run(|| "custom thread pool").await.unwrap();
+//!     assert_eq!(s, "custom thread pool");
+//!     // dropping `pool` waits for its work, like leaving the `with` block
+//! });
+//! // 3. The process pool needs a line in `main`: see the `process` module.
+//! ```
+//!
+//! Panics in the work never take a pool down: they resolve the task with
+//! [`BlockingError::Panicked`] (or [`RemotePanicked`](BlockingError::RemotePanicked)
+//! for a process pool).
+//!
+//! The pools' thread protocol (idle counting, one spinning thread, shutdown) is
+//! described in `pool.rs`; the result hand-off in `task.rs`.
+
+mod blocking_pool;
+mod error;
+mod pool;
+#[cfg(unix)]
+pub mod process;
+mod sync;
+mod task;
+mod thread_pool;
+
+pub use blocking_pool::{default_pool, spawn_blocking, BlockingPool, Builder};
+pub use error::BlockingError;
+#[cfg(unix)]
+pub use process::{ProcessPool, RemoteFn};
+pub use task::BlockingTask;
+pub use thread_pool::ThreadPool;

@@ -1,0 +1,359 @@
+//! The elastic thread pool behind [`BlockingPool`](crate::BlockingPool) and
+//! [`ThreadPool`](crate::ThreadPool).
+//!
+//! # Protocol
+//!
+//! All bookkeeping lives in one `Mutex<State>`; closures always run with no lock held.
+//! Each live thread is in exactly one of these states, counted in `State`:
+//!
+//! | state      | counted in  | meaning |
+//! |------------|-------------|---------|
+//! | busy       | (`threads`) | running a closure, or about to pop the queue |
+//! | spinning   | `spinning`  | just went idle; polls `queued` for a few µs before sleeping (at most one thread) |
+//! | sleeping   | `sleeping`  | blocked on `work` (the condvar), nobody has claimed it |
+//! | notified   | `notified`  | was sleeping, a spawner signalled `work` for it; it will pop the queue |
+//!
+//! **Claim invariant**: unless `threads == max_threads`, every queued job has a
+//! *claimer*: `queue.len() <= spinning + notified`. So a job never waits behind
+//! closures that may block forever: some thread that is not running user code is on
+//! its way to it. `spawn` restores the invariant after pushing:
+//!
+//! 1. if `queue.len() <= spinning + notified`, do nothing: a thread is already coming
+//!    (this is the hot path when a thread is spinning: no syscall at all);
+//! 2. else if a thread is sleeping, move it to `notified` and `notify_one` (no thread
+//!    is spawned while an idle one exists);
+//! 3. else if `threads < max_threads`, start a thread (it begins busy and pops);
+//! 4. else the job waits until a busy thread finishes and pops it.
+//!
+//! Busy threads pop the queue before going idle, so a claimer may find the queue
+//! empty; it then goes idle again (a wasted wake-up, never a lost job).
+//!
+//! A sleeping thread that wakes consumes a `notified` token if there is one
+//! (spurious wake-ups that steal a token just play the claimer's role); without a
+//! token it exits when its idle timeout passed, and otherwise sleeps again.
+//!
+//! **Shutdown** sets `shutdown` and wakes every sleeper. In `DropQueued` mode the
+//! queue is taken out under the lock and each job is failed with
+//! [`BlockingError::Cancelled`]; in `Drain` mode (ThreadPool, like Python) queued
+//! jobs still run. A thread exits when it finds the queue empty and `shutdown` set;
+//! the last one to exit signals `exited`, which `wait_exit` waits on.
+//!
+//! Why spin: waking a sleeping thread costs ~13 µs on these machines (a futex wake
+//! and a context switch), far more than a trivial closure. One thread that just
+//! finished keeps polling `queued` for [`SPIN_TIME`] so a steady stream of small jobs
+//! is picked up without any wake-up; only one thread spins, so an idle pool burns
+//! at most one core for that short window.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
+
+use crate::error::BlockingError;
+use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::task::Job;
+
+/// How long an idle thread keeps polling for new work before it sleeps on the
+/// condvar: about two one-way thread wake-ups (13 µs each, see design.md), enough
+/// to catch the next job of a request/response ping-pong without a futex wake.
+const SPIN_TIME: Duration = Duration::from_micros(50);
+
+/// How the pool treats queued jobs at shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ShutdownMode {
+    /// Fail queued jobs with `Cancelled` (BlockingPool, like tokio's blocking pool).
+    DropQueued,
+    /// Let queued jobs run (ThreadPool, like Python's `shutdown(cancel_futures=False)`).
+    Drain,
+}
+
+pub(crate) struct Config {
+    pub(crate) max_threads: usize,
+    /// `None`: idle threads never exit (ThreadPool).
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+}
+
+struct State {
+    queue: VecDeque<StdArc<dyn Job>>,
+    threads: usize,
+    sleeping: usize,
+    notified: usize,
+    spinning: usize,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Idle threads sleep here.
+    work: Condvar,
+    /// `wait_exit` sleeps here until `threads` reaches zero.
+    exited: Condvar,
+    /// `queue.len()`, readable without the lock by the spinning thread.
+    queued: AtomicUsize,
+    /// `state.shutdown`, readable without the lock by the spinning thread.
+    shutting_down: AtomicBool,
+    config: Config,
+}
+
+/// A handle on the pool; the threads hold their own `Arc<Shared>`.
+pub(crate) struct Pool {
+    shared: StdArc<Shared>,
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The pool this thread works for (address of its `Shared`), 0 if none:
+    /// lets `wait_exit` called from a pool's own closure not wait for itself.
+    static CURRENT_POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Pool {
+    pub(crate) fn new(config: Config) -> Pool {
+        Pool {
+            shared: StdArc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    sleeping: 0,
+                    notified: 0,
+                    spinning: 0,
+                    shutdown: false,
+                }),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                queued: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+                config,
+            }),
+        }
+    }
+
+    /// Queues `job` and makes sure a thread is coming for it (see the protocol).
+    /// `Err(job)` if the pool is shut down.
+    pub(crate) fn push(&self, job: StdArc<dyn Job>) -> Result<(), StdArc<dyn Job>> {
+        let shared = &self.shared;
+        let mut st = lock(&shared.state);
+        if st.shutdown {
+            return Err(job);
+        }
+        st.queue.push_back(job);
+        shared.queued.store(st.queue.len(), Ordering::Release);
+        if st.queue.len() <= st.spinning + st.notified {
+            return Ok(());
+        }
+        if st.sleeping > 0 {
+            st.sleeping -= 1;
+            st.notified += 1;
+            drop(st);
+            shared.work.notify_one();
+            return Ok(());
+        }
+        if st.threads < shared.config.max_threads {
+            st.threads += 1;
+            drop(st);
+            if let Err(err) = spawn_thread(shared) {
+                self.spawn_failed(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// A thread we counted could not be started: uncount it, and if no thread is
+    /// left to run the queue, fail the queued jobs rather than leave them hanging.
+    fn spawn_failed(&self, err: io::Error) {
+        let shared = &self.shared;
+        let mut st = lock(&shared.state);
+        st.threads -= 1;
+        if st.threads > 0 {
+            return;
+        }
+        let jobs: Vec<_> = st.queue.drain(..).collect();
+        shared.queued.store(0, Ordering::Release);
+        drop(st);
+        for job in jobs {
+            job.fail(BlockingError::Spawn(io::Error::new(err.kind(), err.to_string())));
+        }
+    }
+
+    pub(crate) fn thread_count(&self) -> usize {
+        lock(&self.shared.state).threads
+    }
+
+    pub(crate) fn idle_count(&self) -> usize {
+        let st = lock(&self.shared.state);
+        st.sleeping + st.spinning
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting work; wakes every idle thread so it can exit.
+    pub(crate) fn shutdown(&self, mode: ShutdownMode) {
+        let shared = &self.shared;
+        let mut st = lock(&shared.state);
+        st.shutdown = true;
+        shared.shutting_down.store(true, Ordering::Release);
+        let dropped: Vec<_> = if mode == ShutdownMode::DropQueued {
+            shared.queued.store(0, Ordering::Release);
+            st.queue.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        shared.work.notify_all();
+        for job in dropped {
+            job.fail(BlockingError::Cancelled);
+        }
+    }
+
+    /// Waits until every thread has exited, or until `deadline`. Returns true if
+    /// they all exited. Called from one of this pool's own threads, it waits for
+    /// the others only.
+    pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> bool {
+        let shared = &self.shared;
+        let me = self.own_threads();
+        let mut st = lock_st(shared);
+        while st.threads > me {
+            match deadline {
+                None => {
+                    st = match shared.exited.wait(st) {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    }
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    st = match shared.exited.wait_timeout(st, deadline - now) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// 1 if the calling thread is one of this pool's threads, else 0.
+    fn own_threads(&self) -> usize {
+        #[cfg(not(loom))]
+        {
+            let addr = StdArc::as_ptr(&self.shared) as usize;
+            usize::from(CURRENT_POOL.with(|c| c.get()) == addr)
+        }
+        #[cfg(loom)]
+        {
+            0
+        }
+    }
+}
+
+fn lock_st(shared: &Shared) -> MutexGuard<'_, State> {
+    lock(&shared.state)
+}
+
+fn spawn_thread(shared: &StdArc<Shared>) -> io::Result<()> {
+    let mut builder = thread::Builder::new().name(shared.config.thread_name.clone());
+    if let Some(size) = shared.config.stack_size {
+        builder = builder.stack_size(size);
+    }
+    let shared = shared.clone();
+    builder.spawn(move || worker(shared)).map(drop)
+}
+
+/// The body of every pool thread; see the protocol in the module docs.
+fn worker(shared: StdArc<Shared>) {
+    #[cfg(not(loom))]
+    CURRENT_POOL.with(|c| c.set(StdArc::as_ptr(&shared) as usize));
+    let mut st = lock_st(&shared);
+    // Whether this thread may spin before sleeping: after running work, not twice in a row.
+    let mut may_spin = true;
+    'outer: loop {
+        while let Some(job) = st.queue.pop_front() {
+            shared.queued.store(st.queue.len(), Ordering::Release);
+            drop(st);
+            job.run();
+            drop(job);
+            may_spin = true;
+            st = lock_st(&shared);
+        }
+        if st.shutdown {
+            break;
+        }
+        if may_spin && st.spinning == 0 && cfg!(not(loom)) {
+            st.spinning += 1;
+            drop(st);
+            spin(&shared);
+            st = lock_st(&shared);
+            st.spinning -= 1;
+            may_spin = false;
+            continue;
+        }
+        // Sleep until notified, shut down, or idle for `idle_timeout`.
+        st.sleeping += 1;
+        let deadline = shared.config.idle_timeout.map(|d| Instant::now() + d);
+        loop {
+            let timed_out;
+            (st, timed_out) = match deadline {
+                None => (
+                    match shared.work.wait(st) {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    },
+                    false,
+                ),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match shared.work.wait_timeout(st, left) {
+                        Ok((g, _)) => (g, Instant::now() >= deadline),
+                        Err(p) => (p.into_inner().0, Instant::now() >= deadline),
+                    }
+                }
+            };
+            if st.notified > 0 {
+                st.notified -= 1;
+                may_spin = true;
+                continue 'outer;
+            }
+            if st.shutdown {
+                // Not claimed by anyone: leave the sleeping count and go drain/exit.
+                st.sleeping -= 1;
+                continue 'outer;
+            }
+            if timed_out {
+                st.sleeping -= 1;
+                break 'outer;
+            }
+        }
+    }
+    st.threads -= 1;
+    drop(st);
+    // Every exit signals (not only the last): `wait_exit` called from one of the
+    // pool's own threads waits for `threads <= 1`. Cheap: exits are rare.
+    shared.exited.notify_all();
+}
+
+/// Polls for new work for up to [`SPIN_TIME`] without the lock.
+fn spin(shared: &Shared) {
+    let start = Instant::now();
+    let mut round = 0u32;
+    while shared.queued.load(Ordering::Acquire) == 0 && !shared.shutting_down.load(Ordering::Acquire) {
+        // A few cheap spins first (a job pushed by a thread on the other core shows
+        // up within ~100 ns), then yield so a spinner never starves the producer
+        // when both share one core.
+        if round < 64 {
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
+            if start.elapsed() >= SPIN_TIME {
+                return;
+            }
+        }
+        round += 1;
+    }
+}

@@ -1,0 +1,72 @@
+//! The worker side: what a child process does once `maybe_run_worker` sees it
+//! was started by a [`ProcessPool`](super::ProcessPool).
+
+use std::io::{self, BufReader, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::sys;
+use super::wire::{self, Hello, Request, Response};
+use super::Registered;
+use crate::error::payload_str;
+
+/// Exit code when the parent is gone before the worker started.
+const EXIT_ORPHANED: i32 = 70;
+/// Exit code when the request stream is corrupt or a pipe fails.
+const EXIT_PROTOCOL: i32 = 71;
+
+/// Serves requests until stdin reaches end of file; returns the exit code.
+pub(crate) fn serve(expected_parent: Option<u32>, functions: &[&dyn Registered]) -> i32 {
+    sys::set_parent_death_signal();
+    // The parent may have died before the death signal was armed: then nobody
+    // would ever close our stdin, so leave now (we would be an orphan).
+    if let Some(parent) = expected_parent {
+        if sys::parent_pid() != parent {
+            return EXIT_ORPHANED;
+        }
+    }
+    match serve_pipes(functions) {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("corio process-pool worker {}: {err}", std::process::id());
+            EXIT_PROTOCOL
+        }
+    }
+}
+
+fn serve_pipes(functions: &[&dyn Registered]) -> io::Result<()> {
+    let (requests, mut replies) = sys::take_stdio()?;
+    let mut requests = BufReader::new(requests);
+
+    let hello = Hello {
+        pid: std::process::id(),
+        functions: functions.iter().map(|f| f.name().to_owned()).collect(),
+    };
+    let mut first = wire::MAGIC.to_vec();
+    let hello = wire::encode(&hello)?;
+    first.extend_from_slice(&(hello.len() as u32).to_le_bytes());
+    first.extend_from_slice(&hello);
+    replies.write_all(&first)?;
+
+    while let Some(frame) = wire::read_frame(&mut requests)? {
+        let request: Request = wire::decode(&frame)?;
+        let response = dispatch(functions, &request);
+        wire::write_frame(&mut replies, &wire::encode(&response)?)?;
+    }
+    Ok(())
+}
+
+/// Runs one request. Only functions in `functions` can ever run.
+fn dispatch(functions: &[&dyn Registered], request: &Request) -> Response {
+    let Some(function) = functions.iter().find(|f| f.name() == request.name) else {
+        return Response::UnknownFunction(request.name.clone());
+    };
+    match catch_unwind(AssertUnwindSafe(|| function.call_encoded(&request.arg))) {
+        Ok(Ok(bytes)) => Response::Ok(bytes),
+        Ok(Err(msg)) => Response::BadArgument(msg),
+        Err(payload) => Response::Panicked(
+            payload_str(payload.as_ref())
+                .unwrap_or("<non-string panic payload>")
+                .to_owned(),
+        ),
+    }
+}
