@@ -173,7 +173,10 @@ impl Pool {
         shared.queued.store(0, Ordering::Release);
         drop(st);
         for job in jobs {
-            job.fail(BlockingError::Spawn(io::Error::new(err.kind(), err.to_string())));
+            job.fail(BlockingError::Spawn(io::Error::new(
+                err.kind(),
+                err.to_string(),
+            )));
         }
     }
 
@@ -342,7 +345,9 @@ fn worker(shared: StdArc<Shared>) {
 fn spin(shared: &Shared) {
     let start = Instant::now();
     let mut round = 0u32;
-    while shared.queued.load(Ordering::Acquire) == 0 && !shared.shutting_down.load(Ordering::Acquire) {
+    while shared.queued.load(Ordering::Acquire) == 0
+        && !shared.shutting_down.load(Ordering::Acquire)
+    {
         // A few cheap spins first (a job pushed by a thread on the other core shows
         // up within ~100 ns), then yield so a spinner never starves the producer
         // when both share one core.

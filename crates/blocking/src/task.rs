@@ -181,9 +181,8 @@ impl<R: serde::de::DeserializeOwned + Send> Output<R> for Decode<R> {
     fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Result<R, BlockingError>> {
         self.slot.poll_take(cx).map(|res| {
             res.and_then(|bytes| {
-                postcard::from_bytes(&bytes).map_err(|e| {
-                    BlockingError::Codec(format!("decoding the result failed: {e}"))
-                })
+                postcard::from_bytes(&bytes)
+                    .map_err(|e| BlockingError::Codec(format!("decoding the result failed: {e}")))
             })
         })
     }
@@ -222,9 +221,7 @@ impl<T> BlockingTask<T> {
     where
         T: Send + 'static,
     {
-        let slot = StdArc::new(Failed::<T> {
-            slot: Slot::new(),
-        });
+        let slot = StdArc::new(Failed::<T> { slot: Slot::new() });
         slot.slot.complete(Err(err));
         BlockingTask { output: slot }
     }

@@ -45,8 +45,14 @@ fn grows_on_demand_reuses_idle_threads_and_shrinks_after_idle_timeout() {
             pool.spawn(move || gate.pass())
         })
         .collect();
-    eventually("idle threads picked the work up", LONG, || pool.idle_count() == 0);
-    assert_eq!(pool.thread_count(), 3, "no thread may start while idle ones exist");
+    eventually("idle threads picked the work up", LONG, || {
+        pool.idle_count() == 0
+    });
+    assert_eq!(
+        pool.thread_count(),
+        3,
+        "no thread may start while idle ones exist"
+    );
     gate.open();
     for task in tasks {
         wait_timeout(task, LONG).unwrap();
@@ -78,7 +84,9 @@ fn never_exceeds_max_threads_and_queues_the_rest() {
             })
         })
         .collect();
-    eventually("2 closures running", LONG, || running.load(Ordering::SeqCst) == 2);
+    eventually("2 closures running", LONG, || {
+        running.load(Ordering::SeqCst) == 2
+    });
     assert_eq!(pool.thread_count(), 2);
     gate.open();
     let results: Vec<_> = tasks
@@ -86,7 +94,10 @@ fn never_exceeds_max_threads_and_queues_the_rest() {
         .map(|t| wait_timeout(t, LONG).unwrap())
         .collect();
     assert_eq!(results, vec![0, 10, 20, 30, 40, 50]);
-    assert!(peak.load(Ordering::SeqCst) <= 2, "ran more than max_threads at once");
+    assert!(
+        peak.load(Ordering::SeqCst) <= 2,
+        "ran more than max_threads at once"
+    );
     assert!(pool.thread_count() <= 2);
 }
 

@@ -20,11 +20,7 @@ fn blocking_pool_panic_becomes_an_error_with_the_payload() {
 #[test]
 fn non_string_payloads_are_kept_for_resume_unwind() {
     let pool = BlockingPool::new();
-    let err = wait_timeout(
-        pool.spawn(|| std::panic::panic_any(1234u32)),
-        LONG,
-    )
-    .unwrap_err();
+    let err = wait_timeout(pool.spawn(|| std::panic::panic_any(1234u32)), LONG).unwrap_err();
     assert_eq!(err.panic_message(), None);
     let payload = err.try_into_panic().unwrap();
     assert_eq!(payload.downcast_ref::<u32>(), Some(&1234));

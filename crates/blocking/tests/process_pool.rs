@@ -1,1 +1,434 @@
-fn main() {}
+//! ProcessPool tests. This binary has its own `main` (`harness = false` in
+//! Cargo.toml) because the pool starts copies of it as workers: `main` first calls
+//! `maybe_run_worker`, so a copy started as a worker serves requests and exits
+//! instead of running the tests. Tests run one after another; a watchdog fails
+//! the whole binary if it hangs.
+//!
+//! Run one test: `cargo test -p corio-blocking --test process_pool -- <name filter>`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{eventually, wait_timeout, LONG};
+use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
+use corio_blocking::BlockingError;
+
+// ---- the registered functions -------------------------------------------------
+
+/// The seed's `cpu_bound()`: `sum(i * i for i in range(n))`. For n = 10^7 the sum
+/// is 333_333_283_333_335_000_000, above u64::MAX (~1.8e19): hence u128.
+fn cpu_bound(n: u64) -> u128 {
+    (0..u128::from(n)).map(|i| i * i).sum()
+}
+static CPU_BOUND: RemoteFn<u64, u128> = RemoteFn::new("cpu_bound", cpu_bound);
+
+/// (x * x, pid of the worker that computed it).
+fn square_with_pid(x: u64) -> (u64, u32) {
+    (x * x, std::process::id())
+}
+static SQUARE: RemoteFn<u64, (u64, u32)> = RemoteFn::new("square", square_with_pid);
+
+fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+static PID: RemoteFn<(), u32> = RemoteFn::new("pid", pid);
+
+fn fail(msg: String) -> u32 {
+    panic!("{msg}")
+}
+static FAIL: RemoteFn<String, u32> = RemoteFn::new("fail", fail);
+
+/// Creates `path` (so the test knows the call is running), then sleeps `ms`.
+fn touch_and_sleep((path, ms): (String, u64)) -> u32 {
+    std::fs::write(&path, b"running").expect("create marker file");
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+static TOUCH_AND_SLEEP: RemoteFn<(String, u64), u32> =
+    RemoteFn::new("touch_and_sleep", touch_and_sleep);
+
+fn exit_with(code: i32) {
+    std::process::exit(code)
+}
+static EXIT_WITH: RemoteFn<i32, ()> = RemoteFn::new("exit_with", exit_with);
+
+fn abort(_: ()) {
+    std::process::abort()
+}
+static ABORT: RemoteFn<(), ()> = RemoteFn::new("abort", abort);
+
+/// Prints to stdout: must not corrupt the reply stream.
+fn noisy(x: u32) -> u32 {
+    println!("noisy output from a worker, not a frame");
+    x + 1
+}
+static NOISY: RemoteFn<u32, u32> = RemoteFn::new("noisy", noisy);
+
+/// Declared but deliberately not passed to `maybe_run_worker`.
+static NOT_REGISTERED: RemoteFn<(), u32> = RemoteFn::new("not_registered", pid);
+
+// ---- the runner ---------------------------------------------------------------
+
+/// Whole-binary limit: the tests take a few seconds; this only catches hangs.
+const WATCHDOG: Duration = Duration::from_secs(120);
+/// Set when the binary is started as a helper "parent" process by the orphan tests.
+const HELPER_ENV: &str = "PROCESS_POOL_TEST_HELPER";
+
+fn main() {
+    // First thing: in a worker copy of this binary, serve the pool and exit.
+    maybe_run_worker(&[
+        &CPU_BOUND,
+        &SQUARE,
+        &PID,
+        &FAIL,
+        &TOUCH_AND_SLEEP,
+        &EXIT_WITH,
+        &ABORT,
+        &NOISY,
+    ]);
+    if let Ok(mode) = std::env::var(HELPER_ENV) {
+        helper(&mode);
+        return;
+    }
+
+    let tests: &[(&str, fn())] = &[
+        ("computes_the_seed_cpu_bound", computes_the_seed_cpu_bound),
+        (
+            "reuses_workers_for_1000_calls",
+            reuses_workers_for_1000_calls,
+        ),
+        (
+            "panic_is_an_error_and_the_worker_lives_on",
+            panic_is_an_error_and_the_worker_lives_on,
+        ),
+        (
+            "sigkill_mid_call_breaks_only_that_call",
+            sigkill_mid_call_breaks_only_that_call,
+        ),
+        (
+            "exit_and_abort_name_the_status",
+            exit_and_abort_name_the_status,
+        ),
+        (
+            "unknown_function_is_an_error_not_a_hang",
+            unknown_function_is_an_error_not_a_hang,
+        ),
+        (
+            "stdout_prints_do_not_corrupt_replies",
+            stdout_prints_do_not_corrupt_replies,
+        ),
+        (
+            "shutdown_reaps_workers_and_refuses_calls",
+            shutdown_reaps_workers_and_refuses_calls,
+        ),
+        ("awaited_under_tokio", awaited_under_tokio),
+        (
+            "no_orphan_when_the_parent_panics",
+            no_orphan_when_the_parent_panics,
+        ),
+        (
+            "no_orphan_when_the_parent_is_killed",
+            no_orphan_when_the_parent_is_killed,
+        ),
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+
+    std::thread::spawn(|| {
+        std::thread::sleep(WATCHDOG);
+        eprintln!("process_pool tests: still running after {WATCHDOG:?}: hang, aborting");
+        std::process::exit(2);
+    });
+
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        ran += 1;
+        let t0 = Instant::now();
+        match catch_unwind(AssertUnwindSafe(test)) {
+            Ok(()) => println!("test {name} ... ok ({:?})", t0.elapsed()),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed; finished in {:?}",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len(),
+        start.elapsed()
+    );
+    if !failed.is_empty() {
+        println!("failures: {failed:?}");
+        std::process::exit(1);
+    }
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+/// True if `pid` no longer exists, or exists only as a zombie whose reaper is not
+/// us (e.g. an init in a container that does not reap): either way it has exited.
+fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state is the field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// True if `pid` is gone entirely (not even a zombie): it was reaped.
+fn is_reaped(pid: u32) -> bool {
+    !PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+fn kill(pid: u32, sig: i32) {
+    // SAFETY: kill(2) only sends a signal; pid is one of our worker processes.
+    let ret = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(
+        ret,
+        0,
+        "kill({pid}, {sig}) failed: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+fn marker_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("corio-pp-{}-{tag}", std::process::id()))
+}
+
+// ---- the tests ------------------------------------------------------------------
+
+fn computes_the_seed_cpu_bound() {
+    let pool = ProcessPool::new(2);
+    let task = pool.run(&CPU_BOUND, 10_000_000);
+    assert_eq!(
+        wait_timeout(task, LONG).unwrap(),
+        333_333_283_333_335_000_000u128
+    );
+    let small = futures::executor::block_on(pool.run(&CPU_BOUND, 4)).unwrap();
+    assert_eq!(small, 1 + 4 + 9);
+}
+
+fn reuses_workers_for_1000_calls() {
+    let pool = ProcessPool::new(2);
+    let tasks: Vec<_> = (0..1000u64).map(|i| pool.run(&SQUARE, i)).collect();
+    let mut pids = HashSet::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let (sq, pid) = wait_timeout(task, LONG).unwrap();
+        assert_eq!(sq, (i * i) as u64);
+        pids.insert(pid);
+    }
+    assert!(
+        !pids.is_empty() && pids.len() <= 2,
+        "1000 calls on a 2-worker pool ran in {} processes",
+        pids.len()
+    );
+    assert!(!pids.contains(&std::process::id()), "ran in the parent");
+    let live: HashSet<u32> = pool.worker_pids().into_iter().collect();
+    assert_eq!(live, pids, "the same workers are still alive");
+}
+
+fn panic_is_an_error_and_the_worker_lives_on() {
+    let pool = ProcessPool::new(1);
+    let before = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let err = wait_timeout(pool.run(&FAIL, "bad input".to_owned()), LONG).unwrap_err();
+    match &err {
+        BlockingError::RemotePanicked { function, message } => {
+            assert_eq!(function, "fail");
+            assert_eq!(message, "bad input");
+        }
+        other => panic!("expected RemotePanicked, got {other:?}"),
+    }
+    assert!(err.is_panic());
+    assert!(err.to_string().contains("worker lives on"), "{err}");
+    let after = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    assert_eq!(
+        before, after,
+        "the same worker process served the next call"
+    );
+}
+
+fn sigkill_mid_call_breaks_only_that_call() {
+    let pool = ProcessPool::new(1);
+    let marker = marker_path("sigkill");
+    let _ = std::fs::remove_file(&marker);
+    let victim_call = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 60_000));
+    eventually("the call is running in the worker", LONG, || {
+        marker.exists()
+    });
+    let _ = std::fs::remove_file(&marker);
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 1);
+    let victim = pids[0];
+    kill(victim, libc::SIGKILL);
+
+    let err = wait_timeout(victim_call, LONG).unwrap_err();
+    match &err {
+        BlockingError::BrokenPool { pid, reason } => {
+            assert_eq!(*pid, victim);
+            assert!(reason.contains("SIGKILL"), "{reason}");
+        }
+        other => panic!("expected BrokenPool, got {other:?}"),
+    }
+    assert!(err.to_string().contains("broken pool"), "{err}");
+    assert!(
+        is_reaped(victim),
+        "the killed worker was reaped (no zombie)"
+    );
+
+    // The pool replaced the worker.
+    let new_pid = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    assert_ne!(new_pid, victim);
+    assert_eq!(pool.worker_pids(), vec![new_pid]);
+}
+
+fn exit_and_abort_name_the_status() {
+    let pool = ProcessPool::new(1);
+    let err = wait_timeout(pool.run(&EXIT_WITH, 3), LONG).unwrap_err();
+    assert!(
+        matches!(&err, BlockingError::BrokenPool { reason, .. } if reason == "exited with status 3"),
+        "{err:?}"
+    );
+    let err = wait_timeout(pool.run(&ABORT, ()), LONG).unwrap_err();
+    assert!(
+        matches!(&err, BlockingError::BrokenPool { reason, .. } if reason.contains("SIGABRT")),
+        "{err:?}"
+    );
+    // A worker killed while idle is replaced before the next call, which succeeds.
+    let idle = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    kill(idle, libc::SIGKILL);
+    eventually("the idle worker died", LONG, || has_exited(idle));
+    let next = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    assert_ne!(next, idle);
+}
+
+fn unknown_function_is_an_error_not_a_hang() {
+    let pool = ProcessPool::new(1);
+    let err = wait_timeout(pool.run(&NOT_REGISTERED, ()), LONG).unwrap_err();
+    assert!(
+        matches!(&err, BlockingError::UnknownFunction(name) if name == "not_registered"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("maybe_run_worker"), "{err}");
+    // The pool is fine afterwards.
+    assert_eq!(wait_timeout(pool.run(&SQUARE, 3), LONG).unwrap().0, 9);
+}
+
+fn stdout_prints_do_not_corrupt_replies() {
+    let pool = ProcessPool::new(1);
+    for i in 0..5 {
+        assert_eq!(wait_timeout(pool.run(&NOISY, i), LONG).unwrap(), i + 1);
+    }
+}
+
+fn shutdown_reaps_workers_and_refuses_calls() {
+    let pool = ProcessPool::new(2);
+    let tasks: Vec<_> = (0..20u64).map(|i| pool.run(&SQUARE, i)).collect();
+    let pids = pool_pids_after(&pool, tasks);
+    // Calls submitted before shutdown still run (Python's cancel_futures=False).
+    let queued = pool.run(&SQUARE, 7);
+    pool.shutdown(true);
+    assert_eq!(wait_timeout(queued, LONG).unwrap().0, 49);
+    for pid in pids {
+        assert!(is_reaped(pid), "worker {pid} reaped at shutdown");
+    }
+    assert!(pool.worker_pids().is_empty());
+    let err = wait_timeout(pool.run(&SQUARE, 1), LONG).unwrap_err();
+    assert!(matches!(err, BlockingError::Shutdown), "{err:?}");
+}
+
+fn pool_pids_after(
+    _pool: &ProcessPool,
+    tasks: Vec<corio_blocking::BlockingTask<(u64, u32)>>,
+) -> HashSet<u32> {
+    tasks
+        .into_iter()
+        .map(|t| wait_timeout(t, LONG).unwrap().1)
+        .collect()
+}
+
+fn awaited_under_tokio() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let pool = ProcessPool::new(2);
+    let sum = rt.block_on(async {
+        let a = tokio::spawn(pool.run(&SQUARE, 5));
+        let b = pool.run(&CPU_BOUND, 1000);
+        (a.await.unwrap().unwrap().0 as u128) + b.await.unwrap()
+    });
+    assert_eq!(sum, 25 + cpu_bound(1000));
+}
+
+/// Starts this binary as a helper parent in `mode`; returns it and the pid of
+/// the worker it started (the helper prints it).
+fn start_helper(mode: &str) -> (std::process::Child, u32) {
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .env(HELPER_ENV, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("helper printed {line:?}"));
+    (helper, pid)
+}
+
+fn no_orphan_when_the_parent_panics() {
+    let (mut helper, worker) = start_helper("panic");
+    let status = helper.wait().unwrap();
+    assert!(!status.success(), "the helper panicked");
+    // The pool's Drop ran during unwinding and reaped the worker.
+    assert!(
+        is_reaped(worker),
+        "worker {worker} left behind by a panicking parent"
+    );
+}
+
+fn no_orphan_when_the_parent_is_killed() {
+    let (mut helper, worker) = start_helper("hold");
+    kill(helper.id(), libc::SIGKILL);
+    helper.wait().unwrap();
+    // No unwinding, no Drop: the worker must notice on its own (stdin EOF, and
+    // PR_SET_PDEATHSIG on Linux) and exit.
+    eventually("the orphaned worker exited", LONG, || has_exited(worker));
+}
+
+/// The helper parents used by the orphan tests.
+fn helper(mode: &str) {
+    let pool = ProcessPool::new(1);
+    let worker = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    println!("{worker}");
+    match mode {
+        "panic" => panic!("helper parent panics with a live worker"),
+        _ => loop {
+            std::thread::sleep(Duration::from_secs(1));
+        },
+    }
+}

@@ -21,7 +21,9 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
         g.pass();
         "finished"
     });
-    eventually("the first closure runs", LONG, || started.load(Ordering::SeqCst) == 1);
+    eventually("the first closure runs", LONG, || {
+        started.load(Ordering::SeqCst) == 1
+    });
     // The only thread is busy: these two stay queued.
     let ran_queued = Arc::new(AtomicUsize::new(0));
     let queued: Vec<_> = (0..2)
@@ -49,8 +51,14 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
     // The detached thread finishes its closure, delivers the result, and exits.
     gate.open();
     assert_eq!(wait_timeout(running, LONG).unwrap(), "finished");
-    eventually("the detached thread exited", LONG, || pool.thread_count() == 0);
-    assert_eq!(ran_queued.load(Ordering::SeqCst), 0, "queued closures never ran");
+    eventually("the detached thread exited", LONG, || {
+        pool.thread_count() == 0
+    });
+    assert_eq!(
+        ran_queued.load(Ordering::SeqCst),
+        0,
+        "queued closures never ran"
+    );
 }
 
 #[test]
@@ -68,7 +76,11 @@ fn blocking_pool_shutdown_returns_true_once_running_work_is_done() {
     // then they are cancelled, which is also correct; the count below tells).
     eventually("work started", LONG, || pool.thread_count() >= 1);
     assert!(pool.shutdown_timeout(LONG));
-    assert_eq!(pool.thread_count(), 0, "no thread left after shutdown returned true");
+    assert_eq!(
+        pool.thread_count(),
+        0,
+        "no thread left after shutdown returned true"
+    );
     for task in tasks {
         match wait_timeout(task, LONG) {
             Ok(_) | Err(BlockingError::Cancelled) => {}
@@ -97,7 +109,10 @@ fn thread_pool_shutdown_wait_runs_submitted_work_then_refuses() {
     }
     let err = wait_timeout(pool.submit(|| ()), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::Shutdown));
-    assert!(err.to_string().contains("shut down and refuses new work"), "{err}");
+    assert!(
+        err.to_string().contains("shut down and refuses new work"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,7 +127,10 @@ fn thread_pool_shutdown_without_wait_returns_at_once() {
     let queued = pool.submit(|| 4);
     let t0 = Instant::now();
     pool.shutdown(false);
-    assert!(t0.elapsed() < Duration::from_secs(5), "shutdown(false) must not wait");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "shutdown(false) must not wait"
+    );
     gate.open();
     assert_eq!(wait_timeout(handle, LONG).unwrap(), 3);
     assert_eq!(wait_timeout(queued, LONG).unwrap(), 4);

@@ -13,7 +13,8 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(limit).expect("timed out (or the helper panicked)")
+    rx.recv_timeout(limit)
+        .expect("timed out (or the helper panicked)")
 }
 
 #[test]

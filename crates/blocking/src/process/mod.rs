@@ -8,7 +8,7 @@
 //! worker may run, and the pool starts copies of the *current executable* as
 //! workers:
 //!
-//! ```no_run
+//! ```
 //! use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
 //!
 //! fn cpu_bound(n: u64) -> u128 {
@@ -131,7 +131,9 @@ impl<A, R> RemoteFn<A, R> {
 
 impl<A, R> fmt::Debug for RemoteFn<A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteFn").field("name", &self.name).finish()
+        f.debug_struct("RemoteFn")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -195,7 +197,7 @@ pub fn is_worker_process() -> bool {
 /// guarantees. Workers start lazily, up to `max_workers`, and are reused across
 /// calls; each runs one call at a time.
 ///
-/// ```no_run
+/// ```
 /// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
 /// # fn square(x: u64) -> u64 { x * x }
 /// # static SQUARE: RemoteFn<u64, u64> = RemoteFn::new("square", square);
@@ -663,7 +665,10 @@ fn describe_exit(status: ExitStatus) -> String {
         } else {
             ""
         };
-        format!("was killed by signal {sig} ({}{core})", sys::signal_name(sig))
+        format!(
+            "was killed by signal {sig} ({}{core})",
+            sys::signal_name(sig)
+        )
     } else if let Some(code) = status.code() {
         format!("exited with status {code}")
     } else {

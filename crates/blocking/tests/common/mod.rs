@@ -13,7 +13,10 @@ pub const LONG: Duration = Duration::from_secs(20);
 pub fn wait_timeout<T>(task: BlockingTask<T>, limit: Duration) -> Result<T, BlockingError> {
     let deadline = Instant::now() + limit;
     while !task.is_finished() {
-        assert!(Instant::now() < deadline, "task did not finish within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "task did not finish within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     task.wait()
@@ -46,7 +49,11 @@ impl Gate {
     /// Blocks until opened; panics after `LONG`.
     pub fn pass(&self) {
         let guard = self.0 .0.lock().unwrap();
-        let (guard, res) = self.0 .1.wait_timeout_while(guard, LONG, |open| !*open).unwrap();
+        let (guard, res) = self
+            .0
+             .1
+            .wait_timeout_while(guard, LONG, |open| !*open)
+            .unwrap();
         assert!(*guard && !res.timed_out(), "gate never opened");
     }
 }
