@@ -1,0 +1,65 @@
+//! Model checks of the pool protocol (`src/pool.rs`) and the result hand-off
+//! (`src/task.rs`) with loom: run by `ci/loom.sh` (`--cfg loom`,
+//! LOOM_MAX_PREEMPTIONS=2). Under loom the pool does not spin and idle timeouts
+//! never fire, so these models cover spawn / claim / complete / wake / shutdown.
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use corio_blocking::{BlockingError, BlockingPool, ThreadPool};
+
+/// Bound for `shutdown_timeout` in the models; loom's condvar never times out, so
+/// this only has to be larger than the model's real running time.
+const FOREVER: Duration = Duration::from_secs(3600);
+
+#[test]
+fn spawn_complete_wait_then_shutdown() {
+    loom::model(|| {
+        let pool = BlockingPool::builder().max_threads(1).build();
+        let task = pool.spawn(|| 7);
+        assert_eq!(task.wait().unwrap(), 7);
+        assert!(pool.shutdown_timeout(FOREVER));
+        assert_eq!(pool.thread_count(), 0);
+    });
+}
+
+#[test]
+fn second_job_reuses_or_queues_and_both_complete() {
+    loom::model(|| {
+        let pool = BlockingPool::builder().max_threads(2).build();
+        let a = pool.spawn(|| 1);
+        let b = pool.spawn(|| 2);
+        assert_eq!(b.wait().unwrap() + a.wait().unwrap(), 3);
+        assert!(pool.shutdown_timeout(FOREVER));
+    });
+}
+
+#[test]
+fn shutdown_races_with_queued_work() {
+    loom::model(|| {
+        let pool = BlockingPool::builder().max_threads(1).build();
+        let a = pool.spawn(|| 1);
+        let b = pool.spawn(|| 2);
+        assert!(pool.shutdown_timeout(FOREVER));
+        // Each job either ran or was dropped with Cancelled; nothing hangs.
+        for (task, value) in [(a, 1), (b, 2)] {
+            match task.wait() {
+                Ok(v) => assert_eq!(v, value),
+                Err(BlockingError::Cancelled) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(pool.thread_count(), 0);
+    });
+}
+
+#[test]
+fn thread_pool_drains_queue_on_shutdown() {
+    loom::model(|| {
+        let pool = ThreadPool::new(1);
+        let a = pool.submit(|| 1);
+        let b = pool.submit(|| 2);
+        pool.shutdown(true);
+        assert_eq!(a.wait().unwrap() + b.wait().unwrap(), 3);
+    });
+}
