@@ -1,0 +1,123 @@
+//! Per-thread context set by [`Runnable::run`](crate::Runnable::run): which task is being
+//! polled (for [`current`]) and its cooperative budget (for [`crate::coop`]).
+//!
+//! One thread-local holds both, so entering and leaving a poll costs one thread-local access
+//! each. The slot is const-initialised and has no destructor, so it is usable at any point of
+//! a thread's life (even while other thread-locals are being destroyed).
+
+use std::cell::Cell;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::layout::Header;
+use crate::TaskId;
+
+pub(crate) struct Context {
+    /// The header of the task being polled on this thread; valid while set, because the
+    /// `Runnable` being run holds a reference for the whole poll.
+    current: Cell<Option<NonNull<Header>>>,
+    /// Units left in the running task's budget; `None` outside a `Runnable::run`.
+    pub(crate) budget: Cell<Option<u8>>,
+}
+
+impl Context {
+    const fn new() -> Context {
+        Context {
+            current: Cell::new(None),
+            budget: Cell::new(None),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    pub(crate) static CONTEXT: Context = const { Context::new() };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    pub(crate) static CONTEXT: Context = Context::new();
+}
+
+/// How many budget units one `Runnable::run` grants: tokio's figure. A poll that does 128
+/// units of ready work (channel receives, socket reads) is long enough to amortise the
+/// reschedule, and short enough (typically well under 100 µs) that other tasks on the worker
+/// are not starved.
+pub(crate) const BUDGET: u8 = 128;
+
+/// Restores the previous context when the poll ends (normally or by unwinding), so nested
+/// runs (a `block_on` inside a task) see the right task afterwards.
+pub(crate) struct Enter {
+    prev_task: Option<NonNull<Header>>,
+    prev_budget: Option<u8>,
+}
+
+/// Marks `header` as this thread's current task with a fresh budget.
+pub(crate) fn enter(header: NonNull<Header>) -> Enter {
+    CONTEXT.with(|cx| Enter {
+        prev_task: cx.current.replace(Some(header)),
+        prev_budget: cx.budget.replace(Some(BUDGET)),
+    })
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CONTEXT.with(|cx| {
+            cx.current.set(self.prev_task);
+            cx.budget.set(self.prev_budget);
+        });
+    }
+}
+
+/// The task this thread is polling right now (an owned copy of its metadata).
+///
+/// ```
+/// # use std::sync::{Arc, Mutex};
+/// let seen = Arc::new(Mutex::new(None));
+/// let seen2 = seen.clone();
+/// let (runnable, task) = corio_core::Builder::new().name("probe").spawn(
+///     async move { *seen2.lock().unwrap() = corio_core::current() },
+///     |_r| {},
+/// );
+/// assert!(corio_core::current().is_none(), "not inside a task here");
+/// runnable.run();
+/// let cur = seen.lock().unwrap().take().unwrap();
+/// assert_eq!(cur.id(), task.id());
+/// assert_eq!(cur.name(), Some("probe"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct CurrentTask {
+    id: TaskId,
+    name: Option<Arc<str>>,
+    location: Option<&'static Location<'static>>,
+}
+
+impl CurrentTask {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+    /// The task's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    /// Where the task was spawned, if recorded.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+}
+
+/// The task this thread is running right now: `Some` inside a future polled by
+/// [`Runnable::run`](crate::Runnable::run), `None` elsewhere. See [`CurrentTask`].
+pub fn current() -> Option<CurrentTask> {
+    let header = CONTEXT.with(|cx| cx.current.get())?;
+    // SAFETY: `current` is only set by `enter` for the duration of a `Runnable::run`, whose
+    // `Runnable` holds a reference, so the header is alive; the meta is immutable.
+    let meta = unsafe { &header.as_ref().meta };
+    Some(CurrentTask {
+        id: meta.id,
+        name: meta.name.clone(),
+        location: meta.location,
+    })
+}

@@ -1,0 +1,117 @@
+//! Task identity: [`TaskId`] and [`TaskMeta`] (id, optional name, optional spawn location).
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// A process-wide unique task id.
+///
+/// Ids come from one global counter, so two tasks never share an id, whichever executor
+/// spawned them.
+///
+/// ```
+/// let (runnable, task) = corio_core::spawn(async {}, |_r| {});
+/// assert_eq!(runnable.id(), task.id());
+/// println!("spawned task {}", task.id());
+/// # drop(runnable);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(NonZeroU64);
+
+impl TaskId {
+    /// The next unused id.
+    pub(crate) fn next() -> TaskId {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Starts at 1 so the id fits a NonZeroU64 (and `Option<TaskId>` stays 8 bytes).
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Relaxed: uniqueness needs only the atomicity of the increment. 2^64 ids at one per
+        // nanosecond last 584 years, so wrapping to 0 is not a practical concern; if it ever
+        // happened we abort rather than hand out a duplicate.
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        match NonZeroU64::new(id) {
+            Some(id) => TaskId(id),
+            None => std::process::abort(),
+        }
+    }
+
+    /// The id as a number (stable for the life of the process; useful in logs).
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({})", self.0)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// What is known about a task besides its future: id, name and where it was spawned.
+///
+/// Set with [`Builder`](crate::Builder); read with [`Runnable::meta`](crate::Runnable::meta),
+/// [`Task::meta`](crate::Task::meta), or in [`Schedule::unhandled_panic`](crate::Schedule::unhandled_panic).
+///
+/// ```
+/// use std::panic::Location;
+/// let (runnable, task) = corio_core::Builder::new()
+///     .name("worker-1")
+///     .location(Location::caller())
+///     .spawn(async { 1 }, |_r| {});
+/// assert_eq!(task.meta().name(), Some("worker-1"));
+/// assert!(task.meta().location().is_some());
+/// # drop(runnable);
+/// ```
+#[derive(Clone)]
+pub struct TaskMeta {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) location: Option<&'static Location<'static>>,
+}
+
+impl TaskMeta {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The spawn location given with [`Builder::location`](crate::Builder::location), if any.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+}
+
+impl fmt::Debug for TaskMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskMeta")
+            .field("id", &self.id.as_u64())
+            .field("name", &self.name())
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// `"task 7"`, `"task 7 'worker' spawned at src/main.rs:10:5"`: what debug reports print.
+impl fmt::Display for TaskMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}", self.id)?;
+        if let Some(name) = self.name() {
+            write!(f, " '{name}'")?;
+        }
+        if let Some(loc) = self.location {
+            write!(f, " spawned at {loc}")?;
+        }
+        Ok(())
+    }
+}
