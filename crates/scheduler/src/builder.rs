@@ -1,0 +1,271 @@
+//! [`Builder`]: configures and starts an [`Executor`].
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use corio_core::TaskMeta;
+use crossbeam_utils::CachePadded;
+
+use crate::executor::Executor;
+use crate::idle::Idle;
+use crate::lifo::LifoSlot;
+use crate::park::Park;
+use crate::shared::{
+    Config, OutsideCounters, Remote, Shared, SlowPollFn, ThreadCallback, UnhandledPanicFn,
+};
+use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Injector, Mutex, Parker, Worker};
+use crate::worker::{worker_main, WorkerCore};
+use crate::Handle;
+
+type NameFn = dyn Fn() -> String + Send + Sync;
+
+/// Configures an [`Executor`]: worker count, thread names and stack size, callbacks,
+/// the park hook, the current-thread flavor.
+///
+/// # Example
+///
+/// ```
+/// use corio_scheduler::Builder;
+///
+/// let ex = Builder::new()
+///     .worker_threads(2)
+///     .thread_name("my-worker")
+///     .thread_stack_size(1 << 20)
+///     .on_thread_start(|| println!("worker started"))
+///     .build()?;
+/// let task = ex.spawn(async { 6 * 7 });
+/// assert_eq!(ex.block_on(task).unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Builder {
+    worker_threads: Option<usize>,
+    thread_name: StdArc<NameFn>,
+    stack_size: Option<usize>,
+    on_thread_start: Option<StdArc<ThreadCallback>>,
+    on_thread_stop: Option<StdArc<ThreadCallback>>,
+    park_hook: Option<StdArc<dyn Park>>,
+    current_thread: bool,
+    unhandled_panic: Option<StdArc<UnhandledPanicFn>>,
+    slow_poll: Option<(Duration, StdArc<SlowPollFn>)>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("thread_stack_size", &self.stack_size)
+            .field("current_thread", &self.current_thread)
+            .field("park_hook", &self.park_hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A multi-threaded executor with one worker per CPU, threads named
+    /// `corio-worker-N`, the platform's default stack size.
+    pub fn new() -> Builder {
+        Builder {
+            worker_threads: None,
+            thread_name: name_prefix("corio-worker".to_string()),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            park_hook: None,
+            current_thread: false,
+            unhandled_panic: None,
+            slow_poll: None,
+        }
+    }
+
+    /// Number of worker threads (default: `num_cpus::get()`). `build` fails on 0.
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Worker threads are named `{prefix}-{index}`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name = name_prefix(prefix.into());
+        self
+    }
+
+    /// Worker threads are named by calling `f` (once per thread).
+    pub fn thread_name_fn(mut self, f: impl Fn() -> String + Send + Sync + 'static) -> Builder {
+        self.thread_name = StdArc::new(f);
+        self
+    }
+
+    /// Stack size of the worker threads, in bytes.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Called on each worker thread when it starts, before it runs any task.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_start = Some(StdArc::new(f));
+        self
+    }
+
+    /// Called on each worker thread when it stops, after it dropped its queued tasks.
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_stop = Some(StdArc::new(f));
+        self
+    }
+
+    /// Lets one idle worker at a time wait in `hook` (e.g. the reactor) instead of its
+    /// own parker; see [`Park`].
+    pub fn park_hook(mut self, hook: StdArc<dyn Park>) -> Builder {
+        self.park_hook = Some(hook);
+        self
+    }
+
+    /// The current-thread flavor: no worker threads; tasks run on the thread inside
+    /// [`Executor::block_on`] (one such thread at a time; others wait for it), and only
+    /// while one is there. For tests and embedding.
+    pub fn current_thread(mut self) -> Builder {
+        self.current_thread = true;
+        self
+    }
+
+    /// Called with the payload of a task panic that nobody will retrieve (the task was
+    /// detached, or its `Task` dropped without being awaited). Default: one line on
+    /// stderr with the task's id, name and spawn location. A panic inside the callback
+    /// is caught and ignored.
+    pub fn unhandled_panic(
+        mut self,
+        f: impl Fn(&TaskMeta, Box<dyn Any + Send>) + Send + Sync + 'static,
+    ) -> Builder {
+        self.unhandled_panic = Some(StdArc::new(f));
+        self
+    }
+
+    /// Debug mode: call `f` after every poll that took at least `threshold`, with the
+    /// task's metadata and the poll's duration. Zero cost when unset (one branch per
+    /// poll); when set, each poll is timed. A panic inside `f` is caught and ignored.
+    pub fn on_slow_poll(
+        mut self,
+        threshold: Duration,
+        f: impl Fn(&TaskMeta, Duration) + Send + Sync + 'static,
+    ) -> Builder {
+        self.slow_poll = Some((threshold, StdArc::new(f)));
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `worker_threads(0)` was asked; the OS error if a thread could
+    /// not be spawned (the threads already started are stopped and joined first).
+    pub fn build(self) -> io::Result<Executor> {
+        let n = if self.current_thread {
+            1
+        } else {
+            self.worker_threads.unwrap_or_else(num_cpus::get)
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "corio-scheduler: worker_threads(0): an executor needs at least one worker thread \
+                 (use Builder::current_thread() for none)",
+            ));
+        }
+        if n > 1 << 15 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("corio-scheduler: worker_threads({n}) is above the limit of 32768"),
+            ));
+        }
+        let cores: Vec<WorkerCore> = (0..n)
+            .map(|index| WorkerCore {
+                index,
+                local: Worker::new_fifo(),
+                parker: Parker::new(),
+            })
+            .collect();
+        let remotes = cores
+            .iter()
+            .map(|core| {
+                CachePadded::new(Remote {
+                    stealer: core.local.stealer(),
+                    lifo: LifoSlot::new(),
+                    unparker: core.parker.unparker().clone(),
+                    in_hook: AtomicBool::new(false),
+                    polls: AtomicU64::new(0),
+                    steals: AtomicU64::new(0),
+                    parks: AtomicU64::new(0),
+                    busy_ns: AtomicU64::new(0),
+                    spawned: AtomicU64::new(0),
+                    completed: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            remotes,
+            injector: Injector::new(),
+            idle: Idle::new(n),
+            shutdown: AtomicBool::new(false),
+            park_hook: self.park_hook,
+            hook_busy: AtomicBool::new(false),
+            config: Config {
+                unhandled_panic: self.unhandled_panic,
+                slow_poll: self.slow_poll,
+                on_thread_start: self.on_thread_start,
+                on_thread_stop: self.on_thread_stop,
+            },
+            outside: CachePadded::new(OutsideCounters::default()),
+            exited: Mutex::new(0),
+            exited_cv: Condvar::new(),
+            core: Mutex::new(None),
+            core_waiters: Mutex::new(Vec::new()),
+            current_thread: self.current_thread,
+        });
+        let handle = Handle::from_shared(shared.clone());
+        if self.current_thread {
+            *crate::sync::lock(&shared.core) = cores.into_iter().next();
+            return Ok(Executor::from_parts(handle, Vec::new()));
+        }
+        let mut threads = Vec::with_capacity(n);
+        for core in cores {
+            let index = core.index;
+            let mut builder = thread::Builder::new().name((self.thread_name)());
+            if let Some(size) = self.stack_size {
+                builder = builder.stack_size(size);
+            }
+            let worker_shared = shared.clone();
+            match builder.spawn(move || worker_main(worker_shared, core)) {
+                Ok(thread) => threads.push(thread),
+                Err(err) => {
+                    // Stop the ones already running; the cores not yet handed out are dropped.
+                    drop(Executor::from_parts(handle, threads));
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!(
+                            "corio-scheduler: could not spawn worker thread {index} of {n}: {err} \
+                             (try fewer worker_threads or a smaller thread_stack_size)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Executor::from_parts(handle, threads))
+    }
+}
+
+fn name_prefix(prefix: String) -> StdArc<NameFn> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    StdArc::new(move || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{prefix}-{i}")
+    })
+}

@@ -1,0 +1,438 @@
+//! [`Executor`] (owns the worker threads) and [`Handle`] (spawns from anywhere).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use corio_core::Task;
+
+use crate::context;
+use crate::metrics::Metrics;
+use crate::shared::{Scheduler, Shared};
+use crate::sync::{lock, thread, Arc, AtomicBool, Ordering::*, Parker, Unparker};
+use crate::worker::{drain_core, MainFlag, WorkerCx};
+use crate::Builder;
+
+/// The message of the panic raised when an executor is dropped from one of its own tasks.
+const DROP_INSIDE_MSG: &str =
+    "corio-scheduler: an Executor was dropped from inside one of its own \
+     tasks. Its shutdown has been started but cannot wait for the worker threads (this thread is \
+     one of them): the workers stop in the background and drop their queued tasks. Drop or shut \
+     down the executor from outside its tasks (e.g. keep it in main and pass a Handle to tasks).";
+
+/// A work-stealing executor: N worker threads, each with a local queue and a LIFO slot,
+/// sharing an injector. Dropping it shuts it down (see [`Executor::shutdown_timeout`]).
+///
+/// # Example
+///
+/// ```
+/// let ex = corio_scheduler::Executor::new()?;
+/// let tasks: Vec<_> = (0..10u64).map(|i| ex.spawn(async move { i * i })).collect();
+/// let sum = ex.block_on(async {
+///     let mut sum = 0;
+///     for t in tasks {
+///         sum += t.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 285);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Executor {
+    handle: Handle,
+    threads: Vec<thread::JoinHandle<()>>,
+    shut_down: bool,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("workers", &self.handle.shared.remotes.len())
+            .field("current_thread", &self.handle.shared.current_thread)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    pub(crate) fn from_parts(handle: Handle, threads: Vec<thread::JoinHandle<()>>) -> Executor {
+        Executor {
+            handle,
+            threads,
+            shut_down: false,
+        }
+    }
+
+    /// An executor with the default configuration ([`Builder::new`]).
+    ///
+    /// # Errors
+    ///
+    /// When a worker thread cannot be spawned.
+    pub fn new() -> std::io::Result<Executor> {
+        Builder::new().build()
+    }
+
+    /// [`Builder::new`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Spawns `future` as a task; see [`Handle::spawn`].
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Spawns with a task builder (name, location); see [`Handle::spawn_with`].
+    pub fn spawn_with<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn_with(builder, future)
+    }
+
+    /// A handle to spawn tasks from anywhere.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Counters about this executor.
+    pub fn metrics(&self) -> Metrics {
+        self.handle.metrics()
+    }
+
+    /// Runs `future` to completion on the calling thread and returns its output.
+    ///
+    /// Multi-thread flavor: the caller only drives `future` (it is not a worker) and
+    /// sleeps on its own parker until woken; tasks run on the workers. Current-thread
+    /// flavor: the caller also runs the executor's tasks while it waits (if another
+    /// thread is already doing so, this one waits for `future` and takes over when that
+    /// thread leaves). [`Handle::try_current`] returns this executor inside `future`.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a task (of any corio executor): blocking a worker thread
+    /// could deadlock the executor; `.await` the future instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let on_worker = context::with_worker(|cx| cx.is_some());
+        if on_worker {
+            panic!(
+                "corio-scheduler: block_on called from inside a task: this would block a worker \
+                 thread (and could deadlock the executor); .await the future instead"
+            );
+        }
+        let _handle = context::enter_handle(self.handle.clone());
+        if self.handle.shared.current_thread {
+            block_on_current_thread(&self.handle.shared, future)
+        } else {
+            block_on_thread(future)
+        }
+    }
+
+    /// Shuts down: stops the workers, drops every queued task (their [`Task`]s resolve
+    /// `Err(Cancelled)`), and waits up to `timeout` for the worker threads to finish
+    /// their current poll. Returns `true` if they all stopped in time (and were joined);
+    /// the ones still running a long poll are detached and stop on their own.
+    ///
+    /// Dropping the executor does the same without a timeout.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        self.shutdown(Some(timeout))
+    }
+
+    fn shutdown(&mut self, timeout: Option<Duration>) -> bool {
+        self.shut_down = true;
+        let shared = &*self.handle.shared;
+        shared.begin_shutdown();
+        if shared.current_thread {
+            let core = lock(&shared.core).take();
+            if let Some(core) = core {
+                drain_core(shared, &core);
+            }
+            shared.drain_injector();
+            return true;
+        }
+        let n = self.threads.len();
+        let all_stopped = {
+            let mut exited = lock(&shared.exited);
+            let deadline = timeout.map(|t| Instant::now() + t);
+            loop {
+                if *exited >= n {
+                    break true;
+                }
+                match deadline {
+                    None => {
+                        exited = shared
+                            .exited_cv
+                            .wait(exited)
+                            .unwrap_or_else(|p| p.into_inner());
+                    }
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break false;
+                        }
+                        exited = match shared.exited_cv.wait_timeout(exited, left) {
+                            Ok((guard, _)) => guard,
+                            Err(p) => p.into_inner().0,
+                        };
+                    }
+                }
+            }
+        };
+        if all_stopped {
+            for thread in self.threads.drain(..) {
+                // A worker only unwinds if a start/stop callback panicked; the panic
+                // was already printed by the default hook.
+                let _ = thread.join();
+            }
+        } else {
+            self.threads.clear(); // detach
+        }
+        shared.drain_injector();
+        all_stopped
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        let shared = &*self.handle.shared;
+        let inside = context::with_worker(|cx| cx.is_some_and(|cx| cx.belongs_to(shared)));
+        if inside {
+            // Documented behaviour: start the shutdown, detach the threads, and panic with
+            // a clear message (caught by corio-core like any task panic: the task resolves
+            // `Err(Panicked)` and the worker keeps going until it sees the shutdown).
+            self.shut_down = true;
+            shared.begin_shutdown();
+            self.threads.clear();
+            if std::thread::panicking() {
+                eprintln!("{DROP_INSIDE_MSG}");
+            } else {
+                panic!("{DROP_INSIDE_MSG}");
+            }
+        }
+        self.shutdown(None);
+    }
+}
+
+/// A cheap, cloneable reference to an executor, to spawn tasks from any thread.
+///
+/// Spawning through a handle after the executor shut down returns a task that is
+/// already cancelled.
+///
+/// # Example
+///
+/// ```
+/// use corio_scheduler::{Executor, Handle};
+///
+/// let ex = Executor::new()?;
+/// let handle = ex.handle().clone();
+/// let task = std::thread::spawn(move || handle.spawn(async { "from another thread" }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(ex.block_on(task).unwrap(), "from another thread");
+/// ex.block_on(async {
+///     assert!(Handle::try_current().is_some(), "set inside block_on");
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.remotes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The executor this thread runs in: set on its worker threads and inside its
+    /// `block_on`; `None` elsewhere.
+    pub fn try_current() -> Option<Handle> {
+        context::current_handle()
+    }
+
+    /// Spawns `future` as a task and returns its [`Task`] (await it for the output;
+    /// drop it to detach). The caller's location is recorded in the task's metadata. From a worker of this executor the task goes to that
+    /// worker's LIFO slot (it runs next); from anywhere else to the injector.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (runnable, task) = corio_core::Builder::new()
+            .location(std::panic::Location::caller())
+            .spawn(self.track(future), Scheduler(self.shared.clone()));
+        self.shared.schedule_spawned(runnable);
+        task
+    }
+
+    /// Spawns with a task builder (name, spawn location).
+    pub fn spawn_with<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (runnable, task) = builder.spawn(self.track(future), Scheduler(self.shared.clone()));
+        self.shared.schedule_spawned(runnable);
+        task
+    }
+
+    /// Counters about this executor.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new(self.shared.clone())
+    }
+
+    fn track<F>(&self, future: F) -> Tracked<F> {
+        Tracked {
+            future,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A task's future plus the "alive tasks" bookkeeping: dropping it (completion or
+    /// cancellation) counts the task as finished.
+    struct Tracked<F> {
+        #[pin]
+        future: F,
+        shared: Arc<Shared>,
+    }
+
+    impl<F> PinnedDrop for Tracked<F> {
+        fn drop(this: Pin<&mut Self>) {
+            this.shared.count_completed();
+        }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+/// Wakes a thread blocked in `block_on_thread`.
+struct ThreadWaker(Unparker);
+
+impl Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Drives `future` on this thread, parking between polls (the parker's token is
+/// sticky, so a wake between the poll and the park is not lost).
+pub(crate) fn block_on_thread<F: Future>(future: F) -> F::Output {
+    let parker = Parker::new();
+    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(parker.unparker().clone())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park();
+    }
+}
+
+/// Wakes the current-thread `block_on` future: sets its flag and wakes whichever thread
+/// is driving (the worker, possibly in the park hook) and the `block_on` thread itself
+/// (in case it is waiting for another driver).
+struct MainWaker {
+    flag: Arc<MainFlag>,
+    shared: Arc<Shared>,
+    thread: Unparker,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.flag.woken.store(true, SeqCst);
+        self.shared.unpark_worker(0);
+        self.thread.unpark();
+    }
+}
+
+fn block_on_current_thread<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    let flag = Arc::new(MainFlag {
+        woken: AtomicBool::new(true),
+    });
+    let parker = Parker::new();
+    let waker = Waker::from(std::sync::Arc::new(MainWaker {
+        flag: flag.clone(),
+        shared: shared.clone(),
+        thread: parker.unparker().clone(),
+    }));
+    let mut future = pin!(future);
+    let mut output = None;
+    loop {
+        let core = lock(&shared.core).take();
+        if let Some(core) = core {
+            let worker = WorkerCx::new(shared.clone(), core, Some(flag.clone()));
+            {
+                let _guard = context::enter_worker(&worker);
+                let mut poll_main = || {
+                    let mut cx = Context::from_waker(&waker);
+                    match future.as_mut().poll(&mut cx) {
+                        Poll::Ready(out) => {
+                            output = Some(out);
+                            true
+                        }
+                        Poll::Pending => false,
+                    }
+                };
+                worker.run(Some(&mut poll_main));
+            }
+            *lock(&shared.core) = Some(worker.into_core());
+            for waiter in lock(&shared.core_waiters).drain(..) {
+                waiter.unpark();
+            }
+            match output.take() {
+                Some(out) => return out,
+                // `run` only returns early at shutdown, which cannot start while we
+                // borrow the executor; wait like a non-driver to be safe.
+                None => flag.woken.store(true, SeqCst),
+            }
+        }
+        // Another thread drives the executor: wait for our future, and for the core.
+        lock(&shared.core_waiters).push(parker.unparker().clone());
+        if lock(&shared.core).is_some() {
+            continue;
+        }
+        if flag.woken.swap(false, AcqRel) {
+            let mut cx = Context::from_waker(&waker);
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+        if lock(&shared.core).is_none() && !flag.woken.load(SeqCst) {
+            parker.park();
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! State shared by all workers of one executor, and the scheduling entry points.
+//!
+//! # Where a scheduled task goes
+//!
+//! `Shared::schedule` is what corio-core calls when a task is woken (and what `spawn`
+//! calls for a new task):
+//! - on a worker thread of *this* executor: [`WorkerCx::schedule_local`], i.e. the LIFO
+//!   slot (the task runs next; the task it displaces goes to the back of the local queue),
+//!   or the back of the local queue for a task that woke itself while running
+//!   (`woken_while_running`, e.g. `yield_now`), so a self-waking task cannot starve the queue;
+//! - anywhere else: the injector.
+//!
+//! Either way the pusher then runs rule 1 of the idle protocol (`crate::idle`): wake a
+//! parked worker only if nobody is searching.
+//!
+//! # Shutdown protocol
+//!
+//! 1. `begin_shutdown` sets `shutdown` (`SeqCst`) and unparks every worker.
+//! 2. A worker sees the flag at its next loop turn (before each task), leaves its loop,
+//!    marks itself `exiting` (from then on its own wake-ups go to the injector), and
+//!    drains its LIFO slot, its local queue and the injector, dropping each `Runnable`
+//!    (which cancels the task: its `Task` resolves `Err(Cancelled)`).
+//! 3. A remote push first pushes, then re-reads `shutdown` (`SeqCst`): if set, the
+//!    pusher drains the injector itself. With step 1 this is a Dekker pair: either the
+//!    drainer sees the task, or the pusher sees the flag. No task is left in a queue.
+//! 4. Drops during a drain may spawn or wake tasks: they are pushed to the injector and
+//!    the same (outer) drain loop picks them up; a thread-local `DRAINING` flag keeps the
+//!    drain from recursing. No lock is held while a task is dropped, so this cannot
+//!    deadlock.
+//! 5. The executor waits for the workers (or the timeout), joins them, and drains the
+//!    injector once more.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::time::Duration;
+
+use corio_core::{Runnable, Schedule, ScheduleInfo, TaskMeta};
+use crossbeam_utils::CachePadded;
+
+use crate::context;
+use crate::idle::Idle;
+use crate::lifo::LifoSlot;
+use crate::park::Park;
+use crate::sync::{
+    lock, AtomicBool, AtomicU64, Condvar, Injector, Mutex, Ordering::*, Steal, Stealer, Unparker,
+};
+use crate::worker::WorkerCore;
+
+/// `unhandled_panic` callback type.
+pub(crate) type UnhandledPanicFn = dyn Fn(&TaskMeta, Box<dyn Any + Send>) + Send + Sync;
+/// `on_slow_poll` callback type.
+pub(crate) type SlowPollFn = dyn Fn(&TaskMeta, Duration) + Send + Sync;
+/// Thread start/stop callback type.
+pub(crate) type ThreadCallback = dyn Fn() + Send + Sync;
+
+/// User configuration the workers read.
+pub(crate) struct Config {
+    pub(crate) unhandled_panic: Option<std::sync::Arc<UnhandledPanicFn>>,
+    pub(crate) slow_poll: Option<(Duration, std::sync::Arc<SlowPollFn>)>,
+    pub(crate) on_thread_start: Option<std::sync::Arc<ThreadCallback>>,
+    pub(crate) on_thread_stop: Option<std::sync::Arc<ThreadCallback>>,
+}
+
+/// A counter written by one thread only (relaxed load + store: no locked instruction).
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+/// The part of a worker that other threads touch.
+pub(crate) struct Remote {
+    /// Thieves steal from the worker's local queue through this.
+    pub(crate) stealer: Stealer<Runnable>,
+    /// The stealable LIFO slot.
+    pub(crate) lifo: LifoSlot,
+    /// Wakes the worker's own parker.
+    pub(crate) unparker: Unparker,
+    /// The worker is (about to be) blocked in the park hook.
+    pub(crate) in_hook: AtomicBool,
+    /// Tasks polled (owner-written; thieves also read it to spot a worker stuck in a poll).
+    pub(crate) polls: AtomicU64,
+    /// Successful steals (owner-written).
+    pub(crate) steals: AtomicU64,
+    /// Times parked (owner-written).
+    pub(crate) parks: AtomicU64,
+    /// Nanoseconds spent between unpark and park (owner-written, updated at each park).
+    pub(crate) busy_ns: AtomicU64,
+    /// Tasks spawned on this worker (owner-written).
+    pub(crate) spawned: AtomicU64,
+    /// Task futures dropped on this worker (owner-written).
+    pub(crate) completed: AtomicU64,
+}
+
+/// Everything the workers of one executor share.
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    pub(crate) injector: Injector<Runnable>,
+    pub(crate) idle: Idle,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) park_hook: Option<std::sync::Arc<dyn Park>>,
+    /// A worker is in (or entering) the park hook: the others use their own parker.
+    pub(crate) hook_busy: AtomicBool,
+    pub(crate) config: Config,
+    /// Spawns / future drops that happened outside the workers.
+    pub(crate) outside: CachePadded<OutsideCounters>,
+    /// Worker threads that have left their loop (for `shutdown_timeout`).
+    pub(crate) exited: Mutex<usize>,
+    pub(crate) exited_cv: Condvar,
+    /// Current-thread flavor: the single worker's parts, taken by the thread in `block_on`.
+    pub(crate) core: Mutex<Option<WorkerCore>>,
+    /// Current-thread flavor: threads waiting in `block_on` for the core.
+    pub(crate) core_waiters: Mutex<Vec<Unparker>>,
+    pub(crate) current_thread: bool,
+}
+
+/// Counters for work done outside worker threads (shared, so `fetch_add`).
+#[derive(Default)]
+pub(crate) struct OutsideCounters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+}
+
+impl Shared {
+    /// Schedules `runnable` (see the module docs for where it goes).
+    pub(crate) fn schedule(&self, runnable: Runnable, woken_while_running: bool) {
+        let remote = context::with_worker(|cx| match cx {
+            Some(cx) if cx.belongs_to(self) => {
+                cx.schedule_local(runnable, woken_while_running);
+                None
+            }
+            _ => Some(runnable),
+        });
+        if let Some(runnable) = remote {
+            self.schedule_remote(runnable);
+        }
+    }
+
+    /// Schedules a new task and counts the spawn (one thread-local look-up for both).
+    pub(crate) fn schedule_spawned(&self, runnable: Runnable) {
+        let remote = context::with_worker(|cx| match cx {
+            Some(cx) if cx.belongs_to(self) => {
+                bump(&self.remotes[cx.index()].spawned, 1);
+                cx.schedule_local(runnable, false);
+                None
+            }
+            _ => Some(runnable),
+        });
+        if let Some(runnable) = remote {
+            self.outside.spawned.fetch_add(1, Relaxed);
+            self.schedule_remote(runnable);
+        }
+    }
+
+    /// Pushes to the injector and wakes a worker if needed (shutdown step 3).
+    pub(crate) fn schedule_remote(&self, runnable: Runnable) {
+        self.injector.push(runnable);
+        if self.shutdown.load(SeqCst) {
+            self.drain_injector();
+            return;
+        }
+        self.notify_parked();
+    }
+
+    /// Idle rule 1: wake a parked worker if nobody is searching.
+    pub(crate) fn notify_parked(&self) {
+        if let Some(worker) = self.idle.worker_to_notify() {
+            self.unpark_worker(worker);
+        }
+    }
+
+    /// Wakes `worker` wherever it sleeps. Its own parker's token is sticky; if it is in
+    /// (or entering) the park hook, the hook is unparked too. The worker stores `in_hook`
+    /// then re-reads its wake condition, we changed the condition then read `in_hook`
+    /// (both `SeqCst`): one of us sees the other.
+    pub(crate) fn unpark_worker(&self, worker: usize) {
+        let remote = &self.remotes[worker];
+        remote.unparker.unpark();
+        if remote.in_hook.load(SeqCst) {
+            if let Some(hook) = &self.park_hook {
+                hook.unpark();
+            }
+        }
+    }
+
+    /// Does any queue or LIFO slot hold a task? (Idle rule 4's last look.)
+    pub(crate) fn work_pending(&self) -> bool {
+        !self.injector.is_empty()
+            || self
+                .remotes
+                .iter()
+                .any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
+    }
+
+    /// Shutdown step 1. Returns `false` if shutdown had already begun.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        if self.shutdown.swap(true, SeqCst) {
+            return false;
+        }
+        for worker in 0..self.remotes.len() {
+            self.unpark_worker(worker);
+        }
+        true
+    }
+
+    /// Drops every task in the injector (each `Task` resolves `Err(Cancelled)`).
+    /// Re-entrant calls (a dropped future spawning) return at once: the outer loop
+    /// picks their tasks up.
+    pub(crate) fn drain_injector(&self) {
+        context::draining(self, || loop {
+            match self.injector.steal() {
+                Steal::Success(runnable) => drop(runnable),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        });
+    }
+
+    /// A worker thread left its loop (a guard calls this even if it unwinds).
+    pub(crate) fn worker_exited(&self) {
+        *lock(&self.exited) += 1;
+        self.exited_cv.notify_all();
+    }
+
+    /// Counts a task future dropped (completed or cancelled).
+    pub(crate) fn count_completed(&self) {
+        let counted = context::with_worker(|cx| match cx {
+            Some(cx) if cx.belongs_to(self) => {
+                bump(&self.remotes[cx.index()].completed, 1);
+                true
+            }
+            _ => false,
+        });
+        if !counted {
+            self.outside.completed.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Tasks spawned and not yet finished (their future not yet dropped).
+    pub(crate) fn alive_tasks(&self) -> usize {
+        let mut spawned = self.outside.spawned.load(Relaxed);
+        let mut completed = self.outside.completed.load(Relaxed);
+        for r in self.remotes.iter() {
+            spawned = spawned.wrapping_add(r.spawned.load(Relaxed));
+            completed = completed.wrapping_add(r.completed.load(Relaxed));
+        }
+        // Relaxed counters read at different moments can transiently cross.
+        usize::try_from(spawned.saturating_sub(completed)).unwrap_or(usize::MAX)
+    }
+
+    /// Calls the `unhandled_panic` callback (default: a line on stderr). A panicking
+    /// callback is contained: it must not kill the worker that reports.
+    pub(crate) fn report_unhandled_panic(&self, meta: &TaskMeta, payload: Box<dyn Any + Send>) {
+        match &self.config.unhandled_panic {
+            Some(callback) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| callback(meta, payload)));
+            }
+            None => {
+                let msg = panic_message(&*payload);
+                let name = meta.name().unwrap_or("<unnamed>");
+                match meta.location() {
+                    Some(loc) => eprintln!(
+                        "corio: task {} ({name}, spawned at {loc}) panicked and nobody retrieved it: {msg}",
+                        meta.id()
+                    ),
+                    None => eprintln!(
+                        "corio: task {} ({name}) panicked and nobody retrieved it: {msg}",
+                        meta.id()
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Is `self` the same executor as `other`?
+    pub(crate) fn is(&self, other: &Shared) -> bool {
+        ptr::eq(self, other)
+    }
+}
+
+/// The message of a panic payload, if it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+/// The schedule function every task of an executor holds (one `Arc` clone per task).
+#[derive(Clone)]
+pub(crate) struct Scheduler(pub(crate) crate::sync::Arc<Shared>);
+
+impl Schedule for Scheduler {
+    fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
+        self.0.schedule(runnable, info.woken_while_running);
+    }
+
+    fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn Any + Send>) {
+        self.0.report_unhandled_panic(task, payload);
+    }
+}

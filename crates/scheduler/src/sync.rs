@@ -1,0 +1,233 @@
+//! The loom switch: every concurrency primitive the scheduler uses comes from here.
+//!
+//! In a normal build these are std's atomics and locks, crossbeam-deque's queues and
+//! crossbeam-utils' `Parker`. Under `--cfg loom` (see `ci/loom.sh`) they are loom's
+//! instrumented versions, so the model checker sees every atomic access of the idle,
+//! park and shutdown protocols.
+//!
+//! crossbeam-deque and crossbeam-utils' `Parker` are not instrumented for loom, so under
+//! loom this module swaps in stand-ins with the same interface: a loom
+//! `Mutex<VecDeque>` for `Worker`/`Stealer`/`Injector` (no `Steal::Retry` ever, and a
+//! batch steal takes at most one extra task), and a loom `Mutex<bool>` + `Condvar` for
+//! `Parker`/`Unparker`. The real deque is exercised by the stress tests instead
+//! (every pushed task popped or stolen exactly once).
+
+#![allow(unused_imports)]
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::thread;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread;
+
+#[cfg(not(loom))]
+pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+#[cfg(not(loom))]
+pub(crate) use crossbeam_utils::sync::{Parker, Unparker};
+
+#[cfg(loom)]
+pub(crate) use self::loom_stand_ins::{Injector, Parker, Steal, Stealer, Unparker, Worker};
+
+/// Locks `mutex`, ignoring poisoning: every critical section of this crate leaves
+/// its data consistent even if a panic unwinds through it (they do not call user code).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// One step of a busy-wait: a CPU pause normally, a yield to the model checker under loom.
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+#[cfg(loom)]
+mod loom_stand_ins {
+    //! Loom-visible stand-ins for crossbeam-deque's queues and crossbeam-utils' parker.
+
+    use loom::sync::{Arc, Condvar, Mutex};
+    use std::collections::VecDeque;
+
+    fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Same shape as `crossbeam_deque::Steal`.
+    pub(crate) enum Steal<T> {
+        Empty,
+        Success(T),
+        #[allow(dead_code)]
+        Retry,
+    }
+
+    /// FIFO owner end of a work-stealing queue.
+    pub(crate) struct Worker<T> {
+        queue: Arc<Mutex<VecDeque<T>>>,
+    }
+
+    impl<T> Worker<T> {
+        pub(crate) fn new_fifo() -> Self {
+            Worker {
+                queue: Arc::new(Mutex::new(VecDeque::new())),
+            }
+        }
+        pub(crate) fn push(&self, task: T) {
+            lock(&self.queue).push_back(task);
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            lock(&self.queue).pop_front()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.queue).len()
+        }
+        pub(crate) fn stealer(&self) -> Stealer<T> {
+            Stealer {
+                queue: self.queue.clone(),
+            }
+        }
+    }
+
+    /// Thief end of a worker's queue.
+    pub(crate) struct Stealer<T> {
+        queue: Arc<Mutex<VecDeque<T>>>,
+    }
+
+    impl<T> Clone for Stealer<T> {
+        fn clone(&self) -> Self {
+            Stealer {
+                queue: self.queue.clone(),
+            }
+        }
+    }
+
+    impl<T> Stealer<T> {
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.queue).len()
+        }
+        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+            // Take the task first, then (at most) one more for the batch, in two
+            // critical sections: never hold two queue locks at once.
+            let (first, second) = {
+                let mut q = lock(&self.queue);
+                (q.pop_front(), q.pop_front())
+            };
+            match first {
+                None => Steal::Empty,
+                Some(task) => {
+                    if let Some(extra) = second {
+                        dest.push(extra);
+                    }
+                    Steal::Success(task)
+                }
+            }
+        }
+    }
+
+    /// The global queue.
+    pub(crate) struct Injector<T> {
+        queue: Mutex<VecDeque<T>>,
+    }
+
+    impl<T> Injector<T> {
+        pub(crate) fn new() -> Self {
+            Injector {
+                queue: Mutex::new(VecDeque::new()),
+            }
+        }
+        pub(crate) fn push(&self, task: T) {
+            lock(&self.queue).push_back(task);
+        }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.queue).pop_front() {
+                Some(t) => Steal::Success(t),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.queue).len()
+        }
+        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+            let (first, second) = {
+                let mut q = lock(&self.queue);
+                (q.pop_front(), q.pop_front())
+            };
+            match first {
+                None => Steal::Empty,
+                Some(task) => {
+                    if let Some(extra) = second {
+                        dest.push(extra);
+                    }
+                    Steal::Success(task)
+                }
+            }
+        }
+    }
+
+    /// A sticky one-token parker (like crossbeam-utils').
+    pub(crate) struct Parker {
+        inner: Arc<(Mutex<bool>, Condvar)>,
+        unparker: Unparker,
+    }
+
+    /// Wakes the matching [`Parker`].
+    #[derive(Clone)]
+    pub(crate) struct Unparker {
+        inner: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Parker {
+        pub(crate) fn new() -> Self {
+            let inner = Arc::new((Mutex::new(false), Condvar::new()));
+            Parker {
+                unparker: Unparker {
+                    inner: inner.clone(),
+                },
+                inner,
+            }
+        }
+        pub(crate) fn park(&self) {
+            let (m, cv) = &*self.inner;
+            let mut token = lock(m);
+            while !*token {
+                token = cv.wait(token).unwrap_or_else(|p| p.into_inner());
+            }
+            *token = false;
+        }
+        pub(crate) fn unparker(&self) -> &Unparker {
+            &self.unparker
+        }
+    }
+
+    impl Unparker {
+        pub(crate) fn unpark(&self) {
+            let (m, cv) = &*self.inner;
+            *lock(m) = true;
+            cv.notify_one();
+        }
+    }
+}

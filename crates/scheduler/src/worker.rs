@@ -1,0 +1,497 @@
+//! The worker loop.
+//!
+//! Each worker thread owns a FIFO `crossbeam_deque::Worker` (its local queue) and a
+//! LIFO slot, and runs this loop until shutdown:
+//!
+//! 1. **Next local task** ([`WorkerCx::next_local`]): every [`INJECTOR_INTERVAL`] ticks,
+//!    the injector first (fairness for tasks spawned from outside) and a non-blocking
+//!    [`Park::poll_ready`](crate::Park::poll_ready) if a park hook is set and nobody is
+//!    waiting in it; then the LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row,
+//!    the anti-ping-pong guard); then the front of the local queue; then a batch from
+//!    the injector.
+//! 2. **Search** ([`WorkerCx::search`]), if the throttle allows (idle rule 2): steal a
+//!    batch from a random victim's queue, then from the injector, spinning for
+//!    [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
+//!    that arrives during the spin); on the last pass, take the LIFO slot of a victim
+//!    that has not finished a poll since the search began (it is stuck in a long poll).
+//! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
+//!    may wait in the park hook instead of its own parker.
+//!
+//! A task runs with [`corio_core::Runnable::run`], which polls it once with a fresh
+//! cooperative budget (`corio_core::coop`, 128 units) and catches its panics: a hot task
+//! yields back after its budget, and no task panic reaches the worker.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use corio_core::Runnable;
+
+use crate::context;
+use crate::shared::{bump, Remote, Shared};
+use crate::sync::{Arc, AtomicBool, Ordering::*, Parker, Steal, Worker};
+use crate::Handle;
+
+/// Every 61 ticks a busy worker takes a task from the injector before its local queue,
+/// so tasks spawned from outside are not starved by a worker whose local tasks keep
+/// spawning (61 as in tokio and Go: a prime, so the check does not fall into step with
+/// a program's own periodic pattern). The same tick polls the park hook.
+pub(crate) const INJECTOR_INTERVAL: u32 = 61;
+
+/// At most 3 LIFO-slot tasks in a row, then the queue gets a turn: two tasks that wake
+/// each other would otherwise keep the slot busy forever and starve the queue (tokio's
+/// value).
+pub(crate) const MAX_LIFO_POLLS: u32 = 3;
+
+/// How long a searching worker keeps looking before it parks. Waking a parked thread
+/// costs ~13 µs on the target machines (design.md), so spinning for about as long
+/// avoids most sleep/wake round trips when work arrives in bursts, while a truly idle
+/// worker sleeps soon. Only searching workers spin (at most half of them, idle rule 2).
+#[cfg(not(loom))]
+pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
+#[cfg(loom)]
+pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
+
+/// CPU pauses between two steal rounds while spinning.
+const PAUSES_PER_ROUND: u32 = 32;
+
+/// The movable part of a worker: what a worker thread (or, in the current-thread
+/// flavor, the thread in `block_on`) needs to run it.
+pub(crate) struct WorkerCore {
+    pub(crate) index: usize,
+    pub(crate) local: Worker<Runnable>,
+    pub(crate) parker: Parker,
+}
+
+/// The current-thread flavor's "the `block_on` future was woken" flag.
+pub(crate) struct MainFlag {
+    pub(crate) woken: AtomicBool,
+}
+
+/// A running worker: its core plus per-run state (all in `Cell`s: the scheduling
+/// entry points reach it through a shared reference from the thread-local context).
+pub(crate) struct WorkerCx {
+    shared: Arc<Shared>,
+    core: WorkerCore,
+    /// Counted as searching in the idle state.
+    searching: Cell<bool>,
+    /// Inside `park` (wake-ups delivered by the park hook land here: no need to notify).
+    in_park: Cell<bool>,
+    /// Draining at shutdown: schedule to the injector, not the local queue.
+    exiting: Cell<bool>,
+    tick: Cell<u32>,
+    polls: Cell<u64>,
+    lifo_polls: Cell<u32>,
+    rng: Cell<u64>,
+    /// Victims' poll counters when the current search began (LIFO-slot stealing).
+    victim_polls: RefCell<Vec<u64>>,
+    busy_since: Cell<Instant>,
+    main: Option<Arc<MainFlag>>,
+}
+
+impl WorkerCx {
+    pub(crate) fn new(shared: Arc<Shared>, core: WorkerCore, main: Option<Arc<MainFlag>>) -> Self {
+        let n = shared.remotes.len();
+        let polls = shared.remotes[core.index].polls.load(Relaxed);
+        let seed = 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(core.index as u64 + 1) | 1;
+        WorkerCx {
+            shared,
+            core,
+            searching: Cell::new(false),
+            in_park: Cell::new(false),
+            exiting: Cell::new(false),
+            tick: Cell::new(0),
+            polls: Cell::new(polls),
+            lifo_polls: Cell::new(0),
+            rng: Cell::new(seed),
+            victim_polls: RefCell::new(vec![0; n]),
+            busy_since: Cell::new(Instant::now()),
+            main,
+        }
+    }
+
+    /// Gives the core back (current-thread flavor, at the end of `block_on`).
+    pub(crate) fn into_core(self) -> WorkerCore {
+        if self.searching.get() {
+            self.searching.set(false);
+            self.shared.idle.transition_worker_from_searching();
+        }
+        self.core
+    }
+
+    /// Is this a live worker of `shared`?
+    pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
+        self.shared.is(shared) && !self.exiting.get()
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.core.index
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        Handle::from_shared(self.shared.clone())
+    }
+
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.core.index]
+    }
+
+    /// A task scheduled from this worker: the LIFO slot, or the back of the queue for a
+    /// task that woke itself while running.
+    pub(crate) fn schedule_local(&self, runnable: Runnable, woken_while_running: bool) {
+        if woken_while_running {
+            self.core.local.push(runnable);
+        } else if let Some(displaced) = self.remote().lifo.replace(runnable) {
+            self.core.local.push(displaced);
+        }
+        // Idle rule 1, also for a task that went into an empty slot: if this worker is
+        // stuck in a long poll, an idle worker must come and steal it (tokio#4941).
+        // Cheap when someone already searches or nobody sleeps (a fence and a load);
+        // otherwise one wake-up, after which the woken worker searches (and spins),
+        // which silences further notifications for that long.
+        if !self.in_park.get() {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// The worker loop. With `poll_main` (current-thread `block_on`), also polls the
+    /// caller's future whenever it is woken, and returns when it completes; otherwise
+    /// returns at shutdown.
+    pub(crate) fn run(&self, mut poll_main: Option<&mut dyn FnMut() -> bool>) {
+        loop {
+            if let Some(poll) = poll_main.as_mut() {
+                if self.take_main_wake() && poll() {
+                    return;
+                }
+            }
+            if self.shared.shutdown.load(Acquire) {
+                return;
+            }
+            if let Some(runnable) = self.next_local() {
+                self.run_task(runnable);
+                continue;
+            }
+            if let Some(runnable) = self.search() {
+                self.run_task(runnable);
+                continue;
+            }
+            if self.main_woken() {
+                continue;
+            }
+            self.park();
+        }
+    }
+
+    fn main_woken(&self) -> bool {
+        self.main.as_ref().is_some_and(|m| m.woken.load(SeqCst))
+    }
+
+    fn take_main_wake(&self) -> bool {
+        match &self.main {
+            Some(m) => m.woken.load(Relaxed) && m.woken.swap(false, AcqRel),
+            None => false,
+        }
+    }
+
+    /// Loop step 1.
+    fn next_local(&self) -> Option<Runnable> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % INJECTOR_INTERVAL == 0 {
+            self.maintenance();
+            if let Some(runnable) = self.steal_injector_one() {
+                return Some(runnable);
+            }
+        }
+        let lifo = &self.remote().lifo;
+        if self.lifo_polls.get() < MAX_LIFO_POLLS {
+            if let Some(runnable) = lifo.take() {
+                self.lifo_polls.set(self.lifo_polls.get() + 1);
+                return Some(runnable);
+            }
+        } else if let Some(runnable) = lifo.take() {
+            // Anti-ping-pong: the slot task waits its turn at the back of the queue.
+            self.core.local.push(runnable);
+        }
+        self.lifo_polls.set(0);
+        if let Some(runnable) = self.core.local.pop() {
+            return Some(runnable);
+        }
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.core.local) {
+                Steal::Success(runnable) => return Some(runnable),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    fn steal_injector_one(&self) -> Option<Runnable> {
+        loop {
+            match self.shared.injector.steal() {
+                Steal::Success(runnable) => return Some(runnable),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Every `INJECTOR_INTERVAL` ticks: let the park hook deliver I/O and timers if
+    /// nobody is waiting in it.
+    fn maintenance(&self) {
+        if let Some(hook) = &self.shared.park_hook {
+            if !self.shared.hook_busy.load(Relaxed) {
+                hook.poll_ready();
+            }
+        }
+    }
+
+    fn run_task(&self, runnable: Runnable) {
+        if self.searching.get() {
+            self.searching.set(false);
+            // Idle rule 3: the last searcher wakes a replacement, for the rest of what
+            // it may have seen.
+            if self.shared.idle.transition_worker_from_searching() {
+                self.shared.notify_parked();
+            }
+        }
+        let polls = self.polls.get() + 1;
+        self.polls.set(polls);
+        self.remote().polls.store(polls, Relaxed);
+        match &self.shared.config.slow_poll {
+            None => {
+                runnable.run();
+            }
+            Some((threshold, callback)) => {
+                let meta = runnable.meta().clone();
+                let start = Instant::now();
+                runnable.run();
+                let elapsed = start.elapsed();
+                if elapsed >= *threshold {
+                    let _ = catch_unwind(AssertUnwindSafe(|| callback(&meta, elapsed)));
+                }
+            }
+        }
+    }
+
+    fn next_rand(&self) -> u64 {
+        // xorshift64: cheap, good enough to pick a victim.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// Loop step 2.
+    fn search(&self) -> Option<Runnable> {
+        if !self.searching.get() {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let remotes = &self.shared.remotes;
+        {
+            let mut snapshot = self.victim_polls.borrow_mut();
+            for (seen, remote) in snapshot.iter_mut().zip(remotes.iter()) {
+                *seen = remote.polls.load(Relaxed);
+            }
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(runnable) = self.steal_round() {
+                return Some(runnable);
+            }
+            if self.shared.shutdown.load(Relaxed) || self.main_woken() {
+                return None;
+            }
+            if start.elapsed() >= SPIN_BEFORE_PARK {
+                break;
+            }
+            for _ in 0..PAUSES_PER_ROUND {
+                crate::sync::spin_loop();
+            }
+        }
+        // Last pass: the LIFO slot of a victim that has not finished a poll since we
+        // began (stuck in a long poll: its slot task would wait for it, tokio#4941).
+        let snapshot = self.victim_polls.borrow();
+        let me = self.core.index;
+        for (i, remote) in remotes.iter().enumerate() {
+            if i != me && !remote.lifo.is_empty() && remote.polls.load(Relaxed) == snapshot[i] {
+                if let Some(runnable) = remote.lifo.take() {
+                    bump(&self.remote().steals, 1);
+                    return Some(runnable);
+                }
+            }
+        }
+        None
+    }
+
+    /// One pass over the victims (from a random one) and the injector.
+    fn steal_round(&self) -> Option<Runnable> {
+        let remotes = &self.shared.remotes;
+        let n = remotes.len();
+        let me = self.core.index;
+        let first = (self.next_rand() % n as u64) as usize;
+        let mut retry = true;
+        while retry {
+            retry = false;
+            for k in 0..n {
+                let i = (first + k) % n;
+                if i == me {
+                    continue;
+                }
+                let stealer = &remotes[i].stealer;
+                if stealer.is_empty() {
+                    continue;
+                }
+                match stealer.steal_batch_and_pop(&self.core.local) {
+                    Steal::Success(runnable) => {
+                        bump(&self.remote().steals, 1);
+                        return Some(runnable);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            match self.shared.injector.steal_batch_and_pop(&self.core.local) {
+                Steal::Success(runnable) => return Some(runnable),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        None
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.core.local.is_empty() || !self.remote().lifo.is_empty()
+    }
+
+    /// Loop step 3: idle rules 4 and 5.
+    fn park(&self) {
+        let shared = &*self.shared;
+        let me = self.core.index;
+        let now = Instant::now();
+        let busy = now.saturating_duration_since(self.busy_since.get());
+        bump(
+            &self.remote().busy_ns,
+            u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX),
+        );
+        bump(&self.remote().parks, 1);
+
+        let was_searching = self.searching.replace(false);
+        let is_last_searcher = shared.idle.transition_worker_to_parked(me, was_searching);
+        if (is_last_searcher && shared.work_pending()) || !shared.injector.is_empty() {
+            // May pick this very worker: then `is_parked(me)` is false below and we
+            // leave at once, as a searcher.
+            shared.notify_parked();
+        }
+        self.in_park.set(true);
+        loop {
+            if shared.shutdown.load(SeqCst) {
+                break;
+            }
+            if !shared.idle.is_parked(me) {
+                self.searching.set(true);
+                break;
+            }
+            if self.has_local_work() || self.main_woken() {
+                if !shared.idle.unpark_worker_by_id(me) {
+                    // A notifier took us out of the list first and counted us searching.
+                    self.searching.set(true);
+                }
+                break;
+            }
+            self.park_once();
+        }
+        self.in_park.set(false);
+        self.busy_since.set(Instant::now());
+    }
+
+    /// Blocks once: in the park hook if it is free, else on this worker's parker.
+    fn park_once(&self) {
+        let shared = &*self.shared;
+        if let Some(hook) = &shared.park_hook {
+            if !shared.hook_busy.swap(true, Acquire) {
+                let remote = self.remote();
+                remote.in_hook.store(true, SeqCst);
+                // Re-check the wake conditions after announcing `in_hook` (the Dekker
+                // pair with `Shared::unpark_worker` and the main future's waker).
+                let parked = if shared.idle.is_parked(self.core.index)
+                    && !shared.shutdown.load(SeqCst)
+                    && !self.main_woken()
+                {
+                    hook.park(None)
+                } else {
+                    true
+                };
+                remote.in_hook.store(false, SeqCst);
+                shared.hook_busy.store(false, Release);
+                if parked {
+                    return;
+                }
+            }
+        }
+        self.core.parker.park();
+    }
+
+    /// Shutdown step 2: drop everything this worker holds, and the injector's tasks.
+    pub(crate) fn drain(&self) {
+        self.exiting.set(true);
+        drain_core(&self.shared, &self.core);
+    }
+}
+
+/// Drops the tasks in `core`'s LIFO slot and queue and in the injector, until all are
+/// empty (drops may schedule more; they land in the injector).
+pub(crate) fn drain_core(shared: &Shared, core: &WorkerCore) {
+    context::draining(shared, || loop {
+        let mut dropped = false;
+        if let Some(runnable) = shared.remotes[core.index].lifo.take() {
+            drop(runnable);
+            dropped = true;
+        }
+        while let Some(runnable) = core.local.pop() {
+            drop(runnable);
+            dropped = true;
+        }
+        loop {
+            match shared.injector.steal() {
+                Steal::Success(runnable) => {
+                    drop(runnable);
+                    dropped = true;
+                }
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+        if !dropped {
+            break;
+        }
+    });
+}
+
+/// A worker thread's body.
+pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore) {
+    struct Exited(Arc<Shared>);
+    impl Drop for Exited {
+        fn drop(&mut self) {
+            self.0.worker_exited();
+        }
+    }
+    let _exited = Exited(shared.clone());
+    if let Some(start) = &shared.config.on_thread_start {
+        start();
+    }
+    {
+        let cx = WorkerCx::new(shared.clone(), core, None);
+        let _guard = context::enter_worker(&cx);
+        cx.run(None);
+        cx.drain();
+    }
+    if let Some(stop) = &shared.config.on_thread_stop {
+        stop();
+    }
+}

@@ -1,0 +1,130 @@
+//! Fairness: the LIFO slot's anti-ping-pong guard, self-waking tasks going to the back
+//! of the queue, the injector checked while the local queue is busy, and the LIFO slot
+//! of a worker stuck in a long poll being stolen.
+
+// The tests return a Task from a task on purpose, to await it from outside.
+#![allow(clippy::async_yields_async)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::Arc;
+
+use common::{with_timeout, yield_now};
+use corio_scheduler::{Builder, Handle};
+use futures::channel::mpsc;
+use futures::StreamExt;
+
+/// Two tasks that wake each other forever (each wake lands in the LIFO slot) cannot
+/// starve a third task on the same (single) worker.
+#[test]
+fn ping_pong_pair_does_not_starve_the_queue() {
+    with_timeout(30, || {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a_tx, mut a_rx) = mpsc::unbounded::<()>();
+        let (b_tx, mut b_rx) = mpsc::unbounded::<()>();
+        let (s1, s2) = (stop.clone(), stop.clone());
+        let b_tx2 = b_tx.clone();
+        ex.spawn(async move {
+            while a_rx.next().await.is_some() {
+                if s1.load(Relaxed) {
+                    break;
+                }
+                let _ = b_tx2.unbounded_send(());
+            }
+        });
+        ex.spawn(async move {
+            while b_rx.next().await.is_some() {
+                if s2.load(Relaxed) {
+                    break;
+                }
+                let _ = a_tx.unbounded_send(());
+            }
+        });
+        // Start the ping-pong from inside the worker, then queue a third task behind it.
+        let third = ex.block_on(ex.spawn({
+            let b_tx = b_tx.clone();
+            async move {
+                let _ = b_tx.unbounded_send(());
+                Handle::try_current().unwrap().spawn(async { "third ran" })
+            }
+        }));
+        let third = third.unwrap();
+        assert_eq!(ex.block_on(third).unwrap(), "third ran");
+        stop.store(true, Relaxed);
+        let _ = b_tx.unbounded_send(());
+    });
+}
+
+/// A task that yields forever (woken while running: back of the queue, never the slot)
+/// does not starve the others.
+#[test]
+fn endless_yielder_does_not_starve() {
+    with_timeout(30, || {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let inner = ex.block_on(ex.spawn(async move {
+            let handle = Handle::try_current().unwrap();
+            handle.spawn(async move {
+                while !s.load(Relaxed) {
+                    yield_now().await;
+                }
+            });
+            handle.spawn(async { 5 })
+        }));
+        assert_eq!(ex.block_on(inner.unwrap()).unwrap(), 5);
+        stop.store(true, Relaxed);
+    });
+}
+
+/// A worker whose local tasks keep spawning local tasks forever still runs a task
+/// spawned from outside (the injector is checked every 61 ticks).
+#[test]
+fn injector_is_checked_while_local_queue_is_busy() {
+    with_timeout(30, || {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        fn respawn(handle: Handle, stop: Arc<AtomicBool>) {
+            if stop.load(Relaxed) {
+                return;
+            }
+            let h = handle.clone();
+            handle.spawn(async move { respawn(h, stop) });
+        }
+        let (handle, s) = (ex.handle().clone(), stop.clone());
+        ex.spawn(async move {
+            // Two chains so the local queue (not only the LIFO slot) is never empty.
+            respawn(handle.clone(), s.clone());
+            respawn(handle, s);
+        });
+        let outside = ex.spawn(async { "outside ran" });
+        assert_eq!(ex.block_on(outside).unwrap(), "outside ran");
+        stop.store(true, Relaxed);
+    });
+}
+
+/// tokio#4941: task A wakes B (B goes to A's worker's LIFO slot), then A blocks its
+/// worker until B has run. B must be stolen from the slot by the other worker.
+#[test]
+fn lifo_slot_of_a_stuck_worker_is_stolen() {
+    with_timeout(30, || {
+        let ex = Builder::new().worker_threads(2).build().unwrap();
+        for _ in 0..20 {
+            let b_ran = Arc::new(AtomicBool::new(false));
+            let flag = b_ran.clone();
+            let a = ex.spawn(async move {
+                let handle = Handle::try_current().unwrap();
+                let f = flag.clone();
+                handle.spawn(async move { f.store(true, Release) });
+                // Block this worker (a long poll) until B ran elsewhere.
+                while !flag.load(Acquire) {
+                    std::thread::yield_now();
+                }
+            });
+            ex.block_on(a).unwrap();
+            assert!(b_ran.load(Acquire));
+        }
+    });
+}

@@ -1,0 +1,117 @@
+//! The park hook: one worker at a time waits in it, it is unparked when work arrives,
+//! busy workers poll it.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use common::{with_timeout, yield_now};
+use corio_scheduler::{Builder, Park};
+
+/// A hook that blocks on a condvar with a sticky notification, and records how many
+/// threads are inside at once.
+#[derive(Default)]
+struct TestHook {
+    notified: Mutex<bool>,
+    cv: Condvar,
+    inside: AtomicUsize,
+    max_inside: AtomicUsize,
+    parks: AtomicUsize,
+    polls: AtomicUsize,
+}
+
+impl Park for TestHook {
+    fn park(&self, timeout: Option<Duration>) -> bool {
+        let now = self.inside.fetch_add(1, SeqCst) + 1;
+        self.max_inside.fetch_max(now, SeqCst);
+        self.parks.fetch_add(1, SeqCst);
+        let mut notified = self.notified.lock().unwrap();
+        while !*notified {
+            match timeout {
+                Some(t) => {
+                    notified = self.cv.wait_timeout(notified, t).unwrap().0;
+                    break;
+                }
+                None => notified = self.cv.wait(notified).unwrap(),
+            }
+        }
+        *notified = false;
+        drop(notified);
+        self.inside.fetch_sub(1, SeqCst);
+        true
+    }
+
+    fn unpark(&self) {
+        *self.notified.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    fn poll_ready(&self) {
+        self.polls.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn one_worker_at_a_time_in_the_hook_and_work_wakes_it() {
+    with_timeout(60, || {
+        let hook = Arc::new(TestHook::default());
+        let ex = Builder::new()
+            .worker_threads(4)
+            .park_hook(hook.clone())
+            .build()
+            .unwrap();
+        for round in 0..200 {
+            // Let the workers go idle now and then, so one parks in the hook.
+            if round % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let t = ex.spawn(async move { round * 2 });
+            assert_eq!(ex.block_on(t).unwrap(), round * 2);
+        }
+        assert!(
+            hook.parks.load(SeqCst) > 0,
+            "some idle worker used the hook"
+        );
+        assert_eq!(
+            hook.max_inside.load(SeqCst),
+            1,
+            "never two workers in the hook"
+        );
+        drop(ex);
+        assert_eq!(hook.inside.load(SeqCst), 0, "shutdown unparked the hook");
+    });
+}
+
+#[test]
+fn busy_workers_poll_the_hook() {
+    with_timeout(60, || {
+        let hook = Arc::new(TestHook::default());
+        let ex = Builder::new()
+            .worker_threads(1)
+            .park_hook(hook.clone())
+            .build()
+            .unwrap();
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                ex.spawn(async {
+                    for _ in 0..100 {
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        ex.block_on(async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        // 1,000+ polls on one worker: at least one poll_ready every 61 ticks.
+        assert!(
+            hook.polls.load(SeqCst) >= 1000 / 61,
+            "polls: {}",
+            hook.polls.load(SeqCst)
+        );
+    });
+}
