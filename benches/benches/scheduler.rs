@@ -101,7 +101,11 @@ impl Smol {
                 })
             })
             .collect();
-        Smol { ex, stop: Some(stop), threads }
+        Smol {
+            ex,
+            stop: Some(stop),
+            threads,
+        }
     }
 }
 impl Drop for Smol {
@@ -123,7 +127,13 @@ impl Rt for Smol {
         smol::future::block_on(f)
     }
     fn spawn_inside(f: impl Future<Output = ()> + Send + 'static) {
-        SMOL_EX.with(|e| e.borrow().as_ref().expect("inside a smol worker").spawn(f).detach());
+        SMOL_EX.with(|e| {
+            e.borrow()
+                .as_ref()
+                .expect("inside a smol worker")
+                .spawn(f)
+                .detach()
+        });
     }
     fn yield_now() -> impl Future<Output = ()> + Send {
         smol::future::yield_now()
@@ -152,7 +162,13 @@ struct Countdown {
 impl Countdown {
     fn new(n: usize) -> (Arc<Countdown>, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
-        (Arc::new(Countdown { left: AtomicUsize::new(n), done: Mutex::new(Some(tx)) }), rx)
+        (
+            Arc::new(Countdown {
+                left: AtomicUsize::new(n),
+                done: Mutex::new(Some(tx)),
+            }),
+            rx,
+        )
     }
     fn one_done(&self) {
         if self.left.fetch_sub(1, AcqRel) == 1 {
@@ -237,7 +253,10 @@ fn chained_spawn<R: Rt>(rt: &R) {
 }
 
 fn runtimes() -> (Corio, Tokio, Smol) {
-    let corio = corio_scheduler::Builder::new().worker_threads(WORKERS).build().unwrap();
+    let corio = corio_scheduler::Builder::new()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .build()
@@ -250,9 +269,15 @@ macro_rules! workload {
         fn $fn_name(c: &mut Criterion) {
             let (corio, tokio, smol) = runtimes();
             let mut group = c.benchmark_group(stringify!($workload));
-            group.bench_function(BenchmarkId::from_parameter(corio.name()), |b| b.iter(|| $workload(&corio)));
-            group.bench_function(BenchmarkId::from_parameter(tokio.name()), |b| b.iter(|| $workload(&tokio)));
-            group.bench_function(BenchmarkId::from_parameter(smol.name()), |b| b.iter(|| $workload(&smol)));
+            group.bench_function(BenchmarkId::from_parameter(corio.name()), |b| {
+                b.iter(|| $workload(&corio))
+            });
+            group.bench_function(BenchmarkId::from_parameter(tokio.name()), |b| {
+                b.iter(|| $workload(&tokio))
+            });
+            group.bench_function(BenchmarkId::from_parameter(smol.name()), |b| {
+                b.iter(|| $workload(&smol))
+            });
             group.finish();
         }
     };
