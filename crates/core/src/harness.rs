@@ -401,9 +401,9 @@ where
                 cell.stage.with_mut(|stage| {
                     // SAFETY: `RUNNING` is ours: exclusive access to the stage.
                     match unsafe { &mut *stage } {
-                        // SAFETY: the future is pinned in the allocation: never moved, and
-                        // dropped in place (`drop_future`).
                         Stage::Running(future) => {
+                            // SAFETY: the future is pinned in the allocation: never moved,
+                            // and dropped in place (`drop_future`).
                             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
                         }
                         _ => unreachable!("corio-core: polled a task whose future is gone"),
