@@ -81,3 +81,12 @@ impl Rng {
         self.0 % n
     }
 }
+
+/// `corio::run(fut)` on its own thread under [`TEST_TIMEOUT`].
+pub fn run_timeout<F>(fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    with_timeout(TEST_TIMEOUT, move || corio::run(fut))
+}

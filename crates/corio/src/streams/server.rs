@@ -1,0 +1,287 @@
+//! [`Server`], [`start_server`] and [`start_unix_server`].
+//!
+//! # How a server runs
+//!
+//! 1. `start_server` binds the listener at once (so the address is known and a
+//!    bind error is returned), then spawns the *accept loop* on the current
+//!    runtime.
+//! 2. The accept loop waits for either a connection or [`Server::close`]. Each
+//!    connection becomes a task running the handler; a counter of live
+//!    handlers is kept by a guard inside each task (so it also drops on panic
+//!    and cancellation).
+//! 3. `close` stops the accept loop, which drops the listener: no new
+//!    connections. Running handlers go on (asyncio's semantics).
+//! 4. [`Server::wait_closed`] waits until the accept loop has ended and every
+//!    handler has returned (Python 3.12+).
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::ToSocketAddrs;
+use std::path::Path;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use corio_reactor::net::{TcpListener, UnixListener};
+
+use super::{split_tcp, split_unix, SocketAddress, StreamReader, StreamWriter, DEFAULT_LIMIT};
+use crate::sync::waitlist::lock;
+use crate::sync::Event;
+use crate::Handle;
+
+/// After an accept error such as `EMFILE` (out of file descriptors), the loop
+/// pauses this long before accepting again instead of spinning (asyncio waits
+/// 1 s; a shorter pause recovers faster once descriptors are freed).
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+struct Shared {
+    closing: Event,
+    accept_done: Event,
+    active: Mutex<usize>,
+    idle: Event,
+}
+
+impl Shared {
+    fn conn_started(&self) {
+        let mut n = lock(&self.active);
+        *n += 1;
+        self.idle.clear();
+    }
+    fn conn_ended(&self) {
+        let mut n = lock(&self.active);
+        *n -= 1;
+        if *n == 0 {
+            self.idle.set();
+        }
+    }
+}
+
+/// Decrements the live-handler count however the handler task ends.
+struct ConnGuard(Arc<Shared>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.conn_ended();
+    }
+}
+
+/// A listening server (asyncio's `Server`), made by [`start_server`] or
+/// [`start_unix_server`]. Dropping it closes it (like [`close`](Self::close)).
+pub struct Server {
+    shared: Arc<Shared>,
+    sockets: Vec<SocketAddress>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("sockets", &self.sockets)
+            .field("serving", &self.is_serving())
+            .field("active_connections", &self.active_connections())
+            .finish()
+    }
+}
+
+impl Server {
+    /// The addresses the server listens on (asyncio's `Server.sockets`).
+    pub fn sockets(&self) -> &[SocketAddress] {
+        &self.sockets
+    }
+
+    /// The TCP address (handy with port 0); `None` for a Unix server.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sockets.iter().find_map(SocketAddress::as_inet)
+    }
+
+    /// True until [`close`](Self::close).
+    pub fn is_serving(&self) -> bool {
+        !self.shared.closing.is_set()
+    }
+
+    /// Handlers running now.
+    pub fn active_connections(&self) -> usize {
+        *lock(&self.shared.active)
+    }
+
+    /// Stops accepting: the listening socket is closed; connections already
+    /// accepted keep running.
+    pub fn close(&self) {
+        self.shared.closing.set();
+    }
+
+    /// Waits until [`close`](Self::close) (asyncio's `serve_forever`, which
+    /// accepts until cancelled; the server accepts from the moment it is
+    /// started, so this only waits).
+    pub async fn serve_forever(&self) {
+        self.shared.closing.wait().await;
+    }
+
+    /// Waits until the server is closed, the listener is gone, and every
+    /// connection handler has returned.
+    pub async fn wait_closed(&self) {
+        self.shared.closing.wait().await;
+        self.shared.accept_done.wait().await;
+        loop {
+            if *lock(&self.shared.active) == 0 {
+                return;
+            }
+            self.shared.idle.wait().await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Listens on `addr` and runs `handler(reader, writer)` as a new task for
+/// every connection (asyncio's `start_server`). Must be called inside a corio
+/// runtime (`corio::run`, `Runtime::block_on`, or a task).
+///
+/// Use port 0 for a free port and read it back with [`Server::local_addr`].
+///
+/// Errors: the bind error (e.g. `AddrInUse`), or `Other` outside a runtime.
+///
+/// ```
+/// corio::run(async {
+///     let server = corio::start_server(|_r, mut w: corio::streams::StreamWriter| async move {
+///         w.write(b"hi\n");
+///         let _ = w.wait_closed().await;
+///     }, "127.0.0.1:0").await?;
+///     let (mut r, _w) = corio::open_connection(server.local_addr().unwrap()).await?;
+///     assert_eq!(r.readline().await?, b"hi\n");
+///     std::io::Result::Ok(())
+/// }).unwrap();
+/// ```
+pub async fn start_server<H, Fut, A>(handler: H, addr: A) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    A: ToSocketAddrs,
+{
+    let handle = current_handle("start_server")?;
+    let listener = TcpListener::bind(addr)?;
+    let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
+    let accept = move |cx: &mut Context<'_>| {
+        listener
+            .poll_accept(cx)
+            .map_ok(|(s, _)| split_tcp(s, DEFAULT_LIMIT))
+    };
+    Ok(launch(handle, accept, handler, sockets))
+}
+
+/// Listens on the Unix socket `path` (asyncio's `start_unix_server`); see
+/// [`start_server`]. The socket file is not removed on close (as asyncio
+/// before 3.13's `cleanup_socket`): remove it yourself if you reuse the path.
+pub async fn start_unix_server<H, Fut, P>(handler: H, path: P) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    P: AsRef<Path>,
+{
+    let handle = current_handle("start_unix_server")?;
+    let listener = UnixListener::bind(path)?;
+    let sockets = vec![SocketAddress::Unix(listener.local_addr()?)];
+    let accept = move |cx: &mut Context<'_>| {
+        listener
+            .poll_accept(cx)
+            .map_ok(|(s, _)| split_unix(s, DEFAULT_LIMIT))
+    };
+    Ok(launch(handle, accept, handler, sockets))
+}
+
+fn current_handle(what: &str) -> io::Result<Handle> {
+    Handle::try_current().ok_or_else(|| {
+        io::Error::other(format!(
+            "{what} must be called inside a corio runtime (corio::run, Runtime::block_on or a task): \
+             the server's tasks run on that runtime"
+        ))
+    })
+}
+
+type Conn = (StreamReader, StreamWriter);
+
+fn launch<Acc, H, Fut>(
+    handle: Handle,
+    accept: Acc,
+    handler: H,
+    sockets: Vec<SocketAddress>,
+) -> Server
+where
+    Acc: FnMut(&mut Context<'_>) -> Poll<io::Result<Conn>> + Send + 'static,
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        closing: Event::new(),
+        accept_done: Event::new(),
+        active: Mutex::new(0),
+        idle: Event::new(),
+    });
+    shared.idle.set();
+    let task = handle.create_task(accept_loop(handle.clone(), accept, handler, shared.clone()));
+    drop(task); // detached: it ends by itself on close()
+    Server { shared, sockets }
+}
+
+async fn accept_loop<Acc, H, Fut>(handle: Handle, mut accept: Acc, handler: H, shared: Arc<Shared>)
+where
+    Acc: FnMut(&mut Context<'_>) -> Poll<io::Result<Conn>> + Send + 'static,
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    /// Marks the loop as finished however it ends (also if its task is cancelled).
+    struct Done(Arc<Shared>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0.closing.set();
+            self.0.accept_done.set();
+        }
+    }
+    let done = Done(shared.clone());
+    {
+        let mut closing = pin!(shared.closing.wait());
+        loop {
+            let next = poll_fn(|cx| {
+                if closing.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                accept(cx).map(Some)
+            })
+            .await;
+            match next {
+                None => break,
+                Some(Ok((reader, writer))) => {
+                    shared.conn_started();
+                    let guard = ConnGuard(shared.clone());
+                    let conn = handler(reader, writer);
+                    drop(handle.create_task(async move {
+                        let _guard = guard;
+                        conn.await;
+                    }));
+                }
+                Some(Err(e)) if is_transient(&e) => {}
+                Some(Err(_)) => {
+                    // Out of descriptors/memory: back off, then try again.
+                    corio_reactor::timer::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            }
+        }
+    }
+    drop(accept); // closes the listening socket
+    drop(done);
+}
+
+/// Errors about one failed connection attempt, not about the listener.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}

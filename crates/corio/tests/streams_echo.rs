@@ -1,0 +1,166 @@
+//! corio::start_server / open_connection: an echo server under 1,000 concurrent
+//! clients, server lifecycle, Unix sockets, and connection failures.
+
+mod sync_support;
+
+use std::time::{Duration, Instant};
+
+use corio::streams::{SocketAddress, StreamReader, StreamWriter};
+use sync_support::run_timeout;
+
+async fn echo(mut r: StreamReader, mut w: StreamWriter) {
+    loop {
+        match r.readline().await {
+            Ok(line) if !line.is_empty() => {
+                w.write(&line);
+                if w.drain().await.is_err() {
+                    return;
+                }
+            }
+            _ => return, // EOF or error
+        }
+    }
+}
+
+/// Lets this process open `want` descriptors if the hard limit allows it.
+fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        lim.rlim_cur
+    }
+}
+
+#[test]
+fn thousand_concurrent_clients() {
+    // 1,000 clients: 2,000 descriptors (both ends live in this process) + slack.
+    const CLIENTS: usize = 1_000;
+    const ROUNDS: usize = 3;
+    let limit = raise_nofile(4096);
+    assert!(
+        limit >= 2 * CLIENTS as u64 + 64,
+        "RLIMIT_NOFILE hard limit too low: {limit}"
+    );
+    let elapsed = run_timeout(async {
+        let server = corio::start_server(echo, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let start = Instant::now();
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                corio::create_task(async move {
+                    let (mut r, mut w) = corio::open_connection(addr).await?;
+                    for round in 0..ROUNDS {
+                        let msg = format!("client {i} round {round}\n");
+                        w.write(msg.as_bytes());
+                        w.drain().await?;
+                        let back = r.readline().await?;
+                        assert_eq!(back, msg.as_bytes());
+                    }
+                    w.close();
+                    w.wait_closed().await?;
+                    std::io::Result::Ok(())
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.expect("client task").expect("client I/O");
+        }
+        let elapsed = start.elapsed();
+        server.close();
+        corio::wait_for(server.wait_closed(), Duration::from_secs(10))
+            .await
+            .expect("handlers end once clients close");
+        assert_eq!(server.active_connections(), 0);
+        elapsed
+    });
+    eprintln!(
+        "echo: {CLIENTS} concurrent clients x {ROUNDS} round trips in {:?} ({:.0} round trips/s)",
+        elapsed,
+        (CLIENTS * ROUNDS) as f64 / elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+fn server_lifecycle_and_addresses() {
+    run_timeout(async {
+        let server = corio::start_server(echo, "127.0.0.1:0").await.unwrap();
+        assert!(server.is_serving());
+        let addr = server.local_addr().unwrap();
+        assert!(matches!(server.sockets()[0], SocketAddress::Inet(a) if a == addr));
+
+        let (mut r, mut w) = corio::open_connection(addr).await.unwrap();
+        assert_eq!(w.peername().and_then(SocketAddress::as_inet), Some(addr));
+        assert!(w.get_extra_info("sockname").is_some());
+        w.write(b"x\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"x\n");
+
+        server.close();
+        assert!(!server.is_serving());
+        // The open connection keeps its handler: wait_closed waits for it.
+        assert!(
+            corio::wait_for(server.wait_closed(), Duration::from_millis(100))
+                .await
+                .is_err()
+        );
+        w.write(b"still served\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"still served\n");
+        w.close();
+        w.wait_closed().await.unwrap();
+        corio::wait_for(server.wait_closed(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        // The listener is gone: new connections are refused.
+        let err = corio::open_connection(addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn start_server_errors() {
+    run_timeout(async {
+        let server = corio::start_server(echo, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let err = corio::start_server(echo, addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    });
+    // Outside a runtime there is nowhere to run the server's tasks.
+    let err = corio_reactor::block_on(corio::start_server(echo, "127.0.0.1:0")).unwrap_err();
+    assert!(err.to_string().contains("inside a corio runtime"), "{err}");
+}
+
+#[test]
+fn unix_server_round_trip() {
+    let dir = std::env::temp_dir().join(format!("corio-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let _ = std::fs::remove_file(&path);
+    let p2 = path.clone();
+    run_timeout(async move {
+        let server = corio::start_unix_server(echo, &p2).await.unwrap();
+        assert_eq!(server.sockets()[0].as_pathname(), Some(p2.as_path()));
+        assert!(server.local_addr().is_none());
+        let (mut r, mut w) = corio::open_unix_connection(&p2).await.unwrap();
+        w.write(b"over unix\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"over unix\n");
+        w.close();
+        w.wait_closed().await.unwrap();
+        server.close();
+        corio::wait_for(server.wait_closed(), Duration::from_secs(10))
+            .await
+            .unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
