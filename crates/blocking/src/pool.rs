@@ -46,6 +46,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
@@ -280,8 +281,13 @@ fn worker(shared: StdArc<Shared>) {
         while let Some(job) = st.queue.pop_front() {
             shared.queued.store(st.queue.len(), Ordering::Release);
             drop(st);
-            job.run();
-            drop(job);
+            // `run` already catches a panic in the closure; this also contains a
+            // panicking waker or a result whose `Drop` panics (when the packet's
+            // last reference goes here), so the thread's bookkeeping below always runs.
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                job.run();
+                drop(job);
+            }));
             may_spin = true;
             st = lock_st(&shared);
         }

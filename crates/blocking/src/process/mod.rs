@@ -162,6 +162,10 @@ where
 /// in any other process it returns at once. It is the counterpart of Python's
 /// `if __name__ == "__main__":` guard: whatever runs before it runs in every worker.
 ///
+/// Call it before starting any thread: in a worker it removes its marker variable
+/// from the environment (so processes the functions start are not workers), and
+/// changing the environment is only sound while the process is single-threaded.
+///
 /// Test binaries that use a `ProcessPool` need a `main` of their own (an
 /// integration test with `harness = false`) that calls this first, so a worker
 /// started from the test binary does not run the tests.
@@ -281,6 +285,9 @@ impl ProcessPool {
     /// [`UnknownFunction`](BlockingError::UnknownFunction),
     /// [`Codec`](BlockingError::Codec), [`WorkerStart`](BlockingError::WorkerStart),
     /// [`Shutdown`](BlockingError::Shutdown).
+    ///
+    /// Dropping the task does not cancel the call: the worker runs it to the end
+    /// (a process is never interrupted mid-call), and the result is discarded.
     pub fn run<A, R>(&self, func: &RemoteFn<A, R>, arg: A) -> BlockingTask<R>
     where
         A: Serialize,
@@ -437,6 +444,7 @@ fn next_call(shared: &Shared) -> Option<Call> {
 /// One driver thread per worker process: takes calls, runs them in its worker,
 /// replaces the worker when it dies, and reaps it at shutdown.
 fn driver(shared: StdArc<Shared>) {
+    let _exit = DriverExit(&shared);
     let mut worker: Option<Worker> = None;
     while let Some(call) = next_call(&shared) {
         // A worker that died while idle is replaced before it is handed a call.
@@ -466,16 +474,16 @@ fn driver(shared: StdArc<Shared>) {
                 .complete(Err(BlockingError::UnknownFunction(call.name.to_owned())));
             continue;
         }
-        match w.call(&call) {
-            Ok(result) => call.reply.complete(result),
+        let Call { name, arg, reply } = call;
+        match w.call(name, arg) {
+            Ok(result) => reply.complete(result),
             Err(_) => {
                 // The pipe broke: the worker died (or sent garbage and was killed).
                 if let Some(w) = worker.take() {
                     let pid = w.pid;
                     forget_pid(&shared, pid);
                     let reason = w.kill_and_reap();
-                    call.reply
-                        .complete(Err(BlockingError::BrokenPool { pid, reason }));
+                    reply.complete(Err(BlockingError::BrokenPool { pid, reason }));
                 }
             }
         }
@@ -484,10 +492,19 @@ fn driver(shared: StdArc<Shared>) {
         forget_pid(&shared, w.pid);
         w.reap();
     }
-    let mut st = lock(&shared.state);
-    st.drivers -= 1;
-    drop(st);
-    shared.exited.notify_all();
+}
+
+/// Uncounts the driver when it returns, or unwinds (e.g. a waker that panics), so
+/// `shutdown(true)` never waits for a driver that is gone.
+struct DriverExit<'a>(&'a Shared);
+
+impl Drop for DriverExit<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.drivers -= 1;
+        drop(st);
+        self.0.exited.notify_all();
+    }
 }
 
 fn forget_pid(shared: &Shared, pid: u32) {
@@ -570,10 +587,10 @@ impl Worker {
     }
 
     /// Sends one request and reads its reply. `Err` means the worker is unusable.
-    fn call(&mut self, call: &Call) -> io::Result<Result<Vec<u8>, BlockingError>> {
+    fn call(&mut self, name: &str, arg: Vec<u8>) -> io::Result<Result<Vec<u8>, BlockingError>> {
         let request = wire::Request {
-            name: call.name.to_owned(),
-            arg: call.arg.clone(),
+            name: name.to_owned(),
+            arg,
         };
         wire::write_frame(&mut self.stdin, &wire::encode(&request)?)?;
         let frame = wire::read_frame(&mut self.stdout)?
@@ -581,7 +598,7 @@ impl Worker {
         Ok(match wire::decode::<wire::Response>(&frame)? {
             wire::Response::Ok(bytes) => Ok(bytes),
             wire::Response::Panicked(message) => Err(BlockingError::RemotePanicked {
-                function: call.name.to_owned(),
+                function: name.to_owned(),
                 message,
             }),
             wire::Response::UnknownFunction(name) => Err(BlockingError::UnknownFunction(name)),
