@@ -33,15 +33,37 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first address that works). Fails with
-    /// `AddrInUse` if another socket listens there.
+    /// Binds to `addr` (the first address that works) with SO_REUSEADDR and a
+    /// backlog of [`BACKLOG`](TcpListener::BACKLOG). Fails with `AddrInUse` if
+    /// another socket listens there.
     ///
     /// Resolving a host name blocks the thread: pass IP addresses in async code.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        let listener = net::TcpListener::bind(addr)?;
-        Ok(TcpListener {
-            inner: Async::new(listener)?,
-        })
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match Self::bind_addr(a) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TcpListener::bind: the address resolved to nothing; pass an IP:port",
+            )
+        }))
+    }
+
+    /// Listen backlog: 1024 like tokio (std's 128 drops SYNs, which cost a 1 s
+    /// client retransmit, when many clients connect at once).
+    pub const BACKLOG: i32 = 1024;
+
+    fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&SockAddr::from(addr))?;
+        socket.listen(Self::BACKLOG)?;
+        TcpListener::from_std(socket.into())
     }
 
     /// Wraps a std listener (made non-blocking here).
@@ -258,8 +280,13 @@ macro_rules! impl_stream_io {
             fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 Poll::Ready(Ok(()))
             }
+            /// Shuts the write side down. Closing a connection the peer has
+            /// already fully closed (ENOTCONN) is not an error.
             fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.inner.get_ref().shutdown(Shutdown::Write))
+                match self.inner.get_ref().shutdown(Shutdown::Write) {
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
+                    res => Poll::Ready(res),
+                }
             }
         }
     };
