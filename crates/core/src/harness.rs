@@ -212,12 +212,12 @@ where
     }
 
     /// Drops the future in place (pinned futures must be dropped where they live) and marks
-    /// the stage `Consumed`, even if the future's `Drop` panics (then reported).
+    /// the stage `Consumed`, even if the future's `Drop` panics (then reported). The caller
+    /// sets the thread's current task around it, so `current()` works in the future's `Drop`.
     ///
     /// # Safety
     /// The caller holds `RUNNING` and the stage is `Running`.
-    unsafe fn drop_future(cell: &Cell<F, S, L>, ptr: NonNull<Header>) {
-        let _enter = context::enter(ptr);
+    unsafe fn drop_future(cell: &Cell<F, S, L>) {
         cell.stage.with_mut(|stage| {
             // SAFETY: `RUNNING` gives exclusive access; the stage holds the pinned future.
             let dropped =
@@ -302,11 +302,13 @@ where
     /// # Safety
     /// As [`Self::complete`], with the future still in the stage and `CANCELLED` set.
     unsafe fn cancel_stage(cell: &Cell<F, S, L>, ptr: NonNull<Header>, owns_notified: bool) {
-        // SAFETY: forwarded contract.
-        unsafe {
-            Self::drop_future(cell, ptr);
-            Self::complete(cell, Err(TaskError::Cancelled), owns_notified);
+        {
+            let _enter = context::enter(ptr);
+            // SAFETY: forwarded contract.
+            unsafe { Self::drop_future(cell) };
         }
+        // SAFETY: forwarded contract; the future is gone.
+        unsafe { Self::complete(cell, Err(TaskError::Cancelled), owns_notified) };
     }
 
     /// Releases one reference and frees the task if it was the last.
@@ -395,8 +397,8 @@ where
         // because this waker owns no reference of its own.
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
         let mut cx = Context::from_waker(&waker);
+        let enter = context::enter(ptr);
         let polled = {
-            let _enter = context::enter(ptr);
             panic::catch_unwind(AssertUnwindSafe(|| {
                 cell.stage.with_mut(|stage| {
                     // SAFETY: `RUNNING` is ours: exclusive access to the stage.
@@ -414,40 +416,44 @@ where
 
         let bomb = AbortOnUnwind;
         let rescheduled = match polled {
-            Ok(Poll::Pending) => match state.transition(transition_to_idle) {
-                ToIdle::Idle => false,
-                ToIdle::Notified => {
-                    // Woken during the poll: the owed Runnable's reference is counted, ours is
-                    // the guard for the schedule call (released below).
-                    mem::forget(bomb);
-                    let _ours = RefGuard::<F, S, L> {
-                        ptr,
-                        _types: PhantomData,
-                    };
-                    // SAFETY: one counted reference for the Runnable, ours as the guard.
-                    unsafe { Self::call_schedule(ptr, ScheduleInfo::new(true)) };
-                    return true;
+            Ok(Poll::Pending) => {
+                drop(enter);
+                match state.transition(transition_to_idle) {
+                    ToIdle::Idle => false,
+                    ToIdle::Notified => {
+                        // Woken during the poll: the owed Runnable's reference is counted, ours is
+                        // the guard for the schedule call (released below).
+                        mem::forget(bomb);
+                        let _ours = RefGuard::<F, S, L> {
+                            ptr,
+                            _types: PhantomData,
+                        };
+                        // SAFETY: one counted reference for the Runnable, ours as the guard.
+                        unsafe { Self::call_schedule(ptr, ScheduleInfo::new(true)) };
+                        return true;
+                    }
+                    ToIdle::Cancel => {
+                        // SAFETY: `RUNNING` is still ours, future still there.
+                        unsafe { Self::cancel_stage(cell, ptr, true) };
+                        false
+                    }
                 }
-                ToIdle::Cancel => {
-                    // SAFETY: `RUNNING` is still ours, future still there.
-                    unsafe { Self::cancel_stage(cell, ptr, true) };
-                    false
-                }
-            },
+            }
             Ok(Poll::Ready(output)) => {
-                // SAFETY: `RUNNING` is ours; the future is done: drop it before publishing.
-                unsafe {
-                    Self::drop_future(cell, ptr);
-                    Self::complete(cell, Ok(output), true);
-                }
+                // SAFETY: `RUNNING` is ours; the future is done: drop it (still as the current
+                // task) before publishing the output.
+                unsafe { Self::drop_future(cell) };
+                drop(enter);
+                // SAFETY: as above, the future is gone.
+                unsafe { Self::complete(cell, Ok(output), true) };
                 false
             }
             Err(payload) => {
                 // SAFETY: as above; a future that panicked is dropped like any other.
-                unsafe {
-                    Self::drop_future(cell, ptr);
-                    Self::complete(cell, Err(TaskError::Panicked(payload)), true);
-                }
+                unsafe { Self::drop_future(cell) };
+                drop(enter);
+                // SAFETY: as above, the future is gone.
+                unsafe { Self::complete(cell, Err(TaskError::Panicked(payload)), true) };
                 false
             }
         };

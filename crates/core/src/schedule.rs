@@ -6,7 +6,6 @@ use crate::{Runnable, TaskMeta};
 
 /// Extra facts passed to [`Schedule::schedule`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ScheduleInfo {
     /// The task woke itself during its own poll (e.g. `yield_now`), and is being rescheduled
     /// right after that poll. Schedulers should put it at the back of the queue, not in a
@@ -15,7 +14,7 @@ pub struct ScheduleInfo {
 }
 
 impl ScheduleInfo {
-    /// Builds a `ScheduleInfo` (the struct is `non_exhaustive` so fields can be added).
+    /// Builds a `ScheduleInfo`.
     pub fn new(woken_while_running: bool) -> ScheduleInfo {
         ScheduleInfo {
             woken_while_running,

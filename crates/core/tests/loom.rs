@@ -79,7 +79,10 @@ fn poll_task<T>(task: &mut Task<T>, waker: &Waker) -> Poll<Result<T, corio_core:
 }
 
 /// A future that completes once `ready` is set, registering its waker in `slot`.
-fn until_set(ready: Arc<AtomicBool>, polls: Arc<AtomicUsize>) -> impl Future<Output = ()> + Send + 'static {
+fn until_set(
+    ready: Arc<AtomicBool>,
+    polls: Arc<AtomicUsize>,
+) -> impl Future<Output = ()> + Send + 'static {
     std::future::poll_fn(move |_cx| {
         polls.fetch_add(1, Ordering::SeqCst);
         if ready.load(Ordering::SeqCst) {
@@ -96,7 +99,8 @@ fn wake_during_run_is_neither_lost_nor_doubled() {
         let q = Q::default();
         let ready = Arc::new(AtomicBool::new(false));
         let polls = Arc::new(AtomicUsize::new(0));
-        let (runnable, mut task) = corio_core::spawn(until_set(ready.clone(), polls.clone()), q.sched());
+        let (runnable, mut task) =
+            corio_core::spawn(until_set(ready.clone(), polls.clone()), q.sched());
         let waker = runnable.waker();
         let waking = thread::spawn(move || {
             ready.store(true, Ordering::SeqCst);
@@ -108,9 +112,15 @@ fn wake_during_run_is_neither_lost_nor_doubled() {
         assert!(q.0.lock().unwrap().len() <= 1);
         q.drain();
         assert!(task.is_finished(), "the wake-up was lost");
-        assert!(polls.load(Ordering::SeqCst) <= 2, "polled more often than woken");
+        assert!(
+            polls.load(Ordering::SeqCst) <= 2,
+            "polled more often than woken"
+        );
         let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-        assert!(matches!(poll_task(&mut task, &Waker::from(flag)), Poll::Ready(Ok(()))));
+        assert!(matches!(
+            poll_task(&mut task, &Waker::from(flag)),
+            Poll::Ready(Ok(()))
+        ));
     });
 }
 
@@ -145,7 +155,11 @@ fn cancel_racing_completion() {
         drop(task);
         assert_eq!(futs.get(), 1, "the future is dropped exactly once");
         // The output exists only if the future was polled before the cancel.
-        assert_eq!(outs.get(), outs.made(), "the output is dropped exactly once");
+        assert_eq!(
+            outs.get(),
+            outs.made(),
+            "the output is dropped exactly once"
+        );
     });
 }
 
