@@ -79,8 +79,7 @@ fn spawn_blocking_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_blocking_round_trip");
     group.bench_function("corio", |b| {
         b.iter(|| {
-            futures::executor::block_on(corio_blocking::spawn_blocking(|| black_box(1u64)))
-                .unwrap()
+            futures::executor::block_on(corio_blocking::spawn_blocking(|| black_box(1u64))).unwrap()
         })
     });
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -349,11 +349,15 @@ fn worker(shared: StdArc<Shared>) {
 
 /// Polls for new work for up to [`SPIN_TIME`] without the lock.
 fn spin(shared: &Shared) {
+    spin_for_work(&shared.queued, &shared.shutting_down);
+}
+
+/// Polls `queued` until it is non-zero or `stop` is set, for at most [`SPIN_TIME`].
+/// Shared with the process pool's drivers.
+pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
     let start = Instant::now();
     let mut round = 0u32;
-    while shared.queued.load(Ordering::Acquire) == 0
-        && !shared.shutting_down.load(Ordering::Acquire)
-    {
+    while queued.load(Ordering::Acquire) == 0 && !stop.load(Ordering::Acquire) {
         // A few cheap spins first (a job pushed by a thread on the other core shows
         // up within ~100 ns), then yield so a spinner never starves the producer
         // when both share one core.

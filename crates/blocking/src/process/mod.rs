@@ -71,7 +71,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::sync::{lock, thread, Condvar, Mutex, MutexGuard};
+use crate::pool::spin_for_work;
+use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
 /// Set in a worker's environment (to the parent's pid) to mark it as a worker.
@@ -223,16 +224,22 @@ struct Shared {
     work: Condvar,
     /// `shutdown(true)` waits here for `drivers == 0`.
     exited: Condvar,
+    /// `queue.len()` and `shutdown`, readable without the lock by a spinning driver.
+    queued: AtomicUsize,
+    shutting_down: AtomicBool,
     max_workers: usize,
 }
 
-/// Same claim protocol as the thread pool (`pool.rs`), without spinning:
-/// `queue.len() <= notified` unless `drivers == max_workers`.
+/// Same claim protocol as the thread pool (`pool.rs`):
+/// `queue.len() <= spinning + notified` unless `drivers == max_workers`. A driver
+/// that just finished a call spins briefly before sleeping (at most one at a
+/// time), so back-to-back calls skip a thread wake-up.
 struct State {
     queue: VecDeque<Call>,
     drivers: usize,
     sleeping: usize,
     notified: usize,
+    spinning: usize,
     shutdown: bool,
     /// Pids of the live worker processes.
     pids: Vec<u32>,
@@ -267,11 +274,14 @@ impl ProcessPool {
                     drivers: 0,
                     sleeping: 0,
                     notified: 0,
+                    spinning: 0,
                     shutdown: false,
                     pids: Vec::new(),
                 }),
                 work: Condvar::new(),
                 exited: Condvar::new(),
+                queued: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
                 max_workers: max_workers.max(1),
             }),
         }
@@ -321,7 +331,8 @@ impl ProcessPool {
             return Err(call);
         }
         st.queue.push_back(call);
-        if st.queue.len() <= st.notified {
+        shared.queued.store(st.queue.len(), Ordering::Release);
+        if st.queue.len() <= st.spinning + st.notified {
             return Ok(());
         }
         if st.sleeping > 0 {
@@ -343,6 +354,7 @@ impl ProcessPool {
                 st.drivers -= 1;
                 if st.drivers == 0 {
                     let calls: Vec<_> = st.queue.drain(..).collect();
+                    shared.queued.store(0, Ordering::Release);
                     drop(st);
                     for call in calls {
                         call.reply.complete(Err(BlockingError::Spawn(io::Error::new(
@@ -364,6 +376,7 @@ impl ProcessPool {
         let shared = &self.shared;
         let mut st = lock(&shared.state);
         st.shutdown = true;
+        shared.shutting_down.store(true, Ordering::Release);
         drop(st);
         shared.work.notify_all();
         if wait {
@@ -419,12 +432,23 @@ fn wait_on<'a>(cv: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, Sta
 /// shut down and the queue is drained.
 fn next_call(shared: &Shared) -> Option<Call> {
     let mut st = lock(&shared.state);
+    let mut may_spin = cfg!(not(loom));
     loop {
         if let Some(call) = st.queue.pop_front() {
+            shared.queued.store(st.queue.len(), Ordering::Release);
             return Some(call);
         }
         if st.shutdown {
             return None;
+        }
+        if may_spin && st.spinning == 0 {
+            st.spinning += 1;
+            drop(st);
+            spin_for_work(&shared.queued, &shared.shutting_down);
+            st = lock(&shared.state);
+            st.spinning -= 1;
+            may_spin = false;
+            continue;
         }
         st.sleeping += 1;
         loop {
