@@ -70,6 +70,9 @@ fn noisy(x: u32) -> u32 {
 }
 static NOISY: RemoteFn<u32, u32> = RemoteFn::new("noisy", noisy);
 
+/// Same name as `SQUARE` but a result type its bytes do not decode as.
+static SQUARE_WRONG_RESULT: RemoteFn<u64, String> = RemoteFn::new("square", |x| x.to_string());
+
 /// Declared but deliberately not passed to `maybe_run_worker`.
 static NOT_REGISTERED: RemoteFn<(), u32> = RemoteFn::new("not_registered", pid);
 
@@ -79,6 +82,13 @@ static NOT_REGISTERED: RemoteFn<(), u32> = RemoteFn::new("not_registered", pid);
 const WATCHDOG: Duration = Duration::from_secs(120);
 /// Set when the binary is started as a helper "parent" process by the orphan tests.
 const HELPER_ENV: &str = "PROCESS_POOL_TEST_HELPER";
+
+/// `(name, fn)` pairs from the test functions' names.
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn())),*]
+    };
+}
 
 fn main() {
     // First thing: in a worker copy of this binary, serve the pool and exit.
@@ -97,45 +107,19 @@ fn main() {
         return;
     }
 
-    let tests: &[(&str, fn())] = &[
-        ("computes_the_seed_cpu_bound", computes_the_seed_cpu_bound),
-        (
-            "reuses_workers_for_1000_calls",
-            reuses_workers_for_1000_calls,
-        ),
-        (
-            "panic_is_an_error_and_the_worker_lives_on",
-            panic_is_an_error_and_the_worker_lives_on,
-        ),
-        (
-            "sigkill_mid_call_breaks_only_that_call",
-            sigkill_mid_call_breaks_only_that_call,
-        ),
-        (
-            "exit_and_abort_name_the_status",
-            exit_and_abort_name_the_status,
-        ),
-        (
-            "unknown_function_is_an_error_not_a_hang",
-            unknown_function_is_an_error_not_a_hang,
-        ),
-        (
-            "stdout_prints_do_not_corrupt_replies",
-            stdout_prints_do_not_corrupt_replies,
-        ),
-        (
-            "shutdown_reaps_workers_and_refuses_calls",
-            shutdown_reaps_workers_and_refuses_calls,
-        ),
-        ("awaited_under_tokio", awaited_under_tokio),
-        (
-            "no_orphan_when_the_parent_panics",
-            no_orphan_when_the_parent_panics,
-        ),
-        (
-            "no_orphan_when_the_parent_is_killed",
-            no_orphan_when_the_parent_is_killed,
-        ),
+    let tests: &[(&str, fn())] = tests![
+        computes_the_seed_cpu_bound,
+        reuses_workers_for_1000_calls,
+        panic_is_an_error_and_the_worker_lives_on,
+        sigkill_mid_call_breaks_only_that_call,
+        exit_and_abort_name_the_status,
+        unknown_function_is_an_error_not_a_hang,
+        stdout_prints_do_not_corrupt_replies,
+        mismatched_result_type_is_a_codec_error,
+        shutdown_reaps_workers_and_refuses_calls,
+        awaited_under_tokio,
+        no_orphan_when_the_parent_panics,
+        no_orphan_when_the_parent_is_killed,
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -339,6 +323,16 @@ fn stdout_prints_do_not_corrupt_replies() {
     for i in 0..5 {
         assert_eq!(wait_timeout(pool.run(&NOISY, i), LONG).unwrap(), i + 1);
     }
+}
+
+fn mismatched_result_type_is_a_codec_error() {
+    let pool = ProcessPool::new(1);
+    // The worker's `square` returns (u64, u32); decoding 3*3 = 9 as a string length
+    // runs past the end of the reply.
+    let err = wait_timeout(pool.run(&SQUARE_WRONG_RESULT, 3), LONG).unwrap_err();
+    assert!(matches!(err, BlockingError::Codec(_)), "{err:?}");
+    assert!(err.to_string().contains("postcard"), "{err}");
+    assert_eq!(wait_timeout(pool.run(&SQUARE, 3), LONG).unwrap().0, 9);
 }
 
 fn shutdown_reaps_workers_and_refuses_calls() {
