@@ -227,7 +227,7 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        (&*self).poll_op(READ, cx, &mut |mut io: &T| io.read(buf))
+        self.poll_op(READ, cx, &mut |mut io: &T| io.read(buf))
     }
 
     fn poll_read_vectored(
@@ -235,7 +235,7 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        (&*self).poll_op(READ, cx, &mut |mut io: &T| io.read_vectored(bufs))
+        self.poll_op(READ, cx, &mut |mut io: &T| io.read_vectored(bufs))
     }
 }
 
@@ -248,7 +248,7 @@ where
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        (&*self).poll_op(WRITE, cx, &mut |mut io: &T| io.write(buf))
+        self.poll_op(WRITE, cx, &mut |mut io: &T| io.write(buf))
     }
 
     fn poll_write_vectored(
@@ -256,7 +256,7 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        (&*self).poll_op(WRITE, cx, &mut |mut io: &T| io.write_vectored(bufs))
+        self.poll_op(WRITE, cx, &mut |mut io: &T| io.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
