@@ -44,10 +44,12 @@ fn fail(msg: String) -> u32 {
 }
 static FAIL: RemoteFn<String, u32> = RemoteFn::new("fail", fail);
 
-/// Creates `path` (so the test knows the call is running), then sleeps `ms`.
+/// Creates `path` (so the test knows the call is running), sleeps `ms`, then
+/// removes `path` (so "the marker exists" means "the call is running now").
 fn touch_and_sleep((path, ms): (String, u64)) -> u32 {
     std::fs::write(&path, b"running").expect("create marker file");
     std::thread::sleep(Duration::from_millis(ms));
+    let _ = std::fs::remove_file(&path);
     std::process::id()
 }
 static TOUCH_AND_SLEEP: RemoteFn<(String, u64), u32> =
@@ -117,6 +119,8 @@ fn main() {
         stdout_prints_do_not_corrupt_replies,
         mismatched_result_type_is_a_codec_error,
         shutdown_reaps_workers_and_refuses_calls,
+        shutdown_without_wait_returns_while_calls_run,
+        workers_run_calls_in_parallel,
         awaited_under_tokio,
         no_orphan_when_the_parent_panics,
         no_orphan_when_the_parent_is_killed,
@@ -349,6 +353,52 @@ fn shutdown_reaps_workers_and_refuses_calls() {
     assert!(pool.worker_pids().is_empty());
     let err = wait_timeout(pool.run(&SQUARE, 1), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::Shutdown), "{err:?}");
+}
+
+fn shutdown_without_wait_returns_while_calls_run() {
+    let pool = ProcessPool::new(1);
+    let marker = marker_path("nowait");
+    let _ = std::fs::remove_file(&marker);
+    let call = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 300));
+    eventually("the call is running", LONG, || marker.exists());
+    let _ = std::fs::remove_file(&marker);
+    let worker = pool.worker_pids()[0];
+    let t0 = Instant::now();
+    pool.shutdown(false);
+    assert!(
+        t0.elapsed() < Duration::from_millis(250),
+        "shutdown(false) waited"
+    );
+    // The running call completes, then the worker is closed and reaped.
+    assert_eq!(wait_timeout(call, LONG).unwrap(), worker);
+    eventually("the worker was reaped", LONG, || {
+        pool.worker_pids().is_empty() && is_reaped(worker)
+    });
+}
+
+fn workers_run_calls_in_parallel() {
+    let pool = ProcessPool::new(2);
+    let markers = [marker_path("par-a"), marker_path("par-b")];
+    for m in &markers {
+        let _ = std::fs::remove_file(m);
+    }
+    // Each call creates its marker, then sleeps long enough that both markers can
+    // only exist at once if two workers run at the same time.
+    let calls: Vec<_> = markers
+        .iter()
+        .map(|m| pool.run(&TOUCH_AND_SLEEP, (m.display().to_string(), 2_000)))
+        .collect();
+    eventually("both calls running at once", LONG, || {
+        markers.iter().all(|m| m.exists())
+    });
+    let pids: HashSet<u32> = calls
+        .into_iter()
+        .map(|c| wait_timeout(c, LONG).unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "two different workers");
+    for m in &markers {
+        let _ = std::fs::remove_file(m);
+    }
 }
 
 fn pool_pids_after(
