@@ -9,7 +9,7 @@
 //! | state      | counted in  | meaning |
 //! |------------|-------------|---------|
 //! | busy       | (`threads`) | running a closure, or about to pop the queue |
-//! | spinning   | `spinning`  | just went idle; polls `queued` for a few µs before sleeping (at most one thread) |
+//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread) |
 //! | sleeping   | `sleeping`  | blocked on `work` (the condvar), nobody has claimed it |
 //! | notified   | `notified`  | was sleeping, a spawner signalled `work` for it; it will pop the queue |
 //!
@@ -30,13 +30,15 @@
 //!
 //! A sleeping thread that wakes consumes a `notified` token if there is one
 //! (spurious wake-ups that steal a token just play the claimer's role); without a
-//! token it exits when its idle timeout passed, and otherwise sleeps again.
+//! token it exits when its idle timeout passed, and otherwise sleeps again. So
+//! `sleeping + notified` always equals the number of threads in the wait loop, and
+//! `sleeping` is the number of idle threads nobody has claimed.
 //!
 //! **Shutdown** sets `shutdown` and wakes every sleeper. In `DropQueued` mode the
 //! queue is taken out under the lock and each job is failed with
 //! [`BlockingError::Cancelled`]; in `Drain` mode (ThreadPool, like Python) queued
-//! jobs still run. A thread exits when it finds the queue empty and `shutdown` set;
-//! the last one to exit signals `exited`, which `wait_exit` waits on.
+//! jobs still run. A thread exits when it finds the queue empty and `shutdown` set,
+//! and signals `exited`, which `wait_exit` waits on until `threads` is 0.
 //!
 //! Why spin: waking a sleeping thread costs ~13 µs on these machines (a futex wake
 //! and a context switch), far more than a trivial closure. One thread that just
@@ -55,8 +57,9 @@ use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGu
 use crate::task::Job;
 
 /// How long an idle thread keeps polling for new work before it sleeps on the
-/// condvar: about two one-way thread wake-ups (13 µs each, see design.md), enough
-/// to catch the next job of a request/response ping-pong without a futex wake.
+/// condvar: a thread round trip (park/unpark, 27 µs on these machines, see
+/// design.md) plus margin, enough to catch the next job of a caller that awaits
+/// each result before spawning again, without a futex wake.
 const SPIN_TIME: Duration = Duration::from_micros(50);
 
 /// How the pool treats queued jobs at shutdown.
@@ -305,7 +308,11 @@ fn worker(shared: StdArc<Shared>) {
         }
         // Sleep until notified, shut down, or idle for `idle_timeout`.
         st.sleeping += 1;
-        let deadline = shared.config.idle_timeout.map(|d| Instant::now() + d);
+        // An idle timeout too large to add (e.g. Duration::MAX) means "never".
+        let deadline = shared
+            .config
+            .idle_timeout
+            .and_then(|d| Instant::now().checked_add(d));
         loop {
             let timed_out;
             (st, timed_out) = match deadline {
