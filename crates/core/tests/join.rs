@@ -202,3 +202,26 @@ fn budget_is_128_per_run_and_absent_outside() {
     assert_eq!(q.len(), 0);
     assert_eq!(block_on(task).unwrap(), 128);
 }
+
+#[test]
+fn current_is_the_cancelled_task_while_its_future_drops() {
+    struct Probe(Arc<Mutex<Option<corio_core::TaskId>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = corio_core::current().map(|c| c.id());
+        }
+    }
+    let seen = Arc::new(Mutex::new(None));
+    let probe = Probe(seen.clone());
+    let (runnable, task) = corio_core::spawn(
+        async move {
+            let _p = probe;
+            std::future::pending::<()>().await
+        },
+        |_r| {},
+    );
+    runnable.run();
+    assert!(task.cancel());
+    assert_eq!(*seen.lock().unwrap(), Some(task.id()));
+    assert!(corio_core::current().is_none(), "restored after the drop");
+}
