@@ -45,8 +45,9 @@
 //! - A panic in a function is caught in the worker and becomes
 //!   [`BlockingError::RemotePanicked`] for that call; the worker lives on.
 //! - A worker that dies mid-call (killed, aborted, exited) fails that call with
-//!   [`BlockingError::BrokenPool`] naming the signal or exit status; it is reaped and a
-//!   fresh worker is started for the next call. Other calls are unaffected.
+//!   [`BlockingError::BrokenPool`] naming the signal or exit status; it is reaped and
+//!   a fresh worker is started in its place at once. Other calls are unaffected. A
+//!   worker found dead while idle is replaced before it is handed a call.
 //! - Each worker is owned by one parent thread (its *driver*) that spawned it, sends
 //!   it one request at a time, and reaps it. Workers exit when their stdin closes
 //!   (pool shutdown, or the parent died); on Linux they also get SIGKILL if the
@@ -508,6 +509,14 @@ fn driver(shared: StdArc<Shared>) {
                     forget_pid(&shared, pid);
                     let reason = w.kill_and_reap();
                     reply.complete(Err(BlockingError::BrokenPool { pid, reason }));
+                }
+                // Replace it now, so the pool is back at full strength before the
+                // next call. If that fails, the next call retries (and reports why).
+                if !lock(&shared.state).shutdown {
+                    if let Ok(w) = Worker::start() {
+                        lock(&shared.state).pids.push(w.pid);
+                        worker = Some(w);
+                    }
                 }
             }
         }
