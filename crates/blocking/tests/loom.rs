@@ -63,3 +63,16 @@ fn thread_pool_drains_queue_on_shutdown() {
         assert_eq!(a.wait().unwrap() + b.wait().unwrap(), 3);
     });
 }
+
+#[test]
+fn concurrent_spawners_share_one_thread() {
+    loom::model(|| {
+        let pool = std::sync::Arc::new(BlockingPool::builder().max_threads(1).build());
+        let p = pool.clone();
+        let other = loom::thread::spawn(move || p.spawn(|| 2).wait().unwrap());
+        let mine = pool.spawn(|| 1).wait().unwrap();
+        assert_eq!(mine + other.join().unwrap(), 3);
+        assert!(pool.shutdown_timeout(FOREVER));
+        assert_eq!(pool.thread_count(), 0);
+    });
+}
