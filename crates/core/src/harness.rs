@@ -120,6 +120,16 @@ where
     /// occupies memory in the allocation or has a destructor (see `state.rs`).
     const NEEDS_GUARD: bool = mem::size_of::<S>() != 0 || mem::needs_drop::<S>();
 
+    /// A guard for one reference the caller already counted (constructed lazily: with
+    /// `bool::then`, never `then_some`, which would build and drop it, releasing a reference
+    /// that was never taken).
+    fn guard(ptr: NonNull<Header>) -> RefGuard<F, S, L> {
+        RefGuard {
+            ptr,
+            _types: PhantomData,
+        }
+    }
+
     /// Allocates the task (the only allocation it will ever need) and returns its header.
     /// The state is `INITIAL`: one reference for the `Runnable`, one for the `Task`.
     pub(crate) fn allocate(future: F, scheduler: S, meta: TaskMeta, owner: L) -> NonNull<Header> {
@@ -349,10 +359,7 @@ where
             cell.header
                 .state
                 .revive(revived_to_submit(Self::NEEDS_GUARD));
-            let _guard = Self::NEEDS_GUARD.then_some(RefGuard::<F, S, L> {
-                ptr,
-                _types: PhantomData,
-            });
+            let _guard = Self::NEEDS_GUARD.then(|| Self::guard(ptr));
             // SAFETY: one revived reference for the Runnable, one for the guard if needed.
             unsafe { Self::call_schedule(ptr, ScheduleInfo::default()) };
         }
@@ -418,17 +425,24 @@ where
         let rescheduled = match polled {
             Ok(Poll::Pending) => {
                 drop(enter);
-                match state.transition(transition_to_idle) {
-                    ToIdle::Idle => false,
-                    ToIdle::Notified => {
-                        // Woken during the poll: the owed Runnable's reference is counted, ours is
-                        // the guard for the schedule call (released below).
+                match state.transition(|s| transition_to_idle(s, Self::NEEDS_GUARD)) {
+                    ToIdle::Idle { last } => {
                         mem::forget(bomb);
-                        let _ours = RefGuard::<F, S, L> {
-                            ptr,
-                            _types: PhantomData,
-                        };
-                        // SAFETY: one counted reference for the Runnable, ours as the guard.
+                        if last {
+                            // SAFETY: that was the last reference (the transition released
+                            // ours): we are the sole owner, the load is final.
+                            unsafe { Self::last_ref(ptr, state.load()) };
+                        }
+                        return false;
+                    }
+                    ToIdle::Notified => {
+                        // Woken during the poll: the owed Runnable's reference is counted.
+                        // Ours was released by the transition unless it must guard the
+                        // schedule call (then released after it).
+                        mem::forget(bomb);
+                        let _ours = Self::NEEDS_GUARD.then(|| Self::guard(ptr));
+                        // SAFETY: one counted reference for the Runnable, ours as the guard
+                        // when needed.
                         unsafe { Self::call_schedule(ptr, ScheduleInfo::new(true)) };
                         return true;
                     }
@@ -571,13 +585,31 @@ where
 
     /// `drop(Task)`. Consumes the Task's reference.
     unsafe fn drop_join(ptr: NonNull<Header>) {
+        // SAFETY: the Task's reference keeps the task alive (until released below).
+        let cell = unsafe { Self::cell(ptr) };
+        let state = &cell.header.state;
+        let snapshot = state.load();
+        if snapshot.ref_count() == 1 {
+            // Fast path: ours is the only reference, so no Runnable, waker or poller exists
+            // and nobody else can read or change anything: no read-modify-write needed.
+            if snapshot.is_complete() {
+                // SAFETY: sole owner.
+                if let Some(result) = unsafe { Self::take_result(cell) } {
+                    Self::discard_result(cell, result);
+                }
+            }
+            // SAFETY: sole owner.
+            let waker = cell.join_waker.with_mut(|w| unsafe { (*w).take() });
+            // SAFETY: we give up the last reference (drops the future first if it is there).
+            unsafe { Self::last_ref(ptr, snapshot) };
+            drop(waker);
+            return;
+        }
         let _ours = RefGuard::<F, S, L> {
             ptr,
             _types: PhantomData,
         };
-        // SAFETY: the Task's reference (released by `_ours` last) keeps the task alive.
-        let cell = unsafe { Self::cell(ptr) };
-        let dropped = cell.header.state.transition(transition_to_join_dropped);
+        let dropped = state.transition(transition_to_join_dropped);
         if dropped.drop_output {
             // SAFETY: complete while `JOIN_INTEREST` was set: the result is ours.
             if let Some(result) = unsafe { Self::take_result(cell) } {
@@ -671,10 +703,7 @@ where
         match state.transition(|s| transition_to_notified_by_ref(s, Self::NEEDS_GUARD)) {
             Notify::DoNothing | Notify::Release { .. } => {}
             Notify::Submit => {
-                let _guard = Self::NEEDS_GUARD.then_some(RefGuard::<F, S, L> {
-                    ptr,
-                    _types: PhantomData,
-                });
+                let _guard = Self::NEEDS_GUARD.then(|| Self::guard(ptr));
                 // SAFETY: one counted reference for the Runnable, plus the guard if needed.
                 unsafe { Self::call_schedule(ptr, ScheduleInfo::default()) };
             }

@@ -214,3 +214,69 @@ fn wakers_cloned_and_dropped_on_many_threads() {
     q.run_all();
     assert!(block_on(task).is_ok());
 }
+
+// A schedule function with no state (a plain `fn`): no guard reference is taken around the
+// schedule call, so these paths count references differently (and Miri checks them). Only
+// the test below uses this queue.
+static GLOBAL_QUEUE: Mutex<std::collections::VecDeque<corio_core::Runnable>> =
+    Mutex::new(std::collections::VecDeque::new());
+
+fn zst_schedule(runnable: corio_core::Runnable) {
+    GLOBAL_QUEUE.lock().unwrap().push_back(runnable);
+}
+
+fn zst_pop() -> Option<corio_core::Runnable> {
+    GLOBAL_QUEUE.lock().unwrap().pop_front()
+}
+
+#[test]
+fn zero_sized_schedule_function_every_wake_path() {
+    // Woken during its poll (yield), three times.
+    let mut left = 3;
+    let fut = std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(7);
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    });
+    let (runnable, task) = corio_core::spawn(fut, zst_schedule);
+    runnable.schedule();
+    let mut runs = 0;
+    while let Some(r) = zst_pop() {
+        r.run(); // (the lock is released before run: `zst_pop` returned)
+        runs += 1;
+    }
+    assert_eq!(runs, 4);
+    assert_eq!(block_on(task).unwrap(), 7);
+
+    // Woken while idle, by reference and by value, then the Task detached.
+    let gate = Gate::new();
+    let (runnable, task) = corio_core::spawn(gate.wait(), zst_schedule);
+    runnable.run();
+    let waker = gate.take_waker().unwrap();
+    waker.wake_by_ref();
+    assert!(!zst_pop().unwrap().run());
+    waker.clone().wake_by_ref();
+    let by_value = waker.clone();
+    by_value.wake();
+    drop(waker);
+    drop(task);
+    gate.open();
+    while let Some(r) = zst_pop() {
+        r.run();
+    }
+
+    // A local task cancelled from another thread goes home through the schedule function.
+    let (runnable, task) = corio_core::spawn_local(std::future::pending::<()>(), zst_schedule);
+    runnable.run();
+    let task = thread::spawn(move || {
+        assert!(task.cancel());
+        task
+    })
+    .join()
+    .unwrap();
+    zst_pop().expect("sent home").run();
+    assert!(block_on(task).unwrap_err().is_cancelled());
+}
