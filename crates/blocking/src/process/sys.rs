@@ -59,7 +59,9 @@ fn redirect(from: RawFd, to: RawFd) -> io::Result<()> {
 pub(crate) fn wait_readable(fd: RawFd, deadline: Instant) -> io::Result<bool> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // Rounded up, so a deadline less than 1 ms away still waits; 0 only when
+        // it has passed (then poll just checks).
+        let ms = libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,

@@ -2,7 +2,9 @@
 //! was started by a [`ProcessPool`](super::ProcessPool).
 
 use std::io::{self, BufReader, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use super::sys;
 use super::wire::{self, Hello, Request, Response};
@@ -47,12 +49,37 @@ fn serve_pipes(functions: &[&dyn Registered]) -> io::Result<()> {
     first.extend_from_slice(&hello);
     replies.write_all(&first)?;
 
-    while let Some(frame) = wire::read_frame(&mut requests)? {
+    let fd = requests.get_ref().as_raw_fd();
+    loop {
+        // Between back-to-back calls, poll the pipe briefly before blocking in
+        // read(2): the next request usually arrives within one round trip of the
+        // parent, and catching it spinning saves a process wake-up (~13 µs).
+        if requests.buffer().is_empty() {
+            spin_until_readable(fd);
+        }
+        let Some(frame) = wire::read_frame(&mut requests)? else {
+            return Ok(());
+        };
         let request: Request = wire::decode(&frame)?;
         let response = dispatch(functions, &request);
         wire::write_frame(&mut replies, &wire::encode(&response)?)?;
     }
-    Ok(())
+}
+
+/// How long a worker polls its request pipe after a reply before blocking; the
+/// same window as the thread pools' spinning (see `pool.rs`).
+const SPIN_TIME: Duration = Duration::from_micros(50);
+
+/// Polls `fd` (without blocking) until it is readable or [`SPIN_TIME`] has passed.
+fn spin_until_readable(fd: RawFd) {
+    let start = Instant::now();
+    while start.elapsed() < SPIN_TIME {
+        match sys::wait_readable(fd, start) {
+            Ok(false) => std::thread::yield_now(),
+            // Readable, hung up, or poll failed: let the blocking read find out.
+            Ok(true) | Err(_) => return,
+        }
+    }
 }
 
 /// Runs one request. Only functions in `functions` can ever run.
