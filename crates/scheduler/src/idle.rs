@@ -43,6 +43,8 @@
 //!    case it removes itself from the list ([`Idle::unpark_worker_by_id`]) and runs it
 //!    (not counted as searching). Cleared means it was notified and is now a searcher.
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Mutex, Ordering::SeqCst};
 
 /// Bits of [`Idle::state`] that count searching workers.
@@ -62,8 +64,9 @@ fn unparked(state: usize) -> usize {
 
 /// The shared idle-worker bookkeeping (see the module docs for the protocol).
 pub(crate) struct Idle {
-    /// `searching | unparked << UNPARK_SHIFT`.
-    state: AtomicUsize,
+    /// `searching | unparked << UNPARK_SHIFT`. Padded: written on every search and
+    /// park transition, read on every notify.
+    state: CachePadded<AtomicUsize>,
     /// Indices of parked workers.
     sleepers: Mutex<Vec<usize>>,
     /// `parked[i]`: worker `i` is in `sleepers` (written under the lock).
@@ -76,7 +79,7 @@ impl Idle {
     pub(crate) fn new(num_workers: usize) -> Idle {
         assert!(num_workers <= SEARCH_MASK, "at most {SEARCH_MASK} workers");
         Idle {
-            state: AtomicUsize::new(num_workers << UNPARK_SHIFT),
+            state: CachePadded::new(AtomicUsize::new(num_workers << UNPARK_SHIFT)),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             parked: (0..num_workers).map(|_| AtomicBool::new(false)).collect(),
             num_workers,

@@ -92,6 +92,11 @@ pub(crate) struct Remote {
 }
 
 /// Everything the workers of one executor share.
+///
+/// Aligned to 128 bytes so that, inside its `Arc`, the reference counts (written at
+/// every spawn and task free, from any thread) do not share a cache line with the
+/// read-mostly fields every worker reads all the time (false sharing).
+#[repr(align(128))]
 pub(crate) struct Shared {
     pub(crate) remotes: Box<[CachePadded<Remote>]>,
     pub(crate) injector: Injector<Runnable>,

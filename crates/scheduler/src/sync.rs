@@ -96,6 +96,7 @@ mod loom_stand_ins {
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.queue).is_empty()
         }
+        #[allow(dead_code)] // interface parity with crossbeam's Worker
         pub(crate) fn len(&self) -> usize {
             lock(&self.queue).len()
         }

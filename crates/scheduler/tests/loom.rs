@@ -26,23 +26,36 @@ fn spawn_remote_is_never_lost() {
     });
 }
 
-/// A task spawned from inside a worker goes to its LIFO slot; with two workers the
-/// other one may steal it (queue or slot) while the first parks: it runs exactly once.
+/// A task spawned from inside a worker goes to its LIFO slot (and notifies); the
+/// `block_on` thread waits for it through the task's join waker.
 #[test]
-fn spawn_local_with_two_workers_runs_once() {
+fn spawn_local_runs_once() {
     loom::model(|| {
-        let ex = Builder::new().worker_threads(2).build().unwrap();
+        let ex = Builder::new().worker_threads(1).build().unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         let outer = ex.spawn(async move {
             let handle = corio_scheduler::Handle::try_current().unwrap();
-            handle.spawn(async move {
-                r.fetch_add(1, SeqCst);
-            })
+            handle
+                .spawn(async move {
+                    r.fetch_add(1, SeqCst);
+                })
+                .await
+                .unwrap();
         });
-        let inner = ex.block_on(outer).unwrap();
-        ex.block_on(inner).unwrap();
+        ex.block_on(outer).unwrap();
         assert_eq!(runs.load(SeqCst), 1);
+    });
+}
+
+/// Two workers, one task from outside: whichever worker is notified (or already
+/// searching) runs it; the other parks; shutdown wakes both.
+#[test]
+fn two_workers_spawn_remote() {
+    loom::model(|| {
+        let ex = Builder::new().worker_threads(2).build().unwrap();
+        let task = ex.spawn(async { 3 });
+        assert_eq!(ex.block_on(task).unwrap(), 3);
     });
 }
 
