@@ -208,17 +208,25 @@ where
     /// # Safety
     /// The caller owns the stage (see the field rules in `state.rs`).
     unsafe fn take_result(cell: &Cell<F, S, L>) -> Option<Result<F::Output, TaskError>> {
-        // SAFETY: exclusive access by the caller's contract.
-        let stage = cell
-            .stage
-            .with_mut(|s| unsafe { mem::replace(&mut *s, Stage::Consumed) });
-        match stage {
-            Stage::Finished(result) => Some(result),
-            Stage::Consumed => None,
-            Stage::Running(_) => {
-                unreachable!("corio-core: took the result of a task that is still running")
+        cell.stage.with_mut(|stage| {
+            // SAFETY: exclusive access by the caller's contract.
+            match unsafe { &mut *stage } {
+                Stage::Finished(result) => {
+                    // Move only the result out (not the whole stage, which is as large as
+                    // the future), then mark the stage consumed without dropping anything.
+                    // SAFETY: `result` is valid and is never read again: the stage is
+                    // overwritten right after.
+                    let result = unsafe { ptr::read(result) };
+                    // SAFETY: as above.
+                    unsafe { ptr::write(stage, Stage::Consumed) };
+                    Some(result)
+                }
+                Stage::Consumed => None,
+                Stage::Running(_) => {
+                    unreachable!("corio-core: took the result of a task that is still running")
+                }
             }
-        }
+        })
     }
 
     /// Drops the future in place (pinned futures must be dropped where they live) and marks
