@@ -84,6 +84,10 @@ const WORKER_ENV: &str = "CORIO_PROCESS_POOL_WORKER";
 /// `maybe_run_worker` should fail with a clear error, not hang.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a worker whose pipe closed may take to finish exiting before the pool
+/// kills it: exiting takes microseconds, this only has to outlast a loaded machine.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
 /// A function a worker process can run, known by name. Implemented by [`RemoteFn`];
 /// pass a list of them to [`maybe_run_worker`].
 pub trait Registered: Sync {
@@ -502,12 +506,12 @@ fn driver(shared: StdArc<Shared>) {
         let Call { name, arg, reply } = call;
         match w.call(name, arg) {
             Ok(result) => reply.complete(result),
-            Err(_) => {
-                // The pipe broke: the worker died (or sent garbage and was killed).
+            Err(err) => {
+                // The pipe broke: the worker died (or sent garbage and is killed).
                 if let Some(w) = worker.take() {
                     let pid = w.pid;
                     forget_pid(&shared, pid);
-                    let reason = w.kill_and_reap();
+                    let reason = w.kill_and_reap(&err);
                     reply.complete(Err(BlockingError::BrokenPool { pid, reason }));
                 }
                 // Replace it now, so the pool is back at full strength before the
@@ -648,18 +652,29 @@ impl Worker {
         let _ = child.wait();
     }
 
-    /// After a broken pipe: makes sure the worker is dead, reaps it, and says how it died.
-    fn kill_and_reap(self) -> String {
+    /// After a broken pipe (`err`): makes sure the worker is dead, reaps it, and
+    /// says how it died.
+    fn kill_and_reap(self, err: &io::Error) -> String {
         let Worker {
             mut child, stdin, ..
         } = self;
         drop(stdin);
-        // It normally is dead already (that is why the pipe broke); if it only sent
-        // garbage, it must not live on unsupervised.
-        if let Ok(None) = child.try_wait() {
-            let _ = child.kill();
+        let unreadable = err.kind() == io::ErrorKind::InvalidData;
+        if !unreadable {
+            // End of file or a broken pipe: the worker is exiting. Its pipes close a
+            // moment before it can be reaped; give it that moment.
+            let deadline = Instant::now() + EXIT_GRACE;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
+        // Still alive: it sent garbage (or closed its pipes and hung): it must not
+        // live on unsupervised.
+        let killed_by_pool = matches!(child.try_wait(), Ok(None)) && child.kill().is_ok();
         match child.wait() {
+            Ok(_) if killed_by_pool => {
+                format!("broke the protocol ({err}) and was killed by the pool")
+            }
             Ok(status) => describe_exit(status),
             Err(e) => format!("died and could not be reaped ({e})"),
         }
