@@ -13,7 +13,8 @@
 //! - `spawn_yield_join`: the same plus one self-wake: the task yields once, goes through the
 //!   schedule function into a thread-local queue and is run again (the waker path).
 //!
-//! Before the groups, the bench prints the header sizes and what one trivial task allocates,
+//! Before the groups, the bench prints a paired A/B figure (corio-core and async-task
+//! alternating under the same load), the header sizes, and what one trivial task allocates,
 //! measured with a counting global allocator:
 //! - corio-core: `Header` = state word + vtable pointer + `TaskMeta` (id, optional name,
 //!   optional location) = 48 bytes; its hot part (state, vtable, id) is 3 words = 24 bytes;
@@ -154,11 +155,40 @@ fn report_sizes(tokio_rt: &tokio::runtime::Runtime) {
     println!("tokio        {a:.2} allocations, {b:.0} bytes per task (current-thread spawn)");
 }
 
+/// Paired A/B timing of spawn+run+join: corio-core and async-task alternate in blocks of
+/// `BLOCK` tasks for `ROUNDS` rounds, so both see the same machine load (on a shared 2-core
+/// box criterion's separate runs can differ by 50% between groups); prints each side's
+/// median ns per task and the ratio of the medians.
+fn report_paired() {
+    const BLOCK: u32 = 20_000;
+    const ROUNDS: usize = 31;
+    let time_block = |f: fn() -> u64| {
+        let start = Instant::now();
+        for _ in 0..BLOCK {
+            black_box(f());
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(BLOCK)
+    };
+    let (mut corio, mut at) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        corio.push(time_block(corio_once));
+        at.push(time_block(async_task_once));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (c, a) = (median(&mut corio), median(&mut at));
+    println!("== paired spawn+run+join ({ROUNDS} alternating rounds of {BLOCK} tasks, medians)");
+    println!("corio-core {c:.1} ns, async-task {a:.1} ns, ratio corio/async-task {:.2}", c / a);
+}
+
 fn bench_core(c: &mut Criterion) {
     let tokio_rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("could not build a tokio current-thread runtime");
     report_sizes(&tokio_rt);
+    report_paired();
 
     let mut g = c.benchmark_group("spawn_run_join");
     g.bench_function("corio-core", |b| b.iter(|| black_box(corio_once())));
