@@ -68,7 +68,10 @@ impl Executor {
                     if queue.1 {
                         return;
                     }
-                    queue = self.available.wait(queue).unwrap_or_else(|e| e.into_inner());
+                    queue = self
+                        .available
+                        .wait(queue)
+                        .unwrap_or_else(|e| e.into_inner());
                 }
             };
             // Polls once; panics are caught inside and end up in the Task.
@@ -155,7 +158,11 @@ fn main() {
     for worker in workers {
         worker.join().expect("a worker thread panicked");
     }
-    assert_eq!(sum, TASKS * (TASKS - 1) / 2, "every task returned its own number");
+    assert_eq!(
+        sum,
+        TASKS * (TASKS - 1) / 2,
+        "every task returned its own number"
+    );
     println!(
         "ran {count} tasks (each polled twice) on {WORKERS} worker threads in {:.1} ms ({:.0} ns per task)",
         elapsed.as_secs_f64() * 1e3,

@@ -180,7 +180,10 @@ fn report_paired() {
     };
     let (c, a) = (median(&mut corio), median(&mut at));
     println!("== paired spawn+run+join ({ROUNDS} alternating rounds of {BLOCK} tasks, medians)");
-    println!("corio-core {c:.1} ns, async-task {a:.1} ns, ratio corio/async-task {:.2}", c / a);
+    println!(
+        "corio-core {c:.1} ns, async-task {a:.1} ns, ratio corio/async-task {:.2}",
+        c / a
+    );
 }
 
 fn bench_core(c: &mut Criterion) {
