@@ -267,3 +267,48 @@ fn cancel_while_running_with_a_concurrent_wake() {
         assert_eq!(futs.get(), 1);
     });
 }
+
+#[test]
+fn runnable_drop_at_shutdown_racing_cancel() {
+    loom::model(|| {
+        let futs = Drops::new();
+        let held = futs.token();
+        let (runnable, task) = corio_core::spawn(
+            async move {
+                let _held = held;
+                std::future::pending::<()>().await
+            },
+            |_r| {},
+        );
+        let task = Arc::new(task);
+        let t = task.clone();
+        // `false` if the shutdown already finished the task (cancelled): either way it is.
+        let canceller = thread::spawn(move || t.cancel());
+        drop(runnable); // the executor shutting down
+        let _ = canceller.join().unwrap();
+        assert!(task.is_finished() && task.is_cancelled());
+        assert_eq!(futs.get(), 1, "exactly one side dropped the future");
+    });
+}
+
+#[test]
+fn last_waker_and_task_dropped_on_different_threads() {
+    loom::model(|| {
+        let futs = Drops::new();
+        let held = futs.token();
+        let (runnable, task) = corio_core::spawn(
+            async move {
+                let _held = held;
+                std::future::pending::<()>().await
+            },
+            |_r| {},
+        );
+        let waker = runnable.waker();
+        runnable.run(); // idle now; only the Task and one waker remain
+        let dropper = thread::spawn(move || drop(waker));
+        drop(task);
+        dropper.join().unwrap();
+        // Whoever dropped the last reference dropped the unreachable future, once.
+        assert_eq!(futs.get(), 1);
+    });
+}
