@@ -361,13 +361,16 @@ impl Reactor {
     // ---- timers -------------------------------------------------------------
 
     fn now_tick(&self) -> u64 {
-        (self.base.elapsed().as_nanos() / TICK_NS as u128) as u64
+        let ns = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        ns / TICK_NS
     }
 
+    /// Rounded up: a timer never fires before its deadline.
     fn deadline_tick(&self, deadline: Instant) -> u64 {
         let ns = deadline.saturating_duration_since(self.base).as_nanos();
-        let ticks = ns.div_ceil(TICK_NS as u128);
-        ticks.min(u64::MAX as u128 / 2) as u64
+        // 2^62 ns is ~146 years: far beyond any deadline the wheel must tell apart.
+        let ns = u64::try_from(ns).unwrap_or(u64::MAX).min(1 << 62);
+        ns.div_ceil(TICK_NS)
     }
 
     fn tick_instant(&self, tick: u64) -> Instant {

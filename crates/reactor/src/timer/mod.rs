@@ -11,7 +11,8 @@
 //! - **late by little** on an idle system: at most one wheel tick (16.4 µs)
 //!   plus the OS wake-up latency (typically 50–100 µs on a VM);
 //! - a deadline in the past completes at the first poll, without touching the
-//!   wheel;
+//!   wheel (`sleep(d)` with `d > 0` skips that clock read: if its first poll
+//!   comes after the deadline, it completes at the driver's next turn);
 //! - a timer is registered on its first poll and removed when its [`Sleep`] is
 //!   dropped or completes (see [`Reactor::pending_timers`](crate::Reactor::pending_timers)).
 //!
@@ -53,6 +54,8 @@ pub struct Sleep {
     /// Wheel entry, from the first pending poll until completion or drop.
     key: Option<usize>,
     elapsed: bool,
+    /// Created by `sleep(d > 0)`: the deadline was ahead of the clock at creation.
+    future_at_creation: bool,
 }
 
 impl fmt::Debug for Sleep {
@@ -67,7 +70,12 @@ impl fmt::Debug for Sleep {
 
 /// Waits for `duration` (a very long duration saturates at ~30 years).
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(far_deadline(Instant::now(), duration))
+    let mut s = sleep_until(far_deadline(Instant::now(), duration));
+    // The deadline was in the future a moment ago: the first poll can skip its
+    // clock read (see `Sleep::poll`); a zero duration is complete already.
+    s.future_at_creation = !duration.is_zero();
+    s.elapsed = duration.is_zero();
+    s
 }
 
 /// Waits until `deadline`; a deadline in the past completes at once.
@@ -85,6 +93,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         key: None,
         elapsed: false,
+        future_at_creation: false,
     }
 }
 
@@ -104,6 +113,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
+        self.future_at_creation = false;
         if let Some(key) = self.key {
             // If the new deadline is already due, the next poll completes.
             Reactor::get().reset_timer(key, deadline);
@@ -122,7 +132,11 @@ impl Future for Sleep {
         let reactor = Reactor::get();
         match this.key {
             None => {
-                if Instant::now() >= this.deadline {
+                // A deadline already past completes here, without the wheel.
+                // `sleep(d)` skips this clock read (its deadline was ahead of the
+                // clock at creation): if it has passed since, the wheel fires it
+                // at the driver's next turn, which then does not block.
+                if !this.future_at_creation && Instant::now() >= this.deadline {
                     this.elapsed = true;
                     return Poll::Ready(());
                 }
