@@ -53,9 +53,7 @@ use crate::sync::waitlist::{lock, WaitKey, WaitList, WakeList};
 
 /// Cooperative budget check before a queue operation.
 fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
-    // FACADEIO-TODO: switch to corio_core::coop::poll_proceed(cx) once corio-core has it.
-    let _ = cx;
-    Poll::Ready(())
+    corio_core::coop::poll_proceed(cx)
 }
 
 /// The storage discipline of a [`GenericQueue`]: which item `get` returns next.

@@ -36,8 +36,10 @@
 //!     w.write(b"ping\n");
 //!     w.drain().await?;
 //!     assert_eq!(r.readline().await?, b"ping\n");
+//!     w.close();
+//!     w.wait_closed().await?; // the handler reads EOF and returns
 //!     server.close();
-//!     server.wait_closed().await;
+//!     server.wait_closed().await; // no new connections, every handler done
 //!     std::io::Result::Ok(())
 //! }).unwrap();
 //! ```
