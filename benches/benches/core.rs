@@ -155,11 +155,28 @@ fn report_sizes(tokio_rt: &tokio::runtime::Runtime) {
     println!("tokio        {a:.2} allocations, {b:.0} bytes per task (current-thread spawn)");
 }
 
-/// Paired A/B timing of spawn+run+join: corio-core and async-task alternate in blocks of
-/// `BLOCK` tasks for `ROUNDS` rounds, so both see the same machine load (on a shared 2-core
-/// box criterion's separate runs can differ by 50% between groups); prints each side's
-/// median ns per task and the ratio of the medians.
-fn report_paired() {
+fn corio_yield_once() -> u64 {
+    let (runnable, mut task) = corio_core::spawn(YieldOnce(false), corio_schedule);
+    runnable.run();
+    while let Some(r) = CORIO_Q.with(|q| q.borrow_mut().pop_front()) {
+        r.run();
+    }
+    poll_ready(&mut task).unwrap()
+}
+fn async_task_yield_once() -> u64 {
+    let (runnable, mut task) = async_task::spawn(YieldOnce(false), async_task_schedule);
+    runnable.run();
+    while let Some(r) = ASYNC_TASK_Q.with(|q| q.borrow_mut().pop_front()) {
+        r.run();
+    }
+    poll_ready(&mut task)
+}
+
+/// Paired A/B timing: corio-core and async-task alternate in blocks of `BLOCK` tasks for
+/// `ROUNDS` rounds, so both see the same machine load (on a shared 2-core box criterion's
+/// separate runs can differ by 50% between groups); prints each side's median ns per task
+/// and the ratio of the medians.
+fn report_paired(what: &str, corio: fn() -> u64, async_task: fn() -> u64) {
     const BLOCK: u32 = 20_000;
     const ROUNDS: usize = 31;
     let time_block = |f: fn() -> u64| {
@@ -169,17 +186,17 @@ fn report_paired() {
         }
         start.elapsed().as_nanos() as f64 / f64::from(BLOCK)
     };
-    let (mut corio, mut at) = (Vec::new(), Vec::new());
+    let (mut c, mut a) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        corio.push(time_block(corio_once));
-        at.push(time_block(async_task_once));
+        c.push(time_block(corio));
+        a.push(time_block(async_task));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (c, a) = (median(&mut corio), median(&mut at));
-    println!("== paired spawn+run+join ({ROUNDS} alternating rounds of {BLOCK} tasks, medians)");
+    let (c, a) = (median(&mut c), median(&mut a));
+    println!("== paired {what} ({ROUNDS} alternating rounds of {BLOCK} tasks, medians)");
     println!(
         "corio-core {c:.1} ns, async-task {a:.1} ns, ratio corio/async-task {:.2}",
         c / a
@@ -191,7 +208,8 @@ fn bench_core(c: &mut Criterion) {
         .build()
         .expect("could not build a tokio current-thread runtime");
     report_sizes(&tokio_rt);
-    report_paired();
+    report_paired("spawn+run+join", corio_once, async_task_once);
+    report_paired("spawn+yield+join", corio_yield_once, async_task_yield_once);
 
     let mut g = c.benchmark_group("spawn_run_join");
     g.bench_function("corio-core", |b| b.iter(|| black_box(corio_once())));
@@ -210,25 +228,9 @@ fn bench_core(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("spawn_yield_join");
-    g.bench_function("corio-core", |b| {
-        b.iter(|| {
-            let (runnable, mut task) = corio_core::spawn(YieldOnce(false), corio_schedule);
-            runnable.run();
-            while let Some(r) = CORIO_Q.with(|q| q.borrow_mut().pop_front()) {
-                r.run();
-            }
-            black_box(poll_ready(&mut task).unwrap())
-        })
-    });
+    g.bench_function("corio-core", |b| b.iter(|| black_box(corio_yield_once())));
     g.bench_function("async-task", |b| {
-        b.iter(|| {
-            let (runnable, mut task) = async_task::spawn(YieldOnce(false), async_task_schedule);
-            runnable.run();
-            while let Some(r) = ASYNC_TASK_Q.with(|q| q.borrow_mut().pop_front()) {
-                r.run();
-            }
-            black_box(poll_ready(&mut task))
-        })
+        b.iter(|| black_box(async_task_yield_once()))
     });
     g.finish();
 }

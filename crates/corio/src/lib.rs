@@ -1,4 +1,105 @@
-//! corio: the asyncio-style facade (being built in issues 6 and 7).
+//! corio: an asyncio-style async runtime for Rust.
+//!
+//! If you know Python's asyncio ("Coroutines and Tasks"), you know corio:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! async fn say_after(delay: Duration, what: &str) {
+//!     corio::sleep(delay).await;
+//!     println!("{what}");
+//! }
+//!
+//! async fn main_task() {
+//!     let start = Instant::now();
+//!     let task1 = corio::create_task(say_after(Duration::from_millis(10), "hello"));
+//!     let task2 = corio::create_task(say_after(Duration::from_millis(20), "world"));
+//!     task1.await.unwrap();
+//!     task2.await.unwrap();
+//!     // concurrently: about 20 ms, not 30
+//!     assert!(start.elapsed() < Duration::from_millis(500));
+//! }
+//!
+//! corio::run(main_task());
+//! ```
+//!
+//! | asyncio | corio |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`] |
+//! | `asyncio.create_task(coro)` | [`create_task`], [`create_task_named`], [`TaskBuilder`] |
+//! | `Task` | [`Task`] (`cancel`, `cancelled`, `done`, `id`, `name`) |
+//! | `asyncio.sleep` | [`sleep`], [`sleep_until`], [`interval`] |
+//! | `asyncio.gather` | [`gather()`], [`gather!`] |
+//! | `asyncio.wait_for`, `asyncio.timeout_at` | [`wait_for`], [`timeout_at`] |
+//! | `asyncio.wait` | [`wait`] with [`ReturnWhen`] |
+//! | `asyncio.as_completed` | [`as_completed`] |
+//! | `asyncio.shield` | [`shield`] |
+//! | `asyncio.TaskGroup` | [`TaskGroup`] |
+//! | `asyncio.Future` | [`Deferred`] |
+//! | `loop.call_soon` & co. | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] |
+//! | `loop.run_in_executor`, `asyncio.to_thread` | [`run_in_executor`], [`to_thread`] |
+//! | `current_task`, `all_tasks` | [`current_task`], [`all_tasks`] |
+//! | the event loop | [`Runtime`], [`Builder`], [`Handle`] |
+//! | debug mode | [`Builder::debug`], `CORIO_DEBUG=1`, [`debug`] |
+//! | `Lock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier` | [`sync`] |
+//! | `Queue`, `PriorityQueue`, `LifoQueue` | [`queue`] |
+//! | `open_connection`, `start_server` (+ Unix variants), `StreamReader`/`StreamWriter` | [`open_connection`], [`start_server`], [`streams`], [`net`] |
+//! | `create_subprocess_exec`, `Process` | [`process`] |
+//! | `loop.add_signal_handler`, Ctrl-C | [`signal`] |
+//!
+//! The crate is a facade over corio-core (tasks), corio-scheduler (the
+//! work-stealing workers), corio-reactor (I/O and timers) and corio-blocking
+//! (thread and process pools); each of those is usable on its own.
 
-pub mod sync; // issue 7 (facadeio): Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier
+pub mod process; // issue 7 (facadeio): Command, Child, create_subprocess_exec
 pub mod queue; // issue 7 (facadeio): Queue, PriorityQueue, LifoQueue
+pub mod signal; // issue 7 (facadeio): ctrl_c, signal streams
+pub mod streams; // issue 7 (facadeio): open_connection, start_server, StreamReader/Writer
+pub mod sync; // issue 7 (facadeio): Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier
+/// TCP, UDP and Unix sockets implementing `futures_io::{AsyncRead, AsyncWrite}`
+/// (corio-reactor's `net` module), under any executor.
+pub use corio_reactor::net;
+pub use streams::{
+    open_connection, open_unix_connection, start_server, start_unix_server, Server, StreamReader,
+    StreamWriter,
+}; // issue 7 (facadeio)
+
+pub mod debug;
+mod deferred;
+mod executor;
+mod gather;
+mod runtime;
+mod shield;
+mod task;
+mod task_group;
+mod time;
+
+pub use corio_core::{TaskError, TaskId};
+pub use debug::DebugReport;
+pub use deferred::{Deferred, DeferredError, InvalidStateError};
+pub use executor::{
+    run_in_executor, to_thread, BlockingError, BlockingPool, BlockingTask, Executor, Job,
+    ProcessPool, RunInExecutor, ThreadPool,
+};
+pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
+pub use runtime::callbacks::CallbackHandle;
+pub use runtime::{
+    create_task, create_task_named, run, Builder, Handle, Runtime, RuntimeMetrics, TaskBuilder,
+    UnhandledPanic,
+};
+pub use shield::{shield, Shielded};
+pub use task::{all_tasks, current_task, Task, TaskInfo};
+pub use task_group::{GroupTask, TaskFailure, TaskGroup, TaskGroupError};
+pub use time::{
+    interval, sleep, sleep_until, timeout_at, wait_for, yield_now, Interval, MissedTickBehavior,
+    Sleep, TimeoutError, WaitFor, YieldNow,
+};
+
+// The process pool's registration and worker entry point (corio-blocking's
+// `process` module) are re-exported by `corio::process` (src/process, issue 7),
+// next to subprocesses: `corio::process::{maybe_run_worker, RemoteFn, ...}`.
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::gather::MaybeDone;
+}

@@ -1,0 +1,724 @@
+//! The runtime: [`Runtime`], its [`Builder`], its [`Handle`], [`run`] and
+//! [`create_task`].
+//!
+//! A [`Runtime`] is asyncio's event loop, multi-threaded: corio-scheduler's
+//! work-stealing workers run the tasks, one idle worker at a time waits in
+//! corio-reactor for I/O and timers (see `park.rs`), and a
+//! [`BlockingPool`](corio_blocking::BlockingPool) runs
+//! [`run_in_executor`](crate::run_in_executor) / [`to_thread`](crate::to_thread)
+//! work.
+//!
+//! Most programs only need [`run`]:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! async fn main_task() -> u32 {
+//!     let t = corio::create_task(async {
+//!         corio::sleep(Duration::from_millis(10)).await;
+//!         20
+//!     });
+//!     22 + t.await.unwrap()
+//! }
+//!
+//! assert_eq!(corio::run(main_task()), 42);
+//! ```
+//!
+//! Shutdown (when the runtime is dropped, or after [`run`]'s future returns):
+//! tasks still pending are cancelled — their futures are dropped, their `Task`s
+//! resolve `Err(Cancelled)` — and the blocking pool is given a bounded wait
+//! (closures already running cannot be interrupted; they finish detached).
+
+pub(crate) mod callbacks;
+mod park;
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use corio_core::TaskMeta;
+
+use crate::debug::{self, DebugReport, Sink};
+use crate::deferred::Deferred;
+use crate::task::{Registry, RegistryGuard, Task, TaskInfo, Tracked};
+
+/// How long [`run`] waits for the blocking pool at shutdown: closures still
+/// running after this are left to finish on their own (detached), as asyncio's
+/// `shutdown_default_executor` timeout (300 s there; 5 s keeps a Ctrl-C'd
+/// program from hanging on a stuck thread while letting quick work finish).
+const RUN_BLOCKING_GRACE: Duration = Duration::from_secs(5);
+
+/// Default slow-poll threshold of debug mode: asyncio's `slow_callback_duration`.
+const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
+
+/// What happens when a task panics and nobody retrieves the panic (its [`Task`]
+/// was dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnhandledPanic {
+    /// Report it (the handler, by default a line on stderr) and keep running,
+    /// as asyncio does.
+    #[default]
+    Report,
+    /// Report it, then shut the runtime down: [`Runtime::block_on`] (and [`run`])
+    /// panics with a message naming the task.
+    ShutdownRuntime,
+}
+
+type PanicHandler = Arc<dyn Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static>;
+
+/// Builds a [`Runtime`] (asyncio's loop policy knobs).
+///
+/// ```
+/// let rt = corio::Runtime::builder()
+///     .worker_threads(2)
+///     .max_blocking_threads(8)
+///     .thread_name("my-app")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    worker_threads: Option<usize>,
+    max_blocking_threads: usize,
+    thread_name: String,
+    thread_stack_size: Option<usize>,
+    debug: bool,
+    slow_poll_threshold: Duration,
+    debug_sink: Option<Sink>,
+    unhandled_panic: UnhandledPanic,
+    panic_handler: Option<PanicHandler>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_name", &self.thread_name)
+            .field("debug", &self.debug)
+            .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("unhandled_panic", &self.unhandled_panic)
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per CPU, up to 512 blocking threads, threads named
+    /// `corio-worker-N`, debug mode from `CORIO_DEBUG`.
+    pub fn new() -> Self {
+        Builder {
+            worker_threads: None,
+            max_blocking_threads: 512,
+            thread_name: "corio-worker".to_owned(),
+            thread_stack_size: None,
+            debug: debug::env_debug(),
+            slow_poll_threshold: DEFAULT_SLOW_POLL,
+            debug_sink: None,
+            unhandled_panic: UnhandledPanic::Report,
+            panic_handler: None,
+        }
+    }
+
+    /// Number of worker threads (default: the number of CPUs; at least 1).
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.worker_threads = Some(n.max(1));
+        self
+    }
+
+    /// Most threads the runtime's blocking pool (for `to_thread` /
+    /// `run_in_executor(None, ..)`) starts (default 512; at least 1).
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// Prefix of the worker threads' names (blocking threads get `-blocking`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Stack size of the worker threads, in bytes.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.thread_stack_size = Some(bytes);
+        self
+    }
+
+    /// Debug mode on or off (overrides `CORIO_DEBUG`); see [`crate::debug`].
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+
+    /// Polls longer than this are reported in debug mode (default 100 ms).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
+    /// Where debug reports go (default: a line on stderr).
+    pub fn debug_sink<F>(mut self, sink: F) -> Self
+    where
+        F: Fn(&DebugReport) + Send + Sync + 'static,
+    {
+        self.debug_sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// What to do about panics nobody retrieves (default: report and go on).
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// The exception handler for panics nobody retrieves (asyncio's
+    /// `loop.set_exception_handler`). It replaces the default report on stderr;
+    /// in debug mode the debug sink gets a report as well.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let s = seen.clone();
+    /// let rt = corio::Runtime::builder()
+    ///     .on_unhandled_panic(move |_task, _payload| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     drop(corio::create_task(async { panic!("nobody listens") }));
+    ///     while seen.load(Ordering::SeqCst) == 0 {
+    ///         corio::sleep(std::time::Duration::from_millis(5)).await;
+    ///     }
+    /// });
+    /// assert_eq!(seen.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_unhandled_panic<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Start the workers and the blocking pool.
+    pub fn build(self) -> io::Result<Runtime> {
+        let debug_on = self.debug;
+        let sink = self.debug_sink.clone().unwrap_or_else(debug::stderr_sink);
+        let registry = Arc::new(Registry::new(debug_on));
+        let shutdown_requested: Deferred<String> = Deferred::new();
+        let slot: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
+
+        let mut sb = corio_scheduler::Builder::new()
+            .thread_name(self.thread_name.clone())
+            .park_hook(Arc::new(park::ReactorPark::new()));
+        if let Some(n) = self.worker_threads {
+            sb = sb.worker_threads(n);
+        }
+        if let Some(bytes) = self.thread_stack_size {
+            sb = sb.thread_stack_size(bytes);
+        }
+        {
+            let slot = slot.clone();
+            sb = sb.on_thread_start(move || {
+                WORKER.with(|w| *w.borrow_mut() = Some(slot.clone()));
+            });
+        }
+        sb = sb.on_thread_stop(|| {
+            WORKER.with(|w| w.borrow_mut().take());
+            CONTEXT.with(|c| c.borrow_mut().take());
+        });
+        {
+            let handler = self.panic_handler.clone();
+            let policy = self.unhandled_panic;
+            let sink = sink.clone();
+            let shutdown = shutdown_requested.clone();
+            sb = sb.unhandled_panic(move |meta: &TaskMeta, payload: Box<dyn Any + Send>| {
+                let info = TaskInfo::from_meta(meta);
+                if debug_on {
+                    sink(&DebugReport::UnretrievedPanic {
+                        task: info.clone(),
+                        message: debug::panic_message(&*payload),
+                    });
+                }
+                match &handler {
+                    Some(h) => h(&info, &*payload),
+                    None if !debug_on => eprintln!(
+                        "Task exception was never retrieved: {info} panicked: {}",
+                        debug::panic_message(&*payload)
+                    ),
+                    None => {}
+                }
+                if policy == UnhandledPanic::ShutdownRuntime {
+                    let _ = shutdown.set_result(format!(
+                        "{info} panicked ({}) and nobody retrieved the panic",
+                        debug::panic_message(&*payload)
+                    ));
+                }
+            });
+        }
+        if debug_on {
+            let sink = sink.clone();
+            let registry = registry.clone();
+            let threshold = self.slow_poll_threshold;
+            sb = sb.on_slow_poll(threshold, move |meta: &TaskMeta, elapsed: Duration| {
+                if !registry.first_slow_report(meta.id()) {
+                    return;
+                }
+                sink(&DebugReport::SlowPoll {
+                    task: TaskInfo::from_meta(meta),
+                    elapsed,
+                    threshold,
+                });
+            });
+        }
+        let executor = sb.build()?;
+
+        let blocking = corio_blocking::BlockingPool::builder()
+            .max_threads(self.max_blocking_threads)
+            .thread_name(format!("{}-blocking", self.thread_name))
+            .build();
+
+        let shared = Arc::new(Shared {
+            sched: executor.handle().clone(),
+            registry,
+            blocking,
+            shutdown_requested,
+            debug: debug_on,
+        });
+        let _ = slot.set(Arc::downgrade(&shared));
+        Ok(Runtime {
+            executor: Some(executor),
+            handle: Handle { shared },
+            _driver: corio_reactor::Reactor::get().register_driver(),
+        })
+    }
+}
+
+pub(crate) struct Shared {
+    sched: corio_scheduler::Handle,
+    registry: Arc<Registry>,
+    pub(crate) blocking: corio_blocking::BlockingPool,
+    /// Set (with the reason) when the unhandled-panic policy shuts the runtime down.
+    shutdown_requested: Deferred<String>,
+    debug: bool,
+}
+
+thread_local! {
+    /// The runtime this thread is in: set inside `block_on`, and on workers on
+    /// first use (from `WORKER`).
+    static CONTEXT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// On worker threads: the runtime that owns the worker (filled in once the
+    /// runtime is built; workers may start before that).
+    static WORKER: RefCell<Option<Arc<OnceLock<Weak<Shared>>>>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous `CONTEXT` when `block_on` returns or unwinds.
+struct EnterGuard(Option<Handle>);
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        CONTEXT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+fn enter(handle: Handle) -> EnterGuard {
+    EnterGuard(CONTEXT.with(|c| c.borrow_mut().replace(handle)))
+}
+
+/// An asyncio event loop: worker threads, the reactor, a blocking pool.
+///
+/// Dropping it shuts it down: pending tasks are cancelled (their futures
+/// dropped) and the blocking pool is given a bounded wait.
+///
+/// ```
+/// let rt = corio::Runtime::new().unwrap();
+/// let t = rt.handle().create_task(async { 7 });
+/// assert_eq!(rt.block_on(t).unwrap(), 7);
+/// ```
+pub struct Runtime {
+    executor: Option<corio_scheduler::Executor>,
+    handle: Handle,
+    /// While it lives, the reactor's fallback thread stays idle: our workers drive.
+    _driver: corio_reactor::DriverGuard,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("live_tasks", &self.handle.shared.registry.len())
+            .field("debug", &self.handle.shared.debug)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default settings ([`Builder::new`]).
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure one.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A handle to spawn tasks and schedule callbacks from any thread.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Run `fut` on this thread until it completes, while the workers run the
+    /// tasks (asyncio's `loop.run_until_complete`). `fut` need not be `Send`.
+    ///
+    /// # Panics
+    /// If called from inside a runtime (a task, or another `block_on`), or when
+    /// the [`UnhandledPanic::ShutdownRuntime`] policy fired.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        assert!(
+            Handle::try_current().is_none(),
+            "Runtime::block_on() cannot be called from a running runtime: it would block a \
+             thread the runtime needs; `.await` the future instead"
+        );
+        let _guard = enter(self.handle.clone());
+        let Some(executor) = self.executor.as_ref() else {
+            unreachable!("the executor lives until the runtime is dropped")
+        };
+        let stop = self.handle.shared.shutdown_requested.clone();
+        let mut fut = std::pin::pin!(fut);
+        let mut stop = std::pin::pin!(stop);
+        let outcome = executor.block_on(std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Ok(out));
+            }
+            stop.as_mut().poll(cx).map(Err)
+        }));
+        match outcome {
+            Ok(out) => out,
+            Err(reason) => panic!(
+                "corio runtime shut down by the UnhandledPanic::ShutdownRuntime policy: {}",
+                reason.unwrap_or_else(|e| e.to_string())
+            ),
+        }
+    }
+
+    /// Shut down, waiting at most `timeout` for the workers and then for the
+    /// blocking pool. Pending tasks are cancelled (their futures dropped).
+    /// Returns false when something was still running at the deadline (it is
+    /// left detached).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut clean = true;
+        if let Some(ex) = self.executor.take() {
+            clean &= ex.shutdown_timeout(timeout);
+        }
+        self.handle.shared.registry.wake_all();
+        let left = deadline.saturating_duration_since(Instant::now());
+        clean &= self.handle.shared.blocking.shutdown_timeout(left);
+        clean
+    }
+
+    /// Counters of the scheduler, the task registry and the blocking pool.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(ex) = self.executor.take() {
+            drop(ex);
+            // Tasks idle in a timer or an I/O wait are in no queue: wake them so
+            // the stopped scheduler drops them (cancels them).
+            self.handle.shared.registry.wake_all();
+        }
+        let _ = self
+            .handle
+            .shared
+            .blocking
+            .shutdown_timeout(RUN_BLOCKING_GRACE);
+    }
+}
+
+/// A snapshot of a runtime's counters (stable API, no cfg flags).
+#[derive(Debug, Clone)]
+pub struct RuntimeMetrics {
+    /// The scheduler's counters (workers, queue depths, steals, parks, polls, ...).
+    pub scheduler: corio_scheduler::Metrics,
+    /// Tasks spawned and not yet finished or dropped.
+    pub live_tasks: usize,
+    /// Threads in the blocking pool now.
+    pub blocking_threads: usize,
+    /// Of which idle.
+    pub blocking_idle_threads: usize,
+}
+
+/// A cheap, cloneable handle to a runtime, usable from any thread
+/// (`Send + Sync`): spawn tasks, schedule callbacks, read metrics.
+///
+/// ```
+/// let rt = corio::Runtime::new().unwrap();
+/// let h = rt.handle();
+/// let from_thread = std::thread::spawn(move || h.create_task(async { 5 }).wait_blocking())
+///     .join()
+///     .unwrap();
+/// assert_eq!(from_thread.unwrap(), 5);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// The runtime this thread is in (a worker, or inside `block_on`), if any
+    /// (asyncio's `get_running_loop`, returning `None` instead of raising).
+    pub fn try_current() -> Option<Handle> {
+        if let Some(h) = CONTEXT.with(|c| c.borrow().clone()) {
+            return Some(h);
+        }
+        let shared = WORKER.with(|w| w.borrow().as_ref()?.get()?.upgrade())?;
+        let h = Handle { shared };
+        CONTEXT.with(|c| *c.borrow_mut() = Some(h.clone()));
+        Some(h)
+    }
+
+    /// The runtime this thread is in.
+    ///
+    /// # Panics
+    /// Outside a runtime, with a message saying how to get one.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Some(h) => h,
+            None => panic!(
+                "there is no corio runtime on this thread: call this from inside corio::run(...) \
+                 or Runtime::block_on, or keep a Handle (rt.handle()) and use it"
+            ),
+        }
+    }
+
+    /// Spawn `fut` on this runtime, from any thread (asyncio's
+    /// `run_coroutine_threadsafe` when called from another thread; combine with
+    /// [`Task::wait_blocking`]).
+    #[track_caller]
+    pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_inner(fut, None, Location::caller())
+    }
+
+    pub(crate) fn spawn_inner<F>(
+        &self,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let registry = &self.shared.registry;
+        let name: Option<Arc<str>> = name.map(Arc::from);
+        let key = registry.insert(name.clone(), location);
+        let tracked = Tracked {
+            fut,
+            guard: RegistryGuard {
+                registry: registry.clone(),
+                key,
+            },
+            polled: false,
+        };
+        let mut b = corio_core::Builder::new().location(location);
+        if let Some(name) = name {
+            b = b.name(name);
+        }
+        let task = self.shared.sched.spawn_with(b, tracked);
+        registry.set_id(key, task.id());
+        Task::from_core(task)
+    }
+
+    /// Live tasks of this runtime.
+    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+        self.shared.registry.snapshot()
+    }
+
+    /// Counters of the scheduler, the task registry and the blocking pool.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics {
+            scheduler: self.shared.sched.metrics(),
+            live_tasks: self.shared.registry.len(),
+            blocking_threads: self.shared.blocking.thread_count(),
+            blocking_idle_threads: self.shared.blocking.idle_count(),
+        }
+    }
+
+    /// True when debug mode is on for this runtime.
+    pub fn debug(&self) -> bool {
+        self.shared.debug
+    }
+}
+
+/// Names and spawns tasks (asyncio's `create_task(coro, name=...)`).
+///
+/// ```
+/// corio::run(async {
+///     let t = corio::TaskBuilder::new().name("fetch").spawn(async { 1 });
+///     assert_eq!(t.name(), Some("fetch"));
+///     t.await.unwrap();
+/// });
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct TaskBuilder {
+    name: Option<Cow<'static, str>>,
+}
+
+impl TaskBuilder {
+    /// A builder for an unnamed task.
+    pub fn new() -> Self {
+        TaskBuilder { name: None }
+    }
+
+    /// Name the task (shown by `all_tasks`, debug reports and panic reports).
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Spawn on the current runtime.
+    ///
+    /// # Panics
+    /// Outside a runtime (see [`create_task`]).
+    #[track_caller]
+    pub fn spawn<F>(self, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let location = Location::caller();
+        current_for("TaskBuilder::spawn").spawn_inner(fut, self.name, location)
+    }
+
+    /// Spawn on the runtime of `handle`, from any thread.
+    #[track_caller]
+    pub fn spawn_on<F>(self, handle: &Handle, fut: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        handle.spawn_inner(fut, self.name, Location::caller())
+    }
+}
+
+#[track_caller]
+fn current_for(what: &str) -> Handle {
+    match Handle::try_current() {
+        Some(h) => h,
+        None => panic!(
+            "corio::{what}() called outside a corio runtime: call it from code running inside \
+             corio::run(...) or Runtime::block_on, or spawn from other threads with \
+             Handle::create_task (get a Handle from rt.handle())"
+        ),
+    }
+}
+
+/// Schedule `fut` to run concurrently as a task on the current runtime
+/// (`asyncio.create_task(coro)`); the caller's location is recorded for debug
+/// output.
+///
+/// # Panics
+/// Outside a runtime, with a message saying what to do instead.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::run(async {
+///     let t = corio::create_task(async {
+///         corio::sleep(Duration::from_millis(5)).await;
+///         "done"
+///     });
+///     assert_eq!(t.await.unwrap(), "done");
+/// });
+/// ```
+#[track_caller]
+pub fn create_task<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let location = Location::caller();
+    current_for("create_task").spawn_inner(fut, None, location)
+}
+
+/// [`create_task`] with a name (`asyncio.create_task(coro, name=...)`).
+///
+/// ```
+/// corio::run(async {
+///     let t = corio::create_task_named("answer", async { 42 });
+///     assert_eq!(t.name(), Some("answer"));
+///     assert_eq!(t.await.unwrap(), 42);
+/// });
+/// ```
+#[track_caller]
+pub fn create_task_named<F>(name: impl Into<Cow<'static, str>>, fut: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let location = Location::caller();
+    current_for("create_task_named").spawn_inner(fut, Some(name.into()), location)
+}
+
+/// Run `fut` to completion on a new default runtime, then shut it down
+/// (`asyncio.run(main())`): tasks still pending are cancelled and dropped, the
+/// blocking pool gets a bounded wait. `fut` runs on the calling thread and need
+/// not be `Send`.
+///
+/// # Panics
+/// When called from inside a running runtime (like asyncio's "asyncio.run()
+/// cannot be called from a running event loop"), or if the runtime cannot start.
+///
+/// ```
+/// async fn main_task() -> &'static str {
+///     corio::sleep(std::time::Duration::from_millis(1)).await;
+///     "hello"
+/// }
+/// assert_eq!(corio::run(main_task()), "hello");
+/// ```
+#[track_caller]
+pub fn run<F: Future>(fut: F) -> F::Output {
+    if Handle::try_current().is_some() || corio_scheduler::Handle::try_current().is_some() {
+        panic!(
+            "corio::run() cannot be called from a running runtime: you are already inside one; \
+             `.await` the future (or corio::create_task it) instead"
+        );
+    }
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => panic!("corio::run(): could not start the runtime's threads: {e}"),
+    };
+    let out = rt.block_on(fut);
+    rt.shutdown_timeout(RUN_BLOCKING_GRACE);
+    out
+}

@@ -1,0 +1,437 @@
+//! [`Task`], task introspection ([`current_task`], [`all_tasks`], [`TaskInfo`]) and
+//! the registry behind `all_tasks`.
+//!
+//! A [`Task<T>`] is asyncio's `Task`: a handle to a future running on the
+//! runtime's workers. Await it for `Result<T, TaskError>`; [`Task::cancel`] drops
+//! the future (the Rust form of `CancelledError`); dropping the handle *detaches*
+//! the task, which keeps running.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! corio::run(async {
+//!     let task = corio::TaskBuilder::new().name("worker").spawn(async { 6 * 7 });
+//!     assert_eq!(task.name(), Some("worker"));
+//!     assert_eq!(task.await.unwrap(), 42);
+//!
+//!     let sleeper = corio::create_task(corio::sleep(Duration::from_secs(60)));
+//!     assert!(sleeper.cancel());
+//!     assert!(sleeper.await.unwrap_err().is_cancelled());
+//! });
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use corio_core::{TaskError, TaskId};
+
+/// A handle to a spawned task (asyncio's `Task`).
+///
+/// `Future<Output = Result<T, TaskError>>`, `Unpin`, `Send + Sync` when `T: Send`.
+/// Dropping it detaches the task (it keeps running; a later panic goes to the
+/// runtime's unhandled-panic handler).
+///
+/// ```
+/// corio::run(async {
+///     let t = corio::create_task(async { "hi" });
+///     assert_eq!(t.await.unwrap(), "hi");
+/// });
+/// ```
+pub struct Task<T> {
+    inner: corio_core::Task<T>,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn from_core(inner: corio_core::Task<T>) -> Self {
+        Task { inner }
+    }
+
+    /// Request cancellation: the future is dropped (at once when idle, after the
+    /// current poll when running) and the task resolves `Err(TaskError::Cancelled)`.
+    /// Returns false when the task had already finished: its result is kept, as
+    /// asyncio's `cancel()`.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
+    /// True if the task was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    /// True once the task finished: completed, panicked or cancelled.
+    pub fn done(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// The task's id (unique in the process).
+    pub fn id(&self) -> TaskId {
+        self.inner.id()
+    }
+
+    /// The task's name, if it was given one (`TaskBuilder::name`,
+    /// [`create_task_named`](crate::create_task_named)).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.meta().name()
+    }
+
+    /// Where the task was spawned (the caller of `create_task`).
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.inner.meta().location()
+    }
+
+    /// Let the task run on without a handle (the same as dropping it).
+    pub fn detach(self) {
+        self.inner.detach()
+    }
+
+    /// The underlying corio-core task handle.
+    pub fn into_inner(self) -> corio_core::Task<T> {
+        self.inner
+    }
+
+    /// Block this thread until the task finishes, from a thread that is *not* a
+    /// runtime worker (the second half of `asyncio.run_coroutine_threadsafe`:
+    /// `future.result()`).
+    ///
+    /// # Panics
+    /// When called on a thread inside a corio runtime (a worker, or inside
+    /// `block_on`): blocking there could deadlock the runtime; await the task
+    /// instead.
+    ///
+    /// ```
+    /// let rt = corio::Runtime::new().unwrap();
+    /// let handle = rt.handle();
+    /// let answer = std::thread::spawn(move || {
+    ///     handle.create_task(async { 40 + 2 }).wait_blocking()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(answer.unwrap(), 42);
+    /// ```
+    pub fn wait_blocking(self) -> Result<T, TaskError> {
+        match self.wait_blocking_timeout(None) {
+            Ok(out) => out,
+            Err(_) => unreachable!("no timeout was given"),
+        }
+    }
+
+    /// Like [`wait_blocking`](Self::wait_blocking) with a timeout: `Err(self)` (the
+    /// task, still running) when it did not finish in time.
+    pub fn wait_blocking_timeout(
+        mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Result<T, TaskError>, Self> {
+        assert!(
+            crate::runtime::Handle::try_current().is_none(),
+            "Task::wait_blocking() called from inside a corio runtime: blocking a runtime thread \
+             can deadlock it; `.await` the task instead"
+        );
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = Pin::new(&mut self.inner).poll(&mut cx) {
+                return Ok(out);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(self);
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+/// A snapshot of a task: id, name and spawn location (what asyncio prints for a
+/// `Task` repr). Returned by [`current_task`] and [`all_tasks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    id: TaskId,
+    name: Option<Arc<str>>,
+    location: Option<&'static Location<'static>>,
+}
+
+impl TaskInfo {
+    pub(crate) fn from_meta(meta: &corio_core::TaskMeta) -> Self {
+        TaskInfo {
+            id: meta.id(),
+            name: meta.name().map(Arc::from),
+            location: meta.location(),
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Where the task was spawned.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " '{name}'")?;
+        }
+        if let Some(loc) = self.location {
+            write!(f, " spawned at {loc}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The task this thread is running now, or `None` outside a task
+/// (`asyncio.current_task()`).
+///
+/// ```
+/// corio::run(async {
+///     let t = corio::create_task_named("me", async {
+///         corio::current_task().unwrap().name().map(str::to_owned)
+///     });
+///     assert_eq!(t.await.unwrap().as_deref(), Some("me"));
+/// });
+/// ```
+pub fn current_task() -> Option<TaskInfo> {
+    let cur = corio_core::current()?;
+    Some(TaskInfo {
+        id: cur.id(),
+        name: cur.name().map(Arc::from),
+        location: cur.location(),
+    })
+}
+
+/// Every live task of the current runtime: spawned and not yet finished or
+/// dropped (`asyncio.all_tasks()`). Empty outside a runtime.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::run(async {
+///     let t = corio::create_task_named("sleeper", corio::sleep(Duration::from_secs(60)));
+///     assert!(corio::all_tasks().iter().any(|i| i.name() == Some("sleeper")));
+///     t.cancel();
+/// });
+/// ```
+pub fn all_tasks() -> Vec<TaskInfo> {
+    match crate::runtime::Handle::try_current() {
+        Some(h) => h.all_tasks(),
+        None => Vec::new(),
+    }
+}
+
+/// Number of registry shards: spawns on different workers rarely share a lock.
+const SHARDS: usize = 16;
+
+struct Entry {
+    id: Option<TaskId>,
+    name: Option<Arc<str>>,
+    location: &'static Location<'static>,
+    /// The task's waker, stored at its first poll: at shutdown, waking every
+    /// idle task hands it to the stopped scheduler, which drops it (cancels).
+    waker: Option<Waker>,
+}
+
+/// Live tasks of one runtime, keyed by a registry-local sequence number (the
+/// [`TaskId`] is only known after the spawn, so it is filled in afterwards).
+pub(crate) struct Registry {
+    next: AtomicU64,
+    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    /// Debug mode: tasks already reported as slow (reported once each).
+    slow_reported: Option<Mutex<std::collections::HashSet<TaskId>>>,
+}
+
+impl Registry {
+    pub(crate) fn new(debug: bool) -> Self {
+        Registry {
+            next: AtomicU64::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            slow_reported: debug.then(|| Mutex::new(Default::default())),
+        }
+    }
+
+    fn shard(&self, key: u64) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        // Entries are plain data written in one step: a poisoned shard is consistent.
+        self.shards[(key as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn insert(
+        &self,
+        name: Option<Arc<str>>,
+        location: &'static Location<'static>,
+    ) -> u64 {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        self.shard(key).insert(
+            key,
+            Entry {
+                id: None,
+                name,
+                location,
+                waker: None,
+            },
+        );
+        key
+    }
+
+    pub(crate) fn set_id(&self, key: u64, id: TaskId) {
+        if let Some(e) = self.shard(key).get_mut(&key) {
+            e.id = Some(id);
+        }
+    }
+
+    fn set_waker(&self, key: u64, waker: &Waker) {
+        if let Some(e) = self.shard(key).get_mut(&key) {
+            e.waker = Some(waker.clone());
+        }
+    }
+
+    /// Wake every live task (runtime shutdown: the scheduler is stopped, so each
+    /// woken task is dropped, i.e. cancelled). Returns how many were woken.
+    pub(crate) fn wake_all(&self) -> usize {
+        let mut wakers = Vec::new();
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            wakers.extend(shard.values_mut().filter_map(|e| e.waker.take()));
+        }
+        let n = wakers.len();
+        // Outside the locks: a woken task is dropped inline and removes its entry.
+        for w in wakers {
+            w.wake();
+        }
+        n
+    }
+
+    fn remove(&self, key: u64) {
+        // Not pruning `slow_reported` here: the slow-poll hook runs after the
+        // poll, when a task that finished in that poll is already gone.
+        self.shard(key).remove(&key);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<TaskInfo> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            out.extend(shard.values().filter_map(|e| {
+                Some(TaskInfo {
+                    id: e.id?,
+                    name: e.name.clone(),
+                    location: Some(e.location),
+                })
+            }));
+        }
+        out.sort_by_key(|i| i.id);
+        out
+    }
+
+    /// Debug mode: record that `id` had a slow poll; true the first time.
+    pub(crate) fn first_slow_report(&self, id: TaskId) -> bool {
+        let Some(set) = &self.slow_reported else {
+            return true;
+        };
+        let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+        let first = set.insert(id);
+        // Bound the memory: past 4096 ids, forget the tasks that are gone.
+        if set.len() > 4096 {
+            let alive: std::collections::HashSet<TaskId> =
+                self.snapshot().into_iter().map(|t| t.id).collect();
+            set.retain(|id| alive.contains(id));
+        }
+        first
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+/// Removes the task's registry entry when its future is dropped (finished or
+/// cancelled): lives inside the spawned future.
+pub(crate) struct RegistryGuard {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) key: u64,
+}
+
+impl Drop for RegistryGuard {
+    fn drop(&mut self) {
+        self.registry.remove(self.key);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned future together with its registry guard.
+    pub(crate) struct Tracked<F> {
+        #[pin]
+        pub(crate) fut: F,
+        pub(crate) guard: RegistryGuard,
+        pub(crate) polled: bool,
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if !*this.polled {
+            // A corio-core task's waker is the same on every poll: store it once.
+            *this.polled = true;
+            this.guard.registry.set_waker(this.guard.key, cx.waker());
+        }
+        this.fut.poll(cx)
+    }
+}

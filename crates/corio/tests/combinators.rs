@@ -1,0 +1,178 @@
+//! gather, gather!, wait + ReturnWhen, as_completed, shield, Deferred.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corio::{Deferred, DeferredError, ReturnWhen};
+use futures::StreamExt;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn gather_keeps_argument_order_and_runs_concurrently() {
+    common::run(20, async {
+        let start = Instant::now();
+        let out = corio::gather([300u64, 100, 200].map(|d| async move {
+            corio::sleep(ms(d)).await;
+            d
+        }))
+        .await;
+        assert_eq!(out, vec![300, 100, 200]);
+        let took = start.elapsed();
+        assert!(took >= ms(300) && took < ms(1500), "{took:?}");
+
+        let (a, b, c) = corio::gather!(async { 1u8 }, async { "x" }, corio::sleep(ms(5)));
+        assert_eq!((a, b, c), (1, "x", ()));
+        let (single,) = corio::gather!(async { 9 });
+        assert_eq!(single, 9);
+    });
+}
+
+#[test]
+fn gather_of_tasks_returns_exceptions_as_values() {
+    common::run(20, async {
+        let tasks = vec![
+            corio::create_task(async { 1 }),
+            corio::create_task(async { panic!("bad one") }),
+            corio::create_task(async { 3 }),
+        ];
+        let out = corio::gather(tasks).await;
+        assert_eq!(*out[0].as_ref().unwrap(), 1);
+        assert!(out[1].as_ref().unwrap_err().is_panic());
+        assert_eq!(*out[2].as_ref().unwrap(), 3);
+    });
+}
+
+#[test]
+fn wait_first_completed_first_exception_all_completed() {
+    common::run(20, async {
+        let mk = |d: u64, fail: bool| {
+            corio::create_task(async move {
+                corio::sleep(ms(d)).await;
+                if fail {
+                    panic!("failed after {d} ms");
+                }
+                d
+            })
+        };
+        let (done, pending) = corio::wait(
+            vec![mk(500, false), mk(10, false)],
+            ReturnWhen::FirstCompleted,
+        )
+        .await;
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, 1);
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0, 0);
+
+        let (done, pending) = corio::wait(
+            vec![mk(10, false), mk(30, true), mk(5000, false)],
+            ReturnWhen::FirstException,
+        )
+        .await;
+        assert_eq!(done.len(), 2, "the success and the failure");
+        assert!(done.iter().any(|(i, r)| *i == 1 && r.is_err()));
+        assert_eq!(pending.len(), 1);
+        for (_, t) in &pending {
+            t.cancel();
+        }
+
+        let (done, pending) =
+            corio::wait(vec![mk(10, false), mk(20, true)], ReturnWhen::AllCompleted).await;
+        assert_eq!((done.len(), pending.len()), (2, 0));
+
+        // FirstException with no failure waits for all.
+        let (done, pending) = corio::wait(
+            vec![mk(10, false), mk(20, false)],
+            ReturnWhen::FirstException,
+        )
+        .await;
+        assert_eq!((done.len(), pending.len()), (2, 0));
+    });
+}
+
+#[test]
+fn as_completed_yields_in_completion_order() {
+    common::run(20, async {
+        let mut s = corio::as_completed([120u64, 20, 70].map(|d| async move {
+            corio::sleep(ms(d)).await;
+            d
+        }));
+        assert_eq!(futures::Stream::size_hint(&s), (3, Some(3)));
+        let mut order = Vec::new();
+        while let Some((i, d)) = s.next().await {
+            order.push((i, d));
+        }
+        assert_eq!(order, vec![(1, 20), (2, 70), (0, 120)]);
+        // It is a futures_core::Stream too.
+        let via_stream: Vec<_> = corio::as_completed([async { 1 }]).collect().await;
+        assert_eq!(via_stream, vec![(0, 1)]);
+    });
+}
+
+#[test]
+fn shield_survives_the_outer_cancellation() {
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = finished.clone();
+    common::run(20, async move {
+        let work = async move {
+            corio::sleep(ms(50)).await;
+            f.store(true, Ordering::SeqCst);
+            7
+        };
+        let outer = corio::wait_for(corio::shield(work), ms(5)).await;
+        assert!(outer.is_err());
+        // Awaiting a shielded future normally gives its result.
+        assert_eq!(corio::shield(async { 3 }).await.unwrap(), 3);
+        let start = Instant::now();
+        while !finished.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+            corio::sleep(ms(5)).await;
+        }
+        assert!(finished.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn deferred_set_result_exception_cancel() {
+    common::run(20, async {
+        let d: Deferred<String> = Deferred::new();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let d = d.clone();
+                corio::create_task(d)
+            })
+            .collect();
+        let setter = d.clone();
+        corio::Handle::current().call_later(ms(10), move || {
+            setter.set_result("v".to_owned()).unwrap();
+        });
+        for w in waiters {
+            assert_eq!(w.await.unwrap().unwrap(), "v");
+        }
+        assert!(d.done());
+        assert_eq!(d.try_result().unwrap().unwrap(), "v");
+        let e = d.set_result("again".into()).unwrap_err();
+        assert!(e.to_string().contains("already"));
+        assert!(!d.cancel());
+
+        let failing: Deferred<u8> = Deferred::new();
+        failing.set_exception("bad input").unwrap();
+        match failing.clone().await {
+            Err(DeferredError::Exception(e)) => assert_eq!(e.to_string(), "bad input"),
+            other => panic!("{other:?}"),
+        }
+
+        let c: Deferred<u8> = Deferred::new();
+        assert!(c.try_result().is_none());
+        let waiter = corio::create_task(c.clone());
+        corio::sleep(ms(5)).await;
+        assert!(c.cancel());
+        assert!(c.cancelled());
+        assert!(waiter.await.unwrap().unwrap_err().is_cancelled());
+    });
+}

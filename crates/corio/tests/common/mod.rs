@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Run `f` on its own thread and fail the test if it takes longer than `secs`
+/// (every test that waits goes through this, so a hang fails instead of
+/// blocking CI). A panic inside `f` is re-raised here with its message.
+pub fn timeout<T, F>(secs: u64, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let out = f();
+        let _ = tx.send(());
+        out
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => handle
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Ok(out) => out,
+            Err(p) => std::panic::resume_unwind(p),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out after {secs} s"),
+    }
+}
+
+/// `corio::run(fut)` with a timeout.
+pub fn run<F>(secs: u64, fut: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    timeout(secs, move || corio::run(fut))
+}
+
+/// Counts drops of the values it hands out.
+#[derive(Clone, Default)]
+pub struct DropCounter(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl DropCounter {
+    pub fn token(&self) -> DropToken {
+        DropToken(self.0.clone())
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub struct DropToken(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The message of a panic payload.
+pub fn panic_msg(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic>".to_owned()
+    }
+}

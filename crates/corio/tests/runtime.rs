@@ -1,0 +1,226 @@
+//! corio::run, Runtime, Handle, create_task outside a runtime, shutdown.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{timeout, DropCounter};
+
+#[test]
+fn run_returns_the_output_of_main() {
+    assert_eq!(common::run(10, async { 40 + 2 }), 42);
+}
+
+#[test]
+fn run_need_not_be_send() {
+    let out = timeout(10, || {
+        corio::run(async {
+            let rc = std::rc::Rc::new(5); // !Send, held across an await
+            corio::sleep(Duration::from_millis(1)).await;
+            *rc
+        })
+    });
+    assert_eq!(out, 5);
+}
+
+#[test]
+fn nested_run_panics_with_the_message() {
+    let msg = timeout(10, || {
+        corio::run(async {
+            let t = corio::create_task(async {
+                std::panic::catch_unwind(|| corio::run(async {}))
+                    .err()
+                    .map(|p| common::panic_msg(&*p))
+            });
+            t.await.unwrap()
+        })
+    });
+    let msg = msg.expect("nested run must panic");
+    assert!(
+        msg.contains("corio::run() cannot be called from a running runtime"),
+        "{msg}"
+    );
+    // Also directly inside the main future (the block_on thread).
+    let direct = timeout(10, || {
+        corio::run(async {
+            std::panic::catch_unwind(|| corio::run(async {}))
+                .err()
+                .map(|p| common::panic_msg(&*p))
+        })
+    });
+    assert!(direct
+        .unwrap()
+        .contains("cannot be called from a running runtime"));
+}
+
+#[test]
+fn run_drops_pending_detached_tasks() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    let start = Instant::now();
+    timeout(20, move || {
+        corio::run(async move {
+            for _ in 0..10 {
+                let token = d.token();
+                corio::create_task(async move {
+                    let _token = token;
+                    corio::sleep(Duration::from_secs(3600)).await;
+                });
+            }
+            corio::yield_now().await;
+        })
+    });
+    // run returned long before the hour-long sleeps, and dropped every future.
+    assert!(start.elapsed() < Duration::from_secs(15));
+    assert_eq!(drops.get(), 10);
+}
+
+#[test]
+fn create_task_outside_a_runtime_panics_clearly() {
+    let err = std::panic::catch_unwind(|| corio::create_task(async {})).unwrap_err();
+    let msg = common::panic_msg(&*err);
+    assert!(msg.contains("outside a corio runtime"), "{msg}");
+}
+
+#[test]
+fn handle_spawns_from_other_threads_and_waits_blocking() {
+    timeout(20, || {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        let h = rt.handle();
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    h.create_task(async move {
+                        corio::sleep(Duration::from_millis(5)).await;
+                        i * 10
+                    })
+                    .wait_blocking()
+                    .unwrap()
+                })
+            })
+            .collect();
+        let sum: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(sum, 60);
+        // Tasks run on the workers even when no thread is in block_on.
+        let t = h.create_task(async { 7 });
+        assert_eq!(
+            t.wait_blocking_timeout(Some(Duration::from_secs(5)))
+                .ok()
+                .unwrap()
+                .unwrap(),
+            7
+        );
+    });
+}
+
+#[test]
+fn wait_blocking_on_a_runtime_thread_panics() {
+    let r = common::run(10, async {
+        let t = corio::create_task(async { 1 });
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let t2 = corio::create_task(async { 2 });
+            t2.wait_blocking()
+        }))
+        .is_err()
+            && t.await.is_ok()
+    });
+    assert!(r);
+}
+
+#[test]
+fn block_on_and_metrics() {
+    timeout(20, || {
+        let rt = corio::Runtime::builder()
+            .worker_threads(2)
+            .max_blocking_threads(4)
+            .thread_name("metrics-test")
+            .build()
+            .unwrap();
+        let n = rt.block_on(async {
+            let tasks: Vec<_> = (0..100)
+                .map(|i| corio::create_task(async move { i }))
+                .collect();
+            corio::gather(tasks)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .sum::<i32>()
+        });
+        assert_eq!(n, 4950);
+        let m = rt.metrics();
+        assert_eq!(m.live_tasks, 0);
+        assert!(m.blocking_threads <= 4);
+        let _ = format!("{m:?}");
+        assert!(rt.shutdown_timeout(Duration::from_secs(5)));
+    });
+}
+
+#[test]
+fn worker_threads_are_named() {
+    let name = timeout(10, || {
+        let rt = corio::Runtime::builder()
+            .worker_threads(1)
+            .thread_name("named")
+            .build()
+            .unwrap();
+        rt.block_on(
+            rt.handle()
+                .create_task(async { std::thread::current().name().map(str::to_owned) }),
+        )
+        .unwrap()
+    });
+    assert!(name.unwrap().starts_with("named"));
+}
+
+#[test]
+fn all_tasks_and_current_task() {
+    common::run(10, async {
+        assert!(corio::current_task().is_none()); // main future is not a task
+        let t = corio::create_task_named("sleeper", corio::sleep(Duration::from_secs(60)));
+        let line = line!() - 1;
+        let infos = corio::all_tasks();
+        let info = infos.iter().find(|i| i.id() == t.id()).expect("listed");
+        assert_eq!(info.name(), Some("sleeper"));
+        let loc = info.location().unwrap();
+        assert!(loc.file().ends_with("runtime.rs"));
+        assert_eq!(loc.line(), line);
+        assert!(info.to_string().contains("'sleeper'"));
+        t.cancel();
+        let _ = t.await;
+        // The cancelled task's future was dropped: it is gone from the list.
+        assert!(corio::all_tasks()
+            .iter()
+            .all(|i| i.name() != Some("sleeper")));
+
+        let me = corio::create_task_named("me", async { corio::current_task().unwrap() });
+        let id = me.id();
+        let info = me.await.unwrap();
+        assert_eq!((info.id(), info.name()), (id, Some("me")));
+    });
+}
+
+#[test]
+fn shutdown_timeout_cancels_pending_tasks() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    timeout(20, move || {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        let h = rt.handle();
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..5 {
+            let token = d.token();
+            let s = started.clone();
+            h.create_task(async move {
+                let _token = token;
+                s.fetch_add(1, Ordering::SeqCst);
+                corio::sleep(Duration::from_secs(3600)).await;
+            });
+        }
+        rt.block_on(corio::sleep(Duration::from_millis(20)));
+        assert!(rt.shutdown_timeout(Duration::from_secs(5)));
+    });
+    assert_eq!(drops.get(), 5);
+}

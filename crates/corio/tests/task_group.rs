@@ -1,0 +1,137 @@
+//! TaskGroup: success, the first failure cancels the siblings, every failure is
+//! reported, an abandoned group cancels its children.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::DropCounter;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn all_children_succeed() {
+    common::run(20, async {
+        let mut tg = corio::TaskGroup::new();
+        let a = tg.create_task(async {
+            corio::sleep(ms(20)).await;
+            "a"
+        });
+        let b = tg.create_task(async { 2 });
+        tg.join().await.unwrap();
+        assert_eq!(a.await.unwrap(), "a");
+        assert_eq!(b.await.unwrap(), 2);
+    });
+}
+
+#[test]
+fn two_children_fail_both_reported_and_the_rest_cancelled() {
+    let drops = DropCounter::default();
+    let token = drops.token();
+    let d = drops.clone();
+    common::timeout(30, move || {
+        // Two workers, so both failing children are mid-poll at once: the first
+        // failure's cancellation cannot stop the second from failing too.
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        rt.block_on(async move {
+            let start = Instant::now();
+            let mut tg = corio::TaskGroup::new();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            for name in ["first", "second"] {
+                let barrier = barrier.clone();
+                tg.create_task(async move {
+                    barrier.wait(); // both children are running now
+                    panic!("{name} failed");
+                });
+            }
+            let sleeper = tg.create_task(async move {
+                let _token = token;
+                corio::sleep(Duration::from_secs(3600)).await;
+            });
+            let err = tg.join().await.unwrap_err();
+            let mut msgs: Vec<String> = err.failures().iter().map(|f| f.message()).collect();
+            msgs.sort();
+            assert_eq!(
+                msgs,
+                vec!["first failed", "second failed"],
+                "none swallowed"
+            );
+            assert!(err.to_string().contains("2 task(s)"));
+            assert!(err.failures().iter().all(|f| f.task.is_some()));
+            // The sibling was cancelled: its future dropped, its handle says so.
+            assert_eq!(d.get(), 1);
+            assert!(sleeper.await.unwrap_err().is_cancelled());
+            assert!(start.elapsed() < Duration::from_secs(10));
+        });
+    });
+}
+
+#[test]
+fn a_failing_child_handle_sees_the_panic_message() {
+    common::run(20, async {
+        let mut tg = corio::TaskGroup::new();
+        let bad = tg.create_task(async {
+            corio::sleep(ms(5)).await;
+            panic!("kaput");
+        });
+        let err = tg.join().await.unwrap_err();
+        assert_eq!(err.failures().len(), 1);
+        let e = bad.await.unwrap_err();
+        assert!(e.is_panic());
+        assert!(e.to_string().contains("kaput"), "{e}");
+        // Payload available for resume_unwind.
+        let f = err.into_failures().pop().unwrap();
+        assert_eq!(common::panic_msg(&*f.payload), "kaput");
+    });
+}
+
+#[test]
+fn tasks_added_after_a_failure_are_cancelled() {
+    common::run(20, async {
+        let mut tg = corio::TaskGroup::new();
+        tg.create_task(async { panic!("early") });
+        corio::sleep(ms(50)).await;
+        let late = tg.create_task(async {
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+        assert!(tg.join().await.is_err());
+        assert!(late.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn dropping_a_group_cancels_its_children() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    common::run(20, async move {
+        {
+            let mut tg = corio::TaskGroup::new();
+            for _ in 0..3 {
+                let token = d.token();
+                tg.create_task(async move {
+                    let _token = token;
+                    corio::sleep(Duration::from_secs(3600)).await;
+                });
+            }
+            corio::sleep(ms(5)).await;
+        }
+        let start = Instant::now();
+        while d.get() < 3 && start.elapsed() < Duration::from_secs(10) {
+            corio::sleep(ms(2)).await;
+        }
+        assert_eq!(d.get(), 3);
+    });
+}
+
+#[test]
+fn explicit_cancel() {
+    common::run(20, async {
+        let mut tg = corio::TaskGroup::new();
+        let t = tg.create_task(corio::sleep(Duration::from_secs(3600)));
+        tg.cancel();
+        tg.join().await.unwrap(); // cancellation is not a failure
+        assert!(t.await.unwrap_err().is_cancelled());
+    });
+}
