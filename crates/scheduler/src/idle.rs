@@ -25,6 +25,10 @@
 //!    the work (rule 4), so nobody is woken; if every worker is unparked, nobody can be
 //!    woken. Otherwise it re-checks under the sleepers lock, pops one sleeper, counts it
 //!    as unparked *and searching*, clears its `parked` flag, and the caller unparks it.
+//!    A *running worker* that pushed to its own queue or LIFO slot skips the fence
+//!    ([`Idle::worker_to_notify_local`]): the task cannot be lost (its pusher is awake and
+//!    will run it), so the race only costs parallelism, and the fence is the most
+//!    expensive instruction of the yield path. Remote pushes (the injector) always fence.
 //! 2. **Throttle.** A worker out of local work may start searching only while fewer than
 //!    half of the workers search ([`Idle::transition_worker_to_searching`]); otherwise it
 //!    goes to park directly. This keeps idle workers from burning the CPU that busy ones need.
@@ -45,7 +49,9 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{
+    fence, lock, AtomicBool, AtomicUsize, Mutex, Ordering::Relaxed, Ordering::SeqCst,
+};
 
 /// Bits of [`Idle::state`] that count searching workers.
 const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
@@ -108,6 +114,27 @@ impl Idle {
         fence(SeqCst);
         let state = self.state.load(SeqCst);
         searching(state) == 0 && unparked(state) < self.num_workers
+    }
+
+    /// Rule 1 for a *running worker* that pushed to its own queue or LIFO slot: the
+    /// same, without the fence (a `SeqCst` fence per wake-up is the single most
+    /// expensive instruction of the yield path). Losing the Dekker race here loses no
+    /// task: the pusher is awake and will run it itself; at worst another worker is
+    /// not woken to share the work until the next notification.
+    pub(crate) fn worker_to_notify_local(&self) -> Option<usize> {
+        let state = self.state.load(Relaxed);
+        if searching(state) != 0 || unparked(state) >= self.num_workers {
+            return None;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        let state = self.state.load(SeqCst);
+        if searching(state) != 0 || unparked(state) >= self.num_workers {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        self.state.fetch_add(UNPARK_ONE | 1, SeqCst);
+        self.parked[worker].store(false, SeqCst);
+        Some(worker)
     }
 
     /// Rule 2: may this worker start searching? On `true` it is counted as searching.

@@ -173,6 +173,13 @@ impl Shared {
         }
     }
 
+    /// Idle rule 1 for a running worker's own pushes (see `Idle::worker_to_notify_local`).
+    pub(crate) fn notify_parked_local(&self) {
+        if let Some(worker) = self.idle.worker_to_notify_local() {
+            self.unpark_worker(worker);
+        }
+    }
+
     /// Wakes `worker` wherever it sleeps. Its own parker's token is sticky; if it is in
     /// (or entering) the park hook, the hook is unparked too. The worker stores `in_hook`
     /// then re-reads its wake condition, we changed the condition then read `in_hook`

@@ -146,11 +146,11 @@ impl WorkerCx {
         }
         // Idle rule 1, also for a task that went into an empty slot: if this worker is
         // stuck in a long poll, an idle worker must come and steal it (tokio#4941).
-        // Cheap when someone already searches or nobody sleeps (a fence and a load);
+        // Cheap when someone already searches or nobody sleeps (one relaxed load);
         // otherwise one wake-up, after which the woken worker searches (and spins),
         // which silences further notifications for that long.
         if !self.in_park.get() {
-            self.shared.notify_parked();
+            self.shared.notify_parked_local();
         }
     }
 
