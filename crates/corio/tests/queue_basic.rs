@@ -174,3 +174,47 @@ fn put_error_gives_item_back() {
         .unwrap_err();
     assert_eq!(e.into_inner(), "also");
 }
+
+#[test]
+fn producer_consumer_tasks_on_the_runtime() {
+    // 4 producer and 4 consumer tasks on corio's workers through a small queue.
+    const PER_PRODUCER: u64 = 2_500;
+    let total = sync_support::run_timeout(async {
+        let q: Queue<u64> = Queue::new(4);
+        let producers: Vec<_> = (0..4)
+            .map(|p| {
+                let q = q.clone();
+                corio::create_task(async move {
+                    for i in 0..PER_PRODUCER {
+                        q.put(p * PER_PRODUCER + i).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                corio::create_task(async move {
+                    let mut sum = 0u64;
+                    while let Ok(x) = q.get().await {
+                        sum += x;
+                        q.task_done().unwrap();
+                    }
+                    sum
+                })
+            })
+            .collect();
+        for p in producers {
+            p.await.unwrap();
+        }
+        q.join().await;
+        q.shutdown(false);
+        let mut total = 0;
+        for c in consumers {
+            total += c.await.unwrap();
+        }
+        total
+    });
+    let n = 4 * PER_PRODUCER;
+    assert_eq!(total, n * (n - 1) / 2);
+}

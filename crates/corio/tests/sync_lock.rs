@@ -132,3 +132,30 @@ fn guard_released_on_panic() {
     let v = block_on_timeout(async move { *lock.acquire().await });
     assert_eq!(v, 1);
 }
+
+#[test]
+fn excludes_across_runtime_tasks() {
+    // 100 tasks x 100 increments on corio's workers, each yielding while holding.
+    let total = sync_support::run_timeout(async {
+        let lock = Arc::new(Lock::new(0u64));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let lock = lock.clone();
+                corio::create_task(async move {
+                    for _ in 0..100 {
+                        let mut g = lock.acquire().await;
+                        let v = *g;
+                        corio::yield_now().await;
+                        *g = v + 1;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let v = *lock.acquire().await;
+        v
+    });
+    assert_eq!(total, 10_000);
+}
