@@ -164,3 +164,32 @@ fn unix_server_round_trip() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn abort_clients_cancels_handlers_and_closes_their_sockets() {
+    run_timeout(async {
+        let server = corio::start_server(echo, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            let (mut r, mut w) = corio::open_connection(addr).await.unwrap();
+            w.write(b"hi\n");
+            w.drain().await.unwrap();
+            assert_eq!(r.readline().await.unwrap(), b"hi\n");
+            conns.push((r, w));
+        }
+        assert_eq!(server.active_connections(), 3);
+        server.close();
+        assert_eq!(server.abort_clients(), 3);
+        corio::wait_for(server.wait_closed(), Duration::from_secs(10))
+            .await
+            .expect("aborted handlers end");
+        // The server side of each connection is gone: clients read EOF.
+        for (mut r, _w) in conns {
+            let end = corio::wait_for(r.readline(), Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert!(end.map(|l| l.is_empty()).unwrap_or(true));
+        }
+    });
+}

@@ -10,10 +10,12 @@
 //!    handlers is kept by a guard inside each task (so it also drops on panic
 //!    and cancellation).
 //! 3. `close` stops the accept loop, which drops the listener: no new
-//!    connections. Running handlers go on (asyncio's semantics).
+//!    connections. Running handlers go on (asyncio's semantics) unless
+//!    [`Server::abort_clients`] cancels them.
 //! 4. [`Server::wait_closed`] waits until the accept loop has ended and every
 //!    handler has returned (Python 3.12+).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -29,7 +31,7 @@ use corio_reactor::net::{TcpListener, UnixListener};
 use super::{split_tcp, split_unix, SocketAddress, StreamReader, StreamWriter, DEFAULT_LIMIT};
 use crate::sync::waitlist::lock;
 use crate::sync::Event;
-use crate::Handle;
+use crate::{Handle, Task};
 
 /// After an accept error such as `EMFILE` (out of file descriptors), the loop
 /// pauses this long before accepting again instead of spinning (asyncio waits
@@ -39,31 +41,54 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 struct Shared {
     closing: Event,
     accept_done: Event,
-    active: Mutex<usize>,
+    conns: Mutex<Conns>,
     idle: Event,
 }
 
+/// Live connection handlers: a count, and their task handles for
+/// [`Server::abort_clients`].
+#[derive(Default)]
+struct Conns {
+    active: usize,
+    next_id: u64,
+    /// Every live handler's id; its task handle once spawned.
+    tasks: HashMap<u64, Option<Task<()>>>,
+}
+
 impl Shared {
-    fn conn_started(&self) {
-        let mut n = lock(&self.active);
-        *n += 1;
+    fn conn_started(&self) -> u64 {
+        let mut c = lock(&self.conns);
+        c.active += 1;
+        c.next_id += 1;
+        let id = c.next_id;
+        c.tasks.insert(id, None);
         self.idle.clear();
+        id
     }
-    fn conn_ended(&self) {
-        let mut n = lock(&self.active);
-        *n -= 1;
-        if *n == 0 {
+    fn conn_task(&self, id: u64, task: Task<()>) {
+        let mut c = lock(&self.conns);
+        // Keep the handle only while the handler is live (it may have ended already).
+        if let Some(slot) = c.tasks.get_mut(&id) {
+            *slot = Some(task);
+        }
+    }
+    fn conn_ended(&self, id: u64) {
+        let mut c = lock(&self.conns);
+        c.active -= 1;
+        c.tasks.remove(&id);
+        if c.active == 0 {
             self.idle.set();
         }
     }
 }
 
-/// Decrements the live-handler count however the handler task ends.
-struct ConnGuard(Arc<Shared>);
+/// Decrements the live-handler count however the handler task ends
+/// (returns, panics, or is cancelled).
+struct ConnGuard(Arc<Shared>, u64);
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.conn_ended();
+        self.0.conn_ended(self.1);
     }
 }
 
@@ -102,7 +127,21 @@ impl Server {
 
     /// Handlers running now.
     pub fn active_connections(&self) -> usize {
-        *lock(&self.shared.active)
+        lock(&self.shared.conns).active
+    }
+
+    /// Cancels every running connection handler (Python 3.13's
+    /// `abort_clients`): each handler's future is dropped, which closes its
+    /// socket. Use after [`close`](Self::close) when [`wait_closed`](Self::wait_closed)
+    /// should not wait for clients to hang up. Returns how many were cancelled.
+    pub fn abort_clients(&self) -> usize {
+        let tasks: Vec<Task<()>> = lock(&self.shared.conns)
+            .tasks
+            .values_mut()
+            .filter_map(Option::take)
+            .collect();
+        // Cancel outside the lock: a cancelled handler's guard takes it.
+        tasks.iter().filter(|t| t.cancel()).count()
     }
 
     /// Stops accepting: the listening socket is closed; connections already
@@ -124,7 +163,7 @@ impl Server {
         self.shared.closing.wait().await;
         self.shared.accept_done.wait().await;
         loop {
-            if *lock(&self.shared.active) == 0 {
+            if lock(&self.shared.conns).active == 0 {
                 return;
             }
             self.shared.idle.wait().await;
@@ -219,7 +258,7 @@ where
     let shared = Arc::new(Shared {
         closing: Event::new(),
         accept_done: Event::new(),
-        active: Mutex::new(0),
+        conns: Mutex::new(Conns::default()),
         idle: Event::new(),
     });
     shared.idle.set();
@@ -256,13 +295,14 @@ where
             match next {
                 None => break,
                 Some(Ok((reader, writer))) => {
-                    shared.conn_started();
-                    let guard = ConnGuard(shared.clone());
+                    let id = shared.conn_started();
+                    let guard = ConnGuard(shared.clone(), id);
                     let conn = handler(reader, writer);
-                    drop(handle.create_task(async move {
+                    let task = handle.create_task(async move {
                         let _guard = guard;
                         conn.await;
-                    }));
+                    });
+                    shared.conn_task(id, task);
                 }
                 Some(Err(e)) if is_transient(&e) => {}
                 Some(Err(_)) => {
