@@ -51,11 +51,15 @@ const MAX_SIGNAL: usize = 65;
 
 /// Waits for the next SIGINT (Ctrl-C in a terminal).
 ///
-/// The first call installs the handler, so SIGINT no longer ends the process.
-pub async fn ctrl_c() -> io::Result<()> {
-    let mut s = signal(SIGINT)?;
-    s.recv().await;
-    Ok(())
+/// The handler is installed, and deliveries are counted, from the moment
+/// `ctrl_c()` is *called* (not first awaited), so a Ctrl-C between the call and
+/// the first poll is not lost. From then on SIGINT no longer ends the process.
+pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
+    let stream = signal(SIGINT);
+    async move {
+        stream?.recv().await;
+        Ok(())
+    }
 }
 
 /// A stream that yields `()` each time `signum` is delivered to the process.
