@@ -408,6 +408,11 @@ impl WorkerCx {
         }
         self.in_park.set(false);
         self.busy_since.set(Instant::now());
+        // Wake-ups delivered by the park hook landed here without notifying anyone: if
+        // there is more than the next task, let a sleeping worker share it.
+        if !self.core.local.is_empty() {
+            shared.notify_parked_local();
+        }
     }
 
     /// Blocks once: in the park hook if it is free, else on this worker's parker.
