@@ -143,3 +143,16 @@ fn dropped_children_are_reaped() {
         }
     });
 }
+
+#[test]
+fn shell_command() {
+    run_timeout(async {
+        let out = corio::process::create_subprocess_shell("printf '%s' \"$X\"; exit 5")
+            .env("X", "from env")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"from env");
+        assert_eq!(out.status.code(), Some(5));
+    });
+}

@@ -217,6 +217,24 @@ where
     Command::new(program).args(args).spawn()
 }
 
+/// asyncio's `create_subprocess_shell(cmd)`: a [`Command`] running `cmd`
+/// through `/bin/sh -c` (set pipes on it, then `spawn`). The shell interprets
+/// `cmd`: never pass unchecked input.
+///
+/// ```
+/// use corio::process::create_subprocess_shell;
+/// corio::run(async {
+///     let out = create_subprocess_shell("echo $((6 * 7))").output().await?;
+///     assert_eq!(out.stdout, b"42\n");
+///     std::io::Result::Ok(())
+/// }).unwrap();
+/// ```
+pub fn create_subprocess_shell(cmd: impl AsRef<OsStr>) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(cmd);
+    c
+}
+
 /// A running (or finished) child process (asyncio's `Process`).
 ///
 /// The pipes are public fields, as in asyncio and std: `stdin` is a
