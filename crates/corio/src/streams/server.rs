@@ -53,6 +53,9 @@ struct Conns {
     next_id: u64,
     /// Every live handler's id; its task handle once spawned.
     tasks: HashMap<u64, Option<Task<()>>>,
+    /// Handlers with an id up to this were aborted by `abort_clients`; one whose
+    /// handle arrives late (spawned, not yet recorded) is cancelled on arrival.
+    aborted_up_to: u64,
 }
 
 impl Shared {
@@ -67,6 +70,11 @@ impl Shared {
     }
     fn conn_task(&self, id: u64, task: Task<()>) {
         let mut c = lock(&self.conns);
+        if id <= c.aborted_up_to {
+            drop(c);
+            task.cancel();
+            return;
+        }
         // Keep the handle only while the handler is live (it may have ended already).
         if let Some(slot) = c.tasks.get_mut(&id) {
             *slot = Some(task);
@@ -133,15 +141,20 @@ impl Server {
     /// Cancels every running connection handler (Python 3.13's
     /// `abort_clients`): each handler's future is dropped, which closes its
     /// socket. Use after [`close`](Self::close) when [`wait_closed`](Self::wait_closed)
-    /// should not wait for clients to hang up. Returns how many were cancelled.
+    /// should not wait for clients to hang up. Returns how many handlers were running.
     pub fn abort_clients(&self) -> usize {
-        let tasks: Vec<Task<()>> = lock(&self.shared.conns)
-            .tasks
-            .values_mut()
-            .filter_map(Option::take)
-            .collect();
+        let (live, tasks) = {
+            let mut c = lock(&self.shared.conns);
+            c.aborted_up_to = c.next_id;
+            let live = c.tasks.len();
+            let tasks: Vec<Task<()>> = c.tasks.values_mut().filter_map(Option::take).collect();
+            (live, tasks)
+        };
         // Cancel outside the lock: a cancelled handler's guard takes it.
-        tasks.iter().filter(|t| t.cancel()).count()
+        for t in &tasks {
+            t.cancel();
+        }
+        live
     }
 
     /// Stops accepting: the listening socket is closed; connections already
