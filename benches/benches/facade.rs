@@ -50,6 +50,25 @@ fn spawn_many(c: &mut Criterion) {
         });
     }
 
+    // The same loop on corio-scheduler alone: the facade's own cost per task
+    // (task registry for all_tasks/shutdown) is the difference.
+    let ex = corio_scheduler::Builder::new()
+        .worker_threads(WORKERS)
+        .build()
+        .expect("building the corio-scheduler executor");
+    g.bench_function(BenchmarkId::from_parameter("corio-scheduler-only"), |b| {
+        b.iter(|| {
+            ex.block_on(async {
+                let tasks: Vec<_> = (0..TASKS).map(|i| ex.spawn(async move { i })).collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await.expect("task");
+                }
+                sum
+            })
+        })
+    });
+
     let tokio_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .build()

@@ -20,7 +20,6 @@
 //! });
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -270,10 +269,16 @@ pub fn all_tasks() -> Vec<TaskInfo> {
     }
 }
 
-/// Number of registry shards: spawns on different workers rarely share a lock.
+/// Number of registry shards: each thread spawns into its own shard (picked
+/// round-robin when the thread first spawns), so spawns on different workers
+/// rarely share a lock.
 const SHARDS: usize = 16;
 
 struct Entry {
+    /// Which runtime the task belongs to ([`Registry::runtime`]).
+    runtime: u64,
+    /// Generation of the slot: keys of removed entries never match a new one.
+    gen: u64,
     id: Option<TaskId>,
     name: Option<Arc<str>>,
     location: &'static Location<'static>,
@@ -282,68 +287,121 @@ struct Entry {
     waker: Option<Waker>,
 }
 
-/// Live tasks of one runtime, keyed by a registry-local sequence number (the
-/// [`TaskId`] is only known after the spawn, so it is filled in afterwards).
+struct Shard {
+    slab: slab::Slab<Entry>,
+    next_gen: u64,
+}
+
+/// Live tasks of every runtime in the process. Process-wide (not one per
+/// runtime) so a task's guard needs no reference-counted pointer to it: the
+/// hot spawn/finish path touches one uncontended lock and no shared counter.
+static SHARD_TABLE: [Mutex<Shard>; SHARDS] = [const {
+    Mutex::new(Shard {
+        slab: slab::Slab::new(),
+        next_gen: 0,
+    })
+}; SHARDS];
+
+fn shard(i: usize) -> MutexGuard<'static, Shard> {
+    // Entries are plain data written in one step: a poisoned shard is consistent.
+    SHARD_TABLE[i].lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The shard this thread inserts into.
+fn my_shard() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static MINE: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % SHARDS;
+    }
+    MINE.with(|m| *m)
+}
+
+/// Where a task's entry lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Key {
+    shard: u32,
+    idx: u32,
+    gen: u64,
+}
+
+fn with_entry(key: Key, f: impl FnOnce(&mut Entry)) {
+    let mut sh = shard(key.shard as usize);
+    if let Some(e) = sh.slab.get_mut(key.idx as usize) {
+        if e.gen == key.gen {
+            f(e);
+        }
+    }
+}
+
+/// Removes a task's entry (its future was dropped).
+fn remove(key: Key) {
+    let mut sh = shard(key.shard as usize);
+    if sh
+        .slab
+        .get(key.idx as usize)
+        .is_some_and(|e| e.gen == key.gen)
+    {
+        sh.slab.remove(key.idx as usize);
+    }
+}
+
+/// One runtime's view of the process-wide task table.
 pub(crate) struct Registry {
-    next: AtomicU64,
-    shards: Vec<Mutex<HashMap<u64, Entry>>>,
+    runtime: u64,
     /// Debug mode: tasks already reported as slow (reported once each).
     slow_reported: Option<Mutex<std::collections::HashSet<TaskId>>>,
 }
 
 impl Registry {
     pub(crate) fn new(debug: bool) -> Self {
+        static RUNTIMES: AtomicU64 = AtomicU64::new(1);
         Registry {
-            next: AtomicU64::new(0),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            runtime: RUNTIMES.fetch_add(1, Ordering::Relaxed),
             slow_reported: debug.then(|| Mutex::new(Default::default())),
         }
-    }
-
-    fn shard(&self, key: u64) -> MutexGuard<'_, HashMap<u64, Entry>> {
-        // Entries are plain data written in one step: a poisoned shard is consistent.
-        self.shards[(key as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn insert(
         &self,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
-    ) -> u64 {
-        let key = self.next.fetch_add(1, Ordering::Relaxed);
-        self.shard(key).insert(
-            key,
-            Entry {
-                id: None,
-                name,
-                location,
-                waker: None,
-            },
-        );
-        key
-    }
-
-    pub(crate) fn set_id(&self, key: u64, id: TaskId) {
-        if let Some(e) = self.shard(key).get_mut(&key) {
-            e.id = Some(id);
+    ) -> Key {
+        let i = my_shard();
+        let mut sh = shard(i);
+        let gen = sh.next_gen;
+        sh.next_gen += 1;
+        let idx = sh.slab.insert(Entry {
+            runtime: self.runtime,
+            gen,
+            id: None,
+            name,
+            location,
+            waker: None,
+        });
+        Key {
+            shard: i as u32,
+            // Over 4 billion live tasks in one shard would exhaust memory first.
+            idx: idx as u32,
+            gen,
         }
     }
 
-    fn set_waker(&self, key: u64, waker: &Waker) {
-        if let Some(e) = self.shard(key).get_mut(&key) {
-            e.waker = Some(waker.clone());
-        }
+    pub(crate) fn set_id(&self, key: Key, id: TaskId) {
+        with_entry(key, |e| e.id = Some(id));
     }
 
-    /// Wake every live task (runtime shutdown: the scheduler is stopped, so each
-    /// woken task is dropped, i.e. cancelled). Returns how many were woken.
+    /// Wake every live task of this runtime (shutdown: the scheduler is stopped,
+    /// so each woken task is dropped, i.e. cancelled). Returns how many.
     pub(crate) fn wake_all(&self) -> usize {
         let mut wakers = Vec::new();
-        for shard in &self.shards {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            wakers.extend(shard.values_mut().filter_map(|e| e.waker.take()));
+        for i in 0..SHARDS {
+            let mut sh = shard(i);
+            wakers.extend(
+                sh.slab
+                    .iter_mut()
+                    .filter(|(_, e)| e.runtime == self.runtime)
+                    .filter_map(|(_, e)| e.waker.take()),
+            );
         }
         let n = wakers.len();
         // Outside the locks: a woken task is dropped inline and removes its entry.
@@ -353,23 +411,22 @@ impl Registry {
         n
     }
 
-    fn remove(&self, key: u64) {
-        // Not pruning `slow_reported` here: the slow-poll hook runs after the
-        // poll, when a task that finished in that poll is already gone.
-        self.shard(key).remove(&key);
-    }
-
     pub(crate) fn snapshot(&self) -> Vec<TaskInfo> {
         let mut out = Vec::new();
-        for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            out.extend(shard.values().filter_map(|e| {
-                Some(TaskInfo {
-                    id: e.id?,
-                    name: e.name.clone(),
-                    location: Some(e.location),
-                })
-            }));
+        for i in 0..SHARDS {
+            let sh = shard(i);
+            out.extend(
+                sh.slab
+                    .iter()
+                    .filter(|(_, e)| e.runtime == self.runtime)
+                    .filter_map(|(_, e)| {
+                        Some(TaskInfo {
+                            id: e.id?,
+                            name: e.name.clone(),
+                            location: Some(e.location),
+                        })
+                    }),
+            );
         }
         out.sort_by_key(|i| i.id);
         out
@@ -392,9 +449,14 @@ impl Registry {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+        (0..SHARDS)
+            .map(|i| {
+                shard(i)
+                    .slab
+                    .iter()
+                    .filter(|(_, e)| e.runtime == self.runtime)
+                    .count()
+            })
             .sum()
     }
 }
@@ -402,13 +464,12 @@ impl Registry {
 /// Removes the task's registry entry when its future is dropped (finished or
 /// cancelled): lives inside the spawned future.
 pub(crate) struct RegistryGuard {
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) key: u64,
+    pub(crate) key: Key,
 }
 
 impl Drop for RegistryGuard {
     fn drop(&mut self) {
-        self.registry.remove(self.key);
+        remove(self.key);
     }
 }
 
@@ -430,7 +491,8 @@ impl<F: Future> Future for Tracked<F> {
         if !*this.polled {
             // A corio-core task's waker is the same on every poll: store it once.
             *this.polled = true;
-            this.guard.registry.set_waker(this.guard.key, cx.waker());
+            let waker = cx.waker();
+            with_entry(this.guard.key, |e| e.waker = Some(waker.clone()));
         }
         this.fut.poll(cx)
     }

@@ -545,10 +545,7 @@ impl Handle {
         let key = registry.insert(name.clone(), location);
         let tracked = Tracked {
             fut,
-            guard: RegistryGuard {
-                registry: registry.clone(),
-                key,
-            },
+            guard: RegistryGuard { key },
             polled: false,
         };
         let mut b = corio_core::Builder::new().location(location);
