@@ -188,3 +188,14 @@ fn shutdown_policy_stops_block_on() {
         "{msg}"
     );
 }
+
+#[test]
+fn handle_types_are_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    fn unpin<T: Unpin>() {}
+    send_sync::<corio::Handle>();
+    send_sync::<corio::Task<u8>>();
+    send_sync::<corio::Deferred<u8>>();
+    send_sync::<corio::CallbackHandle>();
+    unpin::<corio::Task<std::marker::PhantomPinned>>();
+}
