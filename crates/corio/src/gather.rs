@@ -221,6 +221,7 @@ where
         futures: futures.into_iter().map(Some).collect(),
         done: Vec::new(),
         when,
+        deadline: None,
     }
 }
 
@@ -233,6 +234,31 @@ pub struct Wait<F: Future> {
     futures: Vec<Option<F>>,
     done: Vec<(usize, F::Output)>,
     when: ReturnWhen,
+    deadline: Option<Pin<Box<crate::time::Sleep>>>,
+}
+
+impl<F: Future> Wait<F> {
+    /// Return after `timeout` at the latest, whatever `when` says (asyncio's
+    /// `wait(..., timeout=)`): the futures that finished by then are in `done`,
+    /// the others in `pending`. Nothing is cancelled.
+    ///
+    /// ```
+    /// use corio::ReturnWhen;
+    /// use std::time::Duration;
+    ///
+    /// corio::run(async {
+    ///     let slow = corio::create_task(corio::sleep(Duration::from_secs(60)));
+    ///     let (done, pending) = corio::wait(vec![slow], ReturnWhen::AllCompleted)
+    ///         .timeout(Duration::from_millis(10))
+    ///         .await;
+    ///     assert!(done.is_empty());
+    ///     assert_eq!(pending.len(), 1);
+    /// });
+    /// ```
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.deadline = Some(Box::pin(crate::time::sleep(timeout)));
+        self
+    }
 }
 
 impl<F: Future> fmt::Debug for Wait<F> {
@@ -276,7 +302,12 @@ where
                 ReturnWhen::FirstException => failed,
                 ReturnWhen::AllCompleted => false,
             };
-        if !ready {
+        let timed_out = !ready
+            && this
+                .deadline
+                .as_mut()
+                .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        if !ready && !timed_out {
             return Poll::Pending;
         }
         let done = std::mem::take(&mut this.done);

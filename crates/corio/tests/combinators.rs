@@ -176,3 +176,24 @@ fn deferred_set_result_exception_cancel() {
         assert!(waiter.await.unwrap().unwrap_err().is_cancelled());
     });
 }
+
+#[test]
+fn wait_with_a_timeout_returns_what_finished() {
+    common::run(20, async {
+        let quick = corio::create_task(async { 1 });
+        let slow = corio::create_task(async {
+            corio::sleep(Duration::from_secs(60)).await;
+            2
+        });
+        let start = Instant::now();
+        let (done, pending) = corio::wait(vec![quick, slow], ReturnWhen::AllCompleted)
+            .timeout(ms(50))
+            .await;
+        assert!(start.elapsed() >= ms(50));
+        assert_eq!(done.len(), 1);
+        assert_eq!(*done[0].1.as_ref().unwrap(), 1);
+        assert_eq!(pending.len(), 1);
+        assert!(!pending[0].1.done(), "nothing is cancelled by the timeout");
+        pending[0].1.cancel();
+    });
+}
