@@ -1,32 +1,4 @@
 //! [`Deferred`]: a settable one-shot awaitable, corio's `asyncio.Future`.
-//!
-//! asyncio's `Future` is the bridge between callback-style code and
-//! `async`/`await`: somebody creates it, hands it to a waiter, and later calls
-//! `set_result` (or `set_exception`, or `cancel`) from "some other place". Every
-//! coroutine awaiting it then resumes with that outcome.
-//!
-//! `Deferred<T>` is the same thing in Rust (the name `Future` is taken by the
-//! trait). It is a cheap handle (`Clone`, `Send + Sync` when `T: Send`): clone it
-//! to give one copy to the setter and one to each waiter. Awaiting a handle yields
-//! `Result<T, DeferredError>`, cloning the value for each waiter, so `T: Clone`
-//! is required to await (wrap a non-`Clone` value in an `Arc`).
-//!
-//! Setting an outcome twice is not a panic: `set_result`, `set_exception` return
-//! [`InvalidStateError`], exactly where asyncio raises `InvalidStateError`.
-//!
-//! ```
-//! use corio::Deferred;
-//!
-//! corio::run(async {
-//!     let fut = Deferred::new();
-//!     let setter = fut.clone();
-//!     corio::create_task(async move {
-//!         corio::sleep(std::time::Duration::from_millis(10)).await;
-//!         setter.set_result("done").unwrap();
-//!     });
-//!     assert_eq!(fut.await.unwrap(), "done");
-//! });
-//! ```
 
 use std::error::Error;
 use std::fmt;
@@ -136,10 +108,37 @@ impl<T> Inner<T> {
     }
 }
 
-/// A settable one-shot awaitable: corio's `asyncio.Future`.
+/// [`Deferred`]: a settable one-shot awaitable, corio's `asyncio.Future`.
 ///
-/// See the [module documentation](self) for the model. Every clone refers to the
-/// same outcome; each clone can be awaited (by a different task) and yields a
+/// asyncio's `Future` is the bridge between callback-style code and
+/// `async`/`await`: somebody creates it, hands it to a waiter, and later calls
+/// `set_result` (or `set_exception`, or `cancel`) from "some other place". Every
+/// coroutine awaiting it then resumes with that outcome.
+///
+/// `Deferred<T>` is the same thing in Rust (the name `Future` is taken by the
+/// trait). It is a cheap handle (`Clone`, `Send + Sync` when `T: Send`): clone it
+/// to give one copy to the setter and one to each waiter. Awaiting a handle yields
+/// `Result<T, DeferredError>`, cloning the value for each waiter, so `T: Clone`
+/// is required to await (wrap a non-`Clone` value in an `Arc`).
+///
+/// Setting an outcome twice is not a panic: `set_result`, `set_exception` return
+/// [`InvalidStateError`], exactly where asyncio raises `InvalidStateError`.
+///
+/// ```
+/// use corio::Deferred;
+///
+/// corio::run(async {
+///     let fut = Deferred::new();
+///     let setter = fut.clone();
+///     corio::create_task(async move {
+///         corio::sleep(std::time::Duration::from_millis(10)).await;
+///         setter.set_result("done").unwrap();
+///     });
+///     assert_eq!(fut.await.unwrap(), "done");
+/// });
+/// ```
+///
+/// Every clone refers to the same outcome; each clone can be awaited (by a different task) and yields a
 /// clone of the value.
 ///
 /// ```

@@ -1,41 +1,4 @@
 //! [`TaskGroup`]: structured concurrency, as Python 3.11's `asyncio.TaskGroup`.
-//!
-//! ```python
-//! async with asyncio.TaskGroup() as tg:
-//!     t1 = tg.create_task(some_coro())
-//!     t2 = tg.create_task(another_coro())
-//! # here both are done; a failure in either cancelled the other and is raised
-//! ```
-//!
-//! becomes
-//!
-//! ```
-//! use std::time::Duration;
-//!
-//! corio::run(async {
-//!     let mut tg = corio::TaskGroup::new();
-//!     let t1 = tg.create_task(async { corio::sleep(Duration::from_millis(10)).await; 1 });
-//!     let t2 = tg.create_task(async { 2 });
-//!     tg.join().await.unwrap();
-//!     assert_eq!(t1.await.unwrap() + t2.await.unwrap(), 3);
-//! });
-//! ```
-//!
-//! Semantics:
-//! * Children run as ordinary tasks on the runtime.
-//! * The first child that panics (the Rust form of raising) makes the group
-//!   cancel every other child (their futures are dropped). Children that panic
-//!   before their cancellation lands are failures too: none is swallowed.
-//! * [`join`](TaskGroup::join) waits until every child has finished or been
-//!   dropped, then returns `Err(TaskGroupError)` listing every failure (Python's
-//!   `ExceptionGroup`), or `Ok(())`.
-//! * Each child's [`GroupTask`] handle resolves to its output, or
-//!   `Err(TaskError::Cancelled)` if the group cancelled it, or
-//!   `Err(TaskError::Panicked(message))` if it panicked (the original payload
-//!   goes to the `TaskGroupError`).
-//! * Dropping the group without `join` cancels the children (no task outlives
-//!   its group); a task created after the group started cancelling is
-//!   cancelled at once (Python raises `RuntimeError` there).
 
 use std::any::Any;
 use std::error::Error;
@@ -155,8 +118,44 @@ impl GroupShared {
     }
 }
 
-/// A group of tasks that succeed or fail together (asyncio's `TaskGroup`).
-/// See the [module documentation](self).
+/// [`TaskGroup`]: structured concurrency, as Python 3.11's `asyncio.TaskGroup`.
+///
+/// ```python
+/// async with asyncio.TaskGroup() as tg:
+///     t1 = tg.create_task(some_coro())
+///     t2 = tg.create_task(another_coro())
+/// # here both are done; a failure in either cancelled the other and is raised
+/// ```
+///
+/// becomes
+///
+/// ```
+/// use std::time::Duration;
+///
+/// corio::run(async {
+///     let mut tg = corio::TaskGroup::new();
+///     let t1 = tg.create_task(async { corio::sleep(Duration::from_millis(10)).await; 1 });
+///     let t2 = tg.create_task(async { 2 });
+///     tg.join().await.unwrap();
+///     assert_eq!(t1.await.unwrap() + t2.await.unwrap(), 3);
+/// });
+/// ```
+///
+/// Semantics:
+/// * Children run as ordinary tasks on the runtime.
+/// * The first child that panics (the Rust form of raising) makes the group
+///   cancel every other child (their futures are dropped). Children that panic
+///   before their cancellation lands are failures too: none is swallowed.
+/// * [`join`](TaskGroup::join) waits until every child has finished or been
+///   dropped, then returns `Err(TaskGroupError)` listing every failure (Python's
+///   `ExceptionGroup`), or `Ok(())`.
+/// * Each child's [`GroupTask`] handle resolves to its output, or
+///   `Err(TaskError::Cancelled)` if the group cancelled it, or
+///   `Err(TaskError::Panicked(message))` if it panicked (the original payload
+///   goes to the `TaskGroupError`).
+/// * Dropping the group without `join` cancels the children (no task outlives
+///   its group); a task created after the group started cancelling is
+///   cancelled at once (Python raises `RuntimeError` there).
 pub struct TaskGroup {
     shared: Arc<GroupShared>,
     handle: Option<Handle>,
