@@ -224,3 +224,32 @@ fn shutdown_timeout_cancels_pending_tasks() {
     });
     assert_eq!(drops.get(), 5);
 }
+
+#[test]
+fn two_runtimes_share_the_reactor() {
+    // One reactor per process: whichever runtime's idle worker drives it fires
+    // the other's timers too, and when that runtime goes away the other takes
+    // over driving.
+    timeout(30, || {
+        let a = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        let b = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        // Let both go idle (one of them ends up driving the reactor).
+        std::thread::sleep(Duration::from_millis(20));
+        for rt in [&a, &b] {
+            let start = Instant::now();
+            rt.block_on(corio::sleep(Duration::from_millis(30)));
+            let took = start.elapsed();
+            assert!(
+                took >= Duration::from_millis(30) && took < Duration::from_secs(2),
+                "{took:?}"
+            );
+        }
+        drop(a);
+        let start = Instant::now();
+        b.block_on(async {
+            let t = corio::create_task(corio::sleep(Duration::from_millis(30)));
+            t.await.unwrap();
+        });
+        assert!(start.elapsed() < Duration::from_secs(2));
+    });
+}
