@@ -89,7 +89,7 @@ pub use runtime::{
 };
 pub use shield::{shield, Shielded};
 pub use task::{all_tasks, current_task, Task, TaskInfo};
-pub use task_group::{GroupTask, TaskFailure, TaskGroup, TaskGroupError};
+pub use task_group::{FailureCause, GroupTask, TaskFailure, TaskGroup, TaskGroupError};
 pub use time::{
     interval, sleep, sleep_until, timeout_at, wait_for, yield_now, Interval, MissedTickBehavior,
     Sleep, TimeoutError, WaitFor, YieldNow,

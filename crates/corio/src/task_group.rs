@@ -16,18 +16,35 @@ use crate::debug::panic_message;
 use crate::runtime::Handle;
 use crate::task::{Task, TaskInfo};
 
+/// Why a child of a [`TaskGroup`] failed.
+pub enum FailureCause {
+    /// It panicked (the Rust form of raising); the payload is the value given to
+    /// `panic!`, ready for `std::panic::resume_unwind`.
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// A child spawned with [`TaskGroup::create_try_task`] returned `Err`.
+    Error(Arc<dyn Error + Send + Sync + 'static>),
+}
+
 /// One child failure collected by a [`TaskGroup`].
 pub struct TaskFailure {
     /// The child (id, name, spawn location).
     pub task: Option<TaskInfo>,
-    /// The panic payload (the value given to `panic!`).
-    pub payload: Box<dyn Any + Send + 'static>,
+    /// What went wrong.
+    pub cause: FailureCause,
 }
 
 impl TaskFailure {
-    /// The panic message when the payload is a string.
+    /// The panic message (when the payload is a string) or the error's message.
     pub fn message(&self) -> String {
-        panic_message(&*self.payload)
+        match &self.cause {
+            FailureCause::Panicked(payload) => panic_message(&**payload),
+            FailureCause::Error(e) => e.to_string(),
+        }
+    }
+
+    /// True when the child panicked (rather than returned `Err`).
+    pub fn is_panic(&self) -> bool {
+        matches!(self.cause, FailureCause::Panicked(_))
     }
 }
 
@@ -35,6 +52,7 @@ impl fmt::Debug for TaskFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskFailure")
             .field("task", &self.task)
+            .field("panicked", &self.is_panic())
             .field("message", &self.message())
             .finish()
     }
@@ -69,7 +87,7 @@ impl fmt::Display for TaskGroupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} task(s) of the group panicked, so the others were cancelled:",
+            "{} task(s) of the group failed, so the others were cancelled:",
             self.failures.len()
         )?;
         for fail in &self.failures {
@@ -143,7 +161,8 @@ impl GroupShared {
 ///
 /// Semantics:
 /// * Children run as ordinary tasks on the runtime.
-/// * The first child that panics (the Rust form of raising) makes the group
+/// * The first child that panics (the Rust form of raising), or returns `Err`
+///   if it was spawned with [`create_try_task`](TaskGroup::create_try_task), makes the group
 ///   cancel every other child (their futures are dropped). Children that panic
 ///   before their cancellation lands are failures too: none is swallowed.
 /// * [`join`](TaskGroup::join) waits until every child has finished or been
@@ -200,7 +219,8 @@ impl TaskGroup {
         tg
     }
 
-    /// Spawn a child (`tg.create_task(coro)`).
+    /// Spawn a child (`tg.create_task(coro)`). A panic in it is a failure of the
+    /// group.
     ///
     /// # Panics
     /// Outside a runtime, for a group made with [`TaskGroup::new`].
@@ -210,7 +230,55 @@ impl TaskGroup {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let location = Location::caller();
+        self.spawn_child(fut, |_| None, Location::caller())
+    }
+
+    /// Spawn a child whose `Err` output is a failure of the group, as a panic
+    /// is (in Python both are exceptions). The child's own handle gets the
+    /// error too, shared in an `Arc`.
+    ///
+    /// ```
+    /// corio::run(async {
+    ///     let mut tg = corio::TaskGroup::new();
+    ///     let bad = tg.create_try_task(async {
+    ///         "x".parse::<u32>() // Err(ParseIntError)
+    ///     });
+    ///     let err = tg.join().await.unwrap_err();
+    ///     assert!(err.failures()[0].message().contains("invalid digit"));
+    ///     assert!(bad.await.unwrap().is_err());
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a runtime, for a group made with [`TaskGroup::new`].
+    #[track_caller]
+    pub fn create_try_task<F, T, E>(&mut self, fut: F) -> GroupTask<Result<T, Arc<E>>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        let fut = async move { fut.await.map_err(Arc::new) };
+        self.spawn_child(
+            fut,
+            |out: &Result<T, Arc<E>>| match out {
+                Ok(_) => None,
+                Err(e) => Some(e.clone() as Arc<dyn Error + Send + Sync>),
+            },
+            Location::caller(),
+        )
+    }
+
+    fn spawn_child<F>(
+        &mut self,
+        fut: F,
+        classify: Classify<F::Output>,
+        location: &'static Location<'static>,
+    ) -> GroupTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let handle = match &self.handle {
             Some(h) => h.clone(),
             None => Handle::try_current().unwrap_or_else(|| {
@@ -228,6 +296,7 @@ impl TaskGroup {
             slot: slot.clone(),
             group: self.shared.clone(),
             finished: false,
+            classify,
         };
         self.shared.lock().running += 1;
         let task = handle.spawn_inner(child, None, location);
@@ -347,7 +416,11 @@ struct Child<F: Future> {
     slot: Arc<Slot<F::Output>>,
     group: Arc<GroupShared>,
     finished: bool,
+    classify: Classify<F::Output>,
 }
+
+/// Says whether a child's output is a failure (an `Err` of a try-task).
+type Classify<T> = fn(&T) -> Option<Arc<dyn Error + Send + Sync + 'static>>;
 
 impl<F: Future> Child<F> {
     fn finish(&mut self, failure: Option<TaskFailure>) {
@@ -385,8 +458,12 @@ impl<F: Future> Future for Child<F> {
         match catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
+                let failure = (this.classify)(&out).map(|e| TaskFailure {
+                    task: crate::task::current_task(),
+                    cause: FailureCause::Error(e),
+                });
                 this.slot.set(Ok(out));
-                this.finish(None);
+                this.finish(failure);
                 Poll::Ready(())
             }
             Err(payload) => {
@@ -395,7 +472,7 @@ impl<F: Future> Future for Child<F> {
                     .set(Err(TaskError::Panicked(Box::new(message.clone()))));
                 this.finish(Some(TaskFailure {
                     task: crate::task::current_task(),
-                    payload,
+                    cause: FailureCause::Panicked(payload),
                 }));
                 Poll::Ready(())
             }

@@ -83,7 +83,13 @@ fn a_failing_child_handle_sees_the_panic_message() {
         assert!(e.to_string().contains("kaput"), "{e}");
         // Payload available for resume_unwind.
         let f = err.into_failures().pop().unwrap();
-        assert_eq!(common::panic_msg(&*f.payload), "kaput");
+        assert!(f.is_panic());
+        match f.cause {
+            corio::FailureCause::Panicked(payload) => {
+                assert_eq!(common::panic_msg(&*payload), "kaput")
+            }
+            corio::FailureCause::Error(e) => panic!("not an error: {e}"),
+        }
     });
 }
 
@@ -133,5 +139,34 @@ fn explicit_cancel() {
         tg.cancel();
         tg.join().await.unwrap(); // cancellation is not a failure
         assert!(t.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn err_outputs_of_try_tasks_are_failures_too() {
+    common::run(20, async {
+        let mut tg = corio::TaskGroup::new();
+        // `bad` fails only after `ok` has finished, so `ok` is not cancelled.
+        let gate = corio::Deferred::<()>::new();
+        let opened = gate.clone();
+        let ok = tg.create_try_task(async move {
+            let _ = opened.set_result(());
+            Ok::<_, std::io::Error>(1)
+        });
+        let bad = tg.create_try_task(async move {
+            let _ = gate.await;
+            Err::<u8, _>(std::io::Error::other("disk full"))
+        });
+        let sleeper = tg.create_task(corio::sleep(Duration::from_secs(3600)));
+        let err = tg.join().await.unwrap_err();
+        assert_eq!(err.failures().len(), 1);
+        let f = &err.failures()[0];
+        assert!(!f.is_panic());
+        assert_eq!(f.message(), "disk full");
+        assert!(err.to_string().contains("disk full"));
+        // The child's own handle sees the same error; the sibling was cancelled.
+        assert_eq!(bad.await.unwrap().unwrap_err().to_string(), "disk full");
+        assert_eq!(ok.await.unwrap().unwrap(), 1);
+        assert!(sleeper.await.unwrap_err().is_cancelled());
     });
 }
