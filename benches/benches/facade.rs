@@ -6,7 +6,8 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -28,7 +29,56 @@ fn corio_runtime(debug: bool) -> corio::Runtime {
         .expect("building the corio runtime")
 }
 
+/// One spawn_many round on `rt`: spawn `TASKS` tasks and await them all.
+fn spawn_many_once(rt: &corio::Runtime) -> usize {
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| corio::create_task(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.expect("task");
+        }
+        sum
+    })
+}
+
+/// Paired A/B: debug off and on alternate for `ROUNDS` rounds, so both see the
+/// same machine load (on the shared 2-core box separate criterion runs differ by
+/// up to 2x between groups); prints each side's median ns per task and the ratio.
+fn report_paired_debug() {
+    // 31 rounds: a median robust to a few rounds disturbed by other processes.
+    const ROUNDS: usize = 31;
+    // One runtime alive at a time: with two, the one whose idle worker waits in
+    // the (process-wide) reactor is woken through the poller and the other
+    // through a condvar, which biases the comparison more than debug mode does.
+    let time_round = |debug: bool| {
+        let rt = corio_runtime(debug);
+        black_box(spawn_many_once(&rt)); // warm-up: threads started, caches filled
+        let start = Instant::now();
+        black_box(spawn_many_once(&rt));
+        start.elapsed().as_nanos() as f64 / TASKS as f64
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(time_round(false));
+        b.push(time_round(true));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut a), median(&mut b));
+    println!("== paired spawn_many, debug off vs on ({ROUNDS} alternating rounds of {TASKS} tasks, medians)");
+    println!(
+        "debug off {a:.1} ns/task, debug on {b:.1} ns/task, ratio on/off {:.3}",
+        b / a
+    );
+}
+
 fn spawn_many(c: &mut Criterion) {
+    report_paired_debug();
+
     let mut g = c.benchmark_group("facade_spawn_many");
     g.throughput(Throughput::Elements(TASKS as u64));
 
