@@ -49,10 +49,10 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// One step of a busy-wait: a CPU pause normally, a yield to the model checker under loom.
-pub(crate) fn spin_loop() {
+/// Lets another runnable thread use this core (a yield to the model checker under loom).
+pub(crate) fn yield_now() {
     #[cfg(not(loom))]
-    std::hint::spin_loop();
+    std::thread::yield_now();
     #[cfg(loom)]
     loom::thread::yield_now();
 }

@@ -52,9 +52,6 @@ pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 #[cfg(loom)]
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
 
-/// CPU pauses between two steal rounds while spinning.
-const PAUSES_PER_ROUND: u32 = 32;
-
 /// The movable part of a worker: what a worker thread (or, in the current-thread
 /// flavor, the thread in `block_on`) needs to run it.
 pub(crate) struct WorkerCore {
@@ -310,9 +307,11 @@ impl WorkerCx {
             if start.elapsed() >= SPIN_BEFORE_PARK {
                 break;
             }
-            for _ in 0..PAUSES_PER_ROUND {
-                crate::sync::spin_loop();
-            }
+            // Give the core away between rounds: on an oversubscribed machine (more
+            // runnable threads than cores, e.g. a thread spawning from outside plus
+            // all workers) a spinning worker must not slow down the producer it waits
+            // for. With a free core this returns at once (one cheap syscall).
+            crate::sync::yield_now();
         }
         // Last pass: the LIFO slot of a victim that has not finished a poll since we
         // began (stuck in a long poll: its slot task would wait for it, tokio#4941).
