@@ -321,8 +321,11 @@ impl TaskGroup {
 
     /// Wait until every child has finished (or was cancelled and dropped); then
     /// `Err` with every failure, or `Ok(())`.
+    ///
+    /// If the `join` future itself is dropped before it finishes (say, a
+    /// `wait_for` around it timed out), the children are cancelled, as when
+    /// the body of Python's `async with TaskGroup()` is cancelled.
     pub async fn join(mut self) -> Result<(), TaskGroupError> {
-        self.joined = true;
         let shared = self.shared.clone();
         std::future::poll_fn(|cx| {
             let mut st = shared.lock();
@@ -334,6 +337,7 @@ impl TaskGroup {
             }
         })
         .await;
+        self.joined = true;
         let failures = std::mem::take(&mut shared.lock().failures);
         if failures.is_empty() {
             Ok(())

@@ -170,3 +170,20 @@ fn err_outputs_of_try_tasks_are_failures_too() {
         assert!(sleeper.await.unwrap_err().is_cancelled());
     });
 }
+
+#[test]
+fn dropping_join_midway_cancels_the_children() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    common::run(20, async move {
+        let mut tg = corio::TaskGroup::new();
+        let token = d.token();
+        let child = tg.create_task(async move {
+            let _token = token;
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+        assert!(corio::wait_for(tg.join(), ms(20)).await.is_err());
+        assert!(child.await.unwrap_err().is_cancelled());
+        assert_eq!(d.get(), 1);
+    });
+}
