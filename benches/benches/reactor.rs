@@ -34,10 +34,12 @@ use std::time::Duration;
 const CONNS: usize = 50;
 const ROUNDS: usize = 2_000;
 const MSG: usize = 64;
-/// 100,000 timers per iteration, each 1 ms: the cost is inserting, firing and
-/// waking them (the 1 ms itself is a floor common to all).
+/// 100,000 timers per iteration, each 10 ms: long enough that creating and
+/// registering all of them (~8 ms) ends before the first is due, so every
+/// timer goes through the timer structure (insert, fire, wake); the 10 ms is a
+/// floor common to all.
 const SLEEPS: usize = 100_000;
-const SLEEP: Duration = Duration::from_millis(1);
+const SLEEP: Duration = Duration::from_millis(10);
 const WORKERS: usize = 2;
 
 // ---- corio -------------------------------------------------------------------
@@ -370,9 +372,97 @@ fn smol_sleeps_1t() {
     });
 }
 
+// ---- paired report --------------------------------------------------------------
+
+/// With `CORIO_BENCH_PAIRED=<rounds>` set, runs every variant of one workload
+/// in turn, `rounds` times (corio, tokio, smol, corio, ...), and prints each
+/// one's median: on a shared, loaded 2-core machine the variants then see the
+/// same load, which criterion's one-after-the-other groups do not guarantee.
+fn paired(what: &str, variants: &[(&str, &dyn Fn())]) {
+    let Some(rounds) = std::env::var("CORIO_BENCH_PAIRED")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    // CORIO_BENCH_PAIRED_ONLY=<substring> restricts the report to matching workloads.
+    if let Ok(only) = std::env::var("CORIO_BENCH_PAIRED_ONLY") {
+        if !what.contains(&only) {
+            return;
+        }
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (i, (_, f)) in variants.iter().enumerate() {
+            let start = std::time::Instant::now();
+            f();
+            times[i].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!("== paired {what}: {rounds} alternating rounds, median ms");
+    for ((name, _), t) in variants.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        println!("{what}/{name:<10} {:>9.2} ms", t[t.len() / 2]);
+    }
+}
+
+fn paired_report() {
+    if std::env::var("CORIO_BENCH_PAIRED").is_err() {
+        return;
+    }
+    {
+        // Multi-thread set-ups. The corio executor is dropped before the
+        // one-thread runs: while it lives, an idle worker waits in the reactor
+        // and a `corio_reactor::block_on` thread would not be the driver.
+        let ex = corio_executor();
+        let driver = Reactor::get().register_driver();
+        let tokio_mt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let pool = SmolPool::new();
+        paired(
+            "tcp_echo_50x2000",
+            &[
+                ("corio_2w", &|| corio_echo_2w(&ex)),
+                ("tokio_2w", &|| tokio_echo(&tokio_mt)),
+                ("smol_2w", &|| smol_echo_2w(&pool)),
+            ],
+        );
+        paired(
+            "sleep_100k",
+            &[
+                ("corio_2w", &|| corio_sleeps_2w(&ex)),
+                ("tokio_2w", &|| tokio_sleeps(&tokio_mt)),
+                ("smol_2w", &|| smol_sleeps_2w(&pool)),
+            ],
+        );
+        drop(driver);
+    }
+    let tokio_ct = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    paired(
+        "tcp_echo_50x2000",
+        &[
+            ("corio_1t", &corio_echo_1t),
+            ("tokio_1t", &|| tokio_echo(&tokio_ct)),
+            ("smol_1t", &smol_echo_1t),
+        ],
+    );
+    // tokio_1t is left out: it takes seconds here (see benches/README.md).
+    paired(
+        "sleep_100k",
+        &[("corio_1t", &corio_sleeps_1t), ("smol_1t", &smol_sleeps_1t)],
+    );
+}
+
 // ---- groups ------------------------------------------------------------------
 
 fn tcp_echo(c: &mut Criterion) {
+    paired_report();
     let mut g = c.benchmark_group("tcp_echo_50x2000");
     // One iteration is 100,000 round trips (~0.5 s): 10 samples are plenty.
     g.sample_size(10);

@@ -399,7 +399,8 @@ impl Reactor {
         (key, fired)
     }
 
-    /// Polls timer `key`: `Ready` once it fired (the entry stays until removed).
+    /// Polls timer `key`: `Ready` once it fired, and then the entry is freed
+    /// (in the same critical section).
     pub(crate) fn poll_timer(&self, key: usize, waker: &Waker) -> Poll<()> {
         let mut t = lock(&self.timers);
         match t.wheel.state(key) {
@@ -407,7 +408,10 @@ impl Reactor {
                 t.wheel.set_waker(key, waker);
                 Poll::Pending
             }
-            _ => Poll::Ready(()),
+            _ => {
+                t.wheel.remove(key);
+                Poll::Ready(())
+            }
         }
     }
 

@@ -11,8 +11,7 @@
 //! - **late by little** on an idle system: at most one wheel tick (16.4 µs)
 //!   plus the OS wake-up latency (typically 50–100 µs on a VM);
 //! - a deadline in the past completes at the first poll, without touching the
-//!   wheel (`sleep(d)` with `d > 0` skips that clock read: if its first poll
-//!   comes after the deadline, it completes at the driver's next turn);
+//!   wheel;
 //! - a timer is registered on its first poll and removed when its [`Sleep`] is
 //!   dropped or completes (see [`Reactor::pending_timers`](crate::Reactor::pending_timers)).
 //!
@@ -54,8 +53,6 @@ pub struct Sleep {
     /// Wheel entry, from the first pending poll until completion or drop.
     key: Option<usize>,
     elapsed: bool,
-    /// Created by `sleep(d > 0)`: the deadline was ahead of the clock at creation.
-    future_at_creation: bool,
 }
 
 impl fmt::Debug for Sleep {
@@ -71,9 +68,7 @@ impl fmt::Debug for Sleep {
 /// Waits for `duration` (a very long duration saturates at ~30 years).
 pub fn sleep(duration: Duration) -> Sleep {
     let mut s = sleep_until(far_deadline(Instant::now(), duration));
-    // The deadline was in the future a moment ago: the first poll can skip its
-    // clock read (see `Sleep::poll`); a zero duration is complete already.
-    s.future_at_creation = !duration.is_zero();
+    // A zero duration is complete already (no clock read at the first poll).
     s.elapsed = duration.is_zero();
     s
 }
@@ -93,7 +88,6 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         key: None,
         elapsed: false,
-        future_at_creation: false,
     }
 }
 
@@ -113,7 +107,6 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
-        self.future_at_creation = false;
         if let Some(key) = self.key {
             // If the new deadline is already due, the next poll completes.
             Reactor::get().reset_timer(key, deadline);
@@ -133,10 +126,7 @@ impl Future for Sleep {
         match this.key {
             None => {
                 // A deadline already past completes here, without the wheel.
-                // `sleep(d)` skips this clock read (its deadline was ahead of the
-                // clock at creation): if it has passed since, the wheel fires it
-                // at the driver's next turn, which then does not block.
-                if !this.future_at_creation && Instant::now() >= this.deadline {
+                if Instant::now() >= this.deadline {
                     this.elapsed = true;
                     return Poll::Ready(());
                 }
@@ -151,7 +141,7 @@ impl Future for Sleep {
             }
             Some(key) => match reactor.poll_timer(key, cx.waker()) {
                 Poll::Ready(()) => {
-                    reactor.remove_timer(key);
+                    // poll_timer freed the entry.
                     this.key = None;
                     this.elapsed = true;
                     Poll::Ready(())

@@ -80,7 +80,16 @@ pub(crate) struct Wheel {
     occupied: [u64; LEVELS],
     /// How many entries are armed (linked in a slot).
     armed: usize,
+    /// Wheel time when the entries last filled a quarter of their capacity.
+    last_busy: u64,
 }
+
+/// Entry capacity below which the wheel never gives memory back (4096 entries
+/// of ~48 bytes: 192 KiB).
+const SHRINK_MIN: usize = 4096;
+/// One second of ticks: how long the wheel must stay lightly used before its
+/// entry storage is freed.
+const SHRINK_AFTER_TICKS: u64 = 1_000_000_000 / TICK_NS;
 
 impl Default for Wheel {
     fn default() -> Self {
@@ -97,6 +106,7 @@ impl Wheel {
             heads: [[NIL; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
             armed: 0,
+            last_busy: 0,
         }
     }
 
@@ -114,6 +124,9 @@ impl Wheel {
     /// Adds a timer due at tick `when`. If `when <= elapsed` the entry is created
     /// already fired (the caller completes at once).
     pub(crate) fn insert(&mut self, when: u64, waker: Option<Waker>) -> usize {
+        if self.entries.len() >= self.entries.capacity() / 4 {
+            self.last_busy = self.elapsed;
+        }
         let key = self.entries.insert(Entry {
             when,
             prev: NIL,
@@ -170,9 +183,21 @@ impl Wheel {
             self.unlink(key);
         }
         self.entries.try_remove(key);
-        // Give memory back after a storm: keep capacity within 4x of what is alive.
-        if self.entries.is_empty() && self.entries.capacity() > 4096 {
-            self.entries = Slab::new();
+        // Give memory back after a storm, but not to a steady load that empties
+        // the wheel now and then (re-growing 100,000 entries costs milliseconds):
+        // only once it has stayed under a quarter of its capacity for a second.
+        if self.entries.capacity() > SHRINK_MIN
+            && self.entries.len() < self.entries.capacity() / 4
+            && self.elapsed.saturating_sub(self.last_busy) > SHRINK_AFTER_TICKS
+        {
+            if self.entries.is_empty() {
+                self.entries = Slab::new();
+            } else {
+                // Frees the vacant tail (keys held by live sleeps stay valid).
+                self.entries.shrink_to_fit();
+            }
+            // At most one O(n) shrink per second.
+            self.last_busy = self.elapsed;
         }
     }
 
@@ -391,6 +416,26 @@ mod tests {
             w.remove(*k);
         }
         assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn storage_is_kept_under_load_and_freed_after_a_quiet_second() {
+        let mut w = Wheel::new();
+        let keys: Vec<usize> = (0..10_000).map(|i| w.insert(1_000_000 + i, None)).collect();
+        let cap = w.entries.capacity();
+        for k in &keys {
+            w.remove(*k);
+        }
+        // Emptied at once after filling: kept for the next burst.
+        assert_eq!(w.entries.capacity(), cap);
+        let keys: Vec<usize> = (0..10_000).map(|i| w.insert(1_000_000 + i, None)).collect();
+        // A second of quiet later, the storage goes.
+        w.advance(SHRINK_AFTER_TICKS + 1, &mut Vec::new());
+        for k in &keys {
+            w.remove(*k);
+        }
+        assert_eq!(w.len(), 0);
+        assert!(w.entries.capacity() < cap, "storage not freed");
     }
 
     #[test]
