@@ -269,9 +269,8 @@ pub fn all_tasks() -> Vec<TaskInfo> {
     }
 }
 
-/// Number of registry shards: each thread spawns into its own shard (picked
-/// round-robin when the thread first spawns), so spawns on different workers
-/// rarely share a lock.
+/// Number of registry shards (see `next_shard`): with 16, a spawner and two to
+/// a few workers rarely contend on one lock.
 const SHARDS: usize = 16;
 
 struct Entry {
@@ -307,13 +306,21 @@ fn shard(i: usize) -> MutexGuard<'static, Shard> {
     SHARD_TABLE[i].lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The shard this thread inserts into.
-fn my_shard() -> usize {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+/// The shard for this thread's next insert: each thread walks the shards
+/// round-robin from its own starting point (a thread-local counter, no shared
+/// atomic), so consecutive tasks of one spawner land in different shards and the
+/// workers finishing them (set waker, remove) rarely meet the spawner on a lock.
+fn next_shard() -> usize {
+    static THREADS: AtomicU64 = AtomicU64::new(0);
     thread_local! {
-        static MINE: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % SHARDS;
+        static NEXT: std::cell::Cell<usize> =
+            std::cell::Cell::new(THREADS.fetch_add(7, Ordering::Relaxed) as usize);
     }
-    MINE.with(|m| *m)
+    NEXT.with(|n| {
+        let i = n.get();
+        n.set(i.wrapping_add(1));
+        i % SHARDS
+    })
 }
 
 /// Where a task's entry lives.
@@ -366,7 +373,7 @@ impl Registry {
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
     ) -> Key {
-        let i = my_shard();
+        let i = next_shard();
         let mut sh = shard(i);
         let gen = sh.next_gen;
         sh.next_gen += 1;

@@ -615,7 +615,9 @@ impl TaskBuilder {
         F::Output: Send + 'static,
     {
         let location = Location::caller();
-        current_for("TaskBuilder::spawn").spawn_inner(fut, self.name, location)
+        with_current("TaskBuilder::spawn", |h| {
+            h.spawn_inner(fut, self.name, location)
+        })
     }
 
     /// Spawn on the runtime of `handle`, from any thread.
@@ -629,16 +631,29 @@ impl TaskBuilder {
     }
 }
 
+/// Run `f` with this thread's runtime, without cloning its `Handle` (an
+/// atomic increment and decrement on a counter every worker shares: measurable
+/// on the spawn path).
+///
+/// # Panics
+/// Outside a runtime, with a message naming `what`.
 #[track_caller]
-fn current_for(what: &str) -> Handle {
-    match Handle::try_current() {
-        Some(h) => h,
-        None => panic!(
+fn with_current<R>(what: &str, f: impl FnOnce(&Handle) -> R) -> R {
+    // Fills the thread-local cache on a worker's first use.
+    let in_runtime = CONTEXT.with(|c| c.borrow().is_some()) || Handle::try_current().is_some();
+    if !in_runtime {
+        panic!(
             "corio::{what}() called outside a corio runtime: call it from code running inside \
              corio::run(...) or Runtime::block_on, or spawn from other threads with \
              Handle::create_task (get a Handle from rt.handle())"
-        ),
+        );
     }
+    // A shared borrow: code run by `f` (a future dropped during a spawn) may
+    // spawn again, which only borrows again.
+    CONTEXT.with(|c| match c.borrow().as_ref() {
+        Some(h) => f(h),
+        None => unreachable!("the runtime context was just checked"),
+    })
 }
 
 /// Schedule `fut` to run concurrently as a task on the current runtime
@@ -665,7 +680,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    current_for("create_task").spawn_inner(fut, None, location)
+    with_current("create_task", |h| h.spawn_inner(fut, None, location))
 }
 
 /// [`create_task`] with a name (`asyncio.create_task(coro, name=...)`).
@@ -684,7 +699,10 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    current_for("create_task_named").spawn_inner(fut, Some(name.into()), location)
+    let name = name.into();
+    with_current("create_task_named", |h| {
+        h.spawn_inner(fut, Some(name), location)
+    })
 }
 
 /// Run `fut` to completion on a new default runtime, then shut it down
