@@ -253,3 +253,22 @@ fn two_runtimes_share_the_reactor() {
         assert!(start.elapsed() < Duration::from_secs(2));
     });
 }
+
+#[test]
+fn wait_blocking_timeout_gives_the_task_back() {
+    timeout(20, || {
+        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        let gate = corio::Deferred::<()>::new();
+        let opened = gate.clone();
+        let task = rt.handle().create_task(async move {
+            let _ = opened.await;
+            9
+        });
+        let task = match task.wait_blocking_timeout(Some(Duration::from_millis(20))) {
+            Err(still_running) => still_running,
+            Ok(out) => panic!("finished before the gate opened: {out:?}"),
+        };
+        gate.set_result(()).unwrap();
+        assert_eq!(task.wait_blocking().unwrap(), 9);
+    });
+}
