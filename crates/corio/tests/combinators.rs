@@ -75,9 +75,11 @@ fn wait_first_completed_first_exception_all_completed() {
             ReturnWhen::FirstException,
         )
         .await;
-        assert_eq!(done.len(), 2, "the success and the failure");
+        // The failure is done; the 10 ms success normally too (timing on a
+        // loaded machine decides); the 5 s one is still pending.
         assert!(done.iter().any(|(i, r)| *i == 1 && r.is_err()));
-        assert_eq!(pending.len(), 1);
+        assert_eq!(done.len() + pending.len(), 3);
+        assert!(pending.iter().any(|(i, _)| *i == 2));
         for (_, t) in &pending {
             t.cancel();
         }
@@ -99,7 +101,8 @@ fn wait_first_completed_first_exception_all_completed() {
 #[test]
 fn as_completed_yields_in_completion_order() {
     common::run(20, async {
-        let mut s = corio::as_completed([120u64, 20, 70].map(|d| async move {
+        // 150 ms apart: a scheduling stall shorter than that cannot reorder them.
+        let mut s = corio::as_completed([320u64, 20, 170].map(|d| async move {
             corio::sleep(ms(d)).await;
             d
         }));
@@ -108,7 +111,7 @@ fn as_completed_yields_in_completion_order() {
         while let Some((i, d)) = s.next().await {
             order.push((i, d));
         }
-        assert_eq!(order, vec![(1, 20), (2, 70), (0, 120)]);
+        assert_eq!(order, vec![(1, 20), (2, 170), (0, 320)]);
         // It is a futures_core::Stream too.
         let via_stream: Vec<_> = corio::as_completed([async { 1 }]).collect().await;
         assert_eq!(via_stream, vec![(0, 1)]);
