@@ -98,3 +98,48 @@ impl Park for ReactorPark {
         let _ = Reactor::get().try_drive(Some(Duration::ZERO));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn an_unpark_before_park_is_not_lost() {
+        let p = ReactorPark::new();
+        p.unpark();
+        let start = Instant::now();
+        assert!(p.park(Some(Duration::from_secs(10))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unpark_from_another_thread_wakes_the_parked_one() {
+        // Whether this thread drives the reactor or finds it driven (by the
+        // reactor's fallback thread) and waits on the condvar, unpark wakes it.
+        let p = Arc::new(ReactorPark::new());
+        let q = p.clone();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            q.unpark();
+        });
+        let start = Instant::now();
+        // Spurious returns are allowed: park again until the unpark lands.
+        while start.elapsed() < Duration::from_millis(15) {
+            p.park(Some(Duration::from_secs(10)));
+        }
+        p.park(Some(Duration::from_secs(10)));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        waker.join().unwrap();
+    }
+
+    #[test]
+    fn park_honours_its_timeout() {
+        let p = ReactorPark::new();
+        let start = Instant::now();
+        assert!(p.park(Some(Duration::from_millis(10))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        p.poll_ready(); // never blocks
+    }
+}
