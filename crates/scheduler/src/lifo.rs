@@ -19,7 +19,7 @@ use std::ptr::{self, NonNull};
 
 use corio_core::Runnable;
 
-use crate::sync::{AtomicPtr, Ordering::AcqRel, Ordering::Relaxed};
+use crate::sync::{AtomicPtr, Ordering::AcqRel, Ordering::Relaxed, Ordering::Release};
 
 /// A one-task slot; see the module docs.
 pub(crate) struct LifoSlot {
@@ -37,6 +37,14 @@ impl LifoSlot {
     /// Owner only: put `runnable` in the slot, returning the task it displaced.
     pub(crate) fn replace(&self, runnable: Runnable) -> Option<Runnable> {
         let new = runnable.into_raw().as_ptr();
+        // Fast path (the common case in message passing: the owner took the previous
+        // task before running it): thieves only ever *take* from the slot, so once the
+        // owner sees it empty it stays empty until the owner fills it, and a plain
+        // release store (no locked instruction) publishes the task.
+        if self.task.load(Relaxed).is_null() {
+            self.task.store(new, Release);
+            return None;
+        }
         // AcqRel: release our task to a thief that may take it; acquire the one we
         // displace (a thief never puts tasks back, so it was ours, but be exact).
         let old = self.task.swap(new, AcqRel);
