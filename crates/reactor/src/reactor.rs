@@ -114,13 +114,15 @@ struct Timers {
 #[derive(Debug)]
 #[must_use = "the fallback driver resumes as soon as the guard is dropped"]
 pub struct DriverGuard {
-    reactor: &'static Reactor,
+    _private: (),
 }
 
 impl Drop for DriverGuard {
     fn drop(&mut self) {
-        if self.reactor.external.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.reactor.ensure_driven();
+        // There is one reactor per process: the guard belongs to it.
+        let reactor = Reactor::get();
+        if reactor.external.fetch_sub(1, Ordering::SeqCst) == 1 {
+            reactor.ensure_driven();
         }
     }
 }
@@ -192,7 +194,7 @@ impl Reactor {
     ///
     /// Never blocks when a timer is already due: those wakers are woken and the
     /// poller is only polled (zero timeout).
-    pub fn try_drive(&'static self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
+    pub fn try_drive(&self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
         let mut st = match self.driver.try_lock() {
             Ok(g) => g,
             Err(TryLockError::WouldBlock) => return None,
@@ -280,13 +282,13 @@ impl Reactor {
     /// The facade's park hook is: `park(t) = try_drive(t).is_some()`,
     /// `unpark() = notify()`, `poll_ready() = try_drive(Some(Duration::ZERO))`,
     /// with one guard held for the runtime's life.
-    pub fn register_driver(&'static self) -> DriverGuard {
+    pub fn register_driver(&self) -> DriverGuard {
         self.external.fetch_add(1, Ordering::SeqCst);
         if self.fallback_started.load(Ordering::SeqCst) {
             // Get the fallback thread out of the poller so it sees the guard.
             self.notify();
         }
-        DriverGuard { reactor: self }
+        DriverGuard { _private: () }
     }
 
     /// Timer entries alive: armed, or fired but not yet observed by their
