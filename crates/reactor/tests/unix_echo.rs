@@ -57,3 +57,24 @@ fn bind_existing_path_is_addr_in_use() {
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     let _ = std::fs::remove_file(&path);
 }
+
+/// More concurrent connects than the listener's backlog (std binds with 128):
+/// on Linux the surplus non-blocking connects get EAGAIN and are retried.
+#[test]
+fn more_clients_than_backlog() {
+    /// Well over the 128-entry backlog.
+    const MANY: usize = 400;
+    let path = sock_path("backlog");
+    run(60, async {
+        let listener = UnixListener::bind(&path)?;
+        let clients = try_join_all((0..MANY).map(|id| {
+            let path = path.clone();
+            async move { echo_client(UnixStream::connect(&path).await?, id, 2, 8).await }
+        }));
+        let (served, _) = futures::try_join!(unix_echo_server(&listener, MANY), clients)?;
+        assert_eq!(served, (MANY * 2 * 8) as u64);
+        std::io::Result::Ok(())
+    })
+    .expect("backlog overflow");
+    let _ = std::fs::remove_file(&path);
+}

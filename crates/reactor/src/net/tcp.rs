@@ -168,13 +168,24 @@ impl TcpStream {
             Err(e) => return Err(e),
         }
         let stream = Async::new(net::TcpStream::from(socket))?;
-        // Writable = the handshake finished (or failed: SO_ERROR tells).
-        stream.writable().await?;
-        if let Some(e) = stream.get_ref().take_error()? {
-            return Err(e);
-        }
-        // A spurious writable before the handshake ends shows up as ENOTCONN.
-        stream.get_ref().peer_addr()?;
+        // Wait for writability = the handshake finished (or failed: SO_ERROR
+        // tells). A fresh source starts optimistically ready, and a wake-up can
+        // be spurious: until the peer address is known the connect is still in
+        // progress, so that counts as WouldBlock (wait for the next event).
+        stream
+            .write_with(|s| {
+                if let Some(e) = s.take_error()? {
+                    return Err(e);
+                }
+                match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
         Ok(TcpStream {
             inner: Arc::new(stream),
         })

@@ -9,6 +9,7 @@ use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A Unix-domain listening socket.
 ///
@@ -108,15 +109,44 @@ impl UnixStream {
     pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
-        match socket.connect(&SockAddr::unix(path)?) {
-            Ok(()) => {}
-            Err(e) if super::connect_in_progress(&e) => {}
-            Err(e) => return Err(e),
+        let addr = SockAddr::unix(path)?;
+        let mut in_progress = false;
+        let mut backoff = Duration::from_micros(100);
+        loop {
+            match socket.connect(&addr) {
+                Ok(()) => break,
+                // Linux: a non-blocking connect to a listener whose backlog is
+                // full fails with EAGAIN and must be retried (nothing started).
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    crate::timer::sleep(backoff).await;
+                    // 100 µs doubling to 10 ms: the listener is busy, not gone.
+                    backoff = (backoff * 2).min(Duration::from_millis(10));
+                }
+                Err(e) if super::connect_in_progress(&e) => {
+                    in_progress = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
         let stream = Async::new(net::UnixStream::from(std::os::fd::OwnedFd::from(socket)))?;
-        stream.writable().await?;
-        if let Some(e) = stream.get_ref().take_error()? {
-            return Err(e);
+        if in_progress {
+            // As for TCP: a spurious writability before the connection is
+            // established shows up as ENOTCONN and means "wait again".
+            stream
+                .write_with(|s| {
+                    if let Some(e) = s.take_error()? {
+                        return Err(e);
+                    }
+                    match s.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?;
         }
         Ok(UnixStream {
             inner: Arc::new(stream),
