@@ -16,6 +16,26 @@
 //!   `futures::executor` with no setup. [`block_on`] runs a future on the
 //!   current thread and drives the reactor while it waits.
 //!
+//! # Wiring an executor to the reactor
+//!
+//! An executor that wants its idle threads to wait for I/O and timers itself
+//! (instead of relying on the fallback thread and a cross-thread wake-up per
+//! event) does three things:
+//!
+//! 1. holds a [`DriverGuard`] from [`Reactor::register_driver`] for as long as
+//!    it runs (the fallback thread then stands aside);
+//! 2. when a worker is idle: `Reactor::get().try_drive(timeout)`. `None` means
+//!    another thread is already waiting in the poller: park on your own
+//!    parker instead. Wakers fired by the reactor run on the driving thread;
+//! 3. to wake the thread inside `try_drive` (new work arrived):
+//!    [`Reactor::notify`]. A busy executor also calls
+//!    `try_drive(Some(Duration::ZERO))` now and then so that I/O is not
+//!    starved while no thread is idle.
+//!
+//! corio's facade does exactly this with corio-scheduler's `Park` hook:
+//! `park(t) = try_drive(t).is_some()`, `unpark() = notify()`,
+//! `poll_ready() = { try_drive(Some(Duration::ZERO)); }`.
+//!
 //! ```
 //! use corio_reactor::{block_on, net::{TcpListener, TcpStream}, timer::timeout};
 //! use futures::{AsyncReadExt, AsyncWriteExt};
