@@ -42,6 +42,33 @@ const SLEEPS: usize = 100_000;
 const SLEEP: Duration = Duration::from_millis(10);
 const WORKERS: usize = 2;
 
+// ---- corio and smol (both futures-io streams) ----------------------------------
+
+/// The server side of one connection: echoes until the peer closes.
+async fn echo_conn<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = [0u8; MSG];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A client's [`ROUNDS`] round trips of [`MSG`] bytes on a connected stream.
+async fn client_rounds<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(mut s: S) {
+    let out = [7u8; MSG];
+    let mut back = [0u8; MSG];
+    for _ in 0..ROUNDS {
+        s.write_all(&out).await.expect("write");
+        s.read_exact(&mut back).await.expect("read");
+    }
+}
+
 // ---- corio -------------------------------------------------------------------
 
 /// The park hook the facade will install: idle workers wait in the reactor.
@@ -67,31 +94,12 @@ fn corio_executor() -> corio_scheduler::Executor {
         .expect("corio executor")
 }
 
-async fn corio_echo_conn(mut s: corio_reactor::net::TcpStream) {
-    let mut buf = [0u8; MSG];
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 async fn corio_client(addr: std::net::SocketAddr) {
-    let mut s = corio_reactor::net::TcpStream::connect(addr)
+    let s = corio_reactor::net::TcpStream::connect(addr)
         .await
         .expect("connect");
     s.set_nodelay(true).expect("nodelay");
-    let out = [7u8; MSG];
-    let mut back = [0u8; MSG];
-    for _ in 0..ROUNDS {
-        s.write_all(&out).await.expect("write");
-        s.read_exact(&mut back).await.expect("read");
-    }
+    client_rounds(s).await;
 }
 
 fn corio_echo_2w(ex: &corio_scheduler::Executor) {
@@ -104,7 +112,7 @@ fn corio_echo_2w(ex: &corio_scheduler::Executor) {
             for _ in 0..CONNS {
                 let (s, _) = listener.accept().await.expect("accept");
                 s.set_nodelay(true).expect("nodelay");
-                drop(h2.spawn(corio_echo_conn(s)));
+                drop(h2.spawn(echo_conn(s)));
             }
         });
         let clients: Vec<_> = (0..CONNS).map(|_| h.spawn(corio_client(addr))).collect();
@@ -129,7 +137,7 @@ fn corio_echo_1t() {
                 match listener.poll_accept(cx) {
                     Poll::Ready(Ok((s, _))) => {
                         s.set_nodelay(true).expect("nodelay");
-                        conns.push(corio_echo_conn(s));
+                        conns.push(echo_conn(s));
                         accepted += 1;
                     }
                     Poll::Ready(Err(e)) => panic!("accept: {e}"),
@@ -171,6 +179,23 @@ fn corio_sleeps_1t() {
 }
 
 // ---- tokio -------------------------------------------------------------------
+
+/// tokio's multi-thread runtime with [`WORKERS`] workers and its I/O and timer drivers.
+fn tokio_multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+/// tokio's current-thread runtime with its I/O and timer drivers.
+fn tokio_current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
 
 async fn tokio_echo_conn(mut s: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -277,29 +302,10 @@ impl Drop for SmolPool {
     }
 }
 
-async fn smol_echo_conn(mut s: smol::net::TcpStream) {
-    let mut buf = [0u8; MSG];
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 async fn smol_client(addr: std::net::SocketAddr) {
-    let mut s = smol::net::TcpStream::connect(addr).await.expect("connect");
+    let s = smol::net::TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
-    let out = [7u8; MSG];
-    let mut back = [0u8; MSG];
-    for _ in 0..ROUNDS {
-        s.write_all(&out).await.expect("write");
-        s.read_exact(&mut back).await.expect("read");
-    }
+    client_rounds(s).await;
 }
 
 fn smol_echo_2w(pool: &SmolPool) {
@@ -314,7 +320,7 @@ fn smol_echo_2w(pool: &SmolPool) {
             for _ in 0..CONNS {
                 let (s, _) = listener.accept().await.expect("accept");
                 s.set_nodelay(true).expect("nodelay");
-                ex2.spawn(smol_echo_conn(s)).detach();
+                ex2.spawn(echo_conn(s)).detach();
             }
         });
         let clients: Vec<_> = (0..CONNS).map(|_| ex.spawn(smol_client(addr))).collect();
@@ -338,7 +344,7 @@ fn smol_echo_1t() {
             for _ in 0..CONNS {
                 let (s, _) = listener.accept().await.expect("accept");
                 s.set_nodelay(true).expect("nodelay");
-                ex2.spawn(smol_echo_conn(s)).detach();
+                ex2.spawn(echo_conn(s)).detach();
             }
         });
         let clients: Vec<_> = (0..CONNS).map(|_| inner.spawn(smol_client(addr))).collect();
@@ -416,11 +422,7 @@ fn paired_report() {
         // and a `corio_reactor::block_on` thread would not be the driver.
         let ex = corio_executor();
         let driver = Reactor::get().register_driver();
-        let tokio_mt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(WORKERS)
-            .enable_all()
-            .build()
-            .expect("tokio");
+        let tokio_mt = tokio_multi_thread();
         let pool = SmolPool::new();
         paired(
             "tcp_echo_50x2000",
@@ -440,10 +442,7 @@ fn paired_report() {
         );
         drop(driver);
     }
-    let tokio_ct = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let tokio_ct = tokio_current_thread();
     paired(
         "tcp_echo_50x2000",
         &[
@@ -461,70 +460,77 @@ fn paired_report() {
 
 // ---- groups ------------------------------------------------------------------
 
-fn tcp_echo(c: &mut Criterion) {
-    paired_report();
-    let mut g = c.benchmark_group("tcp_echo_50x2000");
-    // One iteration is 100,000 round trips (~0.5 s): 10 samples are plenty.
+/// One workload's six variants, each a function of the set-up it runs on (built
+/// by [`bench_workload`], one at a time).
+struct Workload {
+    corio_2w: fn(&corio_scheduler::Executor),
+    tokio_2w: fn(&tokio::runtime::Runtime),
+    smol_2w: fn(&SmolPool),
+    corio_1t: fn(),
+    tokio_1t: fn(&tokio::runtime::Runtime),
+    smol_1t: fn(),
+}
+
+/// The criterion group `name`: each variant with its set-up alive only while it
+/// is measured (the corio executor is dropped before the one-thread runs: while
+/// it lives, an idle worker waits in the reactor and a `corio_reactor::block_on`
+/// thread would not be the driver).
+fn bench_workload(c: &mut Criterion, name: &str, w: &Workload) {
+    let mut g = c.benchmark_group(name);
+    // One iteration is 100,000 round trips (~0.5 s) or 100,000 sleeps of 10 ms:
+    // 10 samples are plenty.
     g.sample_size(10);
     {
         let ex = corio_executor();
         let _driver = Reactor::get().register_driver();
-        g.bench_function("corio_2w", |b| b.iter(|| corio_echo_2w(&ex)));
+        g.bench_function("corio_2w", |b| b.iter(|| (w.corio_2w)(&ex)));
     }
     {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(WORKERS)
-            .enable_all()
-            .build()
-            .expect("tokio");
-        g.bench_function("tokio_2w", |b| b.iter(|| tokio_echo(&rt)));
+        let rt = tokio_multi_thread();
+        g.bench_function("tokio_2w", |b| b.iter(|| (w.tokio_2w)(&rt)));
     }
     {
         let pool = SmolPool::new();
-        g.bench_function("smol_2w", |b| b.iter(|| smol_echo_2w(&pool)));
+        g.bench_function("smol_2w", |b| b.iter(|| (w.smol_2w)(&pool)));
     }
-    g.bench_function("corio_1t", |b| b.iter(corio_echo_1t));
+    g.bench_function("corio_1t", |b| b.iter(w.corio_1t));
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio");
-        g.bench_function("tokio_1t", |b| b.iter(|| tokio_echo(&rt)));
+        let rt = tokio_current_thread();
+        g.bench_function("tokio_1t", |b| b.iter(|| (w.tokio_1t)(&rt)));
     }
-    g.bench_function("smol_1t", |b| b.iter(smol_echo_1t));
+    g.bench_function("smol_1t", |b| b.iter(w.smol_1t));
     g.finish();
 }
 
+fn tcp_echo(c: &mut Criterion) {
+    paired_report();
+    bench_workload(
+        c,
+        "tcp_echo_50x2000",
+        &Workload {
+            corio_2w: corio_echo_2w,
+            tokio_2w: tokio_echo,
+            smol_2w: smol_echo_2w,
+            corio_1t: corio_echo_1t,
+            tokio_1t: tokio_echo,
+            smol_1t: smol_echo_1t,
+        },
+    );
+}
+
 fn sleeps(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sleep_100k");
-    g.sample_size(10);
-    {
-        let ex = corio_executor();
-        let _driver = Reactor::get().register_driver();
-        g.bench_function("corio_2w", |b| b.iter(|| corio_sleeps_2w(&ex)));
-    }
-    {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(WORKERS)
-            .enable_all()
-            .build()
-            .expect("tokio");
-        g.bench_function("tokio_2w", |b| b.iter(|| tokio_sleeps(&rt)));
-    }
-    {
-        let pool = SmolPool::new();
-        g.bench_function("smol_2w", |b| b.iter(|| smol_sleeps_2w(&pool)));
-    }
-    g.bench_function("corio_1t", |b| b.iter(corio_sleeps_1t));
-    {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio");
-        g.bench_function("tokio_1t", |b| b.iter(|| tokio_sleeps_1t(&rt)));
-    }
-    g.bench_function("smol_1t", |b| b.iter(smol_sleeps_1t));
-    g.finish();
+    bench_workload(
+        c,
+        "sleep_100k",
+        &Workload {
+            corio_2w: corio_sleeps_2w,
+            tokio_2w: tokio_sleeps,
+            smol_2w: smol_sleeps_2w,
+            corio_1t: corio_sleeps_1t,
+            tokio_1t: tokio_sleeps_1t,
+            smol_1t: smol_sleeps_1t,
+        },
+    );
 }
 
 criterion_group!(benches, tcp_echo, sleeps);
