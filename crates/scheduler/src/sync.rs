@@ -127,13 +127,6 @@ mod loom_stand_ins {
         pub(crate) fn len(&self) -> usize {
             lock(&self.queue).len()
         }
-        pub(crate) fn steal_batch_with_limit_and_pop(
-            &self,
-            dest: &Worker<T>,
-            _limit: usize,
-        ) -> Steal<T> {
-            self.steal_batch_and_pop(dest)
-        }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             // Take the task first, then (at most) one more for the batch, in two
             // critical sections: never hold two queue locks at once.

@@ -52,12 +52,6 @@ pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 #[cfg(loom)]
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
 
-/// A thief takes at most half of its victim's queue, and at most this many tasks
-/// (crossbeam's default batch is 32; tokio steals up to half of its 256-slot queue).
-/// Fewer, bigger steals mean fewer trips through the searching state and less
-/// cache-line traffic between the workers when one of them is loaded.
-const STEAL_LIMIT: usize = 128;
-
 /// The movable part of a worker: what a worker thread (or, in the current-thread
 /// flavor, the thread in `block_on`) needs to run it.
 pub(crate) struct WorkerCore {
@@ -352,7 +346,7 @@ impl WorkerCx {
                 if stealer.is_empty() {
                     continue;
                 }
-                match stealer.steal_batch_with_limit_and_pop(&self.core.local, STEAL_LIMIT) {
+                match stealer.steal_batch_and_pop(&self.core.local) {
                     Steal::Success(runnable) => {
                         bump(&self.remote().steals, 1);
                         return Some(runnable);
