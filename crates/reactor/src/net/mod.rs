@@ -33,9 +33,36 @@ pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
+use crate::io::Async;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// True if `e` is the "connect in progress" error of a non-blocking connect.
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Waits until the non-blocking connect of `stream` (TCP or Unix) has finished:
+/// `Ok` once connected, the connect's error (SO_ERROR) if it failed.
+///
+/// Writability means the handshake finished (or failed: SO_ERROR tells). A fresh
+/// source starts optimistically ready, and a wake-up can be spurious: until the
+/// peer address is known the connect is still in progress (ENOTCONN), so that
+/// counts as WouldBlock (wait for the next event).
+pub(crate) async fn wait_connected<T: AsRawFd + AsFd>(stream: &Async<T>) -> io::Result<()> {
+    stream
+        .write_with(|s| {
+            let s = socket2::SockRef::from(s);
+            if let Some(e) = s.take_error()? {
+                return Err(e);
+            }
+            match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
 }

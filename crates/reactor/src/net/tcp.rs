@@ -168,24 +168,7 @@ impl TcpStream {
             Err(e) => return Err(e),
         }
         let stream = Async::new(net::TcpStream::from(socket))?;
-        // Wait for writability = the handshake finished (or failed: SO_ERROR
-        // tells). A fresh source starts optimistically ready, and a wake-up can
-        // be spurious: until the peer address is known the connect is still in
-        // progress, so that counts as WouldBlock (wait for the next event).
-        stream
-            .write_with(|s| {
-                if let Some(e) = s.take_error()? {
-                    return Err(e);
-                }
-                match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
+        super::wait_connected(&stream).await?;
         Ok(TcpStream {
             inner: Arc::new(stream),
         })

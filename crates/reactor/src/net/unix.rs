@@ -131,22 +131,7 @@ impl UnixStream {
         }
         let stream = Async::new(net::UnixStream::from(std::os::fd::OwnedFd::from(socket)))?;
         if in_progress {
-            // As for TCP: a spurious writability before the connection is
-            // established shows up as ENOTCONN and means "wait again".
-            stream
-                .write_with(|s| {
-                    if let Some(e) = s.take_error()? {
-                        return Err(e);
-                    }
-                    match s.peer_addr() {
-                        Ok(_) => Ok(()),
-                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                            Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Err(e) => Err(e),
-                    }
-                })
-                .await?;
+            super::wait_connected(&stream).await?;
         }
         Ok(UnixStream {
             inner: Arc::new(stream),
