@@ -36,48 +36,42 @@ where
 /// Accepts `conns` connections and echoes on each, all concurrently on the
 /// current task (no executor needed). Returns total bytes echoed.
 pub async fn tcp_echo_server(listener: &TcpListener, conns: usize) -> io::Result<u64> {
-    let mut handlers = FuturesUnordered::new();
-    let mut accepted = 0;
-    let mut total = 0;
-    while accepted < conns || !handlers.is_empty() {
-        if accepted < conns && handlers.is_empty() {
-            let (s, _): (TcpStream, _) = listener.accept().await?;
-            handlers.push(echo(s));
-            accepted += 1;
-        } else if accepted < conns {
-            let accept = pin!(listener.accept());
-            match futures::future::select(accept, handlers.next()).await {
-                futures::future::Either::Left((res, _)) => {
-                    let (s, _): (TcpStream, _) = res?;
-                    handlers.push(echo(s));
-                    accepted += 1;
-                }
-                futures::future::Either::Right((Some(res), _)) => total += res?,
-                futures::future::Either::Right((None, _)) => {}
-            }
-        } else if let Some(res) = handlers.next().await {
-            total += res?;
-        }
-    }
-    Ok(total)
+    echo_server(conns, || async {
+        let (s, _): (TcpStream, _) = listener.accept().await?;
+        Ok(s)
+    })
+    .await
 }
 
 /// Same as [`tcp_echo_server`] for Unix sockets.
 pub async fn unix_echo_server(listener: &UnixListener, conns: usize) -> io::Result<u64> {
+    echo_server(conns, || async {
+        let (s, _): (UnixStream, _) = listener.accept().await?;
+        Ok(s)
+    })
+    .await
+}
+
+/// Takes `conns` streams from `accept` and echoes on each, accepting the next
+/// while the earlier ones are served. Returns total bytes echoed.
+async fn echo_server<S, A, F>(conns: usize, mut accept: A) -> io::Result<u64>
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Unpin,
+    A: FnMut() -> F,
+    F: Future<Output = io::Result<S>>,
+{
     let mut handlers = FuturesUnordered::new();
     let mut accepted = 0;
     let mut total = 0;
     while accepted < conns || !handlers.is_empty() {
         if accepted < conns && handlers.is_empty() {
-            let (s, _): (UnixStream, _) = listener.accept().await?;
-            handlers.push(echo(s));
+            handlers.push(echo(accept().await?));
             accepted += 1;
         } else if accepted < conns {
-            let accept = pin!(listener.accept());
+            let accept = pin!(accept());
             match futures::future::select(accept, handlers.next()).await {
                 futures::future::Either::Left((res, _)) => {
-                    let (s, _): (UnixStream, _) = res?;
-                    handlers.push(echo(s));
+                    handlers.push(echo(res?));
                     accepted += 1;
                 }
                 futures::future::Either::Right((Some(res), _)) => total += res?,
