@@ -56,6 +56,15 @@ fn timestamp_line(line: &str, prefix: &str) -> bool {
         .is_some_and(|t| t.len() == 8 && t.as_bytes()[2] == b':' && t.as_bytes()[5] == b':')
 }
 
+/// What both say_after snippets print: a start time, hello, world, an end time.
+fn say_after_lines(l: &[String]) -> bool {
+    l.len() == 4
+        && timestamp_line(&l[0], "started at ")
+        && l[1] == "hello"
+        && l[2] == "world"
+        && timestamp_line(&l[3], "finished at ")
+}
+
 fn main() {
     corio::process::maybe_run_worker(&[&CPU_BOUND]);
 
@@ -71,26 +80,14 @@ fn main() {
         "say_after (sequential, 3 s)",
         (2.9, 4.0),
         seed::say_after_sequential,
-        |l| {
-            l.len() == 4
-                && timestamp_line(&l[0], "started at ")
-                && l[1] == "hello"
-                && l[2] == "world"
-                && timestamp_line(&l[3], "finished at ")
-        },
+        say_after_lines,
         tx.clone(),
     );
     check(
         "say_after_tasks (concurrent, 2 s)",
         (1.9, 2.8),
         seed::say_after_tasks,
-        |l| {
-            l.len() == 4
-                && timestamp_line(&l[0], "started at ")
-                && l[1] == "hello"
-                && l[2] == "world"
-                && timestamp_line(&l[3], "finished at ")
-        },
+        say_after_lines,
         tx.clone(),
     );
     check(
