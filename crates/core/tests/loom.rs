@@ -93,6 +93,31 @@ fn until_set(
     })
 }
 
+/// Spawns (scheduled nowhere) a task whose future holds one of `futs`' tokens and
+/// returns one of `outs`' tokens, so the drops of both future and output are counted.
+fn spawn_counted(futs: &Drops, outs: &Drops) -> (Runnable, Task<Counted>) {
+    let (held, out) = (futs.token(), outs.clone());
+    corio_core::spawn(
+        async move {
+            let _held = held;
+            out.token()
+        },
+        |_r| {},
+    )
+}
+
+/// Spawns a task whose future holds one of `futs`' tokens and never finishes.
+fn spawn_pending(futs: &Drops, schedule: impl corio_core::Schedule) -> (Runnable, Task<()>) {
+    let held = futs.token();
+    corio_core::spawn(
+        async move {
+            let _held = held;
+            std::future::pending::<()>().await
+        },
+        schedule,
+    )
+}
+
 #[test]
 fn wake_during_run_is_neither_lost_nor_doubled() {
     loom::model(|| {
@@ -129,14 +154,7 @@ fn cancel_racing_completion() {
     loom::model(|| {
         let futs = Drops::new();
         let outs = Drops::new();
-        let (held, out) = (futs.token(), outs.clone());
-        let (runnable, task) = corio_core::spawn(
-            async move {
-                let _held = held;
-                out.token()
-            },
-            |_r| {},
-        );
+        let (runnable, task) = spawn_counted(&futs, &outs);
         let task = Arc::new(task);
         let t = task.clone();
         let canceller = thread::spawn(move || t.cancel());
@@ -168,14 +186,7 @@ fn join_handle_drop_racing_completion() {
     loom::model(|| {
         let futs = Drops::new();
         let outs = Drops::new();
-        let (held, out) = (futs.token(), outs.clone());
-        let (runnable, task) = corio_core::spawn(
-            async move {
-                let _held = held;
-                out.token()
-            },
-            |_r| {},
-        );
+        let (runnable, task) = spawn_counted(&futs, &outs);
         let dropper = thread::spawn(move || drop(task));
         runnable.run();
         dropper.join().unwrap();
@@ -246,14 +257,7 @@ fn cancel_while_running_with_a_concurrent_wake() {
     loom::model(|| {
         let q = Q::default();
         let futs = Drops::new();
-        let held = futs.token();
-        let (runnable, task) = corio_core::spawn(
-            async move {
-                let _held = held;
-                std::future::pending::<()>().await
-            },
-            q.sched(),
-        );
+        let (runnable, task) = spawn_pending(&futs, q.sched());
         let waker = runnable.waker();
         let task = Arc::new(task);
         let t = task.clone();
@@ -272,14 +276,7 @@ fn cancel_while_running_with_a_concurrent_wake() {
 fn runnable_drop_at_shutdown_racing_cancel() {
     loom::model(|| {
         let futs = Drops::new();
-        let held = futs.token();
-        let (runnable, task) = corio_core::spawn(
-            async move {
-                let _held = held;
-                std::future::pending::<()>().await
-            },
-            |_r| {},
-        );
+        let (runnable, task) = spawn_pending(&futs, |_r| {});
         let task = Arc::new(task);
         let t = task.clone();
         // `false` if the shutdown already finished the task (cancelled): either way it is.
@@ -295,14 +292,7 @@ fn runnable_drop_at_shutdown_racing_cancel() {
 fn last_waker_and_task_dropped_on_different_threads() {
     loom::model(|| {
         let futs = Drops::new();
-        let held = futs.token();
-        let (runnable, task) = corio_core::spawn(
-            async move {
-                let _held = held;
-                std::future::pending::<()>().await
-            },
-            |_r| {},
-        );
+        let (runnable, task) = spawn_pending(&futs, |_r| {});
         let waker = runnable.waker();
         runnable.run(); // idle now; only the Task and one waker remain
         let dropper = thread::spawn(move || drop(waker));
