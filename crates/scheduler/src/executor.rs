@@ -26,6 +26,16 @@ const DROP_INSIDE_MSG: &str =
 /// A work-stealing executor: N worker threads, each with a local queue and a LIFO slot,
 /// sharing an injector. Dropping it shuts it down (see [`Executor::shutdown_timeout`]).
 ///
+/// # Dropping it from inside one of its own tasks
+///
+/// That cannot wait for the worker threads (the dropping thread is one of them), so it
+/// is an error: the drop starts the shutdown (workers stop after their current poll and
+/// drop their queued tasks, in the background), detaches the threads, and **panics**
+/// with a message saying so. corio-core catches the panic like any task panic: the
+/// task resolves `Err(Panicked)` (reported by the `unhandled_panic` callback if nobody
+/// awaits it) and no worker dies. Keep the executor outside its tasks and give tasks a
+/// [`Handle`] instead.
+///
 /// # Example
 ///
 /// ```
