@@ -144,21 +144,22 @@ impl Pool {
         }
         st.queue.push_back(job);
         shared.queued.store(st.queue.len(), Ordering::Release);
-        if st.queue.len() <= st.spinning + st.notified {
-            return Ok(());
-        }
-        if st.sleeping > 0 {
-            st.sleeping -= 1;
-            st.notified += 1;
-            drop(st);
-            shared.work.notify_one();
-            return Ok(());
-        }
-        if st.threads < shared.config.max_threads {
-            st.threads += 1;
-            drop(st);
-            if let Err(err) = spawn_thread(shared) {
-                self.spawn_failed(err);
+        let s = &mut *st;
+        let claim = claim_pushed(
+            s.queue.len(),
+            s.spinning,
+            &mut s.sleeping,
+            &mut s.notified,
+            (&mut s.threads, shared.config.max_threads),
+        );
+        drop(st);
+        match claim {
+            Claim::Covered => {}
+            Claim::WakeSleeper => shared.work.notify_one(),
+            Claim::StartThread => {
+                if let Err(err) = spawn_thread(shared) {
+                    self.spawn_failed(err);
+                }
             }
         }
         Ok(())
@@ -177,10 +178,7 @@ impl Pool {
         shared.queued.store(0, Ordering::Release);
         drop(st);
         for job in jobs {
-            job.fail(BlockingError::Spawn(io::Error::new(
-                err.kind(),
-                err.to_string(),
-            )));
+            job.fail(spawn_error(&err));
         }
     }
 
@@ -258,6 +256,51 @@ impl Pool {
             0
         }
     }
+}
+
+/// What a push must do to keep the claim invariant (steps 1-4 of the protocol in
+/// the module docs); the process pool (`process/mod.rs`) follows it too.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// A thread is already coming for the job (steps 1 and 4: nothing to do).
+    Covered,
+    /// A sleeper was moved to `notified`: `notify_one` the work condvar.
+    WakeSleeper,
+    /// A new thread was counted in `threads`: start it.
+    StartThread,
+}
+
+/// Decides, under the lock and right after a push left `queued` jobs, who claims
+/// the new job, and updates the counters to match: a sleeper moves to `notified`,
+/// or `threads.0` grows by one if it is below `threads.1` (the maximum). The
+/// caller drops the lock, then carries out the returned [`Claim`].
+pub(crate) fn claim_pushed(
+    queued: usize,
+    spinning: usize,
+    sleeping: &mut usize,
+    notified: &mut usize,
+    threads: (&mut usize, usize),
+) -> Claim {
+    let (threads, max_threads) = threads;
+    if queued <= spinning + *notified {
+        return Claim::Covered;
+    }
+    if *sleeping > 0 {
+        *sleeping -= 1;
+        *notified += 1;
+        return Claim::WakeSleeper;
+    }
+    if *threads < max_threads {
+        *threads += 1;
+        return Claim::StartThread;
+    }
+    Claim::Covered
+}
+
+/// The error queued work fails with when no thread is left to run it because a
+/// thread could not be started (`io::Error` is not `Clone`: same kind and message).
+pub(crate) fn spawn_error(err: &io::Error) -> BlockingError {
+    BlockingError::Spawn(io::Error::new(err.kind(), err.to_string()))
 }
 
 fn lock_st(shared: &Shared) -> MutexGuard<'_, State> {

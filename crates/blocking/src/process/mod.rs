@@ -72,7 +72,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::pool::spin_for_work;
+use crate::pool::{claim_pushed, spawn_error, spin_for_work, Claim};
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
@@ -337,19 +337,18 @@ impl ProcessPool {
         }
         st.queue.push_back(call);
         shared.queued.store(st.queue.len(), Ordering::Release);
-        if st.queue.len() <= st.spinning + st.notified {
-            return Ok(());
-        }
-        if st.sleeping > 0 {
-            st.sleeping -= 1;
-            st.notified += 1;
-            drop(st);
+        let s = &mut *st;
+        let claim = claim_pushed(
+            s.queue.len(),
+            s.spinning,
+            &mut s.sleeping,
+            &mut s.notified,
+            (&mut s.drivers, shared.max_workers),
+        );
+        drop(st);
+        if claim == Claim::WakeSleeper {
             shared.work.notify_one();
-            return Ok(());
-        }
-        if st.drivers < shared.max_workers {
-            st.drivers += 1;
-            drop(st);
+        } else if claim == Claim::StartThread {
             let for_driver = shared.clone();
             let spawned = thread::Builder::new()
                 .name("corio-process-pool".to_owned())
@@ -362,10 +361,7 @@ impl ProcessPool {
                     shared.queued.store(0, Ordering::Release);
                     drop(st);
                     for call in calls {
-                        call.reply.complete(Err(BlockingError::Spawn(io::Error::new(
-                            err.kind(),
-                            err.to_string(),
-                        ))));
+                        call.reply.complete(Err(spawn_error(&err)));
                     }
                 }
             }
