@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+// Only the doc links name it.
+#[cfg(doc)]
 use crate::error::BlockingError;
 use crate::pool::{Config, Pool, ShutdownMode};
-use crate::task::{packet, BlockingTask};
+use crate::task::BlockingTask;
 
 /// Default thread limit, as tokio's blocking pool: high, because blocking
 /// closures mostly wait (on disks, DNS, locks) rather than use a core.
@@ -145,11 +147,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, task) = packet(f);
-        if let Err(job) = self.pool.push(job) {
-            job.fail(BlockingError::Shutdown);
-        }
-        task
+        self.pool.submit(f)
     }
 
     /// The number of threads alive now (busy or idle).

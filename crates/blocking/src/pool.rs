@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::BlockingError;
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
-use crate::task::Job;
+use crate::task::{packet, BlockingTask, Job};
 
 /// How long an idle thread keeps polling for new work before it sleeps on the
 /// condvar: a thread round trip (park/unpark, 27 µs on these machines, see
@@ -132,6 +132,20 @@ impl Pool {
                 config,
             }),
         }
+    }
+
+    /// Packs `f` into a job and queues it; on a pool that is shut down the task
+    /// resolves at once with [`BlockingError::Shutdown`].
+    pub(crate) fn submit<F, T>(&self, f: F) -> BlockingTask<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, task) = packet(f);
+        if let Err(job) = self.push(job) {
+            job.fail(BlockingError::Shutdown);
+        }
+        task
     }
 
     /// Queues `job` and makes sure a thread is coming for it (see the protocol).

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+// Only the doc links name it.
+#[cfg(doc)]
 use crate::error::BlockingError;
 use crate::pool::{Config, Pool, ShutdownMode};
-use crate::task::{packet, BlockingTask};
+use crate::task::BlockingTask;
 
 /// A fixed-limit pool of threads, like `concurrent.futures.ThreadPoolExecutor`.
 ///
@@ -80,11 +82,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, task) = packet(f);
-        if let Err(job) = self.pool.push(job) {
-            job.fail(BlockingError::Shutdown);
-        }
-        task
+        self.pool.submit(f)
     }
 
     /// Stops accepting work. Work already submitted still runs. With `wait`, blocks
