@@ -44,12 +44,12 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 
-use crate::sync::waitlist::{lock, WaitKey, WaitList, WakeList};
+use crate::sync::loom_shim::{lock, Arc, Mutex};
+use crate::sync::waitlist::{WaitKey, WaitList, WakeList};
 
 /// Cooperative budget check before a queue operation.
 fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {

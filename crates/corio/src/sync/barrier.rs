@@ -3,10 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::waitlist::{lock, WaitKey, WaitList, WakeList};
+use super::loom_shim::{lock, Mutex};
+use super::waitlist::{WaitKey, WaitList, WakeList};
 
 /// Lets `parties` tasks wait until all of them have arrived.
 ///

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::lock::{Lock, LockAcquire, LockGuard};
-use super::waitlist::{lock, WaitKey, WaitList, WakeList};
+use super::loom_shim::{lock, Mutex};
+use super::waitlist::{WaitKey, WaitList, WakeList};
 
 /// A condition variable built on a [`Lock`] that owns the shared state.
 ///

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::waitlist::{lock, WaitKey, WaitList, WakeList};
+use super::loom_shim::{lock, Mutex};
+use super::waitlist::{WaitKey, WaitList, WakeList};
 
 /// A flag that tasks can wait for: [`set`](Self::set) wakes every waiter,
 /// [`clear`](Self::clear) resets it, [`wait`](Self::wait) returns at once while it

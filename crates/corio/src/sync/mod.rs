@@ -15,7 +15,8 @@
 //! These are plain futures with no tie to corio's runtime: they work under
 //! `corio::run`, `futures::executor::block_on`, or any other executor, and from
 //! several threads at once (each primitive is a `std::sync::Mutex` around its
-//! state and a FIFO queue of waiters).
+//! state and a FIFO queue of waiters; under `--cfg loom` the mutex is loom's, and
+//! `tests/loom.rs` model-checks the waiter protocol).
 //!
 //! # Cancellation
 //!
@@ -41,6 +42,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+pub(crate) mod loom_shim;
 mod semaphore;
 pub(crate) mod waitlist;
 

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use super::waitlist::{lock, WaitKey, WaitList, WakeList};
+use super::loom_shim::{lock, Mutex};
+use super::waitlist::{WaitKey, WaitList, WakeList};
 
 /// Permit count + FIFO waiters. Invariant: `permits > 0` implies no pending
 /// waiter (a release hands its permit straight to the oldest waiter).
