@@ -12,7 +12,7 @@ if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; t
 fi
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}"
 cargo +nightly miri test -p corio-core "$@"
-# Scheduler flags, for this run only (override with MIRIFLAGS_SCHEDULER). Each works
+# Scheduler flags, for this run only (override with MIRIFLAGS_SCHEDULER). The first three work
 # around crossbeam-epoch (under crossbeam-deque), not the scheduler's own code:
 # -Zmiri-tree-borrows: crossbeam-epoch's intrusive list violates Stacked Borrows
 #   (crossbeam-rs/crossbeam#545, reported at crossbeam-epoch internal.rs `element_of`);
@@ -24,10 +24,12 @@ cargo +nightly miri test -p corio-core "$@"
 #   its allocations as integers, so Miri reports them (3 allocations, all from
 #   crossbeam-epoch atomic.rs `Pointable::init`) as leaked. Task leaks are still caught
 #   by the tests themselves: they count every future's drop and check every Task resolved.
-# -Zmiri-preemption-rate=0: threads switch only when one blocks or yields. design.md asks
-#   for the deque to run under Miri "with preemption disabled"; the tests only wait on
-#   executor wake-ups or yield loops, so they still progress.
+# -Zmiri-many-seeds=0..4: Miri's random thread preemption stays ON (its default), so the
+#   LIFO slot's swap-vs-swap races and crossbeam-deque's steal races get interleaved, and
+#   the tests run under 4 scheduling seeds (~25 s in all). design.md suggested
+#   `-Zmiri-preemption-rate=0` for crossbeam-deque; it also passes, but it is not needed
+#   (the tests only wait on executor wake-ups or yield loops) and it explores less.
 # Isolation stays on: worker threads use Instant (Miri's virtual clock works isolated),
 # and the tests set worker_threads explicitly, so num_cpus never reads /proc or /sys.
-MIRIFLAGS="${MIRIFLAGS_SCHEDULER:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks -Zmiri-preemption-rate=0}" \
+MIRIFLAGS="${MIRIFLAGS_SCHEDULER:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..4}" \
   cargo +nightly miri test -p corio-scheduler --test miri "$@"

@@ -13,8 +13,8 @@
 //!   with tasks still queued in the injector, a local queue and a LIFO slot.
 //!
 //! Every wait is either on the executor (`block_on`) or a `yield_now` loop on a flag
-//! another thread sets, so the tests also finish with Miri's preemption disabled
-//! (`-Zmiri-preemption-rate=0`: threads switch only when one blocks or yields). The
+//! another thread sets, so the tests finish with Miri's random preemption on (as
+//! ci/miri.sh runs them, under several seeds) or off (`-Zmiri-preemption-rate=0`). The
 //! counts are the same under plain `cargo test`, where the whole file takes well under
 //! a second.
 
@@ -40,7 +40,7 @@ impl Drop for CountDrop {
     }
 }
 
-/// Yields this thread until `flag` is set (never blocks, so it works with Miri's
+/// Yields this thread until `flag` is set (never blocks, and works even with Miri's
 /// preemption off: the thread that sets the flag gets to run at each yield).
 fn wait_for(flag: &AtomicBool) {
     while !flag.load(Acquire) {
