@@ -30,10 +30,9 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCx>) -> R) -> R {
     // `try_with`: during thread-local destruction (a task dropped at thread exit) we are
     // simply "not a worker".
     let ptr = WORKER.try_with(Cell::get).unwrap_or(ptr::null());
-    // SAFETY: `WORKER` is non-null only between `enter_worker` and the drop of the
-    // guard it returns, which borrows the `WorkerCx` for that whole time, and only on
-    // the thread that owns the `WorkerCx` (this one). `WorkerCx` is only used through
-    // `&` (its mutable state is in `Cell`s), so sharing the reference is sound.
+    // `WorkerCx` is only used through `&` (its mutable state is in `Cell`s).
+    // SAFETY: `WORKER` is non-null only between `enter_worker` and the drop of its guard,
+    // which borrows the `WorkerCx` for that time, on this (the owning) thread.
     f(unsafe { ptr.as_ref() })
 }
 
