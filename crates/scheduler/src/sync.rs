@@ -128,20 +128,25 @@ mod loom_stand_ins {
             lock(&self.queue).len()
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            // Take the task first, then (at most) one more for the batch, in two
-            // critical sections: never hold two queue locks at once.
-            let (first, second) = {
-                let mut q = lock(&self.queue);
-                (q.pop_front(), q.pop_front())
-            };
-            match first {
-                None => Steal::Empty,
-                Some(task) => {
-                    if let Some(extra) = second {
-                        dest.push(extra);
-                    }
-                    Steal::Success(task)
+            steal_two(&self.queue, dest)
+        }
+    }
+
+    /// Batch steal shared by `Stealer` and `Injector`: take the task first, then (at
+    /// most) one more for the batch, popped in one critical section and pushed after
+    /// it, so two queue locks are never held at once.
+    fn steal_two<T>(queue: &Mutex<VecDeque<T>>, dest: &Worker<T>) -> Steal<T> {
+        let (first, second) = {
+            let mut q = lock(queue);
+            (q.pop_front(), q.pop_front())
+        };
+        match first {
+            None => Steal::Empty,
+            Some(task) => {
+                if let Some(extra) = second {
+                    dest.push(extra);
                 }
+                Steal::Success(task)
             }
         }
     }
@@ -173,19 +178,7 @@ mod loom_stand_ins {
             lock(&self.queue).len()
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            let (first, second) = {
-                let mut q = lock(&self.queue);
-                (q.pop_front(), q.pop_front())
-            };
-            match first {
-                None => Steal::Empty,
-                Some(task) => {
-                    if let Some(extra) = second {
-                        dest.push(extra);
-                    }
-                    Steal::Success(task)
-                }
-            }
+            steal_two(&self.queue, dest)
         }
     }
 
