@@ -7,6 +7,7 @@ use corio_reactor::timer::{
 };
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// 100,000 timers with random deadlines complete in deadline order (up to one
@@ -24,20 +25,30 @@ fn hundred_thousand_random_timers_in_order_never_early() {
     let deadlines: Vec<Instant> = (0..N)
         .map(|_| base + Duration::from_micros(rng.u64(0..SPREAD_US)))
         .collect();
+    // Counts sleeps that have been polled (so registered) at least once.
+    let polled = std::cell::Cell::new(0usize);
     let (fired, registered_at) = run(60, async {
+        let polled = &polled;
         let mut set: FuturesUnordered<_> = deadlines
             .iter()
             .enumerate()
             .map(|(i, &d)| async move {
+                polled.set(polled.get() + 1);
                 sleep_until(d).await;
                 (i, Instant::now())
             })
             .collect();
         let mut fired = Vec::with_capacity(N);
-        // The first `next()` polls (and so registers) every sleep.
-        futures::future::poll_fn(|cx| {
-            let _ = set.poll_next_unpin(cx);
-            std::task::Poll::Ready(())
+        // Poll until every sleep has been registered. On a slow machine some
+        // deadlines pass meanwhile: keep what those polls return (they count),
+        // and keep polling when FuturesUnordered yields early.
+        futures::future::poll_fn(|cx| loop {
+            match set.poll_next_unpin(cx) {
+                Poll::Ready(Some(x)) => fired.push(x),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending if polled.get() == N => return Poll::Ready(()),
+                Poll::Pending => {}
+            }
         })
         .await;
         let registered_at = Instant::now();
