@@ -45,7 +45,7 @@ mod task;
 mod thread_pool;
 
 pub use blocking_pool::{default_pool, spawn_blocking, BlockingPool, Builder};
-pub use error::BlockingError;
+pub use error::{BlockingError, PanicPayload};
 #[cfg(unix)]
 pub use process::{ProcessPool, RemoteFn};
 pub use task::BlockingTask;

@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::error::BlockingError;
+use crate::error::{BlockingError, PanicPayload};
 use crate::sync::{lock, thread, Mutex};
 
 /// A one-shot result slot: written once by the producing side, taken once by
@@ -118,7 +118,8 @@ where
     fn run(&self) {
         let func = lock(&self.func).take();
         if let Some(func) = func {
-            let result = catch_unwind(AssertUnwindSafe(func)).map_err(BlockingError::Panicked);
+            let result = catch_unwind(AssertUnwindSafe(func))
+                .map_err(|p| BlockingError::Panicked(PanicPayload::new(p)));
             self.slot.complete(result);
         }
     }
