@@ -30,7 +30,7 @@
 //! | `Task` | [`Task`] (`cancel`, `cancelled`, `done`, `id`, `name`) |
 //! | `asyncio.sleep` | [`sleep`], [`sleep_until`], [`interval`] |
 //! | `asyncio.gather` | [`gather()`], [`gather!`] |
-//! | `asyncio.wait_for`, `asyncio.timeout_at` | [`wait_for`], [`timeout_at`] |
+//! | `asyncio.wait_for`, `asyncio.timeout`, `asyncio.timeout_at` | [`wait_for`], [`timeout()`], [`timeout_at`] ([`Timeout`]: `when`, `reschedule`, `expired`) |
 //! | `asyncio.wait` | [`wait`] with [`ReturnWhen`] |
 //! | `asyncio.as_completed` | [`as_completed`] |
 //! | `asyncio.shield` | [`shield`] |
@@ -73,6 +73,7 @@ mod shield;
 mod task;
 mod task_group;
 mod time;
+mod timeout;
 
 pub use corio_core::{TaskError, TaskId};
 pub use debug::DebugReport;
@@ -91,9 +92,9 @@ pub use shield::{shield, Shielded};
 pub use task::{all_tasks, current_task, Task, TaskInfo};
 pub use task_group::{FailureCause, GroupTask, TaskFailure, TaskGroup, TaskGroupError};
 pub use time::{
-    interval, sleep, sleep_until, timeout_at, wait_for, yield_now, Interval, MissedTickBehavior,
-    Sleep, TimeoutError, WaitFor, YieldNow,
+    interval, sleep, sleep_until, yield_now, Interval, MissedTickBehavior, Sleep, YieldNow,
 };
+pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, WaitFor};
 
 // The process pool's registration and worker entry point (corio-blocking's
 // `process` module) are re-exported by `corio::process` (src/process, issue 7),

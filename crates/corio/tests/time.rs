@@ -123,14 +123,15 @@ fn wait_for_a_future_that_ignores_cancellation_until_its_next_poll() {
 fn timeout_at_uses_an_absolute_deadline() {
     common::run(20, async {
         let deadline = Instant::now() + ms(30);
-        assert!(
-            corio::timeout_at(deadline, corio::sleep(Duration::from_secs(60)))
-                .await
-                .is_err()
-        );
+        assert!(corio::timeout_at(deadline)
+            .run(corio::sleep(Duration::from_secs(60)))
+            .await
+            .is_err());
         assert!(Instant::now() >= deadline);
         assert_eq!(
-            corio::timeout_at(Instant::now() + ms(500), async { 2 }).await,
+            corio::timeout_at(Instant::now() + ms(500))
+                .run(async { 2 })
+                .await,
             Ok(2)
         );
         // A huge timeout does not overflow.
