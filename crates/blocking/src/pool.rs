@@ -141,7 +141,10 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, task) = packet(f);
+        // The job runs in a copy of the submitter's context variables, as
+        // asyncio's `to_thread` runs its function in a copy of the caller's.
+        let mut context = corio_core::Context::current();
+        let (job, task) = packet(move || context.run(f));
         if let Err(job) = self.push(job) {
             job.fail(BlockingError::Shutdown);
         }

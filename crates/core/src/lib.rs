@@ -70,6 +70,7 @@
 
 mod builder;
 mod context;
+mod context_var;
 pub mod coop;
 mod error;
 mod harness;
@@ -83,6 +84,7 @@ mod task;
 
 pub use builder::{spawn, spawn_local, Builder};
 pub use context::{current, CurrentTask};
+pub use context_var::{Context, ContextVar, ForeignTokenError, Scoped, Token};
 pub use error::TaskError;
 pub use meta::{TaskId, TaskMeta};
 pub use runnable::Runnable;

@@ -39,6 +39,7 @@
 //! | `loop.call_soon` & co. | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] |
 //! | `loop.run_in_executor`, `asyncio.to_thread` | [`run_in_executor`], [`to_thread`] |
 //! | `current_task`, `all_tasks` | [`current_task`], [`all_tasks`] |
+//! | `contextvars.ContextVar`, `copy_context` | [`ContextVar`], [`Context`] (copied into each new task and `to_thread` job) |
 //! | the event loop | [`Runtime`], [`Builder`], [`Handle`] |
 //! | debug mode | [`Builder::debug`], `CORIO_DEBUG=1`, [`debug`] |
 //! | `Lock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier` | [`sync`] |
@@ -75,7 +76,7 @@ mod task_group;
 mod time;
 mod timeout;
 
-pub use corio_core::{TaskError, TaskId};
+pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, Token};
 pub use debug::DebugReport;
 pub use deferred::{Deferred, DeferredError, InvalidStateError};
 pub use executor::{

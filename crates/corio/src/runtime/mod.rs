@@ -400,7 +400,9 @@ impl Runtime {
             unreachable!("the executor lives until the runtime is dropped")
         };
         let stop = self.handle.shared.shutdown_requested.clone();
-        let mut fut = std::pin::pin!(fut);
+        // The main future runs in a copy of the caller's context variables (as
+        // asyncio.run's main task): what it sets stays inside the run.
+        let mut fut = std::pin::pin!(corio_core::Context::current().scope(fut));
         let mut stop = std::pin::pin!(stop);
         let outcome = executor.block_on(std::future::poll_fn(|cx| {
             if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
@@ -543,6 +545,9 @@ impl Handle {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
         let key = registry.insert(name.clone(), location);
+        // The task starts with a copy of its spawner's context variables
+        // (asyncio's create_task copies the current context).
+        let fut = corio_core::Context::current().scope(fut);
         let tracked = Tracked {
             fut,
             guard: RegistryGuard { key },

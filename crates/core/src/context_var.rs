@@ -1,0 +1,548 @@
+//! Context variables: values that follow a request through tasks and threads
+//! (Python's `contextvars`).
+//!
+//! A [`ContextVar`] is declared once (usually as a `static`) and read with
+//! [`get`](ContextVar::get). Its value lives in the *current context*: the
+//! running task's while a task is polled inside a [`Context::scope`], the
+//! thread's own otherwise. A [`Context`] is a copy-on-write snapshot: copying
+//! one shares its map, and the first [`set`](ContextVar::set) in the copy clones
+//! it (a small vector of the variables set so far), so a copy costs nothing
+//! while no variable is set and one reference count otherwise.
+//!
+//! corio-core only provides the mechanism; an executor decides where contexts
+//! flow. The `corio` facade wraps every task in [`Context::current`]`.scope(..)`
+//! (so a task starts with a copy of its spawner's context, as asyncio's
+//! `create_task` does), and corio-blocking runs pool jobs in a copy of the
+//! submitter's context (as asyncio's `to_thread`).
+//!
+//! ```
+//! use corio_core::{Context, ContextVar};
+//!
+//! static REQUEST_ID: ContextVar<u64> = ContextVar::new("request_id");
+//!
+//! let _token = REQUEST_ID.set(7);
+//! let mut copy = Context::current();
+//! std::thread::spawn(move || {
+//!     copy.run(|| {
+//!         assert_eq!(REQUEST_ID.get(), Some(7)); // inherited
+//!         let _ = REQUEST_ID.set(8); // the copy's own value
+//!     })
+//! })
+//! .join()
+//! .unwrap();
+//! assert_eq!(REQUEST_ID.get(), Some(7)); // untouched
+//! ```
+//!
+//! A variable declared with [`ContextVar::not_inherited`] is left out of every
+//! copy (per-task state such as a span stack).
+//!
+//! # Compared with asyncio and tokio
+//!
+//! | | asyncio `contextvars` | tokio `task_local!` | corio `ContextVar` |
+//! |---|---|---|---|
+//! | new tasks | start with a copy | start empty (inheritance cannot be added, tokio#6659) | start with a copy; opt out per variable |
+//! | `to_thread` / pool jobs | run in a copy | see nothing | run in a copy (`to_thread`, `run_in_executor`, `ThreadPool`) |
+//! | changing a value | `set()` -> `Token`, `reset(token)` | only for a scope (`scope`, `sync_scope`) | `set()` -> [`Token`], [`reset`](ContextVar::reset) |
+//! | outside a task | the thread's context | `with` panics, `try_with` errs | the thread's own context |
+//! | a spawn costs | a pointer copy (HAMT) | nothing | nothing while no variable is set, else a reference count |
+//!
+//! Values are cloned out by [`get`](ContextVar::get) (or borrowed with
+//! [`with`](ContextVar::with)), so keep them cheap to clone: integers, `Arc`s.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+/// One variable's value in a context.
+#[derive(Clone)]
+struct Slot {
+    var: u64,
+    inherit: bool,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+/// The variables set in one context, sorted by variable id. Shared between
+/// contexts until one of them sets a variable (copy on write).
+type Map = Arc<Vec<Slot>>;
+
+thread_local! {
+    /// The context of the code running on this thread now: the running task's
+    /// while a task is polled, the thread's own otherwise.
+    static CURRENT: RefCell<Option<Map>> = const { RefCell::new(None) };
+}
+
+/// A snapshot of a set of context variables (Python's `contextvars.Context`).
+///
+/// [`Context::current`] copies the current one; [`Context::run`] and
+/// [`Context::scope`] run code in it. corio does this itself for tasks and
+/// pool jobs; use it to carry context into threads or executors corio does
+/// not manage.
+///
+/// ```
+/// use corio_core::{Context, ContextVar};
+///
+/// static USER: ContextVar<&'static str> = ContextVar::new("user");
+/// let _t = USER.set("ada");
+/// let mut ctx = Context::current();
+/// std::thread::spawn(move || ctx.run(|| assert_eq!(USER.get(), Some("ada"))))
+///     .join()
+///     .unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    map: Option<Map>,
+}
+
+impl Context {
+    /// An empty context: no variable is set.
+    pub fn new() -> Self {
+        Context { map: None }
+    }
+
+    /// A copy of the current context, as a new task or thread job receives it:
+    /// variables declared [`not_inherited`](ContextVar::not_inherited) are left out.
+    pub fn current() -> Self {
+        Context {
+            map: CURRENT.with(|c| c.borrow().as_ref().and_then(inherited)),
+        }
+    }
+
+    /// Run `f` with this context as the current one; what `f` sets is kept in
+    /// `self` (Python's `Context.run`).
+    pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let _enter = Enter::new(&mut self.map);
+        f()
+    }
+
+    /// A future that polls `fut` with this context as the current one (each
+    /// task's future is wrapped in one).
+    pub fn scope<F: Future>(self, fut: F) -> Scoped<F> {
+        Scoped { map: self.map, fut }
+    }
+
+    /// Whether no variable is set in this context.
+    pub fn is_empty(&self) -> bool {
+        match &self.map {
+            None => true,
+            Some(m) => m.is_empty(),
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("variables", &self.map.as_ref().map_or(0, |m| m.len()))
+            .finish()
+    }
+}
+
+/// The inherited part of a context: the same map when every variable in it is
+/// inherited (the common case: no copy), else a copy without the others.
+fn inherited(map: &Map) -> Option<Map> {
+    if map.iter().all(|s| s.inherit) {
+        return (!map.is_empty()).then(|| map.clone());
+    }
+    let kept: Vec<Slot> = map.iter().filter(|s| s.inherit).cloned().collect();
+    (!kept.is_empty()).then(|| Arc::new(kept))
+}
+
+/// Makes a context current until dropped, then stores what was set in it back
+/// where it came from and restores the previous one (also when the code run
+/// inside panics).
+struct Enter<'a> {
+    home: &'a mut Option<Map>,
+    previous: Option<Map>,
+}
+
+impl<'a> Enter<'a> {
+    fn new(home: &'a mut Option<Map>) -> Self {
+        let mine = home.take();
+        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), mine));
+        Enter { home, previous }
+    }
+}
+
+impl Drop for Enter<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        *self.home = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+    }
+}
+
+/// A future polled inside a [`Context`] (see [`Context::scope`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct Scoped<F> {
+    map: Option<Map>,
+    fut: F,
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of `self`
+        // (no method hands it out by value or `&mut`, `Scoped` has no `Drop`
+        // impl that could move it, and it is `Unpin` only when `F` is); `map`
+        // is not pinned and is only swapped in and out.
+        let (map, fut) = unsafe {
+            let this = self.get_unchecked_mut();
+            (&mut this.map, Pin::new_unchecked(&mut this.fut))
+        };
+        // Entered on every poll, even with an empty map: what the poll sets
+        // must land in this task's map, not stay on the worker thread.
+        let _enter = Enter::new(map);
+        fut.poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for Scoped<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scoped").finish_non_exhaustive()
+    }
+}
+
+/// A context variable (Python's `contextvars.ContextVar`). See the
+/// [module docs](self) for how values follow tasks and threads.
+///
+/// ```
+/// use corio_core::ContextVar;
+///
+/// static DEPTH: ContextVar<u32> = ContextVar::new("depth");
+/// assert_eq!(DEPTH.get(), None);
+/// let token = DEPTH.set(1);
+/// assert_eq!(DEPTH.get(), Some(1));
+/// DEPTH.reset(token).unwrap();
+/// assert_eq!(DEPTH.get(), None);
+/// ```
+pub struct ContextVar<T> {
+    name: &'static str,
+    inherit: bool,
+    /// Assigned on first use (0 = not yet): ids are never reused, so a variable
+    /// dropped and another created at the same address cannot see its values.
+    id: AtomicU64,
+    _value: PhantomData<fn() -> T>,
+}
+
+/// What [`ContextVar::set`] returns: hand it to [`ContextVar::reset`] to restore
+/// the value from before the `set`.
+#[must_use = "without the token the previous value cannot be restored; use `let _ = var.set(v)` to ignore it"]
+pub struct Token<T> {
+    var: u64,
+    old: Option<Arc<dyn Any + Send + Sync>>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Token<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("had_value", &self.old.is_some())
+            .finish()
+    }
+}
+
+/// [`ContextVar::reset`] was given a token made by another variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignTokenError {
+    var: &'static str,
+}
+
+impl fmt::Display for ForeignTokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "token was created by a different ContextVar than '{}'",
+            self.var
+        )
+    }
+}
+
+impl std::error::Error for ForeignTokenError {}
+
+fn next_var_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl<T> ContextVar<T> {
+    /// A variable inherited by new tasks and thread jobs (Python's default).
+    pub const fn new(name: &'static str) -> Self {
+        ContextVar {
+            name,
+            inherit: true,
+            id: AtomicU64::new(0),
+            _value: PhantomData,
+        }
+    }
+
+    /// A variable that new tasks and thread jobs do not inherit: each starts
+    /// with it unset.
+    ///
+    /// ```
+    /// use corio_core::{Context, ContextVar};
+    ///
+    /// static SPAN: ContextVar<&'static str> = ContextVar::not_inherited("span");
+    /// let _t = SPAN.set("parent");
+    /// Context::current().run(|| assert_eq!(SPAN.get(), None));
+    /// assert_eq!(SPAN.get(), Some("parent"));
+    /// ```
+    pub const fn not_inherited(name: &'static str) -> Self {
+        ContextVar {
+            name,
+            inherit: false,
+            id: AtomicU64::new(0),
+            _value: PhantomData,
+        }
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether new tasks and thread jobs inherit the variable.
+    pub fn is_inherited(&self) -> bool {
+        self.inherit
+    }
+
+    /// The id, or 0 while no value was ever set (so nothing can be found).
+    fn id_if_used(&self) -> u64 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    fn id(&self) -> u64 {
+        let id = self.id.load(Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+        let fresh = next_var_id();
+        match self
+            .id
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh,
+            Err(winner) => winner,
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
+    /// The value in the current context, or `None` when it is not set there.
+    pub fn get(&self) -> Option<T> {
+        self.with(|v| v.cloned())
+    }
+
+    /// The value in the current context, or `default` when it is not set.
+    pub fn get_or(&self, default: T) -> T {
+        self.get().unwrap_or(default)
+    }
+
+    /// Calls `f` with a reference to the current value (no clone).
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        let id = self.id_if_used();
+        if id == 0 {
+            return f(None);
+        }
+        CURRENT.with(|c| {
+            let cur = c.borrow();
+            let value = cur
+                .as_ref()
+                .and_then(|m| m.binary_search_by_key(&id, |s| s.var).ok().map(|i| &m[i]))
+                .and_then(|s| s.value.downcast_ref::<T>());
+            f(value)
+        })
+    }
+
+    /// Set the value in the current context; the token restores the previous
+    /// one through [`reset`](Self::reset).
+    pub fn set(&self, value: T) -> Token<T> {
+        let old = self.replace(Some(Arc::new(value)));
+        Token {
+            var: self.id(),
+            old,
+            _value: PhantomData,
+        }
+    }
+
+    /// Restore the value from before the `set` that made `token` (unset if it
+    /// was unset then).
+    ///
+    /// # Errors
+    /// [`ForeignTokenError`] when the token was made by another variable.
+    pub fn reset(&self, token: Token<T>) -> Result<(), ForeignTokenError> {
+        if token.var != self.id() {
+            return Err(ForeignTokenError { var: self.name });
+        }
+        self.replace(token.old);
+        Ok(())
+    }
+
+    /// Put `value` (or remove the variable with `None`) and return the old value.
+    fn replace(
+        &self,
+        value: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        let id = self.id();
+        let inherit = self.inherit;
+        CURRENT.with(|c| {
+            let mut cur = c.borrow_mut();
+            let map = Arc::make_mut(cur.get_or_insert_with(Default::default));
+            match (map.binary_search_by_key(&id, |s| s.var), value) {
+                (Ok(i), Some(value)) => Some(std::mem::replace(&mut map[i].value, value)),
+                (Ok(i), None) => Some(map.remove(i).value),
+                (Err(i), Some(value)) => {
+                    map.insert(
+                        i,
+                        Slot {
+                            var: id,
+                            inherit,
+                            value,
+                        },
+                    );
+                    None
+                }
+                (Err(_), None) => None,
+            }
+        })
+    }
+}
+
+impl<T> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .field("inherited", &self.inherit)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static A: ContextVar<u32> = ContextVar::new("a");
+    static B: ContextVar<String> = ContextVar::new("b");
+    static LOCAL: ContextVar<u32> = ContextVar::not_inherited("local");
+
+    #[test]
+    fn set_get_reset_on_a_plain_thread() {
+        std::thread::spawn(|| {
+            assert_eq!(A.get(), None);
+            let t1 = A.set(1);
+            let t2 = A.set(2);
+            assert_eq!(A.get(), Some(2));
+            A.reset(t2).unwrap();
+            assert_eq!(A.get(), Some(1));
+            A.reset(t1).unwrap();
+            assert_eq!(A.get(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_token_of_another_variable_is_refused() {
+        std::thread::spawn(|| {
+            static C: ContextVar<u32> = ContextVar::new("c");
+            let t = A.set(1);
+            let _ = C.set(5);
+            let err = C.reset(t).unwrap_err();
+            assert!(err.to_string().contains("'c'"), "{err}");
+            assert_eq!(C.get(), Some(5));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn copies_are_isolated_both_ways() {
+        std::thread::spawn(|| {
+            let _t = B.set("parent".into());
+            let mut copy = Context::current();
+            copy.run(|| {
+                assert_eq!(B.get().as_deref(), Some("parent"));
+                let _ = B.set("child".into());
+            });
+            assert_eq!(B.get().as_deref(), Some("parent"));
+            // What the copy set stays in the copy.
+            copy.run(|| assert_eq!(B.get().as_deref(), Some("child")));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn not_inherited_variables_are_left_out_of_copies() {
+        std::thread::spawn(|| {
+            let _a = A.set(3);
+            let _l = LOCAL.set(4);
+            let mut copy = Context::current();
+            copy.run(|| {
+                assert_eq!(A.get(), Some(3));
+                assert_eq!(LOCAL.get(), None);
+            });
+            assert_eq!(LOCAL.get(), Some(4));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn run_restores_the_outer_context_after_a_panic() {
+        std::thread::spawn(|| {
+            let _t = A.set(10);
+            let mut ctx = Context::new();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ctx.run(|| {
+                    let _ = A.set(11);
+                    panic!("boom");
+                })
+            }));
+            assert!(r.is_err());
+            assert_eq!(A.get(), Some(10));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn scoped_future_sees_its_context_on_every_poll() {
+        std::thread::spawn(|| {
+            let _t = A.set(1);
+            let ctx = Context::current();
+            let _ = A.set(2); // after the copy: not seen inside
+            let fut = ctx.scope(async {
+                let first = A.get();
+                yield_once().await;
+                let _ = A.set(9);
+                yield_once().await;
+                (first, A.get())
+            });
+            assert_eq!(futures::executor::block_on(fut), (Some(1), Some(9)));
+            assert_eq!(A.get(), Some(2));
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Returns Pending once (and wakes itself), so the scope is entered twice.
+    async fn yield_once() {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
