@@ -171,7 +171,8 @@ impl Executor {
         let n = self.threads.len();
         let all_stopped = {
             let mut exited = lock(&shared.exited);
-            let deadline = timeout.map(|t| Instant::now() + t);
+            // A timeout too large to add (Duration::MAX) means no deadline.
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             loop {
                 if *exited >= n {
                     break true;

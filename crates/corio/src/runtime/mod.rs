@@ -48,11 +48,13 @@ use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
 use crate::task::{Registry, RegistryGuard, Task, TaskInfo, Tracked};
 
-/// How long [`run`] waits for the blocking pool at shutdown: closures still
-/// running after this are left to finish on their own (detached), as asyncio's
-/// `shutdown_default_executor` timeout (300 s there; 5 s keeps a Ctrl-C'd
-/// program from hanging on a stuck thread while letting quick work finish).
-const RUN_BLOCKING_GRACE: Duration = Duration::from_secs(5);
+/// How long [`run`] and a plain `drop` of a [`Runtime`] wait, in all, for the
+/// workers to finish their current polls and for running blocking closures:
+/// whatever still runs after this is left to finish on its own (detached), as
+/// asyncio's `shutdown_default_executor` timeout (300 s there; 5 s keeps a
+/// Ctrl-C'd program from hanging on a stuck thread while letting quick work
+/// finish).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Default slow-poll threshold of debug mode: asyncio's `slow_callback_duration`.
 const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(100);
@@ -342,8 +344,15 @@ fn enter(handle: Handle) -> EnterGuard {
 
 /// An asyncio event loop: worker threads, the reactor, a blocking pool.
 ///
-/// Dropping it shuts it down: pending tasks are cancelled (their futures
-/// dropped) and the blocking pool is given a bounded wait.
+/// # Shutdown
+///
+/// Dropping it shuts it down: every pending task is cancelled (its future
+/// dropped, its [`Task`] resolving `Err(Cancelled)`), queued blocking closures
+/// are dropped, and the drop waits **at most 5 s in all** for the workers to
+/// finish the polls they are in and for blocking closures already running;
+/// whatever still runs then is detached (finishes on its own thread, never
+/// joined). [`shutdown_timeout`](Runtime::shutdown_timeout) does the same with
+/// your bound.
 ///
 /// ```
 /// let rt = corio::Runtime::new().unwrap();
@@ -419,18 +428,44 @@ impl Runtime {
         }
     }
 
-    /// Shut down, waiting at most `timeout` for the workers and then for the
-    /// blocking pool. Pending tasks are cancelled (their futures dropped).
-    /// Returns false when something was still running at the deadline (it is
-    /// left detached).
+    /// Shut down, waiting at most `timeout` in all (plus the time it takes to
+    /// drop the tasks' futures) for the workers to finish their current polls
+    /// and for running blocking closures.
+    ///
+    /// When it returns, every task that is not in the middle of a poll has been
+    /// cancelled: its future dropped, its [`Task`] resolving `Err(Cancelled)`.
+    /// Blocking closures still queued are dropped without running (their
+    /// futures resolve [`BlockingError::Cancelled`](crate::BlockingError));
+    /// running ones cannot be interrupted: they are detached and finish on
+    /// their own threads, which nobody joins. Returns false when something was
+    /// still running at the deadline.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let rt = corio::Runtime::new().unwrap();
+    /// rt.handle().create_task(corio::sleep(Duration::from_secs(3600)));
+    /// let start = Instant::now();
+    /// assert!(rt.shutdown_timeout(Duration::from_secs(1)));
+    /// assert!(start.elapsed() < Duration::from_secs(1));
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut clean = true;
-        if let Some(ex) = self.executor.take() {
-            clean &= ex.shutdown_timeout(timeout);
-        }
+        self.shutdown(timeout)
+    }
+
+    /// The shutdown of [`shutdown_timeout`](Self::shutdown_timeout) and `drop`:
+    /// one deadline for the workers and the blocking pool. Later calls do
+    /// nothing and return true.
+    fn shutdown(&mut self, timeout: Duration) -> bool {
+        let Some(ex) = self.executor.take() else {
+            return true;
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        let mut clean = ex.shutdown_timeout(timeout);
+        // Tasks idle in a timer or an I/O wait are in no queue: wake them so
+        // the stopped scheduler drops them (cancels them).
         self.handle.shared.registry.wake_all();
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         clean &= self.handle.shared.blocking.shutdown_timeout(left);
         clean
     }
@@ -442,18 +477,12 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
+    /// Shuts down as [`Runtime::shutdown_timeout`] with a 5 s bound: tasks are
+    /// cancelled, and the drop waits at most 5 s in all for the workers to finish
+    /// their current polls and for running blocking closures (the rest is
+    /// detached).
     fn drop(&mut self) {
-        if let Some(ex) = self.executor.take() {
-            drop(ex);
-            // Tasks idle in a timer or an I/O wait are in no queue: wake them so
-            // the stopped scheduler drops them (cancels them).
-            self.handle.shared.registry.wake_all();
-        }
-        let _ = self
-            .handle
-            .shared
-            .blocking
-            .shutdown_timeout(RUN_BLOCKING_GRACE);
+        self.shutdown(SHUTDOWN_GRACE);
     }
 }
 
@@ -739,6 +768,6 @@ pub fn run<F: Future>(fut: F) -> F::Output {
         Err(e) => panic!("corio::run(): could not start the runtime's threads: {e}"),
     };
     let out = rt.block_on(fut);
-    rt.shutdown_timeout(RUN_BLOCKING_GRACE);
+    rt.shutdown_timeout(SHUTDOWN_GRACE);
     out
 }

@@ -1,0 +1,167 @@
+//! Runtime shutdown: `shutdown_timeout` is bounded, plain `drop` is bounded, and a
+//! runtime built right after a shutdown works.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{timeout, DropCounter};
+
+/// A blocking job that parks until released (or 10,000 s): a "stuck" closure the
+/// runtime cannot interrupt. Released at the end of each test so no thread lingers.
+struct Stuck {
+    started: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+fn stuck_job(rt: &corio::Runtime) -> (Stuck, corio::Task<()>) {
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let task = rt.handle().create_task(async move {
+        let _ = corio::to_thread(move || {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv_timeout(Duration::from_secs(10_000));
+        })
+        .await;
+    });
+    (Stuck { started, release }, task)
+}
+
+/// Ten tasks sleeping an hour, each holding a drop token; returns once all ten
+/// are asleep.
+fn ten_sleepers(rt: &corio::Runtime, drops: &DropCounter) {
+    let started = Arc::new(AtomicUsize::new(0));
+    for _ in 0..10 {
+        let token = drops.token();
+        let started = started.clone();
+        rt.handle().create_task(async move {
+            let _token = token;
+            started.fetch_add(1, SeqCst);
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+    }
+    wait_until("the sleepers to start", || started.load(SeqCst) == 10);
+}
+
+/// Until `cond` holds, or fail after 10 s.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A fresh runtime runs a task, a timer and a blocking call.
+fn fresh_runtime_works() {
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    let out = rt.block_on(async {
+        let t = corio::create_task(async { 40 });
+        corio::sleep(Duration::from_millis(5)).await;
+        let b = corio::to_thread(|| 2).await.unwrap();
+        t.await.unwrap() + b
+    });
+    assert_eq!(out, 42);
+}
+
+#[test]
+fn shutdown_timeout_returns_within_the_timeout() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    timeout(60, move || {
+        let rt = corio::Runtime::builder()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let (stuck, _stuck_task) = stuck_job(&rt);
+        stuck.started.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The only blocking thread is busy: this one stays queued, and must be
+        // cancelled (its closure dropped without running).
+        let queued_drop = DropCounter::default();
+        let token = queued_drop.token();
+        let queued = rt.handle().create_task(async move {
+            corio::to_thread(move || {
+                let _token = token;
+                unreachable!("a queued job must not run after shutdown");
+            })
+            .await
+        });
+        ten_sleepers(&rt, &d);
+
+        let start = Instant::now();
+        let clean = rt.shutdown_timeout(Duration::from_millis(100));
+        let took = start.elapsed();
+        eprintln!("shutdown_timeout(100 ms) returned after {took:?}");
+        assert!(!clean, "the stuck blocking job was still running");
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+        assert_eq!(d.get(), 10, "every sleeper's future was dropped on return");
+        assert_eq!(queued_drop.get(), 1, "the queued job was dropped");
+        // The task awaiting it is cancelled with the runtime (or, had it been
+        // woken first, it would see the job's own cancellation).
+        match queued.wait_blocking() {
+            Err(e) => assert!(e.is_cancelled(), "{e}"),
+            Ok(r) => assert!(matches!(r, Err(corio::BlockingError::Cancelled)), "{r:?}"),
+        }
+
+        fresh_runtime_works();
+        let _ = stuck.release.send(());
+    });
+}
+
+#[test]
+fn drop_after_shutdown_timeout_does_not_wait_again() {
+    timeout(60, || {
+        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        let (stuck, _t) = stuck_job(&rt);
+        stuck.started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let start = Instant::now();
+        assert!(!rt.shutdown_timeout(Duration::from_millis(50)));
+        assert!(start.elapsed() < Duration::from_millis(500));
+        let _ = stuck.release.send(());
+    });
+}
+
+#[test]
+fn plain_drop_is_bounded() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    timeout(60, move || {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        let (stuck, _t) = stuck_job(&rt);
+        stuck.started.recv_timeout(Duration::from_secs(10)).unwrap();
+        ten_sleepers(&rt, &d);
+        let start = Instant::now();
+        drop(rt);
+        let took = start.elapsed();
+        // `Runtime`'s drop waits at most 5 s for running blocking jobs.
+        assert!(took < Duration::from_secs(9), "took {took:?}");
+        assert_eq!(d.get(), 10);
+        fresh_runtime_works();
+        let _ = stuck.release.send(());
+    });
+}
+
+#[test]
+fn shutdown_timeout_waits_for_quick_blocking_work() {
+    timeout(60, || {
+        let rt = corio::Runtime::new().unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let (started_tx, started) = mpsc::channel();
+        let flag = done.clone();
+        let _t = rt.handle().create_task(async move {
+            corio::to_thread(move || {
+                let _ = started_tx.send(());
+                std::thread::sleep(Duration::from_millis(50));
+                flag.store(true, SeqCst);
+            })
+            .await
+        });
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(rt.shutdown_timeout(Duration::from_secs(20)));
+        assert!(done.load(SeqCst));
+    });
+}
