@@ -124,6 +124,12 @@ fn main() {
         awaited_under_tokio,
         no_orphan_when_the_parent_panics,
         no_orphan_when_the_parent_is_killed,
+        not_a_worker_when_the_marker_is_garbage_and_stdin_a_file,
+        not_a_worker_when_the_marker_is_the_launchers_pid_and_stdin_a_file,
+        not_a_worker_when_the_marker_is_its_own_pid,
+        not_a_worker_when_stdin_is_a_socket,
+        not_a_worker_when_stdin_lacks_the_secret,
+        not_a_worker_when_the_parent_is_another_program,
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -467,8 +473,216 @@ fn no_orphan_when_the_parent_is_killed() {
     eventually("the orphaned worker exited", LONG, || has_exited(worker));
 }
 
-/// The helper parents used by the orphan tests.
+// ---- who may become a worker ------------------------------------------------------
+
+const MARKER_ENV: &str = "CORIO_PROCESS_POOL_WORKER";
+
+/// What a probe run of this binary (not a worker: `main` ran) printed.
+struct Probe {
+    stdout: String,
+    stderr: String,
+}
+
+/// The request an attacker would send: run `touch_and_sleep` to create `marker`.
+fn attack_frame(marker: &std::path::Path) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Request {
+        name: String,
+        arg: Vec<u8>,
+    }
+    let arg = postcard::to_stdvec(&(marker.display().to_string(), 0u64)).unwrap();
+    let request = postcard::to_stdvec(&Request {
+        name: "touch_and_sleep".to_owned(),
+        arg,
+    })
+    .unwrap();
+    let mut frame = (request.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&request);
+    frame
+}
+
+/// The attack frame behind a well-formed (but made-up) secret.
+fn attack_with_made_up_secret(marker: &std::path::Path) -> Vec<u8> {
+    let mut bytes = b"CORIOPS1".to_vec();
+    bytes.extend_from_slice(&[0x5a; 32]);
+    bytes.extend_from_slice(&attack_frame(marker));
+    bytes
+}
+
+/// Runs `command` (this binary, in probe mode) to the end with a deadline and
+/// checks that it was not a worker: `main` ran, no function name or handshake
+/// went to stdout, the attack's marker file was never created, and stderr says
+/// why (`reason`).
+fn assert_not_a_worker(mut command: Command, marker: &std::path::Path, reason: &str) -> Probe {
+    command
+        .env(HELPER_ENV, "probe")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = rx
+        .recv_timeout(LONG)
+        .expect("the probe finished in time")
+        .unwrap();
+    let probe = Probe {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(output.status.success(), "probe failed: {}", probe.stderr);
+    assert_eq!(
+        probe.stdout, "main ran\npool refused\n",
+        "stderr: {}",
+        probe.stderr
+    );
+    for leak in ["touch_and_sleep", "cpu_bound", "CORIOPW1"] {
+        assert!(!probe.stdout.contains(leak), "{leak} printed");
+    }
+    assert!(
+        !marker.exists(),
+        "a registered function ran for the attacker"
+    );
+    assert!(
+        probe.stderr.contains("not started by a process pool") && probe.stderr.contains(reason),
+        "refused for the wrong reason (wanted {reason:?}): {}",
+        probe.stderr
+    );
+    probe
+}
+
+/// A file holding the attack (with a made-up secret in front).
+fn attack_file(tag: &str, marker: &std::path::Path) -> std::fs::File {
+    let path = marker_path(tag);
+    std::fs::write(&path, attack_with_made_up_secret(marker)).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    file
+}
+
+fn probe_command() -> Command {
+    Command::new(std::env::current_exe().unwrap())
+}
+
+fn not_a_worker_when_the_marker_is_garbage_and_stdin_a_file() {
+    let marker = marker_path("garbage-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = probe_command();
+    cmd.env(MARKER_ENV, "x")
+        .stdin(attack_file("garbage-in", &marker));
+    assert_not_a_worker(cmd, &marker, "is not a process id");
+}
+
+fn not_a_worker_when_the_marker_is_the_launchers_pid_and_stdin_a_file() {
+    let marker = marker_path("launcher-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = probe_command();
+    cmd.env(MARKER_ENV, std::process::id().to_string())
+        .stdin(attack_file("launcher-in", &marker));
+    assert_not_a_worker(cmd, &marker, "stdin is not a pipe");
+}
+
+fn not_a_worker_when_the_marker_is_its_own_pid() {
+    // `exec` keeps the shell's pid, so `$$` is the program's own pid.
+    let marker = marker_path("own-pid-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("{MARKER_ENV}=$$ exec \"$0\""))
+        .arg(std::env::current_exe().unwrap())
+        .stdin(attack_file("own-pid-in", &marker));
+    assert_not_a_worker(cmd, &marker, "is not the parent's process id");
+}
+
+fn not_a_worker_when_stdin_is_a_socket() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let marker = marker_path("socket-marker");
+    let _ = std::fs::remove_file(&marker);
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    ours.write_all(&attack_with_made_up_secret(&marker))
+        .unwrap();
+    let mut cmd = probe_command();
+    cmd.env(MARKER_ENV, std::process::id().to_string())
+        .stdin(std::os::fd::OwnedFd::from(theirs));
+    assert_not_a_worker(cmd, &marker, "stdin is not a pipe");
+    drop(ours);
+}
+
+/// Pipes, the launcher's pid, the same program: only the secret is missing (an
+/// old-style request straight away).
+fn not_a_worker_when_stdin_lacks_the_secret() {
+    let marker = marker_path("no-secret-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = probe_command();
+    cmd.env(MARKER_ENV, std::process::id().to_string())
+        .stdin(Stdio::piped());
+    feed_and_check(cmd, attack_frame(&marker), &marker, "pool's secret");
+}
+
+/// Pipes and a well-formed secret, the marker set to the parent's pid, but the
+/// parent is a shell, not this program.
+fn not_a_worker_when_the_parent_is_another_program() {
+    let marker = marker_path("shell-parent-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = Command::new("/bin/sh");
+    // Not the last command, so the shell forks instead of exec-ing: it stays the parent.
+    cmd.arg("-c")
+        .arg(format!(
+            "{MARKER_ENV}=$$; export {MARKER_ENV}; \"$0\"; exit $?"
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .stdin(Stdio::piped());
+    feed_and_check(
+        cmd,
+        attack_with_made_up_secret(&marker),
+        &marker,
+        "runs a different program",
+    );
+}
+
+/// Starts `cmd` with `input` already in its stdin pipe, then checks it.
+fn feed_and_check(mut cmd: Command, input: Vec<u8>, marker: &std::path::Path, reason: &str) {
+    use std::io::Write;
+    // A pipe we fill before the child starts: what a launcher would hand over.
+    let (reader, mut writer) = os_pipe();
+    writer.write_all(&input).unwrap();
+    drop(writer);
+    cmd.stdin(reader);
+    assert_not_a_worker(cmd, marker, reason);
+}
+
+/// A fresh pipe: (read end, write end).
+fn os_pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two fds into `fds`, which lives across the call.
+    let ret = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(ret, 0, "pipe: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just created by pipe and are owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// The helper parents used by the orphan tests, and the probe run of `main` by
+/// the "who may become a worker" tests.
 fn helper(mode: &str) {
+    if mode == "probe" {
+        println!("main ran");
+        // A refused process starts no workers of its own.
+        match wait_timeout(ProcessPool::new(1).run(&PID, ()), LONG) {
+            Err(BlockingError::WorkerStart(msg)) if msg.contains("not a pool worker") => {
+                println!("pool refused")
+            }
+            other => println!("pool did not refuse: {other:?}"),
+        }
+        return;
+    }
     let pool = ProcessPool::new(1);
     let worker = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
     println!("{worker}");

@@ -39,8 +39,8 @@
 //!   worker, fd 0 is then pointed at /dev/null and fd 1 at stderr, so a function
 //!   that prints cannot corrupt the stream.
 //! - A worker runs only functions passed to [`maybe_run_worker`], and reads requests
-//!   only from the pipe its parent created. It announces the names it knows in a
-//!   handshake, so an unknown name fails at once with
+//!   only from the pipe its parent created (see [Security](#security)). It announces
+//!   the names it knows in a handshake, so an unknown name fails at once with
 //!   [`BlockingError::UnknownFunction`] (the worker checks again itself).
 //! - A panic in a function is caught in the worker and becomes
 //!   [`BlockingError::RemotePanicked`] for that call; the worker lives on.
@@ -53,19 +53,65 @@
 //!   (pool shutdown, or the parent died); on Linux they also get SIGKILL if the
 //!   driver thread dies (`PR_SET_PDEATHSIG`). [`shutdown(true)`](ProcessPool::shutdown)
 //!   returns only after every worker has been reaped: no zombies, no orphans.
+//!
+//! # Security
+//!
+//! Worker mode runs registered functions on arguments read from stdin and prints
+//! the names of all registered functions, skipping `main` and whatever checks it
+//! makes. So a program becomes a worker **only when its own parent pool started
+//! it**; anyone else who runs it (with any environment and any stdin) gets `main`.
+//! [`maybe_run_worker`] serves only if every one of these holds, checked in this
+//! order before it reads a request or writes a byte:
+//!
+//! 1. `CORIO_PROCESS_POOL_WORKER` is set to a number equal to the parent's pid.
+//!    Absent: not a worker, nothing else is looked at. Any other value (not a
+//!    number, another pid): not a worker.
+//! 2. The process is not privileged: no `AT_SECURE` in its auxiliary vector
+//!    (setuid, setgid, file capabilities; elsewhere than Linux: real and effective
+//!    user and group ids differ).
+//!    Whoever starts a setuid program chooses its environment and stdin, and must
+//!    not get its privileges through them. A privileged process also refuses to
+//!    *start* workers, with [`BlockingError::WorkerStart`].
+//! 3. fd 0 and fd 1 are both pipes: never a file, a terminal, or a socket (an
+//!    inetd-style service would otherwise serve the network).
+//! 4. On Linux, the parent process runs the same executable file (same device and
+//!    inode of `/proc/<ppid>/exe` and `/proc/self/exe`; the pool starts
+//!    `/proc/self/exe`, so this holds even after the file is replaced on disk). A
+//!    shell or launcher that sets the variable to its own pid and hands over pipes
+//!    fails here.
+//! 5. stdin starts with a per-spawn random secret (32 bytes from `/dev/urandom`
+//!    behind a fixed 8-byte tag), written there by the parent and never put in the
+//!    environment or the arguments. The worker echoes it before its handshake and
+//!    the parent compares it in constant time, so a pool only ever talks to the
+//!    process that read its own request pipe; a stream that does not start with
+//!    the tag (a file's contents, another program's output, an old-style request)
+//!    is refused. The worker cannot tell a right secret from a wrong one by itself
+//!    (only its parent knows the secret): checks 1-4 decide who the parent is.
+//!
+//! The variable is removed from the environment in every case, so processes the
+//! program starts later never see it. A refused process prints one line saying why
+//! on stderr, runs `main` normally, and refuses to start pool workers of its own
+//! (with [`BlockingError::WorkerStart`] saying why: a pool child that failed a
+//! check would otherwise start children that fail it too). If check 5 fails, the
+//! bytes it read (at most 40) are gone from stdin; checks 1-4 consume nothing.
+//! A worker also exits when its parent does (end of file on stdin, and
+//! `PR_SET_PDEATHSIG` on Linux).
 
+mod gate;
 mod sys;
 mod wire;
 mod worker;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write;
 use std::io::{self, BufReader, Read};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::Arc as StdArc;
+use std::sync::{Arc as StdArc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -188,15 +234,29 @@ pub fn maybe_run_worker(functions: &[&dyn Registered]) {
     let Some(marker) = std::env::var_os(WORKER_ENV) else {
         return;
     };
-    // Our own children (if a function starts processes) are not workers.
+    // Our own children (if a function starts processes, or `main` runs on) are
+    // not workers.
     std::env::remove_var(WORKER_ENV);
-    let parent = marker.to_str().and_then(|s| s.parse::<u32>().ok());
-    let code = worker::serve(parent, functions);
-    std::process::exit(code);
+    match gate::admit(&marker) {
+        Ok((parent, secret)) => std::process::exit(worker::serve(parent, &secret, functions)),
+        Err(reason) => {
+            eprintln!(
+                "corio: {WORKER_ENV} is set, but this process was not started by a process pool \
+                 ({reason}); running main as a normal program"
+            );
+            let _ = REFUSED.set(reason);
+        }
+    }
 }
 
-/// True in a process that was started as a pool worker and has not yet called
-/// [`maybe_run_worker`].
+/// Why [`maybe_run_worker`] refused worker mode in this process, if it did. Such a
+/// process runs `main` normally but starts no workers of its own: if the refusal
+/// was a pool's child failing a check, its workers would fail it too, and each
+/// would start the next.
+static REFUSED: OnceLock<String> = OnceLock::new();
+
+/// True in a process that was started with the worker marker in its environment
+/// (normally: by a [`ProcessPool`]) and has not yet called [`maybe_run_worker`].
 pub fn is_worker_process() -> bool {
     std::env::var_os(WORKER_ENV).is_some()
 }
@@ -564,27 +624,51 @@ impl Worker {
                     .to_owned(),
             ));
         }
+        if let Some(reason) = REFUSED.get() {
+            return Err(BlockingError::WorkerStart(format!(
+                "this process was started with {WORKER_ENV} set but is not a pool worker \
+                 ({reason}); it starts no workers of its own: unset {WORKER_ENV}"
+            )));
+        }
+        if sys::is_privileged() {
+            return Err(BlockingError::WorkerStart(
+                "this process runs with raised privileges (setuid, setgid or file capabilities), \
+                 and such a process never serves as a worker; run CPU-bound work in a ThreadPool"
+                    .to_owned(),
+            ));
+        }
         let exe: PathBuf = std::env::current_exe().map_err(|e| {
             BlockingError::WorkerStart(format!("cannot find the current executable: {e}"))
         })?;
-        let mut child = Command::new(&exe)
+        let secret: gate::Secret = sys::random_bytes().map_err(|e| {
+            BlockingError::WorkerStart(format!(
+                "cannot read /dev/urandom for the worker's secret: {e}"
+            ))
+        })?;
+        let mut command = Command::new(same_executable(&exe));
+        command
+            .arg0(&exe)
             .env(WORKER_ENV, std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| {
-                BlockingError::WorkerStart(format!("cannot start {}: {e}", exe.display()))
-            })?;
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().map_err(|e| {
+            BlockingError::WorkerStart(format!("cannot start {}: {e}", exe.display()))
+        })?;
         let pid = child.id();
-        let (Some(stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(BlockingError::WorkerStart(
                 "the worker's pipes were not created".to_owned(),
             ));
         };
-        match handshake(&mut stdout) {
+        let mut first = gate::SECRET_MAGIC.to_vec();
+        first.extend_from_slice(&secret);
+        // 40 bytes into an empty pipe: never blocks. A failure (the child is
+        // already gone) shows up in the handshake below.
+        let _ = stdin.write_all(&first);
+        match handshake(&mut stdout, &secret) {
             Ok(hello) if hello.pid == pid => Ok(Worker {
                 child,
                 pid,
@@ -677,8 +761,20 @@ impl Worker {
     }
 }
 
-/// Reads the worker's MAGIC + Hello, waiting at most [`HANDSHAKE_TIMEOUT`].
-fn handshake(stdout: &mut ChildStdout) -> Result<wire::Hello, String> {
+/// The program to start as a worker: on Linux `/proc/self/exe`, which is the
+/// running executable even if `exe` was replaced on disk since it started (a
+/// worker checks that its parent runs the same file); elsewhere `exe`.
+fn same_executable(exe: &Path) -> &Path {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        Path::new("/proc/self/exe")
+    } else {
+        exe
+    }
+}
+
+/// Reads the worker's MAGIC, echoed secret and Hello, waiting at most
+/// [`HANDSHAKE_TIMEOUT`].
+fn handshake(stdout: &mut ChildStdout, secret: &gate::Secret) -> Result<wire::Hello, String> {
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut read = |buf: &mut [u8]| -> Result<(), String> {
         let mut filled = 0;
@@ -706,6 +802,11 @@ fn handshake(stdout: &mut ChildStdout) -> Result<wire::Hello, String> {
     read(&mut magic)?;
     if magic != wire::MAGIC {
         return Err("it wrote something other than the worker handshake to stdout".to_owned());
+    }
+    let mut echoed = [0u8; gate::SECRET_LEN];
+    read(&mut echoed)?;
+    if !gate::secrets_match(&echoed, secret) {
+        return Err("it did not echo the secret this pool gave it".to_owned());
     }
     let mut len = [0u8; 4];
     read(&mut len)?;

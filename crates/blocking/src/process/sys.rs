@@ -16,6 +16,77 @@ pub(crate) fn set_parent_death_signal() {
     }
 }
 
+/// True when the kernel marked this process as running with privileges its
+/// invoker does not have (setuid/setgid/file capabilities): `AT_SECURE` on Linux;
+/// elsewhere, differing real and effective user or group ids.
+pub(crate) fn is_privileged() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: getauxval reads the auxiliary vector the kernel gave the process;
+    // it has no preconditions and returns 0 for an absent entry.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    // SAFETY: the get*id calls have no preconditions and cannot fail.
+    let secure = unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() };
+    secure
+}
+
+/// True if `fd` is open and is a pipe (FIFO); false for a file, socket, tty or a
+/// closed fd.
+pub(crate) fn is_pipe(fd: RawFd) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only into `st`, which outlives the call; a bad fd is
+    // reported as -1/EBADF.
+    let ret = unsafe { libc::fstat(fd, &mut st) };
+    ret == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
+}
+
+/// Fills `buf` from `fd` with `read(2)`, waiting for each chunk at most until
+/// `deadline`. Reads exactly `buf.len()` bytes and nothing more (no buffering), so
+/// whatever follows stays in the pipe.
+pub(crate) fn read_exact_until(fd: RawFd, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        if !wait_readable(fd, deadline)? {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is valid for writes of `rest.len()` bytes for the call.
+        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        } else if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        } else {
+            filled += n as usize;
+        }
+    }
+    Ok(())
+}
+
+/// `N` bytes from the kernel's random number generator.
+pub(crate) fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    // /dev/urandom is on every Unix; `getrandom(2)` would save an fd but not
+    // exist everywhere.
+    std::io::Read::read_exact(&mut File::open("/dev/urandom")?, &mut buf)?;
+    Ok(buf)
+}
+
+/// True if the parent process runs the same executable file as this one (same
+/// device and inode, even if the file has since been replaced on disk). `Err` if
+/// that cannot be known (no /proc, or the parent is not ours to inspect).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn parent_runs_same_executable(parent: u32) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self/exe")?;
+    let parent = std::fs::metadata(format!("/proc/{parent}/exe"))?;
+    Ok(me.dev() == parent.dev() && me.ino() == parent.ino())
+}
+
 /// The parent's pid.
 pub(crate) fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions and cannot fail.

@@ -2,7 +2,8 @@
 //! worker's stdin (requests) and stdout (replies).
 //!
 //! ```text
-//! worker -> parent, once:  MAGIC (8 bytes)  frame(Hello)
+//! parent -> worker, once:  SECRET_MAGIC (8 bytes)  secret (32 random bytes)
+//! worker -> parent, once:  MAGIC (8 bytes)  secret (echoed)  frame(Hello)
 //! parent -> worker:        frame(Request)            (one at a time)
 //! worker -> parent:        frame(Response)           (exactly one per request)
 //! frame(x) = u32 little-endian length of the payload, then postcard(x)

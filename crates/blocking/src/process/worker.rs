@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use super::gate::Secret;
 use super::sys;
 use super::wire::{self, Hello, Request, Response};
 use super::Registered;
@@ -17,16 +18,16 @@ const EXIT_ORPHANED: i32 = 70;
 const EXIT_PROTOCOL: i32 = 71;
 
 /// Serves requests until stdin reaches end of file; returns the exit code.
-pub(crate) fn serve(expected_parent: Option<u32>, functions: &[&dyn Registered]) -> i32 {
+/// `parent` and `secret` come from [`gate::admit`](super::gate::admit): only an
+/// admitted process gets here.
+pub(crate) fn serve(parent: u32, secret: &Secret, functions: &[&dyn Registered]) -> i32 {
     sys::set_parent_death_signal();
     // The parent may have died before the death signal was armed: then nobody
     // would ever close our stdin, so leave now (we would be an orphan).
-    if let Some(parent) = expected_parent {
-        if sys::parent_pid() != parent {
-            return EXIT_ORPHANED;
-        }
+    if sys::parent_pid() != parent {
+        return EXIT_ORPHANED;
     }
-    match serve_pipes(functions) {
+    match serve_pipes(secret, functions) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("corio process-pool worker {}: {err}", std::process::id());
@@ -35,7 +36,7 @@ pub(crate) fn serve(expected_parent: Option<u32>, functions: &[&dyn Registered])
     }
 }
 
-fn serve_pipes(functions: &[&dyn Registered]) -> io::Result<()> {
+fn serve_pipes(secret: &Secret, functions: &[&dyn Registered]) -> io::Result<()> {
     let (requests, mut replies) = sys::take_stdio()?;
     let mut requests = BufReader::new(requests);
 
@@ -43,7 +44,10 @@ fn serve_pipes(functions: &[&dyn Registered]) -> io::Result<()> {
         pid: std::process::id(),
         functions: functions.iter().map(|f| f.name().to_owned()).collect(),
     };
+    // The echoed secret tells the parent this reply stream comes from the
+    // process that read its request pipe.
     let mut first = wire::MAGIC.to_vec();
+    first.extend_from_slice(secret);
     let hello = wire::encode(&hello)?;
     first.extend_from_slice(&(hello.len() as u32).to_le_bytes());
     first.extend_from_slice(&hello);
