@@ -147,16 +147,60 @@ impl<T: AsRawFd> Async<T> {
         cx: &mut Context<'_>,
         op: &mut dyn FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_op_draining(dir, cx, op, |_| false)
+    }
+
+    /// A byte-stream read of at most `want` bytes (`op` returns how many it
+    /// read): like [`poll_op`](Async::poll_op), and a read that fills less than
+    /// `want` also forgets the readiness seen, as tokio does. The socket's
+    /// receive queue was drained, so trying again would only cost an `EAGAIN`
+    /// system call; the next read waits for the kernel's next event instead.
+    ///
+    /// Sound in edge mode because the kernel reports an event for every new
+    /// arrival (not only an empty-to-non-empty change), the flag is kept if
+    /// such an event came after `tick`, and a FIN that arrived together with
+    /// the data is caught by the reactor's hang-up watch (hup.rs). End of
+    /// stream (0 bytes) keeps the readiness: EOF is permanent. Never use this
+    /// for datagrams: a short datagram says nothing about the ones behind it.
+    pub(crate) fn poll_read_stream(
+        &self,
+        cx: &mut Context<'_>,
+        want: usize,
+        op: &mut dyn FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op_draining(READ, cx, op, |&n| n > 0 && n < want)
+    }
+
+    /// `poll_op`, where `drained(&result)` says a successful read emptied the
+    /// receive queue (see `poll_read_stream`).
+    fn poll_op_draining<R>(
+        &self,
+        dir: usize,
+        cx: &mut Context<'_>,
+        op: &mut dyn FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
         loop {
             let tick = ready!(self.source.poll_ready(dir, cx))?;
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.source.clear_ready(dir, tick)
                 }
-                res => return Poll::Ready(res),
+                Ok(r) => {
+                    if drained(&r) {
+                        self.source.clear_after_short_read(tick);
+                    }
+                    return Poll::Ready(Ok(r));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
+}
+
+/// Total length of `bufs`, the `want` of a vectored stream read.
+pub(crate) fn total_len(bufs: &[IoSliceMut<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).sum()
 }
 
 impl<T: AsRawFd> AsRawFd for Async<T> {
@@ -217,6 +261,7 @@ impl Drop for Ready<'_> {
 }
 
 // ---- futures-io for any Async<T> whose &T reads/writes (sockets, pipes) ----
+// AsyncRead is a byte stream: a short read clears readiness (poll_read_stream).
 
 impl<T: AsRawFd> futures_io::AsyncRead for Async<T>
 where
@@ -227,7 +272,8 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(READ, cx, &mut |mut io: &T| io.read(buf))
+        let want = buf.len();
+        self.poll_read_stream(cx, want, &mut |mut io: &T| io.read(buf))
     }
 
     fn poll_read_vectored(
@@ -235,7 +281,8 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(READ, cx, &mut |mut io: &T| io.read_vectored(bufs))
+        let want = total_len(bufs);
+        self.poll_read_stream(cx, want, &mut |mut io: &T| io.read_vectored(bufs))
     }
 }
 

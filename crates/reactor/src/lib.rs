@@ -67,6 +67,7 @@
 //! ```
 
 mod block_on;
+mod hup;
 mod io;
 pub mod net;
 mod reactor;

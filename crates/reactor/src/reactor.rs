@@ -39,6 +39,7 @@
 //! kernel reports new readiness. Where edge mode is missing, sources use
 //! oneshot mode and are re-armed (one `modify`) when a waiter registers.
 
+use crate::hup::{HupWatch, HUP_KEY};
 use crate::sync::{
     lock, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
 };
@@ -80,6 +81,8 @@ pub struct Reactor {
     poller: Poller,
     /// Edge-triggered registration is available (no re-arming).
     edge: bool,
+    /// Streams whose peer hung up (see hup.rs); `None` where unsupported.
+    hup: Option<HupWatch>,
     sources: Mutex<Slab<Arc<Source>>>,
     /// The right to wait in the poller, with the buffers the driver reuses.
     driver: Mutex<DriverState>,
@@ -99,6 +102,8 @@ pub struct Reactor {
 struct DriverState {
     events: Events,
     wakers: Vec<Waker>,
+    /// Keys of sources that hung up, collected from the hang-up watch.
+    hung_up: Vec<usize>,
 }
 
 struct Timers {
@@ -160,13 +165,16 @@ impl Reactor {
     fn new() -> io::Result<Reactor> {
         let poller = Poller::new()?;
         let edge = poller.supports_edge();
+        let hup = if edge { HupWatch::new(&poller) } else { None };
         Ok(Reactor {
             poller,
             edge,
+            hup,
             sources: Mutex::new(Slab::new()),
             driver: Mutex::new(DriverState {
                 events: Events::new(),
                 wakers: Vec::new(),
+                hung_up: Vec::new(),
             }),
             timers: Mutex::new(Timers {
                 wheel: Wheel::new(),
@@ -254,6 +262,16 @@ impl Reactor {
             for ev in st.events.iter() {
                 if let Some(src) = sources.get(ev.key) {
                     src.deliver(self, ev.readable, ev.writable, &mut wakers);
+                } else if ev.key == HUP_KEY {
+                    if let Some(hup) = &self.hup {
+                        hup.drain(&mut st.hung_up);
+                    }
+                }
+            }
+            for key in st.hung_up.drain(..) {
+                if let Some(src) = sources.get(key) {
+                    lock(&src.state).read_closed = true;
+                    src.deliver(self, true, false, &mut wakers);
                 }
             }
         }
@@ -475,6 +493,11 @@ impl Reactor {
     /// Deregisters a source (before its fd is closed).
     pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
         lock(&self.sources).try_remove(source.key);
+        if let Some(hup) = &self.hup {
+            if lock(&source.state).hup_watched {
+                hup.unwatch(source.fd);
+            }
+        }
         // SAFETY: the fd is still open: Async drops its I/O object only after this.
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
         self.poller.delete(fd)
@@ -501,6 +524,11 @@ pub(crate) struct Source {
 #[derive(Debug, Default)]
 struct SourceState {
     dirs: [Direction; 2],
+    /// The peer shut its side down (or the socket failed): reads no longer
+    /// block, so a short read must not forget the read readiness.
+    read_closed: bool,
+    /// The fd is in the reactor's hang-up watch (removed before it closes).
+    hup_watched: bool,
 }
 
 #[derive(Debug)]
@@ -649,6 +677,28 @@ impl Source {
         let mut st = lock(&self.state);
         let d = &mut st.dirs[dir];
         if d.tick == tick {
+            d.ready = false;
+        }
+    }
+
+    /// A stream read after seeing read readiness at `tick` filled less than
+    /// its buffer: forget the readiness (unless newer, or the peer hung up), so
+    /// the next read waits for the kernel instead of costing an `EAGAIN`.
+    /// In edge mode this needs the hang-up watch (see hup.rs): without it the
+    /// readiness is kept. Oneshot mode re-arms with a level check, which
+    /// reports a pending end of stream by itself.
+    pub(crate) fn clear_after_short_read(&self, tick: u64) {
+        let reactor = Reactor::get();
+        let mut st = lock(&self.state);
+        if reactor.edge && !st.hup_watched {
+            match &reactor.hup {
+                Some(hup) if hup.watch(self.fd, self.key).is_ok() => st.hup_watched = true,
+                _ => return,
+            }
+        }
+        let closed = st.read_closed;
+        let d = &mut st.dirs[READ];
+        if d.tick == tick && !closed {
             d.ready = false;
         }
     }

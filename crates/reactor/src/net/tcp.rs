@@ -241,16 +241,18 @@ macro_rules! impl_stream_io {
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
+                let want = buf.len();
                 self.inner
-                    .poll_op(READ, cx, &mut |mut s: &_| Read::read(&mut s, buf))
+                    .poll_read_stream(cx, want, &mut |mut s: &_| Read::read(&mut s, buf))
             }
             fn poll_read_vectored(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 bufs: &mut [IoSliceMut<'_>],
             ) -> Poll<io::Result<usize>> {
+                let want = crate::io::total_len(bufs);
                 self.inner
-                    .poll_op(READ, cx, &mut |mut s: &_| Read::read_vectored(&mut s, bufs))
+                    .poll_read_stream(cx, want, &mut |mut s: &_| Read::read_vectored(&mut s, bufs))
             }
         }
         impl futures_io::AsyncWrite for $ty {
