@@ -91,7 +91,9 @@ pub use runtime::{
 };
 pub use shield::{shield, Shielded};
 pub use task::{all_tasks, current_task, Task, TaskInfo};
-pub use task_group::{FailureCause, GroupTask, TaskFailure, TaskGroup, TaskGroupError};
+pub use task_group::{
+    FailureCause, GroupTask, TaskFailure, TaskGroup, TaskGroupError, TaskGroupHandle,
+};
 pub use time::{
     interval, sleep, sleep_until, yield_now, Interval, MissedTickBehavior, Sleep, YieldNow,
 };

@@ -1,6 +1,7 @@
 //! [`TaskGroup`]: structured concurrency, as Python 3.11's `asyncio.TaskGroup`.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use corio_core::TaskError;
+use corio_core::{TaskError, TaskId};
 
 use crate::debug::panic_message;
 use crate::runtime::Handle;
@@ -108,6 +109,8 @@ struct GroupState {
     running: usize,
     failures: Vec<TaskFailure>,
     joiner: Option<Waker>,
+    /// The body of [`TaskGroup::run`], woken when the group starts cancelling.
+    body: Option<Waker>,
 }
 
 /// Lock order: `tasks` may be held while a child's future is dropped (cancelling
@@ -118,6 +121,9 @@ struct GroupShared {
     state: Mutex<GroupState>,
     /// Handles of the children, to cancel them.
     tasks: Mutex<Vec<Task<()>>>,
+    /// Set by the first failure, [`TaskGroup::cancel`], dropping the group
+    /// unjoined, or the end of `join`/`run` (the group is closed): children
+    /// created afterwards are cancelled at once.
     cancelling: AtomicBool,
 }
 
@@ -127,12 +133,95 @@ impl GroupShared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn tasks(&self) -> MutexGuard<'_, Vec<Task<()>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn cancel_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
-        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        for t in tasks.iter() {
+        for t in self.tasks().iter() {
             t.cancel();
         }
+        let body = self.lock().body.take();
+        if let Some(w) = body {
+            w.wake();
+        }
+    }
+
+    /// Wait until no child is running.
+    fn poll_children(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.lock();
+        if st.running == 0 {
+            Poll::Ready(())
+        } else {
+            st.joiner = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// The group is over: close it and collect its failures.
+    fn finish(&self) -> Result<(), TaskGroupError> {
+        self.cancelling.store(true, Ordering::SeqCst);
+        let failures = std::mem::take(&mut self.lock().failures);
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(TaskGroupError { failures })
+        }
+    }
+
+    fn spawn_child<F>(
+        self: &Arc<Self>,
+        handle: Option<&Handle>,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        classify: Classify<F::Output>,
+        location: &'static Location<'static>,
+    ) -> GroupTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = match handle {
+            Some(h) => h.clone(),
+            None => Handle::try_current().unwrap_or_else(|| {
+                panic!(
+                    "TaskGroup::create_task() called outside a corio runtime: create the group \
+                     inside corio::run(...) or use TaskGroup::with_handle"
+                )
+            }),
+        };
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState::Pending(None)),
+            cancelled: AtomicBool::new(false),
+        });
+        let child = Child {
+            fut: Box::pin(fut),
+            slot: slot.clone(),
+            group: self.clone(),
+            finished: false,
+            classify,
+        };
+        self.lock().running += 1;
+        let task = handle.spawn_inner(child, name, location);
+        let out = GroupTask {
+            slot,
+            id: task.id(),
+            name: task.name().map(Arc::from),
+            group: self.clone(),
+        };
+        let mut tasks = self.tasks();
+        // Forget finished children now and then (amortised O(1) per spawn).
+        if tasks.len() >= 64 && tasks.len().is_power_of_two() {
+            tasks.retain(|t| !t.done());
+        }
+        // Checked after the push's lock is taken: a concurrent cancel_all either
+        // sees this task in the list or this check sees its flag.
+        if self.cancelling.load(Ordering::SeqCst) {
+            task.cancel();
+        }
+        tasks.push(task);
+        out
     }
 }
 
@@ -142,6 +231,7 @@ impl GroupShared {
 /// async with asyncio.TaskGroup() as tg:
 ///     t1 = tg.create_task(some_coro())
 ///     t2 = tg.create_task(another_coro())
+///     await asyncio.sleep(1)   # the body: cancelled at once if a child fails
 /// # here both are done; a failure in either cancelled the other and is raised
 /// ```
 ///
@@ -151,10 +241,17 @@ impl GroupShared {
 /// use std::time::Duration;
 ///
 /// corio::run(async {
-///     let mut tg = corio::TaskGroup::new();
-///     let t1 = tg.create_task(async { corio::sleep(Duration::from_millis(10)).await; 1 });
-///     let t2 = tg.create_task(async { 2 });
-///     tg.join().await.unwrap();
+///     let tg = corio::TaskGroup::new();
+///     let (t1, t2) = tg
+///         .run(async {
+///             let t1 = tg.create_task(async { corio::sleep(Duration::from_millis(10)).await; 1 });
+///             let t2 = tg.create_task(async { 2 });
+///             corio::sleep(Duration::from_millis(1)).await;
+///             (t1, t2)
+///         })
+///         .await
+///         .unwrap()
+///         .expect("nobody cancelled the group");
 ///     assert_eq!(t1.await.unwrap() + t2.await.unwrap(), 3);
 /// });
 /// ```
@@ -163,34 +260,39 @@ impl GroupShared {
 /// * Children run as ordinary tasks on the runtime.
 /// * The first child that panics (the Rust form of raising), or returns `Err`
 ///   if it was spawned with [`create_try_task`](TaskGroup::create_try_task), makes the group
-///   cancel every other child (their futures are dropped). Children that panic
-///   before their cancellation lands are failures too: none is swallowed.
-/// * [`join`](TaskGroup::join) waits until every child has finished or been
-///   dropped, then returns `Err(TaskGroupError)` listing every failure (Python's
-///   `ExceptionGroup`), or `Ok(())`.
+///   cancel every other child (their futures are dropped) **and the body** given
+///   to [`run`](TaskGroup::run) (it is dropped at once, wherever it waits, also
+///   inside a nested group). Children that panic before their cancellation
+///   lands are failures too: none is swallowed.
+/// * [`run`](TaskGroup::run) and [`join`](TaskGroup::join) wait until every
+///   child has finished or been dropped, then return `Err(TaskGroupError)`
+///   listing every failure (Python's `ExceptionGroup`).
+/// * [`cancel`](TaskGroup::cancel) ends the group early without an error
+///   (Python 3.15's `TaskGroup.cancel()`): children and body are cancelled and
+///   `run` returns `Ok(None)`.
+/// * Children can add tasks to their own group through a [`TaskGroupHandle`]
+///   ([`TaskGroup::handle`]), also while the owner waits in `run`/`join`.
 /// * Each child's [`GroupTask`] handle resolves to its output, or
-///   `Err(TaskError::Cancelled)` if the group cancelled it, or
+///   `Err(TaskError::Cancelled)` if it was cancelled, or
 ///   `Err(TaskError::Panicked(message))` if it panicked (the original payload
-///   goes to the `TaskGroupError`).
-/// * Dropping the group without `join` cancels the children (no task outlives
-///   its group); a task created after the group started cancelling is
-///   cancelled at once (Python raises `RuntimeError` there).
+///   goes to the `TaskGroupError`); it can cancel that child alone, which is
+///   not a failure of the group.
+/// * Dropping the group without `join`/`run` cancels the children (no task
+///   outlives its group); a task created after the group started cancelling or
+///   after it finished is cancelled at once (Python raises `RuntimeError` there).
 pub struct TaskGroup {
-    shared: Arc<GroupShared>,
-    handle: Option<Handle>,
-    joined: bool,
+    group: TaskGroupHandle,
+    joined: AtomicBool,
 }
 
 impl fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.shared.lock();
+        let shared = &self.group.shared;
+        let st = shared.lock();
         f.debug_struct("TaskGroup")
             .field("running", &st.running)
             .field("failures", &st.failures.len())
-            .field(
-                "cancelling",
-                &self.shared.cancelling.load(Ordering::Relaxed),
-            )
+            .field("cancelling", &shared.cancelling.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -205,9 +307,11 @@ impl TaskGroup {
     /// An empty group; its tasks go to the current runtime.
     pub fn new() -> Self {
         TaskGroup {
-            shared: Arc::new(GroupShared::default()),
-            handle: None,
-            joined: false,
+            group: TaskGroupHandle {
+                shared: Arc::new(GroupShared::default()),
+                handle: None,
+            },
+            joined: AtomicBool::new(false),
         }
     }
 
@@ -215,8 +319,26 @@ impl TaskGroup {
     /// any thread).
     pub fn with_handle(handle: Handle) -> Self {
         let mut tg = TaskGroup::new();
-        tg.handle = Some(handle);
+        tg.group.handle = Some(handle);
         tg
+    }
+
+    /// A cloneable, `'static` handle that adds tasks to this group, for the
+    /// children themselves (dropping it does not cancel anything).
+    ///
+    /// ```
+    /// corio::run(async {
+    ///     let tg = corio::TaskGroup::new();
+    ///     let h = tg.handle();
+    ///     tg.create_task(async move {
+    ///         // A child adds a sibling while the owner waits in join().
+    ///         h.create_task(async { 2 });
+    ///     });
+    ///     tg.join().await.unwrap();
+    /// });
+    /// ```
+    pub fn handle(&self) -> TaskGroupHandle {
+        self.group.clone()
     }
 
     /// Spawn a child (`tg.create_task(coro)`). A panic in it is a failure of the
@@ -225,12 +347,35 @@ impl TaskGroup {
     /// # Panics
     /// Outside a runtime, for a group made with [`TaskGroup::new`].
     #[track_caller]
-    pub fn create_task<F>(&mut self, fut: F) -> GroupTask<F::Output>
+    pub fn create_task<F>(&self, fut: F) -> GroupTask<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_child(fut, |_| None, Location::caller())
+        self.group.create_task(fut)
+    }
+
+    /// Spawn a named child (`tg.create_task(coro, name=...)`).
+    ///
+    /// ```
+    /// corio::run(async {
+    ///     let tg = corio::TaskGroup::new();
+    ///     let t = tg.create_task_named("fetch", async { 1 });
+    ///     assert_eq!(t.name(), Some("fetch"));
+    ///     tg.join().await.unwrap();
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn create_task_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> GroupTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.group.create_task_named(name, fut)
     }
 
     /// Spawn a child whose `Err` output is a failure of the group, as a panic
@@ -239,7 +384,7 @@ impl TaskGroup {
     ///
     /// ```
     /// corio::run(async {
-    ///     let mut tg = corio::TaskGroup::new();
+    ///     let tg = corio::TaskGroup::new();
     ///     let bad = tg.create_try_task(async {
     ///         "x".parse::<u32>() // Err(ParseIntError)
     ///     });
@@ -252,15 +397,176 @@ impl TaskGroup {
     /// # Panics
     /// Outside a runtime, for a group made with [`TaskGroup::new`].
     #[track_caller]
-    pub fn create_try_task<F, T, E>(&mut self, fut: F) -> GroupTask<Result<T, Arc<E>>>
+    pub fn create_try_task<F, T, E>(&self, fut: F) -> GroupTask<Result<T, Arc<E>>>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        self.group.create_try_task(fut)
+    }
+
+    /// End the group early without an error (Python 3.15's `tg.cancel()`):
+    /// every child is cancelled, and so is the body of [`run`](Self::run),
+    /// which then returns `Ok(None)` (unless a child had already failed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// corio::run(async {
+    ///     let tg = corio::TaskGroup::new();
+    ///     let r = tg
+    ///         .run(async {
+    ///             tg.create_task(corio::sleep(Duration::from_secs(3600)));
+    ///             tg.cancel();
+    ///             corio::sleep(Duration::from_secs(3600)).await;
+    ///         })
+    ///         .await;
+    ///     assert!(matches!(r, Ok(None)));
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.group.cancel();
+    }
+
+    /// Run `body` as the group's body (the inside of Python's
+    /// `async with TaskGroup() as tg:`), then wait for every child.
+    ///
+    /// * `Ok(Some(output))`: the body and every child finished without failure.
+    /// * `Ok(None)`: the group was [cancelled](Self::cancel) before the body
+    ///   finished; the body was dropped.
+    /// * `Err(TaskGroupError)`: one or more children failed; the body, if still
+    ///   running, was dropped at once, and the other children were cancelled.
+    ///
+    /// If the `run` future itself is dropped (say, a timeout around it), the
+    /// body is dropped and the children are cancelled.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// corio::run(async {
+    ///     let tg = corio::TaskGroup::new();
+    ///     let start = Instant::now();
+    ///     let r = tg
+    ///         .run(async {
+    ///             tg.create_task(async { panic!("boom") });
+    ///             corio::sleep(Duration::from_secs(3600)).await; // cancelled at once
+    ///         })
+    ///         .await;
+    ///     assert!(r.unwrap_err().failures()[0].message().contains("boom"));
+    ///     assert!(start.elapsed() < Duration::from_secs(60));
+    /// });
+    /// ```
+    pub async fn run<F: Future>(&self, body: F) -> Result<Option<F::Output>, TaskGroupError> {
+        let shared = &self.group.shared;
+        let mut body = std::pin::pin!(Some(body));
+        let out = std::future::poll_fn(|cx| {
+            if !shared.cancelling.load(Ordering::SeqCst) {
+                shared.lock().body = Some(cx.waker().clone());
+                // Checked again after the waker is stored: a cancel_all in
+                // between either sees the waker or we see its flag.
+                if !shared.cancelling.load(Ordering::SeqCst) {
+                    let Some(fut) = body.as_mut().as_pin_mut() else {
+                        panic!("TaskGroup::run polled after it completed");
+                    };
+                    let out = std::task::ready!(fut.poll(cx));
+                    body.set(None);
+                    shared.lock().body = None;
+                    return Poll::Ready(Some(out));
+                }
+            }
+            // The group is cancelling: the body goes first.
+            body.set(None);
+            shared.lock().body = None;
+            Poll::Ready(None)
+        })
+        .await;
+        std::future::poll_fn(|cx| shared.poll_children(cx)).await;
+        self.joined.store(true, Ordering::SeqCst);
+        shared.finish().map(|()| out)
+    }
+
+    /// Wait until every child has finished (or was cancelled and dropped); then
+    /// `Err` with every failure, or `Ok(())`. The code between creating the
+    /// tasks and `join` is not cancelled by a failure; give it to
+    /// [`run`](Self::run) for that.
+    ///
+    /// If the `join` future itself is dropped before it finishes (say, a
+    /// `wait_for` around it timed out), the children are cancelled, as when
+    /// the body of Python's `async with TaskGroup()` is cancelled.
+    pub async fn join(self) -> Result<(), TaskGroupError> {
+        let shared = self.group.shared.clone();
+        std::future::poll_fn(|cx| shared.poll_children(cx)).await;
+        self.joined.store(true, Ordering::SeqCst);
+        shared.finish()
+    }
+}
+
+impl Drop for TaskGroup {
+    fn drop(&mut self) {
+        if !self.joined.load(Ordering::SeqCst) {
+            // Structured concurrency: no child outlives an abandoned group.
+            self.group.shared.cancel_all();
+        }
+    }
+}
+
+/// Adds tasks to a [`TaskGroup`] from anywhere, children included
+/// ([`TaskGroup::handle`]). Cloneable, `Send + Sync + 'static`; dropping it
+/// does nothing to the group.
+#[derive(Clone)]
+pub struct TaskGroupHandle {
+    shared: Arc<GroupShared>,
+    handle: Option<Handle>,
+}
+
+impl fmt::Debug for TaskGroupHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroupHandle").finish_non_exhaustive()
+    }
+}
+
+impl TaskGroupHandle {
+    /// As [`TaskGroup::create_task`].
+    #[track_caller]
+    pub fn create_task<F>(&self, fut: F) -> GroupTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = self.handle.as_ref();
+        self.shared
+            .spawn_child(handle, fut, None, |_| None, Location::caller())
+    }
+
+    /// As [`TaskGroup::create_task_named`].
+    #[track_caller]
+    pub fn create_task_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> GroupTask<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = self.handle.as_ref();
+        let name = Some(name.into());
+        self.shared
+            .spawn_child(handle, fut, name, |_| None, Location::caller())
+    }
+
+    /// As [`TaskGroup::create_try_task`].
+    #[track_caller]
+    pub fn create_try_task<F, T, E>(&self, fut: F) -> GroupTask<Result<T, Arc<E>>>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Error + Send + Sync + 'static,
     {
         let fut = async move { fut.await.map_err(Arc::new) };
-        self.spawn_child(
+        self.shared.spawn_child(
+            self.handle.as_ref(),
             fut,
+            None,
             |out: &Result<T, Arc<E>>| match out {
                 Ok(_) => None,
                 Err(e) => Some(e.clone() as Arc<dyn Error + Send + Sync>),
@@ -269,90 +575,9 @@ impl TaskGroup {
         )
     }
 
-    fn spawn_child<F>(
-        &mut self,
-        fut: F,
-        classify: Classify<F::Output>,
-        location: &'static Location<'static>,
-    ) -> GroupTask<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let handle = match &self.handle {
-            Some(h) => h.clone(),
-            None => Handle::try_current().unwrap_or_else(|| {
-                panic!(
-                    "TaskGroup::create_task() called outside a corio runtime: create the group \
-                     inside corio::run(...) or use TaskGroup::with_handle"
-                )
-            }),
-        };
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState::Pending(None)),
-        });
-        let child = Child {
-            fut: Box::pin(fut),
-            slot: slot.clone(),
-            group: self.shared.clone(),
-            finished: false,
-            classify,
-        };
-        self.shared.lock().running += 1;
-        let task = handle.spawn_inner(child, None, location);
-        let mut tasks = self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget finished children now and then (amortised O(1) per spawn).
-        if tasks.len() >= 64 && tasks.len().is_power_of_two() {
-            tasks.retain(|t| !t.done());
-        }
-        // Checked after the push's lock is taken: a concurrent cancel_all either
-        // sees this task in the list or this check sees its flag.
-        if self.shared.cancelling.load(Ordering::SeqCst) {
-            task.cancel();
-        }
-        tasks.push(task);
-        GroupTask { slot }
-    }
-
-    /// Cancel every child (as if one had failed, but without a failure).
+    /// As [`TaskGroup::cancel`].
     pub fn cancel(&self) {
         self.shared.cancel_all();
-    }
-
-    /// Wait until every child has finished (or was cancelled and dropped); then
-    /// `Err` with every failure, or `Ok(())`.
-    ///
-    /// If the `join` future itself is dropped before it finishes (say, a
-    /// `wait_for` around it timed out), the children are cancelled, as when
-    /// the body of Python's `async with TaskGroup()` is cancelled.
-    pub async fn join(mut self) -> Result<(), TaskGroupError> {
-        let shared = self.shared.clone();
-        std::future::poll_fn(|cx| {
-            let mut st = shared.lock();
-            if st.running == 0 {
-                Poll::Ready(())
-            } else {
-                st.joiner = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-        self.joined = true;
-        let failures = std::mem::take(&mut shared.lock().failures);
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(TaskGroupError { failures })
-        }
-    }
-}
-
-impl Drop for TaskGroup {
-    fn drop(&mut self) {
-        if !self.joined {
-            // Structured concurrency: no child outlives an abandoned group.
-            self.shared.cancel_all();
-        }
     }
 }
 
@@ -364,12 +589,18 @@ enum SlotState<T> {
 
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
+    /// The child was dropped before it finished.
+    cancelled: AtomicBool,
 }
 
 impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn set(&self, out: Result<T, TaskError>) {
         let waker = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self.lock();
             match std::mem::replace(&mut *st, SlotState::Done(out)) {
                 SlotState::Pending(w) => w,
                 other => {
@@ -389,11 +620,67 @@ impl<T> Slot<T> {
 /// does not cancel the child.
 pub struct GroupTask<T> {
     slot: Arc<Slot<T>>,
+    id: TaskId,
+    name: Option<Arc<str>>,
+    group: Arc<GroupShared>,
+}
+
+impl<T> GroupTask<T> {
+    /// Cancel this child alone (its future is dropped; the group goes on, as a
+    /// cancelled child is not a failure). False when it had already finished:
+    /// its result is kept.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// corio::run(async {
+    ///     let tg = corio::TaskGroup::new();
+    ///     let slow = tg.create_task(corio::sleep(Duration::from_secs(3600)));
+    ///     let quick = tg.create_task(async { 5 });
+    ///     assert!(slow.cancel());
+    ///     tg.join().await.unwrap();
+    ///     assert!(slow.cancelled());
+    ///     assert_eq!(quick.await.unwrap(), 5);
+    /// });
+    /// ```
+    pub fn cancel(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        let tasks = self.group.tasks();
+        match tasks.iter().find(|t| t.id() == self.id) {
+            Some(t) => t.cancel(),
+            None => false,
+        }
+    }
+
+    /// True once the child finished: completed, panicked or cancelled.
+    pub fn done(&self) -> bool {
+        !matches!(*self.slot.lock(), SlotState::Pending(_))
+    }
+
+    /// True if the child was cancelled (by [`cancel`](Self::cancel) or by its group).
+    pub fn cancelled(&self) -> bool {
+        self.slot.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The child's task id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The child's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
 }
 
 impl<T> fmt::Debug for GroupTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupTask").finish_non_exhaustive()
+        f.debug_struct("GroupTask")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("done", &self.done())
+            .finish()
     }
 }
 
@@ -401,7 +688,7 @@ impl<T> Future for GroupTask<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.slot.lock();
         match std::mem::replace(&mut *st, SlotState::Taken) {
             SlotState::Done(out) => Poll::Ready(out),
             SlotState::Pending(_) => {
@@ -487,6 +774,7 @@ impl<F: Future> Future for Child<F> {
 impl<F: Future> Drop for Child<F> {
     fn drop(&mut self) {
         if !self.finished {
+            self.slot.cancelled.store(true, Ordering::SeqCst);
             self.slot.set(Err(TaskError::Cancelled));
             self.finish(None);
         }

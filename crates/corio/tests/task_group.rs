@@ -14,7 +14,7 @@ fn ms(n: u64) -> Duration {
 #[test]
 fn all_children_succeed() {
     common::run(20, async {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         let a = tg.create_task(async {
             corio::sleep(ms(20)).await;
             "a"
@@ -37,7 +37,7 @@ fn two_children_fail_both_reported_and_the_rest_cancelled() {
         let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
         rt.block_on(async move {
             let start = Instant::now();
-            let mut tg = corio::TaskGroup::new();
+            let tg = corio::TaskGroup::new();
             let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
             for name in ["first", "second"] {
                 let barrier = barrier.clone();
@@ -71,7 +71,7 @@ fn two_children_fail_both_reported_and_the_rest_cancelled() {
 #[test]
 fn a_failing_child_handle_sees_the_panic_message() {
     common::run(20, async {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         let bad = tg.create_task(async {
             corio::sleep(ms(5)).await;
             panic!("kaput");
@@ -96,7 +96,7 @@ fn a_failing_child_handle_sees_the_panic_message() {
 #[test]
 fn tasks_added_after_a_failure_are_cancelled() {
     common::run(20, async {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         tg.create_task(async { panic!("early") });
         corio::sleep(ms(50)).await;
         let late = tg.create_task(async {
@@ -113,7 +113,7 @@ fn dropping_a_group_cancels_its_children() {
     let d = drops.clone();
     common::run(20, async move {
         {
-            let mut tg = corio::TaskGroup::new();
+            let tg = corio::TaskGroup::new();
             for _ in 0..3 {
                 let token = d.token();
                 tg.create_task(async move {
@@ -134,7 +134,7 @@ fn dropping_a_group_cancels_its_children() {
 #[test]
 fn explicit_cancel() {
     common::run(20, async {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         let t = tg.create_task(corio::sleep(Duration::from_secs(3600)));
         tg.cancel();
         tg.join().await.unwrap(); // cancellation is not a failure
@@ -145,7 +145,7 @@ fn explicit_cancel() {
 #[test]
 fn err_outputs_of_try_tasks_are_failures_too() {
     common::run(20, async {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         // `bad` fails only after `ok` has finished, so `ok` is not cancelled.
         let gate = corio::Deferred::<()>::new();
         let opened = gate.clone();
@@ -176,7 +176,7 @@ fn dropping_join_midway_cancels_the_children() {
     let drops = DropCounter::default();
     let d = drops.clone();
     common::run(20, async move {
-        let mut tg = corio::TaskGroup::new();
+        let tg = corio::TaskGroup::new();
         let token = d.token();
         let child = tg.create_task(async move {
             let _token = token;
