@@ -14,13 +14,23 @@ use crate::idle::Idle;
 use crate::lifo::LifoSlot;
 use crate::park::Park;
 use crate::shared::{
-    Config, OutsideCounters, Remote, Shared, SlowPollFn, ThreadCallback, UnhandledPanicFn,
+    Config, NameFn, OutsideCounters, Remote, Shared, SlowPollFn, ThreadCallback, ThreadCount,
+    UnhandledPanicFn,
 };
-use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Condvar, Injector, Mutex, Parker, Worker};
+use crate::stall::{self, MonitorShared, StallConfig, StallFn, StallReport};
+use crate::sync::{
+    lock, Arc, AtomicBool, AtomicPtr, AtomicU64, Condvar, Injector, Mutex, Parker, Worker,
+};
 use crate::worker::{worker_main, WorkerCore};
 use crate::Handle;
 
-type NameFn = dyn Fn() -> String + Send + Sync;
+/// Default [`Builder::stall_threshold`]: Go's `sysmon` re-polls the network when nobody
+/// has for 10 ms; a poll that long is a bug in async code either way. Off under loom
+/// (the models that want the monitor turn it on).
+#[cfg(not(loom))]
+const DEFAULT_STALL_THRESHOLD: Option<Duration> = Some(Duration::from_millis(10));
+#[cfg(loom)]
+const DEFAULT_STALL_THRESHOLD: Option<Duration> = None;
 
 /// Configures an [`Executor`]: worker count, thread names and stack size, callbacks,
 /// the park hook, the current-thread flavor.
@@ -50,6 +60,9 @@ pub struct Builder {
     current_thread: bool,
     unhandled_panic: Option<StdArc<UnhandledPanicFn>>,
     slow_poll: Option<(Duration, StdArc<SlowPollFn>)>,
+    stall_threshold: Option<Duration>,
+    max_extra_workers: Option<usize>,
+    on_stall: Option<StdArc<StallFn>>,
 }
 
 impl fmt::Debug for Builder {
@@ -59,6 +72,8 @@ impl fmt::Debug for Builder {
             .field("thread_stack_size", &self.stack_size)
             .field("current_thread", &self.current_thread)
             .field("park_hook", &self.park_hook.is_some())
+            .field("stall_threshold", &self.stall_threshold)
+            .field("max_extra_workers", &self.max_extra_workers)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +98,9 @@ impl Builder {
             current_thread: false,
             unhandled_panic: None,
             slow_poll: None,
+            stall_threshold: DEFAULT_STALL_THRESHOLD,
+            max_extra_workers: None,
+            on_stall: None,
         }
     }
 
@@ -161,6 +179,58 @@ impl Builder {
         self
     }
 
+    /// A worker inside one poll for longer than `threshold` is **stalled** (default
+    /// 10 ms; `None` turns the stall monitor off). While a worker is stalled, a monitor
+    /// thread keeps the executor going: another worker (or the monitor) waits in the
+    /// [park hook](Builder::park_hook) so I/O and timers are still delivered, an idle
+    /// worker is woken to steal the stalled worker's queued tasks, and when every worker
+    /// is stalled an extra worker is started (see [`max_extra_workers`](Builder::max_extra_workers)).
+    /// Each stall is reported to [`on_stall`](Builder::on_stall).
+    ///
+    /// Cost when nothing stalls: three relaxed stores per poll, and a monitor that
+    /// sleeps while every worker is idle and otherwise wakes every `threshold / 4`.
+    /// The current-thread flavor has no monitor.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ex = corio_scheduler::Builder::new()
+    ///     .worker_threads(1)
+    ///     .stall_threshold(Some(Duration::from_millis(20)))
+    ///     .on_stall(|_| {}) // silence the default report
+    ///     .build()?;
+    /// // The only worker blocks for 300 ms; an extra worker runs the second task.
+    /// let blocker = ex.spawn(async { std::thread::sleep(Duration::from_millis(300)) });
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// let start = Instant::now();
+    /// ex.block_on(ex.spawn(async {})).unwrap();
+    /// assert!(start.elapsed() < Duration::from_millis(250));
+    /// ex.block_on(blocker).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Builder {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// How many extra workers may run at once while every worker is stalled (default:
+    /// `worker_threads`). Each retires once the stall it stood in for has ended, so the
+    /// thread count never exceeds `worker_threads + max_extra_workers` workers, plus the
+    /// monitor thread.
+    pub fn max_extra_workers(mut self, n: usize) -> Builder {
+        self.max_extra_workers = Some(n);
+        self
+    }
+
+    /// Called once when a stall is detected ([`StallReport::ended`] is `false`: how long
+    /// so far) and once when it ends (`true`: the total), on the monitor thread. Default:
+    /// one line on stderr for each, in release builds too; pass `|_| {}` to silence it.
+    /// A panic inside `f` is caught and ignored.
+    pub fn on_stall(mut self, f: impl Fn(&StallReport) + Send + Sync + 'static) -> Builder {
+        self.on_stall = Some(StdArc::new(f));
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -186,7 +256,18 @@ impl Builder {
                 format!("corio-scheduler: worker_threads({n}) is above the limit of 32768"),
             ));
         }
-        let cores: Vec<WorkerCore> = (0..n)
+        let stall = match self.stall_threshold {
+            Some(threshold) if !self.current_thread => Some(StallConfig {
+                threshold,
+                max_extra: self.max_extra_workers.unwrap_or(n).min((1 << 15) - n),
+                on_stall: self
+                    .on_stall
+                    .unwrap_or_else(|| StdArc::new(stall::default_on_stall)),
+            }),
+            _ => None,
+        };
+        let slots = n + stall.as_ref().map_or(0, |s| s.max_extra);
+        let mut cores: Vec<WorkerCore> = (0..slots)
             .map(|index| WorkerCore {
                 index,
                 local: Worker::new_fifo(),
@@ -207,13 +288,24 @@ impl Builder {
                     busy_ns: AtomicU64::new(0),
                     spawned: AtomicU64::new(0),
                     completed: AtomicU64::new(0),
+                    active: AtomicBool::new(core.index < n),
+                    idle_at: AtomicU64::new(0),
+                    task_id: AtomicU64::new(0),
+                    task_location: AtomicPtr::new(std::ptr::null_mut()),
                 })
             })
             .collect();
+        let spare = cores.split_off(n);
+        let monitor_parker = stall.as_ref().map(|_| Parker::new());
+        let monitor = monitor_parker
+            .as_ref()
+            .map(|parker| MonitorShared::new(parker, spare));
         let shared = Arc::new(Shared {
             remotes,
+            num_workers: n,
+            monitor,
             injector: Injector::new(),
-            idle: Idle::new(n),
+            idle: Idle::with_spares(n, slots),
             shutdown: AtomicBool::new(false),
             park_hook: self.park_hook,
             hook_busy: AtomicBool::new(false),
@@ -222,9 +314,13 @@ impl Builder {
                 slow_poll: self.slow_poll,
                 on_thread_start: self.on_thread_start,
                 on_thread_stop: self.on_thread_stop,
+                thread_name: self.thread_name,
+                stack_size: self.stack_size,
+                stall,
             },
             outside: CachePadded::new(OutsideCounters::default()),
-            exited: Mutex::new(0),
+            exited: Mutex::new(ThreadCount::default()),
+            extra_threads: Mutex::new(Vec::new()),
             exited_cv: Condvar::new(),
             core: Mutex::new(None),
             core_waiters: Mutex::new(Vec::new()),
@@ -238,14 +334,13 @@ impl Builder {
         let mut threads = Vec::with_capacity(n);
         for core in cores {
             let index = core.index;
-            let mut builder = thread::Builder::new().name((self.thread_name)());
-            if let Some(size) = self.stack_size {
-                builder = builder.stack_size(size);
-            }
+            let builder = shared.config.thread_builder();
             let worker_shared = shared.clone();
-            match builder.spawn(move || worker_main(worker_shared, core)) {
+            lock(&shared.exited).started += 1;
+            match builder.spawn(move || worker_main(worker_shared, core, false)) {
                 Ok(thread) => threads.push(thread),
                 Err(err) => {
+                    shared.worker_exited();
                     // Stop the ones already running; the cores not yet handed out are dropped.
                     drop(Executor::from_parts(handle, threads));
                     return Err(io::Error::new(
@@ -256,6 +351,18 @@ impl Builder {
                         ),
                     ));
                 }
+            }
+        }
+        if let Some(parker) = monitor_parker {
+            if let Err(err) = stall::start_monitor(shared.clone(), parker) {
+                drop(Executor::from_parts(handle, threads));
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!(
+                        "corio-scheduler: could not spawn the stall monitor thread: {err} \
+                         (or turn it off with stall_threshold(None))"
+                    ),
+                ));
             }
         }
         Ok(Executor::from_parts(handle, threads))

@@ -168,20 +168,20 @@ impl Executor {
             shared.drain_injector();
             return true;
         }
-        let n = self.threads.len();
         let all_stopped = {
-            let mut exited = lock(&shared.exited);
+            let mut count = lock(&shared.exited);
             // A timeout too large to add (Duration::MAX) means no deadline.
             let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             loop {
-                if *exited >= n {
+                // Base and extra workers: none starts once shutdown has begun.
+                if count.exited >= count.started {
                     break true;
                 }
                 match deadline {
                     None => {
-                        exited = shared
+                        count = shared
                             .exited_cv
-                            .wait(exited)
+                            .wait(count)
                             .unwrap_or_else(|p| p.into_inner());
                     }
                     Some(deadline) => {
@@ -189,7 +189,7 @@ impl Executor {
                         if left.is_zero() {
                             break false;
                         }
-                        exited = match shared.exited_cv.wait_timeout(exited, left) {
+                        count = match shared.exited_cv.wait_timeout(count, left) {
                             Ok((guard, _)) => guard,
                             Err(p) => p.into_inner().0,
                         };
@@ -197,8 +197,9 @@ impl Executor {
                 }
             }
         };
+        let extras = std::mem::take(&mut *lock(&shared.extra_threads));
         if all_stopped {
-            for thread in self.threads.drain(..) {
+            for thread in self.threads.drain(..).chain(extras) {
                 // A worker only unwinds if a start/stop callback panicked; the panic
                 // was already printed by the default hook.
                 let _ = thread.join();

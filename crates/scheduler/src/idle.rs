@@ -77,18 +77,31 @@ pub(crate) struct Idle {
     sleepers: Mutex<Vec<usize>>,
     /// `parked[i]`: worker `i` is in `sleepers` (written under the lock).
     parked: Box<[AtomicBool]>,
+    /// All worker slots (base and extra): `unparked` counts them all.
     num_workers: usize,
+    /// Base workers: the searching throttle (rule 2) is relative to them.
+    num_base: usize,
 }
 
 impl Idle {
     /// All `num_workers` workers start unparked and not searching.
+    #[cfg(any(test, loom))]
     pub(crate) fn new(num_workers: usize) -> Idle {
-        assert!(num_workers <= SEARCH_MASK, "at most {SEARCH_MASK} workers");
+        Idle::with_spares(num_workers, num_workers)
+    }
+
+    /// `base` workers plus `slots - base` slots for extra workers (stall monitor). A slot
+    /// with no thread counts as unparked and not searching, like a busy worker that never
+    /// parks: it is never in the sleepers list, so nobody tries to wake it, and an extra
+    /// worker that starts or retires does not change the counters.
+    pub(crate) fn with_spares(base: usize, slots: usize) -> Idle {
+        assert!(slots <= SEARCH_MASK, "at most {SEARCH_MASK} workers");
         Idle {
-            state: CachePadded::new(AtomicUsize::new(num_workers << UNPARK_SHIFT)),
-            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
-            parked: (0..num_workers).map(|_| AtomicBool::new(false)).collect(),
-            num_workers,
+            state: CachePadded::new(AtomicUsize::new(slots << UNPARK_SHIFT)),
+            sleepers: Mutex::new(Vec::with_capacity(slots)),
+            parked: (0..slots).map(|_| AtomicBool::new(false)).collect(),
+            num_workers: slots,
+            num_base: base,
         }
     }
 
@@ -144,7 +157,7 @@ impl Idle {
             // `2 * searching < workers`: at most half (rounded up) search at once. A CAS
             // loop keeps the cap exact under races (workers become idle far less often
             // than tasks run, so this is off the hot path).
-            if 2 * searching(state) >= self.num_workers {
+            if 2 * searching(state) >= self.num_base {
                 return false;
             }
             match self

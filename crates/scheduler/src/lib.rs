@@ -50,6 +50,7 @@ mod lifo;
 mod metrics;
 mod park;
 mod shared;
+mod stall;
 mod sync;
 mod worker;
 
@@ -57,6 +58,7 @@ pub use builder::Builder;
 pub use executor::{Executor, Handle};
 pub use metrics::Metrics;
 pub use park::Park;
+pub use stall::StallReport;
 
 /// Re-exported for convenience: the handle a spawn returns.
 pub use corio_core::{Task, TaskError};

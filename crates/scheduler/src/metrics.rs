@@ -48,7 +48,7 @@ impl Metrics {
 
     /// Number of workers (1 for the current-thread flavor).
     pub fn workers(&self) -> usize {
-        self.shared.remotes.len()
+        self.shared.num_workers
     }
 
     /// Tasks spawned whose future has not been dropped yet (not yet completed or cancelled).

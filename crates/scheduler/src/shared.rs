@@ -31,7 +31,7 @@
 //!    injector once more.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::ptr;
 use std::time::Duration;
 
@@ -42,8 +42,10 @@ use crate::context;
 use crate::idle::Idle;
 use crate::lifo::LifoSlot;
 use crate::park::Park;
+use crate::stall::{MonitorShared, StallConfig};
 use crate::sync::{
-    lock, AtomicBool, AtomicU64, Condvar, Injector, Mutex, Ordering::*, Steal, Stealer, Unparker,
+    lock, thread, AtomicBool, AtomicPtr, AtomicU64, Condvar, Injector, Mutex, Ordering::*, Steal,
+    Stealer, Unparker,
 };
 use crate::worker::WorkerCore;
 
@@ -54,12 +56,30 @@ pub(crate) type SlowPollFn = dyn Fn(&TaskMeta, Duration) + Send + Sync;
 /// Thread start/stop callback type.
 pub(crate) type ThreadCallback = dyn Fn() + Send + Sync;
 
+/// Thread-name callback type.
+pub(crate) type NameFn = dyn Fn() -> String + Send + Sync;
+
 /// User configuration the workers read.
 pub(crate) struct Config {
     pub(crate) unhandled_panic: Option<std::sync::Arc<UnhandledPanicFn>>,
     pub(crate) slow_poll: Option<(Duration, std::sync::Arc<SlowPollFn>)>,
     pub(crate) on_thread_start: Option<std::sync::Arc<ThreadCallback>>,
     pub(crate) on_thread_stop: Option<std::sync::Arc<ThreadCallback>>,
+    pub(crate) thread_name: std::sync::Arc<NameFn>,
+    pub(crate) stack_size: Option<usize>,
+    /// `None`: no stall monitor.
+    pub(crate) stall: Option<StallConfig>,
+}
+
+impl Config {
+    /// A builder for one worker thread (base or extra): its name and stack size.
+    pub(crate) fn thread_builder(&self) -> thread::Builder {
+        let builder = thread::Builder::new().name((self.thread_name)());
+        match self.stack_size {
+            Some(size) => builder.stack_size(size),
+            None => builder,
+        }
+    }
 }
 
 /// A counter written by one thread only (relaxed load + store: no locked instruction).
@@ -89,6 +109,15 @@ pub(crate) struct Remote {
     pub(crate) spawned: AtomicU64,
     /// Task futures dropped on this worker (owner-written).
     pub(crate) completed: AtomicU64,
+    /// A thread runs this slot (base workers always; extra slots while one runs).
+    pub(crate) active: AtomicBool,
+    /// `polls` when the worker last ran out of work (owner-written in search and
+    /// park): `idle_at != polls` means it is in a poll (stall monitor step 2).
+    pub(crate) idle_at: AtomicU64,
+    /// Id of the task polled last (owner-written before each poll, for stall reports).
+    pub(crate) task_id: AtomicU64,
+    /// Spawn location of the task polled last (null if none; see `stall::publish_task`).
+    pub(crate) task_location: AtomicPtr<Location<'static>>,
 }
 
 /// Everything the workers of one executor share.
@@ -98,7 +127,12 @@ pub(crate) struct Remote {
 /// read-mostly fields every worker reads all the time (false sharing).
 #[repr(align(128))]
 pub(crate) struct Shared {
+    /// Base workers first, then the spare slots of extra workers (stall monitor).
     pub(crate) remotes: Box<[CachePadded<Remote>]>,
+    /// Base workers (the `worker_threads` asked for).
+    pub(crate) num_workers: usize,
+    /// The stall monitor's shared state (`None` when it is off).
+    pub(crate) monitor: Option<MonitorShared>,
     pub(crate) injector: Injector<Runnable>,
     pub(crate) idle: Idle,
     pub(crate) shutdown: AtomicBool,
@@ -108,14 +142,23 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Spawns / future drops that happened outside the workers.
     pub(crate) outside: CachePadded<OutsideCounters>,
-    /// Worker threads that have left their loop (for `shutdown_timeout`).
-    pub(crate) exited: Mutex<usize>,
+    /// Worker threads (base and extra) started and exited (for `shutdown_timeout`).
+    pub(crate) exited: Mutex<ThreadCount>,
+    /// Extra workers' join handles (finished ones are pruned at each start).
+    pub(crate) extra_threads: Mutex<Vec<thread::JoinHandle<()>>>,
     pub(crate) exited_cv: Condvar,
     /// Current-thread flavor: the single worker's parts, taken by the thread in `block_on`.
     pub(crate) core: Mutex<Option<WorkerCore>>,
     /// Current-thread flavor: threads waiting in `block_on` for the core.
     pub(crate) core_waiters: Mutex<Vec<Unparker>>,
     pub(crate) current_thread: bool,
+}
+
+/// Worker threads started and exited.
+#[derive(Default)]
+pub(crate) struct ThreadCount {
+    pub(crate) started: usize,
+    pub(crate) exited: usize,
 }
 
 /// Counters for work done outside worker threads (shared, so `fetch_add`).
@@ -211,6 +254,7 @@ impl Shared {
         for worker in 0..self.remotes.len() {
             self.unpark_worker(worker);
         }
+        self.wake_monitor();
         true
     }
 
@@ -229,8 +273,27 @@ impl Shared {
 
     /// A worker thread left its loop (a guard calls this even if it unwinds).
     pub(crate) fn worker_exited(&self) {
-        *lock(&self.exited) += 1;
+        lock(&self.exited).exited += 1;
         self.exited_cv.notify_all();
+    }
+
+    /// Counts a worker thread about to start; `false` (not counted) once shutdown began,
+    /// so that shutdown waits for every thread it could not prevent.
+    pub(crate) fn thread_started(&self) -> bool {
+        let mut count = lock(&self.exited);
+        if self.shutdown.load(SeqCst) {
+            return false;
+        }
+        count.started += 1;
+        true
+    }
+
+    /// Keeps an extra worker's join handle (and drops those of finished ones).
+    pub(crate) fn keep_extra_handle(&self, handle: thread::JoinHandle<()>) {
+        let mut handles = lock(&self.extra_threads);
+        #[cfg(not(loom))]
+        handles.retain(|h| !h.is_finished());
+        handles.push(handle);
     }
 
     /// Counts a task future dropped (completed or cancelled).

@@ -84,6 +84,8 @@ pub(crate) struct WorkerCx {
     victim_polls: RefCell<Vec<u64>>,
     busy_since: Cell<Instant>,
     main: Option<Arc<MainFlag>>,
+    /// An extra worker started by the stall monitor (retires when no longer needed).
+    extra: bool,
 }
 
 impl WorkerCx {
@@ -104,6 +106,7 @@ impl WorkerCx {
             victim_polls: RefCell::new(vec![0; n]),
             busy_since: Cell::new(Instant::now()),
             main,
+            extra: false,
         }
     }
 
@@ -153,7 +156,7 @@ impl WorkerCx {
 
     /// The worker loop. With `poll_main` (current-thread `block_on`), also polls the
     /// caller's future whenever it is woken, and returns when it completes; otherwise
-    /// returns at shutdown.
+    /// returns at shutdown, or when an extra worker retires.
     pub(crate) fn run(&self, mut poll_main: Option<&mut dyn FnMut() -> bool>) {
         loop {
             if let Some(poll) = poll_main.as_mut() {
@@ -175,7 +178,24 @@ impl WorkerCx {
             if self.main_woken() {
                 continue;
             }
-            self.park();
+            if self.extra && self.shared.extra_may_retire() {
+                self.leave_searching();
+                return;
+            }
+            if self.park() {
+                return;
+            }
+        }
+    }
+
+    /// Leaves the searching state for good (an extra worker retiring): as a parking
+    /// searcher would (idle rule 4), the last searcher re-checks the queues.
+    fn leave_searching(&self) {
+        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            crate::sync::fence(SeqCst);
+            if self.shared.work_pending() {
+                self.shared.notify_parked();
+            }
         }
     }
 
@@ -254,7 +274,9 @@ impl WorkerCx {
         }
         let polls = self.polls.get() + 1;
         self.polls.set(polls);
-        self.remote().polls.store(polls, Relaxed);
+        let remote = self.remote();
+        remote.polls.store(polls, Relaxed);
+        crate::stall::publish_task(remote, &runnable);
         match &self.shared.config.slow_poll {
             None => {
                 runnable.run();
@@ -289,6 +311,8 @@ impl WorkerCx {
             }
             self.searching.set(true);
         }
+        // Out of work: not in a poll (stall monitor step 2).
+        self.remote().idle_at.store(self.polls.get(), Relaxed);
         let remotes = &self.shared.remotes;
         {
             let mut snapshot = self.victim_polls.borrow_mut();
@@ -368,10 +392,12 @@ impl WorkerCx {
         !self.core.local.is_empty() || !self.remote().lifo.is_empty()
     }
 
-    /// Loop step 3: idle rules 4 and 5.
-    fn park(&self) {
+    /// Loop step 3: idle rules 4 and 5. Returns `true` if this extra worker must
+    /// retire (it has left the sleepers list and is not searching).
+    fn park(&self) -> bool {
         let shared = &*self.shared;
         let me = self.core.index;
+        self.remote().idle_at.store(self.polls.get(), Relaxed);
         let now = Instant::now();
         let busy = now.saturating_duration_since(self.busy_since.get());
         bump(
@@ -388,8 +414,19 @@ impl WorkerCx {
             shared.notify_parked();
         }
         self.in_park.set(true);
+        let mut retire = false;
         loop {
             if shared.shutdown.load(SeqCst) {
+                break;
+            }
+            if self.extra && !self.has_local_work() && shared.extra_may_retire() {
+                // Stall monitor step 7 (the monitor woke us to check).
+                if !shared.idle.unpark_worker_by_id(me) {
+                    // A notifier took us out of the list and counted us searching.
+                    self.searching.set(true);
+                }
+                self.leave_searching();
+                retire = true;
                 break;
             }
             if !shared.idle.is_parked(me) {
@@ -407,11 +444,15 @@ impl WorkerCx {
         }
         self.in_park.set(false);
         self.busy_since.set(Instant::now());
+        if let Some(monitor) = &shared.monitor {
+            monitor.worker_awake();
+        }
         // Wake-ups delivered by the park hook landed here without notifying anyone: if
         // there is more than the next task, let a sleeping worker share it.
         if !self.core.local.is_empty() {
             shared.notify_parked_local();
         }
+        retire
     }
 
     /// Blocks once: in the park hook if it is free, else on this worker's parker.
@@ -477,8 +518,25 @@ pub(crate) fn drain_core(shared: &Shared, core: &WorkerCore) {
     });
 }
 
-/// A worker thread's body.
-pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore) {
+/// Hands what a retiring extra worker still holds to the injector (normally nothing: it
+/// retires when out of work, and only it pushes to its own queues).
+fn hand_back(shared: &Shared, core: &WorkerCore) {
+    let mut handed = false;
+    if let Some(runnable) = shared.remotes[core.index].lifo.take() {
+        shared.injector.push(runnable);
+        handed = true;
+    }
+    while let Some(runnable) = core.local.pop() {
+        shared.injector.push(runnable);
+        handed = true;
+    }
+    if handed {
+        shared.notify_parked();
+    }
+}
+
+/// A worker thread's body; `extra` for one started by the stall monitor.
+pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore, extra: bool) {
     struct Exited(Arc<Shared>);
     impl Drop for Exited {
         fn drop(&mut self) {
@@ -489,13 +547,26 @@ pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore) {
     if let Some(start) = &shared.config.on_thread_start {
         start();
     }
-    {
-        let cx = WorkerCx::new(shared.clone(), core, None);
-        let _guard = context::enter_worker(&cx);
+    let retired = {
+        let mut cx = WorkerCx::new(shared.clone(), core, None);
+        cx.extra = extra;
+        let guard = context::enter_worker(&cx);
         cx.run(None);
-        cx.drain();
-    }
+        if shared.shutdown.load(SeqCst) {
+            cx.drain();
+            None
+        } else {
+            // A retiring extra worker: from here on its wake-ups go to the injector.
+            drop(guard);
+            let core = cx.into_core();
+            hand_back(&shared, &core);
+            Some(core)
+        }
+    };
     if let Some(stop) = &shared.config.on_thread_stop {
         stop();
+    }
+    if let Some(core) = retired {
+        shared.return_spare(core);
     }
 }

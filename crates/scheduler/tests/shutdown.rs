@@ -62,6 +62,8 @@ fn shutdown_drops_100_000_queued_tasks_multi_thread() {
         let s = stops.clone();
         let ex = Builder::new()
             .worker_threads(1)
+            // The worker is blocked on purpose: no extra worker may run the queue.
+            .stall_threshold(None)
             .on_thread_stop(move || {
                 s.fetch_add(1, SeqCst);
             })

@@ -1,0 +1,579 @@
+//! The stall monitor: a task that blocks its worker must not stall anyone else.
+//!
+//! A task that calls a blocking function (`std::thread::sleep`, a slow C library, a
+//! busy loop) holds its worker for the whole call. Without help, the tasks queued on
+//! that worker wait for it, and if it was the worker that would next have waited in the
+//! reactor, nobody polls for I/O or fires timers. Go's runtime answers this with a
+//! monitor thread (`sysmon`); corio does the same, with one light thread per executor.
+//!
+//! # What the workers publish (the only cost on the poll path)
+//!
+//! Before each poll a worker stores, with relaxed stores and no read-modify-write, its
+//! poll counter (it did already, for LIFO-slot stealing), the task's id and its spawn
+//! location (plain copies of `'static` data: the monitor never dereferences a task, which
+//! may be freed at any moment). When it runs out of work it stores `idle_at = polls` (in
+//! `search` and `park`, off the hot path): a worker whose `polls` differs from its
+//! `idle_at` is inside a poll, or between two.
+//!
+//! # Protocol
+//!
+//! 1. **Sleep while idle.** The monitor sleeps on its own parker, with no timeout, when
+//!    every active worker is parked. Before blocking it stores `sleeping = true`
+//!    (`SeqCst`) and re-reads every worker's `parked` flag (`SeqCst`); a worker that
+//!    leaves `park` has had its `parked` flag cleared (`SeqCst`) and then reads
+//!    `sleeping` (`SeqCst`): one of the two sees the other, so the monitor is woken
+//!    (its parker's token is sticky) whenever a worker may be running. An idle executor
+//!    costs no wake-ups.
+//! 2. **Tick.** While any worker is awake the monitor wakes every `threshold / 4` (at
+//!    least 1 ms). For each active worker it reads `polls` and `idle_at`: when `polls`
+//!    changed since the last tick it notes the time (the poll started at most one tick
+//!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed, the worker is in
+//!    a poll, and the poll is older than `threshold`, the worker is **stalled**.
+//! 3. **Report.** The first tick that sees a stall calls `on_stall` once with the task's
+//!    id, spawn location and how long so far; the tick that sees the poll counter move
+//!    (or the worker idle) calls it once more with the total (accurate to one tick).
+//! 4. **Steal.** If a stalled worker's LIFO slot or local queue holds tasks, the monitor
+//!    wakes a parked worker as a searcher (idle rule 1); searchers take a stalled
+//!    victim's LIFO slot too (its poll counter has not moved since they began).
+//! 5. **Drive the reactor.** While any worker is stalled and nobody waits in the park
+//!    hook (`hook_busy` is clear), the monitor hands the hook over: it wakes a parked
+//!    worker that is not in the hook (a spurious wake-up on its own parker: the worker
+//!    is still in the sleepers list, loops, finds the hook free and waits in it). If no
+//!    worker is parked, the monitor takes `hook_busy` itself and waits in the hook for
+//!    one tick (`Park::park(Some(tick))`); wakers fired there schedule through the
+//!    injector. When it leaves the hook it wakes a parked worker to take it, so the hook
+//!    is never left empty while a worker sleeps on its own parker. A thread that runs a
+//!    task is never the one the reactor waits for.
+//! 6. **Replace.** When every active worker is stalled, the monitor starts an extra
+//!    worker (a spare slot: queue, LIFO slot and parker made at build time), up to
+//!    `max_extra_workers`. It runs the normal worker loop.
+//! 7. **Retire.** An extra worker that runs out of work retires when more workers are
+//!    running unstalled than the executor has base workers (the stall it replaced has
+//!    ended): it leaves the idle protocol as a parking worker would, pushes anything
+//!    left in its queues to the injector, returns its slot and exits. A parked extra
+//!    worker is woken by the monitor to check.
+//! 8. **Shutdown.** `begin_shutdown` wakes the monitor (its parker, and the hook if it
+//!    is in it); the monitor sees the flag and exits. Extra workers stop like the base
+//!    workers, and the executor waits for them too.
+//!
+//! Steps 1 and 5 (the hook hand-over racing with a worker leaving the hook and with
+//! shutdown) are model-checked with loom in `tests/loom.rs`.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::time::{Duration, Instant};
+
+use corio_core::Runnable;
+
+use crate::shared::Shared;
+use crate::sync::{lock, thread, Arc, AtomicBool, AtomicUsize, Mutex, Ordering::*, Parker};
+use crate::worker::{worker_main, WorkerCore};
+
+/// The callback type of [`Builder::on_stall`](crate::Builder::on_stall).
+pub(crate) type StallFn = dyn Fn(&StallReport) + Send + Sync;
+
+/// A worker stalled by one long poll: what [`Builder::on_stall`](crate::Builder::on_stall)
+/// is called with, once when the stall is detected and once when it ends.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let ex = corio_scheduler::Builder::new()
+///     .worker_threads(2)
+///     .stall_threshold(Some(Duration::from_millis(20)))
+///     .on_stall(move |r: &corio_scheduler::StallReport| s.lock().unwrap().push(r.ended()))
+///     .build()?;
+/// let task = ex.spawn(async { std::thread::sleep(Duration::from_millis(200)) });
+/// ex.block_on(task).unwrap();
+/// // The end of the stall is noticed at the monitor's next tick.
+/// while seen.lock().unwrap().len() < 2 {
+///     std::thread::sleep(Duration::from_millis(5));
+/// }
+/// assert_eq!(*seen.lock().unwrap(), [false, true]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct StallReport {
+    worker: usize,
+    task_id: u64,
+    location: Option<&'static Location<'static>>,
+    elapsed: Duration,
+    ended: bool,
+}
+
+impl StallReport {
+    /// Index of the stalled worker thread.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// The stalled task's id ([`corio_core::TaskId::as_u64`]).
+    pub fn task_id(&self) -> u64 {
+        self.task_id
+    }
+
+    /// Where the stalled task was spawned, if recorded.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+
+    /// How long the poll has blocked the worker: so far (when detected) or in total
+    /// (when it ended). Measured by the monitor, to within one of its ticks.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// `false` for the report when the stall is detected, `true` for the one when it ends.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+}
+
+impl fmt::Display for StallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}", self.task_id)?;
+        if let Some(loc) = self.location {
+            write!(f, " (spawned at {loc})")?;
+        }
+        if self.ended {
+            write!(
+                f,
+                " blocked worker {} for {:?} in total",
+                self.worker, self.elapsed
+            )
+        } else {
+            write!(
+                f,
+                " has blocked worker {} for {:?} in one poll (a blocking call in async code? \
+                 use to_thread/spawn_blocking); its queued tasks and the reactor moved to other threads",
+                self.worker, self.elapsed
+            )
+        }
+    }
+}
+
+/// The default `on_stall` handler: one line on stderr per report, in release builds
+/// too (a blocked worker is a bug the user must hear about).
+pub(crate) fn default_on_stall(report: &StallReport) {
+    eprintln!("corio: {report}");
+}
+
+/// Stall settings from the builder.
+pub(crate) struct StallConfig {
+    pub(crate) threshold: Duration,
+    pub(crate) max_extra: usize,
+    pub(crate) on_stall: std::sync::Arc<StallFn>,
+}
+
+/// How often the monitor looks while some worker is awake: a quarter of the threshold,
+/// so a stall is acted on between 1x and 1.25x the threshold after it began, for at
+/// most a few hundred wake-ups a second on a busy executor.
+fn tick_of(threshold: Duration) -> Duration {
+    (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250))
+}
+
+/// The monitor's side of the shared state (in [`Shared`]).
+pub(crate) struct MonitorShared {
+    /// The monitor is asleep (or about to be) with no timeout: protocol step 1.
+    pub(crate) sleeping: AtomicBool,
+    /// The monitor is (about to be) waiting in the park hook: step 5.
+    pub(crate) in_hook: AtomicBool,
+    /// Wakes the monitor thread.
+    pub(crate) unparker: crate::sync::Unparker,
+    /// Workers stalled at the last tick (read by retiring extra workers).
+    pub(crate) stalled: AtomicUsize,
+    /// Extra workers running now.
+    pub(crate) extras: Mutex<usize>,
+    /// Slots (queue, LIFO slot, parker) for extra workers not running now.
+    pub(crate) spare: Mutex<Vec<WorkerCore>>,
+}
+
+impl MonitorShared {
+    pub(crate) fn new(parker: &Parker, spare: Vec<WorkerCore>) -> MonitorShared {
+        MonitorShared {
+            sleeping: AtomicBool::new(false),
+            in_hook: AtomicBool::new(false),
+            unparker: parker.unparker().clone(),
+            stalled: AtomicUsize::new(0),
+            extras: Mutex::new(0),
+            spare: Mutex::new(spare),
+        }
+    }
+
+    /// Protocol step 1, the worker's side: called by a worker that just left `park`.
+    pub(crate) fn worker_awake(&self) {
+        if self.sleeping.load(SeqCst) && self.sleeping.swap(false, SeqCst) {
+            self.unparker.unpark();
+        }
+    }
+}
+
+impl Shared {
+    /// Wakes the monitor wherever it sleeps (shutdown, step 8).
+    pub(crate) fn wake_monitor(&self) {
+        if let Some(m) = &self.monitor {
+            m.unparker.unpark();
+            if m.in_hook.load(SeqCst) {
+                if let Some(hook) = &self.park_hook {
+                    hook.unpark();
+                }
+            }
+        }
+    }
+
+    /// Protocol step 7: may the calling extra worker (out of work) retire? On `true`
+    /// it is no longer counted as running.
+    pub(crate) fn extra_may_retire(&self) -> bool {
+        let Some(m) = &self.monitor else {
+            return true;
+        };
+        let mut extras = lock(&m.extras);
+        let running = self.num_workers + *extras;
+        let unstalled = running.saturating_sub(m.stalled.load(SeqCst));
+        if *extras > 0 && unstalled > self.num_workers {
+            *extras -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Hands a retired extra worker's slot back (step 7).
+    pub(crate) fn return_spare(&self, core: WorkerCore) {
+        let remote = &self.remotes[core.index];
+        remote.idle_at.store(remote.polls.load(Relaxed), Relaxed);
+        remote.active.store(false, SeqCst);
+        if let Some(m) = &self.monitor {
+            lock(&m.spare).push(core);
+        }
+    }
+}
+
+/// What the monitor remembers about one worker slot between ticks.
+#[derive(Clone)]
+struct Watch {
+    polls: u64,
+    since: Instant,
+    reported: bool,
+    task_id: u64,
+    location: Option<&'static Location<'static>>,
+}
+
+/// The monitor thread's state.
+struct Monitor {
+    shared: Arc<Shared>,
+    parker: Parker,
+    threshold: Duration,
+    tick: Duration,
+    watches: Vec<Watch>,
+}
+
+/// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
+/// config). The thread exits at shutdown.
+pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Result<()> {
+    let Some(cfg) = &shared.config.stall else {
+        return Ok(());
+    };
+    let threshold = cfg.threshold;
+    let now = Instant::now();
+    let watches = (0..shared.remotes.len())
+        .map(|_| Watch {
+            polls: 0,
+            since: now,
+            reported: false,
+            task_id: 0,
+            location: None,
+        })
+        .collect();
+    let monitor = Monitor {
+        shared,
+        parker,
+        threshold,
+        tick: tick_of(threshold),
+        watches,
+    };
+    thread::Builder::new()
+        .name("corio-monitor".into())
+        .spawn(move || monitor.run())
+        .map(drop)
+}
+
+impl Monitor {
+    fn run(mut self) {
+        loop {
+            if self.shared.shutdown.load(SeqCst) {
+                return;
+            }
+            let state = self.look();
+            if self.shared.shutdown.load(SeqCst) {
+                return;
+            }
+            if state.stalled > 0 && self.drive_reactor() {
+                // This tick was spent in the park hook.
+                continue;
+            }
+            if state.awake == 0 && !state.extras_pending {
+                self.sleep_until_a_worker_wakes();
+            } else {
+                self.park_timeout(self.tick);
+            }
+        }
+    }
+
+    /// Step 1: sleep without a timeout, unless a worker is awake after all.
+    fn sleep_until_a_worker_wakes(&self) {
+        let Some(m) = &self.shared.monitor else {
+            return;
+        };
+        m.sleeping.store(true, SeqCst);
+        let all_parked = self.active_slots().all(|i| self.shared.idle.is_parked(i));
+        if all_parked && !self.shared.shutdown.load(SeqCst) {
+            self.parker.park();
+        }
+        m.sleeping.store(false, SeqCst);
+    }
+
+    fn park_timeout(&self, timeout: Duration) {
+        #[cfg(not(loom))]
+        self.parker.park_timeout(timeout);
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            crate::sync::yield_now();
+        }
+    }
+
+    fn active_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        let shared = &self.shared;
+        (0..shared.remotes.len()).filter(move |&i| shared.remotes[i].active.load(SeqCst))
+    }
+
+    /// Steps 2-4 and 6-7: one look at every worker.
+    fn look(&mut self) -> Look {
+        let now = Instant::now();
+        let shared = self.shared.clone();
+        let mut look = Look::default();
+        let mut stalled_with_work = false;
+        let mut active = 0;
+        for (i, remote) in shared.remotes.iter().enumerate() {
+            let watch = &mut self.watches[i];
+            if !remote.active.load(SeqCst) {
+                if watch.reported {
+                    self.report_end(i, now);
+                }
+                continue;
+            }
+            active += 1;
+            let polls = remote.polls.load(Relaxed);
+            let in_poll = remote.idle_at.load(Relaxed) != polls;
+            if polls != watch.polls || !in_poll {
+                if watch.reported {
+                    self.report_end(i, now);
+                }
+                let watch = &mut self.watches[i];
+                watch.polls = polls;
+                watch.since = now;
+                watch.task_id = remote.task_id.load(Relaxed);
+                watch.location = load_location(&remote.task_location);
+            }
+            if !shared.idle.is_parked(i) {
+                look.awake += 1;
+            }
+            if !in_poll {
+                continue;
+            }
+            let watch = &mut self.watches[i];
+            let elapsed = now.saturating_duration_since(watch.since);
+            if elapsed < self.threshold {
+                continue;
+            }
+            look.stalled += 1;
+            if !watch.reported {
+                watch.reported = true;
+                let report = StallReport {
+                    worker: i,
+                    task_id: watch.task_id,
+                    location: watch.location,
+                    elapsed,
+                    ended: false,
+                };
+                self.report(&report);
+            }
+            if !remote.stealer.is_empty() || !remote.lifo.is_empty() {
+                stalled_with_work = true;
+            }
+        }
+        let Some(m) = &shared.monitor else {
+            return look;
+        };
+        m.stalled.store(look.stalled, SeqCst);
+        if stalled_with_work {
+            // Step 4: a searcher will steal them (LIFO slot included).
+            shared.notify_parked();
+        }
+        if look.stalled > 0 && look.stalled == active {
+            self.start_extra();
+        }
+        // Step 7: parked extra workers check whether they may retire.
+        let extras = *lock(&m.extras);
+        if extras > 0 {
+            look.extras_pending = true;
+            if active - look.stalled > shared.num_workers {
+                for i in shared.num_workers..shared.remotes.len() {
+                    if shared.remotes[i].active.load(SeqCst) && shared.idle.is_parked(i) {
+                        shared.remotes[i].unparker.unpark();
+                    }
+                }
+            }
+        }
+        look
+    }
+
+    fn report_end(&mut self, worker: usize, now: Instant) {
+        let watch = &mut self.watches[worker];
+        watch.reported = false;
+        let report = StallReport {
+            worker,
+            task_id: watch.task_id,
+            location: watch.location,
+            elapsed: now.saturating_duration_since(watch.since),
+            ended: true,
+        };
+        self.report(&report);
+    }
+
+    fn report(&self, report: &StallReport) {
+        if let Some(cfg) = &self.shared.config.stall {
+            let _ = catch_unwind(AssertUnwindSafe(|| (cfg.on_stall)(report)));
+        }
+    }
+
+    /// Step 5. Returns `true` if the monitor spent the tick waiting in the hook.
+    fn drive_reactor(&self) -> bool {
+        let shared = &*self.shared;
+        let (Some(hook), Some(m)) = (&shared.park_hook, &shared.monitor) else {
+            return false;
+        };
+        if shared.hook_busy.load(SeqCst) {
+            return false;
+        }
+        if self.wake_parked_worker_for_hook() {
+            return false;
+        }
+        if shared.hook_busy.swap(true, Acquire) {
+            return false;
+        }
+        m.in_hook.store(true, SeqCst);
+        if !shared.shutdown.load(SeqCst) {
+            hook.park(Some(self.tick));
+        }
+        m.in_hook.store(false, SeqCst);
+        shared.hook_busy.store(false, Release);
+        // Never leave the hook empty while a worker sleeps on its own parker.
+        self.wake_parked_worker_for_hook();
+        true
+    }
+
+    /// Wakes one parked worker that is not in the hook, so that it takes the hook.
+    fn wake_parked_worker_for_hook(&self) -> bool {
+        let shared = &*self.shared;
+        for i in self.active_slots() {
+            let remote = &shared.remotes[i];
+            if shared.idle.is_parked(i) && !remote.in_hook.load(SeqCst) {
+                remote.unparker.unpark();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Step 6: starts an extra worker if the limit allows.
+    fn start_extra(&self) {
+        let shared = &self.shared;
+        let (Some(m), Some(cfg)) = (&shared.monitor, &shared.config.stall) else {
+            return;
+        };
+        let core = {
+            let mut extras = lock(&m.extras);
+            if *extras >= cfg.max_extra {
+                return;
+            }
+            let Some(core) = lock(&m.spare).pop() else {
+                return;
+            };
+            if !shared.thread_started() {
+                lock(&m.spare).push(core);
+                return;
+            }
+            *extras += 1;
+            core
+        };
+        let index = core.index;
+        let remote = &shared.remotes[index];
+        // Idle until it runs its first task (not "in a poll" while the thread starts).
+        remote.idle_at.store(remote.polls.load(Relaxed), Relaxed);
+        remote.active.store(true, SeqCst);
+        let worker_shared = shared.clone();
+        let (core_tx, core_rx) = std::sync::mpsc::channel::<WorkerCore>();
+        let spawned = shared
+            .config
+            .thread_builder()
+            .spawn(move || match core_rx.recv() {
+                Ok(core) => worker_main(worker_shared, core, true),
+                Err(_) => worker_shared.worker_exited(),
+            });
+        match spawned {
+            Ok(handle) => {
+                let _ = core_tx.send(core);
+                shared.keep_extra_handle(handle);
+            }
+            Err(err) => {
+                *lock(&m.extras) -= 1;
+                shared.worker_exited();
+                shared.return_spare(core);
+                eprintln!(
+                    "corio-scheduler: could not start an extra worker while every worker is \
+                     stalled: {err}"
+                );
+            }
+        }
+    }
+}
+
+/// What one look saw.
+#[derive(Default)]
+struct Look {
+    /// Active workers not parked.
+    awake: usize,
+    /// Active workers stalled.
+    stalled: usize,
+    /// Extra workers are running (the monitor keeps ticking until they retire).
+    extras_pending: bool,
+}
+
+/// Reads a location stored by [`store_location`].
+pub(crate) fn load_location(
+    slot: &crate::sync::AtomicPtr<Location<'static>>,
+) -> Option<&'static Location<'static>> {
+    let ptr = slot.load(Relaxed);
+    // SAFETY: the slot only ever holds null or a pointer made from a
+    // `&'static Location<'static>` (see `store_location`).
+    unsafe { ptr.as_ref() }
+}
+
+/// Publishes `runnable`'s id and spawn location before it is polled (relaxed stores of
+/// `'static` data: the monitor reads copies, never the task).
+#[inline]
+pub(crate) fn publish_task(remote: &crate::shared::Remote, runnable: &Runnable) {
+    let meta = runnable.meta();
+    remote.task_id.store(meta.id().as_u64(), Relaxed);
+    let loc = meta.location().map_or(std::ptr::null_mut(), |l| {
+        (l as *const Location<'static>).cast_mut()
+    });
+    remote.task_location.store(loc, Relaxed);
+}
