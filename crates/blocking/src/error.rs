@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Why a [`BlockingTask`](crate::BlockingTask) resolved without a value.
 ///
@@ -67,6 +68,25 @@ pub enum BlockingError {
     Codec(String),
     /// A worker process could not be started or did not complete the handshake.
     WorkerStart(String),
+    /// A process-pool call ran past its timeout
+    /// ([`ProcessPool::run_timeout`](crate::ProcessPool::run_timeout) or the
+    /// builder's `call_timeout`); its worker was killed and is replaced.
+    TimedOut {
+        /// The registered name of the function.
+        function: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// A process-pool worker announced a reply larger than the pool accepts; the
+    /// pool read none of it, killed the worker and replaces it.
+    ReplyTooLarge {
+        /// The registered name of the function.
+        function: String,
+        /// The size the worker announced, in bytes.
+        size: u64,
+        /// The pool's limit (`max_reply_size`), in bytes.
+        limit: usize,
+    },
 }
 
 impl BlockingError {
@@ -255,6 +275,14 @@ impl fmt::Display for BlockingError {
                 "could not (de)serialize a process-pool argument or result with postcard: {msg}; check that argument and result types round-trip through serde"
             ),
             BlockingError::WorkerStart(msg) => write!(f, "could not start a process-pool worker: {msg}"),
+            BlockingError::TimedOut { function, timeout } => write!(
+                f,
+                "process-pool function `{function}` did not finish within {timeout:?}; its worker was killed and is replaced (raise the timeout if the work needs longer)"
+            ),
+            BlockingError::ReplyTooLarge { function, size, limit } => write!(
+                f,
+                "process-pool function `{function}` sent a reply of {size} bytes, more than the pool's limit of {limit} bytes; the worker was killed and is replaced (raise it with ProcessPool::builder().max_reply_size(..), or return less data)"
+            ),
         }
     }
 }
@@ -284,6 +312,21 @@ impl fmt::Debug for BlockingError {
             }
             BlockingError::Codec(msg) => f.debug_tuple("Codec").field(msg).finish(),
             BlockingError::WorkerStart(msg) => f.debug_tuple("WorkerStart").field(msg).finish(),
+            BlockingError::TimedOut { function, timeout } => f
+                .debug_struct("TimedOut")
+                .field("function", function)
+                .field("timeout", timeout)
+                .finish(),
+            BlockingError::ReplyTooLarge {
+                function,
+                size,
+                limit,
+            } => f
+                .debug_struct("ReplyTooLarge")
+                .field("function", function)
+                .field("size", size)
+                .field("limit", limit)
+                .finish(),
         }
     }
 }

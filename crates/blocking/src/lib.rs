@@ -47,6 +47,6 @@ mod thread_pool;
 pub use blocking_pool::{default_pool, spawn_blocking, BlockingPool, Builder};
 pub use error::{BlockingError, PanicPayload};
 #[cfg(unix)]
-pub use process::{ProcessPool, RemoteFn};
+pub use process::{ProcessPool, ProcessPoolBuilder, RemoteFn};
 pub use task::BlockingTask;
 pub use thread_pool::ThreadPool;

@@ -72,6 +72,39 @@ fn noisy(x: u32) -> u32 {
 }
 static NOISY: RemoteFn<u32, u32> = RemoteFn::new("noisy", noisy);
 
+/// Never returns (until killed).
+fn sleep_forever(_: ()) {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+static SLEEP_FOREVER: RemoteFn<(), ()> = RemoteFn::new("sleep_forever", sleep_forever);
+
+/// `n` bytes of result.
+fn big(n: usize) -> Vec<u8> {
+    vec![7; n]
+}
+static BIG: RemoteFn<usize, Vec<u8>> = RemoteFn::new("big", big);
+
+/// A hostile worker: finds its reply pipe, announces a reply of `len` bytes,
+/// sends `sent` bytes of it, and hangs.
+fn bogus_reply((len, sent): (u32, usize)) {
+    let reply_fd = (3..1024)
+        .find(|&fd| {
+            // SAFETY: fcntl(F_GETFL) only reads the fd's flags (-1 if not open).
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            flags >= 0 && flags & libc::O_ACCMODE == libc::O_WRONLY
+        })
+        .expect("the reply pipe");
+    let mut bytes = len.to_le_bytes().to_vec();
+    bytes.resize(4 + sent, 0xAB);
+    // SAFETY: `bytes` is valid for reads of its length for the call.
+    let n = unsafe { libc::write(reply_fd, bytes.as_ptr().cast(), bytes.len()) };
+    assert_eq!(n, bytes.len() as isize);
+    sleep_forever(())
+}
+static BOGUS_REPLY: RemoteFn<(u32, usize), ()> = RemoteFn::new("bogus_reply", bogus_reply);
+
 /// Same name as `SQUARE` but a result type its bytes do not decode as.
 static SQUARE_WRONG_RESULT: RemoteFn<u64, String> = RemoteFn::new("square", |x| x.to_string());
 
@@ -103,6 +136,9 @@ fn main() {
         &EXIT_WITH,
         &ABORT,
         &NOISY,
+        &SLEEP_FOREVER,
+        &BIG,
+        &BOGUS_REPLY,
     ]);
     if let Ok(mode) = std::env::var(HELPER_ENV) {
         helper(&mode);
@@ -130,6 +166,13 @@ fn main() {
         not_a_worker_when_stdin_is_a_socket,
         not_a_worker_when_stdin_lacks_the_secret,
         not_a_worker_when_the_parent_is_another_program,
+        bogus_reply_sizes_under_a_memory_limit,
+        reply_above_max_reply_size_is_a_clear_error,
+        call_timeout_kills_and_replaces_a_hung_worker,
+        shutdown_is_bounded_with_a_hung_worker,
+        drop_is_bounded_with_a_hung_worker,
+        shutdown_without_wait_still_kills_a_hung_worker,
+        idle_worker_killed_is_reaped_and_replaced_at_once,
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -672,6 +715,10 @@ fn os_pipe() -> (std::fs::File, std::fs::File) {
 /// The helper parents used by the orphan tests, and the probe run of `main` by
 /// the "who may become a worker" tests.
 fn helper(mode: &str) {
+    if mode == "rlimit" {
+        rlimit_helper();
+        return;
+    }
     if mode == "probe" {
         println!("main ran");
         // A refused process starts no workers of its own.
@@ -692,4 +739,254 @@ fn helper(mode: &str) {
             std::thread::sleep(Duration::from_secs(1));
         },
     }
+}
+
+// ---- limits: reply size, timeouts, bounded shutdown, reaping ------------------
+
+/// Runs the hostile calls under an address-space limit (so a 1 GiB allocation
+/// would fail and abort the process) and prints what each returned.
+fn rlimit_helper() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let vm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let limit = vm_kib * 1024 + (512 << 20);
+    let rlim = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit reads `rlim`, which outlives the call.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlim) }, 0);
+    // With the limit in place, 1 GiB cannot be had.
+    assert!(Vec::<u8>::new().try_reserve_exact(1 << 30).is_err());
+
+    // Default cap: a 1 GiB announcement is refused before any allocation.
+    let pool = ProcessPool::new(1);
+    let err = wait_timeout(pool.run(&BOGUS_REPLY, (1 << 30, 0)), LONG).unwrap_err();
+    println!("default cap: {err:?}");
+    // A cap above the announcement: the buffer grows only as bytes arrive, so a
+    // worker that sends 1 KiB of its "1 GiB" and hangs costs 1 KiB, then times out.
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .max_reply_size(usize::MAX)
+        .call_timeout(Duration::from_millis(500))
+        .build();
+    let a = pool.run(&BOGUS_REPLY, (1 << 30, 1024));
+    let b = pool.run(&BOGUS_REPLY, (1 << 30, 1024));
+    println!("raised cap: {:?}", wait_timeout(a, LONG).unwrap_err());
+    println!("raised cap: {:?}", wait_timeout(b, LONG).unwrap_err());
+    println!(
+        "after: {:?}",
+        wait_timeout(pool.run(&SQUARE, 3), LONG).map(|r| r.0)
+    );
+}
+
+fn bogus_reply_sizes_under_a_memory_limit() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(HELPER_ENV, "rlimit")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "helper failed ({:?}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with("default cap: ReplyTooLarge")
+            && lines[0].contains("size: 1073741824")
+            && lines[0].contains(&format!("limit: {}", 8 << 20)),
+        "{}",
+        lines[0]
+    );
+    for line in &lines[1..3] {
+        assert!(line.starts_with("raised cap: TimedOut"), "{line}");
+    }
+    assert_eq!(lines[3], "after: Ok(9)");
+}
+
+fn reply_above_max_reply_size_is_a_clear_error() {
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .max_reply_size(1024)
+        .build();
+    assert_eq!(wait_timeout(pool.run(&BIG, 900), LONG).unwrap().len(), 900);
+    let before = pool.worker_pids();
+    let err = wait_timeout(pool.run(&BIG, 10_000), LONG).unwrap_err();
+    match &err {
+        BlockingError::ReplyTooLarge {
+            function,
+            size,
+            limit,
+        } => {
+            assert_eq!(function, "big");
+            assert!(*size > 10_000, "{size}");
+            assert_eq!(*limit, 1024);
+        }
+        other => panic!("expected ReplyTooLarge, got {other:?}"),
+    }
+    assert!(err.to_string().contains("max_reply_size"), "{err}");
+    for pid in before {
+        assert!(
+            is_reaped(pid),
+            "the worker that sent it was killed and reaped"
+        );
+    }
+    assert_eq!(wait_timeout(pool.run(&BIG, 10), LONG).unwrap(), vec![7; 10]);
+}
+
+fn call_timeout_kills_and_replaces_a_hung_worker() {
+    let pool = ProcessPool::new(1);
+    let hung = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let t0 = Instant::now();
+    let err = wait_timeout(
+        pool.run_timeout(&SLEEP_FOREVER, (), Duration::from_millis(200)),
+        LONG,
+    )
+    .unwrap_err();
+    assert!(t0.elapsed() >= Duration::from_millis(200), "not early");
+    match &err {
+        BlockingError::TimedOut { function, timeout } => {
+            assert_eq!(function, "sleep_forever");
+            assert_eq!(*timeout, Duration::from_millis(200));
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    assert!(is_reaped(hung), "the hung worker was killed and reaped");
+    let next = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    assert_ne!(next, hung);
+
+    // The builder's timeout applies to every call; a fast call is unaffected.
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .call_timeout(Duration::from_millis(200))
+        .build();
+    assert_eq!(wait_timeout(pool.run(&SQUARE, 5), LONG).unwrap().0, 25);
+    let err = wait_timeout(pool.run(&SLEEP_FOREVER, ()), LONG).unwrap_err();
+    assert!(matches!(err, BlockingError::TimedOut { .. }), "{err:?}");
+    assert!(err.to_string().contains("did not finish within"), "{err}");
+}
+
+/// A pool with a short grace period, one call hung in its worker and one queued.
+fn pool_with_a_hung_call(
+    tag: &str,
+) -> (
+    ProcessPool,
+    corio_blocking::BlockingTask<u32>,
+    corio_blocking::BlockingTask<u32>,
+    u32,
+) {
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .shutdown_grace(Duration::from_millis(300))
+        .build();
+    let worker = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let marker = marker_path(tag);
+    let _ = std::fs::remove_file(&marker);
+    let running = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 3_600_000));
+    eventually("the call is running", LONG, || marker.exists());
+    let _ = std::fs::remove_file(&marker);
+    let queued = pool.run(&PID, ());
+    (pool, running, queued, worker)
+}
+
+/// Checks what a bounded shutdown left: the running call broken, the queued
+/// one cancelled, the worker reaped.
+fn check_after_grace(
+    hung: corio_blocking::BlockingTask<u32>,
+    queued: corio_blocking::BlockingTask<u32>,
+    worker: u32,
+) {
+    let err = wait_timeout(hung, LONG).unwrap_err();
+    assert!(
+        matches!(&err, BlockingError::BrokenPool { pid, reason }
+            if *pid == worker && reason.contains("grace period")),
+        "the hung call's worker was killed: {err:?}"
+    );
+    let err = wait_timeout(queued, LONG).unwrap_err();
+    assert!(matches!(&err, BlockingError::Cancelled), "{err:?}");
+    eventually("the hung worker was reaped", LONG, || is_reaped(worker));
+}
+
+fn shutdown_is_bounded_with_a_hung_worker() {
+    let (pool, hung, queued, worker) = pool_with_a_hung_call("bounded-shutdown");
+    let t0 = Instant::now();
+    pool.shutdown(true);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "calls got their grace period ({took:?})"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "shutdown(true) took {took:?}"
+    );
+    assert!(
+        is_reaped(worker),
+        "shutdown(true) returned with the worker reaped"
+    );
+    assert!(pool.worker_pids().is_empty());
+    check_after_grace(hung, queued, worker);
+}
+
+fn drop_is_bounded_with_a_hung_worker() {
+    let (pool, hung, queued, worker) = pool_with_a_hung_call("bounded-drop");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        drop(pool);
+        let _ = tx.send(t0.elapsed());
+    });
+    let took = rx.recv_timeout(LONG).expect("drop returned");
+    assert!(took < Duration::from_secs(10), "drop took {took:?}");
+    assert!(is_reaped(worker));
+    check_after_grace(hung, queued, worker);
+}
+
+fn shutdown_without_wait_still_kills_a_hung_worker() {
+    let (pool, hung, queued, worker) = pool_with_a_hung_call("bounded-nowait");
+    let t0 = Instant::now();
+    pool.shutdown(false);
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "shutdown(false) waited"
+    );
+    // The pool's monitor enforces the grace period on its own.
+    check_after_grace(hung, queued, worker);
+    assert!(pool.worker_pids().is_empty());
+}
+
+fn idle_worker_killed_is_reaped_and_replaced_at_once() {
+    let pool = ProcessPool::new(1);
+    let idle = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    assert_eq!(pool.worker_pids(), vec![idle]);
+    kill(idle, libc::SIGKILL);
+    // No call is made: the pool notices the death on its own.
+    eventually("the dead worker is reaped and replaced", LONG, || {
+        let pids = pool.worker_pids();
+        is_reaped(idle) && pids.len() == 1 && !pids.contains(&idle)
+    });
+    assert!(!has_zombie_children(), "no zombie child left");
+    let replacement = pool.worker_pids()[0];
+    assert_eq!(wait_timeout(pool.run(&PID, ()), LONG).unwrap(), replacement);
+}
+
+/// True if some child of this process is a zombie.
+fn has_zombie_children() -> bool {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .any(|stat| {
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str())
+        })
 }

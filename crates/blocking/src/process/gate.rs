@@ -86,7 +86,7 @@ pub(crate) fn require_pipes(stdin_is_pipe: bool, stdout_is_pipe: bool) -> Result
 /// Reads [`SECRET_MAGIC`] and the secret from `fd`, consuming exactly those bytes.
 pub(crate) fn read_secret(fd: RawFd, deadline: Instant) -> Result<Secret, String> {
     let mut buf = [0u8; SECRET_MAGIC.len() + SECRET_LEN];
-    sys::read_exact_until(fd, &mut buf, deadline)
+    sys::read_exact_until(fd, &mut buf, Some(deadline))
         .map_err(|e| format!("stdin did not start with a pool's secret ({e})"))?;
     let (magic, secret) = buf.split_at(SECRET_MAGIC.len());
     if magic != SECRET_MAGIC {
@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(read_secret(rx.as_raw_fd(), soon()), Ok([7; SECRET_LEN]));
         // The bytes after the secret were left in place.
         let mut rest = [0u8; 4];
-        sys::read_exact_until(rx.as_raw_fd(), &mut rest, soon()).unwrap();
+        sys::read_exact_until(rx.as_raw_fd(), &mut rest, Some(soon())).unwrap();
         assert_eq!(&rest, b"rest");
 
         tx.write_all(&[0u8; SECRET_MAGIC.len() + SECRET_LEN])

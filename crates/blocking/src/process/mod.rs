@@ -47,11 +47,24 @@
 //! - A worker that dies mid-call (killed, aborted, exited) fails that call with
 //!   [`BlockingError::BrokenPool`] naming the signal or exit status; it is reaped and
 //!   a fresh worker is started in its place at once. Other calls are unaffected. A
-//!   worker found dead while idle is replaced before it is handed a call.
+//!   worker that dies while idle is noticed when it dies (a pidfd per worker on
+//!   Linux, watched by the pool's monitor thread; a check every 100 ms elsewhere):
+//!   it leaves [`worker_pids`](ProcessPool::worker_pids), is reaped (no zombie)
+//!   and replaced without waiting for the next call.
+//! - Nothing a worker sends can make the parent allocate much more than it
+//!   received: a reply is read as its bytes arrive, and a reply announced above
+//!   [`max_reply_size`](ProcessPoolBuilder::max_reply_size) (default 8 MiB) is
+//!   refused unread with [`BlockingError::ReplyTooLarge`], and the worker replaced.
+//! - A call can have a timeout ([`ProcessPool::run_timeout`],
+//!   [`call_timeout`](ProcessPoolBuilder::call_timeout)): past it the worker is
+//!   killed and replaced, and the call fails with [`BlockingError::TimedOut`].
 //! - Each worker is owned by one parent thread (its *driver*) that spawned it, sends
 //!   it one request at a time, and reaps it. Workers exit when their stdin closes
 //!   (pool shutdown, or the parent died); on Linux they also get SIGKILL if the
-//!   driver thread dies (`PR_SET_PDEATHSIG`). [`shutdown(true)`](ProcessPool::shutdown)
+//!   driver thread dies (`PR_SET_PDEATHSIG`). Shutdown and drop are bounded: calls
+//!   already submitted get the pool's
+//!   [`shutdown_grace`](ProcessPoolBuilder::shutdown_grace) (default 10 s) to
+//!   finish, then the workers still busy are killed. [`shutdown(true)`](ProcessPool::shutdown)
 //!   returns only after every worker has been reaped: no zombies, no orphans.
 //!
 //! # Security
@@ -97,7 +110,10 @@
 //! A worker also exits when its parent does (end of file on stdin, and
 //! `PR_SET_PDEATHSIG` on Linux).
 
+mod child;
+mod driver;
 mod gate;
+mod monitor;
 mod sys;
 mod wire;
 mod worker;
@@ -105,12 +121,7 @@ mod worker;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
-use std::io::{self, BufReader, Read};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc as StdArc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -118,21 +129,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::pool::{claim_pushed, spawn_error, spin_for_work, Claim};
+use crate::pool::{claim_pushed, spawn_error, Claim};
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
 /// Set in a worker's environment (to the parent's pid) to mark it as a worker.
 const WORKER_ENV: &str = "CORIO_PROCESS_POOL_WORKER";
-
-/// How long a new worker has to complete the handshake. Generous: starting a
-/// process on a loaded 2-core machine can take a while, and a program that forgot
-/// `maybe_run_worker` should fail with a clear error, not hang.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long a worker whose pipe closed may take to finish exiting before the pool
-/// kills it: exiting takes microseconds, this only has to outlast a loaded machine.
-const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A function a worker process can run, known by name. Implemented by [`RemoteFn`];
 /// pass a list of them to [`maybe_run_worker`].
@@ -265,7 +267,8 @@ pub fn is_worker_process() -> bool {
 ///
 /// See the [module docs](self) for the set-up (`maybe_run_worker` in `main`) and the
 /// guarantees. Workers start lazily, up to `max_workers`, and are reused across
-/// calls; each runs one call at a time.
+/// calls; each runs one call at a time. [`ProcessPool::builder`] sets the limits
+/// (reply size, call timeout, shutdown grace period).
 ///
 /// ```
 /// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
@@ -283,6 +286,119 @@ pub struct ProcessPool {
     shared: StdArc<Shared>,
 }
 
+/// Builds a [`ProcessPool`] with limits other than the defaults.
+///
+/// ```
+/// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
+/// # use std::time::Duration;
+/// # fn square(x: u64) -> u64 { x * x }
+/// # static SQUARE: RemoteFn<u64, u64> = RemoteFn::new("square", square);
+/// # fn main() {
+/// maybe_run_worker(&[&SQUARE]);
+/// let pool = ProcessPool::builder()
+///     .max_workers(2)
+///     .max_reply_size(1 << 20)                // 1 MiB replies at most
+///     .call_timeout(Duration::from_secs(60))  // a call that hangs is killed
+///     .shutdown_grace(Duration::from_secs(1)) // shutdown/drop wait at most ~1 s
+///     .build();
+/// assert_eq!(futures::executor::block_on(pool.run(&SQUARE, 4)).unwrap(), 16);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProcessPoolBuilder {
+    config: Config,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    max_workers: usize,
+    max_reply_size: usize,
+    call_timeout: Option<Duration>,
+    shutdown_grace: Duration,
+}
+
+/// Default [`ProcessPoolBuilder::max_reply_size`]: 8 MiB. Large enough for most
+/// results, small enough that a worker announcing a bogus size costs nothing.
+pub const DEFAULT_MAX_REPLY_SIZE: usize = 8 << 20;
+
+/// Default [`ProcessPoolBuilder::shutdown_grace`]: how long shutdown and drop let
+/// submitted calls finish before killing the workers still running them.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl ProcessPoolBuilder {
+    /// At most `n` worker processes (values below 1 are raised to 1). Default:
+    /// `num_cpus::get()`, Python's default.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.config.max_workers = n.max(1);
+        self
+    }
+
+    /// The largest reply (encoded result) accepted from a worker, in bytes.
+    /// A worker that announces more is killed without the pool reading or
+    /// allocating any of it, and the call fails with
+    /// [`BlockingError::ReplyTooLarge`]. Default: [`DEFAULT_MAX_REPLY_SIZE`].
+    pub fn max_reply_size(mut self, bytes: usize) -> Self {
+        self.config.max_reply_size = bytes;
+        self
+    }
+
+    /// A timeout for every call made with [`ProcessPool::run`], counted from when
+    /// a worker starts the call (time spent queued does not count). A call that
+    /// runs longer fails with [`BlockingError::TimedOut`]; its worker is killed
+    /// and replaced. Default: none. [`ProcessPool::run_timeout`] sets one per call.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.config.call_timeout = Some(timeout);
+        self
+    }
+
+    /// How long [`ProcessPool::shutdown`] (with or without `wait`) and `drop`
+    /// let submitted calls finish. When it runs out, workers still running a call
+    /// are killed (the call fails with [`BlockingError::BrokenPool`]) and calls
+    /// not yet started fail with [`BlockingError::Cancelled`]. Default:
+    /// [`DEFAULT_SHUTDOWN_GRACE`].
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Builds the pool. No process starts until the first call.
+    pub fn build(self) -> ProcessPool {
+        // The monitor's wake-up socket. Without one (out of fds) the pool still
+        // works; dead idle workers are then found when next used, and only
+        // `shutdown(true)`/drop enforce the grace period.
+        let wake = UnixStream::pair()
+            .and_then(|(tx, rx)| {
+                tx.set_nonblocking(true)?;
+                rx.set_nonblocking(true)?;
+                Ok((tx, rx))
+            })
+            .ok();
+        ProcessPool {
+            shared: StdArc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    drivers: 0,
+                    sleeping: 0,
+                    notified: 0,
+                    spinning: 0,
+                    shutdown: false,
+                    pids: Vec::new(),
+                    dead: Vec::new(),
+                    monitor_running: false,
+                    grace_deadline: None,
+                    grace_expired: false,
+                }),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                queued: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+                config: self.config,
+                wake,
+            }),
+        }
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     /// Idle drivers wait here.
@@ -292,7 +408,9 @@ struct Shared {
     /// `queue.len()` and `shutdown`, readable without the lock by a spinning driver.
     queued: AtomicUsize,
     shutting_down: AtomicBool,
-    max_workers: usize,
+    config: Config,
+    /// (write end, read end) of the monitor's wake-up socket.
+    wake: Option<(UnixStream, UnixStream)>,
 }
 
 /// Same claim protocol as the thread pool (`pool.rs`):
@@ -306,15 +424,25 @@ struct State {
     notified: usize,
     spinning: usize,
     shutdown: bool,
-    /// Pids of the live worker processes.
+    /// Pids of the worker processes alive now (including ones still in their
+    /// handshake). A pid leaves this list before it is reaped.
     pids: Vec<u32>,
+    /// Workers the monitor saw die, not yet reaped by their driver.
+    dead: Vec<u32>,
+    monitor_running: bool,
+    /// Set by the first shutdown: when the grace period ends.
+    grace_deadline: Option<Instant>,
+    /// The grace period ran out and the remaining workers were killed.
+    grace_expired: bool,
 }
 
-/// One queued call: the function name, the encoded argument, and where the reply goes.
+/// One queued call: the function name, the encoded argument, where the reply
+/// goes, and its own timeout (if any).
 struct Call {
     name: &'static str,
     arg: Vec<u8>,
     reply: StdArc<dyn Reply>,
+    timeout: Option<Duration>,
 }
 
 /// The erased reply side of a call (a [`Decode<R>`] slot).
@@ -330,25 +458,20 @@ impl<R: Send> Reply for Decode<R> {
 
 impl ProcessPool {
     /// A pool of at most `max_workers` worker processes (values below 1 are raised
-    /// to 1). No process starts until the first call.
+    /// to 1), with the default limits. No process starts until the first call.
     pub fn new(max_workers: usize) -> ProcessPool {
-        ProcessPool {
-            shared: StdArc::new(Shared {
-                state: Mutex::new(State {
-                    queue: VecDeque::new(),
-                    drivers: 0,
-                    sleeping: 0,
-                    notified: 0,
-                    spinning: 0,
-                    shutdown: false,
-                    pids: Vec::new(),
-                }),
-                work: Condvar::new(),
-                exited: Condvar::new(),
-                queued: AtomicUsize::new(0),
-                shutting_down: AtomicBool::new(false),
-                max_workers: max_workers.max(1),
-            }),
+        ProcessPool::builder().max_workers(max_workers).build()
+    }
+
+    /// A builder for a pool with other limits; see [`ProcessPoolBuilder`].
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder {
+            config: Config {
+                max_workers: num_cpus::get().max(1),
+                max_reply_size: DEFAULT_MAX_REPLY_SIZE,
+                call_timeout: None,
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            },
         }
     }
 
@@ -359,11 +482,59 @@ impl ProcessPool {
     /// [`BrokenPool`](BlockingError::BrokenPool) (the worker died),
     /// [`UnknownFunction`](BlockingError::UnknownFunction),
     /// [`Codec`](BlockingError::Codec), [`WorkerStart`](BlockingError::WorkerStart),
-    /// [`Shutdown`](BlockingError::Shutdown).
+    /// [`Shutdown`](BlockingError::Shutdown), [`Cancelled`](BlockingError::Cancelled)
+    /// (still queued when the shutdown grace period ran out),
+    /// [`TimedOut`](BlockingError::TimedOut) (with a call timeout),
+    /// [`ReplyTooLarge`](BlockingError::ReplyTooLarge).
     ///
     /// Dropping the task does not cancel the call: the worker runs it to the end
-    /// (a process is never interrupted mid-call), and the result is discarded.
+    /// (a process is never interrupted mid-call, except by a timeout or the
+    /// shutdown grace period), and the result is discarded.
     pub fn run<A, R>(&self, func: &RemoteFn<A, R>, arg: A) -> BlockingTask<R>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.submit(func, arg, None)
+    }
+
+    /// [`run`](ProcessPool::run) with a timeout for this call, counted from when a
+    /// worker starts it. Past it, the worker is killed (and replaced) and the task
+    /// resolves with [`BlockingError::TimedOut`].
+    ///
+    /// ```
+    /// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
+    /// # use corio_blocking::BlockingError;
+    /// # use std::time::Duration;
+    /// fn nap(ms: u64) { std::thread::sleep(Duration::from_millis(ms)) }
+    /// static NAP: RemoteFn<u64, ()> = RemoteFn::new("nap", nap);
+    /// # fn main() {
+    /// maybe_run_worker(&[&NAP]);
+    /// let pool = ProcessPool::new(1);
+    /// let task = pool.run_timeout(&NAP, 60_000, Duration::from_millis(100));
+    /// let err = futures::executor::block_on(task).unwrap_err();
+    /// assert!(matches!(err, BlockingError::TimedOut { .. }));
+    /// # }
+    /// ```
+    pub fn run_timeout<A, R>(
+        &self,
+        func: &RemoteFn<A, R>,
+        arg: A,
+        timeout: Duration,
+    ) -> BlockingTask<R>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.submit(func, arg, Some(timeout))
+    }
+
+    fn submit<A, R>(
+        &self,
+        func: &RemoteFn<A, R>,
+        arg: A,
+        timeout: Option<Duration>,
+    ) -> BlockingTask<R>
     where
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
@@ -382,6 +553,7 @@ impl ProcessPool {
             name: func.name,
             arg,
             reply: decode.clone(),
+            timeout,
         };
         if let Err(call) = self.push(call) {
             call.reply.complete(Err(BlockingError::Shutdown));
@@ -403,7 +575,7 @@ impl ProcessPool {
             s.spinning,
             &mut s.sleeping,
             &mut s.notified,
-            (&mut s.drivers, shared.max_workers),
+            (&mut s.drivers, shared.config.max_workers),
         );
         drop(st);
         if claim == Claim::WakeSleeper {
@@ -412,7 +584,7 @@ impl ProcessPool {
             let for_driver = shared.clone();
             let spawned = thread::Builder::new()
                 .name("corio-process-pool".to_owned())
-                .spawn(move || driver(for_driver));
+                .spawn(move || driver::driver(for_driver));
             if let Err(err) = spawned {
                 let mut st = lock(&shared.state);
                 st.drivers -= 1;
@@ -431,43 +603,90 @@ impl ProcessPool {
 
     /// Stops accepting calls (later ones resolve with [`BlockingError::Shutdown`]).
     /// Calls already submitted still run, as with Python's default
-    /// `cancel_futures=False`; then each worker's stdin is closed, it exits, and it
-    /// is reaped. With `wait`, blocks until all of that is done.
+    /// `cancel_futures=False`, for at most the pool's
+    /// [grace period](ProcessPoolBuilder::shutdown_grace): then workers still
+    /// running a call are killed and calls not started fail with
+    /// [`BlockingError::Cancelled`]. Each worker's stdin is closed, it exits, and
+    /// it is reaped. With `wait`, blocks until all of that is done: at most the
+    /// grace period plus a moment to reap the killed workers.
     pub fn shutdown(&self, wait: bool) {
+        self.shutdown_within(wait, self.shared.config.shutdown_grace);
+    }
+
+    /// `shutdown(true)` with a grace period of `grace` instead of the pool's
+    /// (a shorter one wins if a shutdown already started).
+    ///
+    /// ```
+    /// # use corio_blocking::process::ProcessPool;
+    /// # use std::time::Duration;
+    /// let pool = ProcessPool::new(1);
+    /// pool.shutdown_timeout(Duration::from_millis(100)); // no workers: returns at once
+    /// ```
+    pub fn shutdown_timeout(&self, grace: Duration) {
+        self.shutdown_within(true, grace);
+    }
+
+    fn shutdown_within(&self, wait: bool, grace: Duration) {
         let shared = &self.shared;
         let mut st = lock(&shared.state);
         st.shutdown = true;
+        let now = Instant::now();
+        let deadline = now.checked_add(grace);
+        st.grace_deadline = match (st.grace_deadline, deadline) {
+            (Some(old), Some(new)) => Some(old.min(new)),
+            (old, new) => old.or(new),
+        };
+        let deadline = st.grace_deadline;
         shared.shutting_down.store(true, Ordering::Release);
         drop(st);
         shared.work.notify_all();
-        if wait {
-            let mut st = lock(&shared.state);
-            while st.drivers > 0 {
-                st = wait_on(&shared.exited, st);
-            }
+        wake_monitor(shared);
+        if !wait {
+            return;
         }
+        let mut st = lock(&shared.state);
+        st = wait_for_drivers(shared, st, deadline);
+        if st.drivers == 0 {
+            return;
+        }
+        let cancelled = expire_grace(&mut st);
+        drop(st);
+        for call in cancelled {
+            call.reply.complete(Err(BlockingError::Cancelled));
+        }
+        // The killed workers' drivers see end of file at once and reap them.
+        let st = lock(&shared.state);
+        drop(wait_for_drivers(
+            shared,
+            st,
+            Instant::now().checked_add(child::EXIT_GRACE),
+        ));
     }
 
-    /// Pids of the worker processes alive now (for monitoring and tests).
+    /// Pids of the worker processes alive now (for monitoring and tests). A
+    /// worker that dies leaves the list at once (it is reaped and replaced in the
+    /// background), so a listed pid is never a dead process for longer than it
+    /// takes the pool to notice.
     pub fn worker_pids(&self) -> Vec<u32> {
         lock(&self.shared.state).pids.clone()
     }
 
     /// The `max_workers` this pool was built with.
     pub fn max_workers(&self) -> usize {
-        self.shared.max_workers
+        self.shared.config.max_workers
     }
 }
 
 impl Default for ProcessPool {
     /// `num_cpus::get()` workers, Python's default.
     fn default() -> Self {
-        ProcessPool::new(num_cpus::get())
+        ProcessPool::builder().build()
     }
 }
 
 impl Drop for ProcessPool {
-    /// `shutdown(true)`: runs the submitted calls, then reaps every worker.
+    /// `shutdown(true)`: runs the submitted calls for at most the grace period,
+    /// then kills what is left; reaps every worker.
     fn drop(&mut self) {
         self.shutdown(true);
     }
@@ -476,7 +695,7 @@ impl Drop for ProcessPool {
 impl fmt::Debug for ProcessPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessPool")
-            .field("max_workers", &self.shared.max_workers)
+            .field("max_workers", &self.shared.config.max_workers)
             .field("worker_pids", &self.worker_pids())
             .finish()
     }
@@ -489,351 +708,78 @@ fn wait_on<'a>(cv: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, Sta
     }
 }
 
-/// Takes the next call, sleeping while the queue is empty. `None` once the pool is
-/// shut down and the queue is drained.
-fn next_call(shared: &Shared) -> Option<Call> {
+/// Waits on `exited` until no driver is left or `deadline` passes.
+fn wait_for_drivers<'a>(
+    shared: &Shared,
+    mut st: MutexGuard<'a, State>,
+    deadline: Option<Instant>,
+) -> MutexGuard<'a, State> {
+    while st.drivers > 0 {
+        let Some(deadline) = deadline else {
+            st = wait_on(&shared.exited, st);
+            continue;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        st = match shared.exited.wait_timeout(st, left) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+    }
+    st
+}
+
+/// The grace period ran out: SIGKILL every worker still listed (their drivers
+/// see end of file, fail the call and reap them) and take the queued calls for
+/// the caller to fail with `Cancelled` once the lock is released.
+fn expire_grace(st: &mut State) -> Vec<Call> {
+    st.grace_expired = true;
+    for &pid in &st.pids {
+        sys::kill(pid);
+    }
+    st.queue.drain(..).collect()
+}
+
+/// Lists a freshly spawned worker (before its handshake, so a shutdown can kill
+/// it) and makes sure the monitor watches it.
+fn register_pid(shared: &StdArc<Shared>, pid: u32) {
     let mut st = lock(&shared.state);
-    let mut may_spin = cfg!(not(loom));
-    loop {
-        if let Some(call) = st.queue.pop_front() {
-            shared.queued.store(st.queue.len(), Ordering::Release);
-            return Some(call);
+    st.pids.push(pid);
+    if st.grace_expired {
+        // Started after the grace period ran out: it must not serve.
+        sys::kill(pid);
+    }
+    let start_monitor = !st.monitor_running && shared.wake.is_some();
+    st.monitor_running |= start_monitor;
+    drop(st);
+    if start_monitor {
+        let for_monitor = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("corio-process-pool-monitor".to_owned())
+            .spawn(move || monitor::monitor(for_monitor));
+        if spawned.is_err() {
+            // Degraded, not broken: see `ProcessPoolBuilder::build`.
+            lock(&shared.state).monitor_running = false;
         }
-        if st.shutdown {
-            return None;
-        }
-        if may_spin && st.spinning == 0 {
-            st.spinning += 1;
-            drop(st);
-            spin_for_work(&shared.queued, &shared.shutting_down);
-            st = lock(&shared.state);
-            st.spinning -= 1;
-            may_spin = false;
-            continue;
-        }
-        st.sleeping += 1;
-        loop {
-            st = wait_on(&shared.work, st);
-            if st.notified > 0 {
-                st.notified -= 1;
-                break;
-            }
-            if st.shutdown {
-                st.sleeping -= 1;
-                break;
-            }
-        }
+    } else {
+        wake_monitor(shared);
     }
 }
 
-/// One driver thread per worker process: takes calls, runs them in its worker,
-/// replaces the worker when it dies, and reaps it at shutdown.
-fn driver(shared: StdArc<Shared>) {
-    let _exit = DriverExit(&shared);
-    let mut worker: Option<Worker> = None;
-    while let Some(call) = next_call(&shared) {
-        // A worker that died while idle is replaced before it is handed a call.
-        if let Some(w) = worker.as_mut() {
-            if !w.is_alive() {
-                if let Some(w) = worker.take() {
-                    forget_pid(&shared, w.pid);
-                    w.reap();
-                }
-            }
-        }
-        if worker.is_none() {
-            match Worker::start() {
-                Ok(w) => {
-                    lock(&shared.state).pids.push(w.pid);
-                    worker = Some(w);
-                }
-                Err(err) => {
-                    call.reply.complete(Err(err));
-                    continue;
-                }
-            }
-        }
-        let Some(w) = worker.as_mut() else { continue };
-        if !w.functions.iter().any(|f| f == call.name) {
-            call.reply
-                .complete(Err(BlockingError::UnknownFunction(call.name.to_owned())));
-            continue;
-        }
-        let Call { name, arg, reply } = call;
-        match w.call(name, arg) {
-            Ok(result) => reply.complete(result),
-            Err(err) => {
-                // The pipe broke: the worker died (or sent garbage and is killed).
-                if let Some(w) = worker.take() {
-                    let pid = w.pid;
-                    forget_pid(&shared, pid);
-                    let reason = w.kill_and_reap(&err);
-                    reply.complete(Err(BlockingError::BrokenPool { pid, reason }));
-                }
-                // Replace it now, so the pool is back at full strength before the
-                // next call. If that fails, the next call retries (and reports why).
-                if !lock(&shared.state).shutdown {
-                    if let Ok(w) = Worker::start() {
-                        lock(&shared.state).pids.push(w.pid);
-                        worker = Some(w);
-                    }
-                }
-            }
-        }
-    }
-    if let Some(w) = worker.take() {
-        forget_pid(&shared, w.pid);
-        w.reap();
-    }
-}
-
-/// Uncounts the driver when it returns, or unwinds (e.g. a waker that panics), so
-/// `shutdown(true)` never waits for a driver that is gone.
-struct DriverExit<'a>(&'a Shared);
-
-impl Drop for DriverExit<'_> {
-    fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
-        st.drivers -= 1;
-        drop(st);
-        self.0.exited.notify_all();
-    }
-}
-
+/// Takes a worker off the lists just before it is reaped.
 fn forget_pid(shared: &Shared, pid: u32) {
-    lock(&shared.state).pids.retain(|&p| p != pid);
+    let mut st = lock(&shared.state);
+    st.pids.retain(|&p| p != pid);
+    st.dead.retain(|&p| p != pid);
 }
 
-/// A live worker process and its pipes.
-struct Worker {
-    child: Child,
-    pid: u32,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    functions: Vec<String>,
-}
-
-impl Worker {
-    /// Starts a copy of the current executable as a worker and completes the handshake.
-    fn start() -> Result<Worker, BlockingError> {
-        if is_worker_process() {
-            return Err(BlockingError::WorkerStart(
-                "this process is itself a pool worker whose main did not call \
-                 corio_blocking::process::maybe_run_worker first; refusing to start workers \
-                 recursively"
-                    .to_owned(),
-            ));
-        }
-        if let Some(reason) = REFUSED.get() {
-            return Err(BlockingError::WorkerStart(format!(
-                "this process was started with {WORKER_ENV} set but is not a pool worker \
-                 ({reason}); it starts no workers of its own: unset {WORKER_ENV}"
-            )));
-        }
-        if sys::is_privileged() {
-            return Err(BlockingError::WorkerStart(
-                "this process runs with raised privileges (setuid, setgid or file capabilities), \
-                 and such a process never serves as a worker; run CPU-bound work in a ThreadPool"
-                    .to_owned(),
-            ));
-        }
-        let exe: PathBuf = std::env::current_exe().map_err(|e| {
-            BlockingError::WorkerStart(format!("cannot find the current executable: {e}"))
-        })?;
-        let secret: gate::Secret = sys::random_bytes().map_err(|e| {
-            BlockingError::WorkerStart(format!(
-                "cannot read /dev/urandom for the worker's secret: {e}"
-            ))
-        })?;
-        let mut command = Command::new(same_executable(&exe));
-        command
-            .arg0(&exe)
-            .env(WORKER_ENV, std::process::id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn().map_err(|e| {
-            BlockingError::WorkerStart(format!("cannot start {}: {e}", exe.display()))
-        })?;
-        let pid = child.id();
-        let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(BlockingError::WorkerStart(
-                "the worker's pipes were not created".to_owned(),
-            ));
-        };
-        let mut first = gate::SECRET_MAGIC.to_vec();
-        first.extend_from_slice(&secret);
-        // 40 bytes into an empty pipe: never blocks. A failure (the child is
-        // already gone) shows up in the handshake below.
-        let _ = stdin.write_all(&first);
-        match handshake(&mut stdout, &secret) {
-            Ok(hello) if hello.pid == pid => Ok(Worker {
-                child,
-                pid,
-                stdin,
-                stdout: BufReader::new(stdout),
-                functions: hello.functions,
-            }),
-            Ok(hello) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(BlockingError::WorkerStart(format!(
-                    "worker {pid} introduced itself as pid {}: not our child",
-                    hello.pid
-                )))
-            }
-            Err(problem) => {
-                let _ = child.kill();
-                let status = child
-                    .wait()
-                    .map(describe_exit)
-                    .unwrap_or_else(|e| format!("could not be reaped ({e})"));
-                Err(BlockingError::WorkerStart(format!(
-                    "worker process {pid} did not complete the handshake ({problem}; it then {status}): \
-                     call corio_blocking::process::maybe_run_worker(&[...]) first thing in main, \
-                     before anything prints to stdout"
-                )))
-            }
-        }
-    }
-
-    fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Sends one request and reads its reply. `Err` means the worker is unusable.
-    fn call(&mut self, name: &str, arg: Vec<u8>) -> io::Result<Result<Vec<u8>, BlockingError>> {
-        let request = wire::Request {
-            name: name.to_owned(),
-            arg,
-        };
-        wire::write_frame(&mut self.stdin, &wire::encode(&request)?)?;
-        let frame = wire::read_frame(&mut self.stdout)?
-            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-        Ok(match wire::decode::<wire::Response>(&frame)? {
-            wire::Response::Ok(bytes) => Ok(bytes),
-            wire::Response::Panicked(message) => Err(BlockingError::RemotePanicked {
-                function: name.to_owned(),
-                message,
-            }),
-            wire::Response::UnknownFunction(name) => Err(BlockingError::UnknownFunction(name)),
-            wire::Response::BadArgument(msg) => Err(BlockingError::Codec(msg)),
-        })
-    }
-
-    /// Closes the worker's stdin (it exits when it sees end of file) and reaps it.
-    fn reap(self) {
-        let Worker {
-            mut child, stdin, ..
-        } = self;
-        drop(stdin);
-        let _ = child.wait();
-    }
-
-    /// After a broken pipe (`err`): makes sure the worker is dead, reaps it, and
-    /// says how it died.
-    fn kill_and_reap(self, err: &io::Error) -> String {
-        let Worker {
-            mut child, stdin, ..
-        } = self;
-        drop(stdin);
-        let unreadable = err.kind() == io::ErrorKind::InvalidData;
-        if !unreadable {
-            // End of file or a broken pipe: the worker is exiting. Its pipes close a
-            // moment before it can be reaped; give it that moment.
-            let deadline = Instant::now() + EXIT_GRACE;
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        // Still alive: it sent garbage (or closed its pipes and hung): it must not
-        // live on unsupervised.
-        let killed_by_pool = matches!(child.try_wait(), Ok(None)) && child.kill().is_ok();
-        match child.wait() {
-            Ok(_) if killed_by_pool => {
-                format!("broke the protocol ({err}) and was killed by the pool")
-            }
-            Ok(status) => describe_exit(status),
-            Err(e) => format!("died and could not be reaped ({e})"),
-        }
-    }
-}
-
-/// The program to start as a worker: on Linux `/proc/self/exe`, which is the
-/// running executable even if `exe` was replaced on disk since it started (a
-/// worker checks that its parent runs the same file); elsewhere `exe`.
-fn same_executable(exe: &Path) -> &Path {
-    if cfg!(any(target_os = "linux", target_os = "android")) {
-        Path::new("/proc/self/exe")
-    } else {
-        exe
-    }
-}
-
-/// Reads the worker's MAGIC, echoed secret and Hello, waiting at most
-/// [`HANDSHAKE_TIMEOUT`].
-fn handshake(stdout: &mut ChildStdout, secret: &gate::Secret) -> Result<wire::Hello, String> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let mut read = |buf: &mut [u8]| -> Result<(), String> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match sys::wait_readable(stdout.as_raw_fd(), deadline) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(format!(
-                        "no handshake within {} s",
-                        HANDSHAKE_TIMEOUT.as_secs()
-                    ))
-                }
-                Err(e) => return Err(format!("poll failed: {e}")),
-            }
-            match stdout.read(&mut buf[filled..]) {
-                Ok(0) => return Err("its stdout closed".to_owned()),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading its stdout failed: {e}")),
-            }
-        }
-        Ok(())
-    };
-    let mut magic = [0u8; 8];
-    read(&mut magic)?;
-    if magic != wire::MAGIC {
-        return Err("it wrote something other than the worker handshake to stdout".to_owned());
-    }
-    let mut echoed = [0u8; gate::SECRET_LEN];
-    read(&mut echoed)?;
-    if !gate::secrets_match(&echoed, secret) {
-        return Err("it did not echo the secret this pool gave it".to_owned());
-    }
-    let mut len = [0u8; 4];
-    read(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > 1 << 20 {
-        return Err(format!("handshake frame of {len} bytes is implausible"));
-    }
-    let mut hello = vec![0u8; len];
-    read(&mut hello)?;
-    wire::decode(&hello).map_err(|e| format!("bad handshake frame: {e}"))
-}
-
-/// "was killed by signal 9 (SIGKILL)" / "exited with status 3".
-fn describe_exit(status: ExitStatus) -> String {
-    if let Some(sig) = status.signal() {
-        let core = if status.core_dumped() {
-            ", core dumped"
-        } else {
-            ""
-        };
-        format!(
-            "was killed by signal {sig} ({}{core})",
-            sys::signal_name(sig)
-        )
-    } else if let Some(code) = status.code() {
-        format!("exited with status {code}")
-    } else {
-        format!("ended ({status})")
+/// Makes the monitor look at the state again (new worker, shutdown, last driver gone).
+fn wake_monitor(shared: &Shared) {
+    if let Some((tx, _)) = &shared.wake {
+        // A full socket already holds a wake-up; nothing else can go wrong that
+        // the monitor could act on.
+        let _ = (&*tx).write(&[1]);
     }
 }

@@ -41,32 +41,6 @@ pub(crate) fn is_pipe(fd: RawFd) -> bool {
     ret == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
 }
 
-/// Fills `buf` from `fd` with `read(2)`, waiting for each chunk at most until
-/// `deadline`. Reads exactly `buf.len()` bytes and nothing more (no buffering), so
-/// whatever follows stays in the pipe.
-pub(crate) fn read_exact_until(fd: RawFd, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        if !wait_readable(fd, deadline)? {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        let rest = &mut buf[filled..];
-        // SAFETY: `rest` is valid for writes of `rest.len()` bytes for the call.
-        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        } else if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        } else {
-            filled += n as usize;
-        }
-    }
-    Ok(())
-}
-
 /// `N` bytes from the kernel's random number generator.
 pub(crate) fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
     let mut buf = [0u8; N];
@@ -128,19 +102,34 @@ fn redirect(from: RawFd, to: RawFd) -> io::Result<()> {
 /// Waits until `fd` is readable (or has hung up), at most until `deadline`.
 /// Returns false on timeout.
 pub(crate) fn wait_readable(fd: RawFd, deadline: Instant) -> io::Result<bool> {
+    let mut pfd = [pollfd(fd, libc::POLLIN)];
+    poll(&mut pfd, Some(deadline)).map(|n| n > 0)
+}
+
+/// A `pollfd` asking for `events` on `fd`.
+pub(crate) fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// `poll(2)` on `fds` until one is ready or `deadline` (`None`: no deadline);
+/// returns how many are ready (0 on timeout). Retries on EINTR.
+pub(crate) fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Rounded up, so a deadline less than 1 ms away still waits; 0 only when
-        // it has passed (then poll just checks).
-        let ms = libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
+        let ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Rounded up, so a deadline less than 1 ms away still waits; 0 only
+                // when it has passed (then poll just checks).
+                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            }
         };
-        // SAFETY: `pfd` is a valid pollfd for the duration of the call and the
-        // count is 1.
-        let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if ret < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -148,8 +137,157 @@ pub(crate) fn wait_readable(fd: RawFd, deadline: Instant) -> io::Result<bool> {
             }
             return Err(err);
         }
-        return Ok(ret > 0);
+        return Ok(ret as usize);
     }
+}
+
+/// Waits for `events` on `fd` until `deadline`; `TimedOut` if it passes first.
+fn wait_for(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) -> io::Result<()> {
+    if poll(&mut [pollfd(fd, events)], deadline)? == 0 {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    Ok(())
+}
+
+/// Puts `fd` in non-blocking mode, so writes can honour a deadline.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl F_GETFL/F_SETFL only read and set the fd's status flags.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
+}
+
+/// One `read(2)` into `buf` once `fd` is readable, waiting at most until
+/// `deadline`; returns the byte count (0 at end of file).
+fn read_some(fd: RawFd, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+    loop {
+        if deadline.is_some() {
+            wait_for(fd, libc::POLLIN, deadline)?;
+        }
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => wait_for(fd, libc::POLLIN, deadline)?,
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Fills `buf` from `fd`, waiting at most until `deadline` (`None`: no deadline).
+/// Reads exactly `buf.len()` bytes and nothing more (no buffering), so whatever
+/// follows stays in the pipe. `UnexpectedEof` if the stream ends first,
+/// `TimedOut` if the deadline passes.
+pub(crate) fn read_exact_until(
+    fd: RawFd,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_some(fd, &mut buf[filled..], deadline)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => filled += n,
+        }
+    }
+    Ok(())
+}
+
+/// Reads a `len`-byte payload whose length came from the peer: the buffer grows
+/// as bytes arrive (at most 64 KiB ahead of them), so a length with no bytes
+/// behind it costs nothing, and a failed allocation is an error, not an abort.
+pub(crate) fn read_payload_until(
+    fd: RawFd,
+    len: usize,
+    deadline: Option<Instant>,
+) -> io::Result<Vec<u8>> {
+    const CHUNK: usize = 64 * 1024;
+    let mut buf = Vec::new();
+    while buf.len() < len {
+        let start = buf.len();
+        let want = (len - start).min(CHUNK);
+        buf.try_reserve(want)
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
+        buf.resize(start + want, 0);
+        let n = read_some(fd, &mut buf[start..], deadline)?;
+        buf.truncate(start + n);
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf)
+}
+
+/// Writes all of `data` to the non-blocking `fd`, waiting for room at most until
+/// `deadline` (`None`: no deadline).
+pub(crate) fn write_all_until(fd: RawFd, data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: `rest` is valid for reads of `rest.len()` bytes for the call.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n >= 0 {
+            done += n as usize;
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => wait_for(fd, libc::POLLOUT, deadline)?,
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// True if our child `pid` has exited, without reaping it (`waitid` with
+/// `WNOWAIT`): the caller reaps it later, after forgetting the pid, so nobody
+/// can signal a recycled pid meanwhile.
+pub(crate) fn child_has_exited(pid: u32) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only into `info`, which outlives the call.
+    let ret = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read for the WEXITED case; it stays 0 when
+    // nothing has exited (WNOHANG).
+    ret == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// SIGKILLs `pid`. Callers only pass the pid of a child they have not reaped.
+pub(crate) fn kill(pid: u32) {
+    // SAFETY: kill(2) only sends a signal.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// A pidfd for our unreaped child `pid` (Linux 5.3+): readable once it exits.
+/// `None` where pidfds are not available (then the caller checks by polling).
+pub(crate) fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd >= 0 {
+            // SAFETY: the kernel just created this fd (it is close-on-exec) and
+            // nobody else owns it.
+            return Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+    }
+    let _ = pid;
+    None
 }
 
 /// The conventional name of a signal number, for error messages.

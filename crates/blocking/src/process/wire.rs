@@ -58,8 +58,8 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Writes one frame with a single `write_all` (one syscall for small frames).
-pub(crate) fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+/// `payload` behind its length prefix, ready for one `write`.
+pub(crate) fn frame(payload: &[u8]) -> io::Result<Vec<u8>> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME)
@@ -72,11 +72,24 @@ pub(crate) fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> 
     let mut buf = Vec::with_capacity(4 + payload.len());
     buf.extend_from_slice(&len.to_le_bytes());
     buf.extend_from_slice(payload);
-    w.write_all(&buf)?;
+    Ok(buf)
+}
+
+/// The payload length a 4-byte prefix announces.
+pub(crate) fn frame_len(prefix: &[u8]) -> u64 {
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&prefix[..4]);
+    u64::from(u32::from_le_bytes(len))
+}
+
+/// Writes one frame with a single `write_all` (one syscall for small frames).
+pub(crate) fn write_frame(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    w.write_all(&frame(payload)?)?;
     w.flush()
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of file before the frame starts.
+/// The buffer grows as bytes arrive, so a length prefix alone allocates nothing.
 pub(crate) fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     let mut filled = 0;
@@ -89,14 +102,17 @@ pub(crate) fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
             Err(e) => return Err(e),
         }
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
+    let len = frame_len(&len);
+    if len > MAX_FRAME as u64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame length {len} exceeds the 1 GiB limit: corrupt stream"),
         ));
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload)?;
+    let mut payload = Vec::new();
+    r.take(len).read_to_end(&mut payload)?;
+    if payload.len() as u64 != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(payload))
 }
