@@ -8,9 +8,9 @@
 //!         .stdin(Stdio::piped())
 //!         .stdout(Stdio::piped())
 //!         .spawn()?;
-//!     let mut stdin = child.stdin.take().expect("piped");
+//!     let stdin = child.stdin.as_mut().expect("piped");
 //!     stdin.write(b"hello\n");
-//!     stdin.wait_closed().await?; // flush and close: cat sees end of input
+//!     stdin.close(); // cat sees end of input once "hello" is sent
 //!     let line = child.stdout.as_mut().expect("piped").readline().await?;
 //!     assert_eq!(line, b"hello\n");
 //!     assert!(child.wait().await?.success());
@@ -44,7 +44,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::pin::Pin;
 use std::process::ExitStatus;
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,9 +54,14 @@ use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::queue::Queue;
-use crate::streams::{StreamReader, StreamWriter};
+use crate::streams::transport::WriteTransport;
+use crate::streams::{Link, StreamReader, StreamWriter, DEFAULT_LIMIT};
 
-pub use std::process::{Output, Stdio};
+pub use std::process::Output;
+
+mod stdio;
+pub use stdio::Stdio;
+use stdio::{ChildHooks, StdioKind};
 
 /// The process pool's side of child processes (corio-blocking's `process`
 /// module: registered functions, the worker entry point to call first thing in
@@ -72,6 +78,12 @@ pub const FALLBACK_POLL: Duration = Duration::from_millis(10);
 pub struct Command {
     inner: std::process::Command,
     kill_on_drop: bool,
+    /// What runs in the child between fork and exec (set up on first need,
+    /// so a plain command keeps std's faster posix_spawn path).
+    hooks: Option<Arc<ChildHooks>>,
+    process_group: bool,
+    /// A configuration error, reported by `spawn` (the setters cannot fail).
+    invalid: Option<&'static str>,
 }
 
 impl fmt::Debug for Command {
@@ -86,6 +98,9 @@ impl Command {
         Command {
             inner: std::process::Command::new(program),
             kill_on_drop: false,
+            hooks: None,
+            process_group: false,
+            invalid: None,
         }
     }
 
@@ -131,20 +146,150 @@ impl Command {
 
     /// The child's stdin (`Stdio::piped()` gives [`Child::stdin`]).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
-        self.inner.stdin(cfg);
+        match cfg.into().0 {
+            StdioKind::Std(s) => {
+                self.inner.stdin(s);
+            }
+            StdioKind::Stdout => self.invalid = Some("Stdio::STDOUT is only for stderr, not stdin"),
+        }
         self
     }
 
     /// The child's stdout (`Stdio::piped()` gives [`Child::stdout`]).
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
-        self.inner.stdout(cfg);
+        match cfg.into().0 {
+            StdioKind::Std(s) => {
+                self.inner.stdout(s);
+            }
+            StdioKind::Stdout => {
+                self.invalid = Some("Stdio::STDOUT is only for stderr, not stdout")
+            }
+        }
         self
     }
 
-    /// The child's stderr (`Stdio::piped()` gives [`Child::stderr`]).
+    /// The child's stderr (`Stdio::piped()` gives [`Child::stderr`];
+    /// [`Stdio::STDOUT`] sends it wherever stdout goes, in order, as
+    /// asyncio's `stderr=asyncio.subprocess.STDOUT`).
+    ///
+    /// ```
+    /// use corio::process::{Command, Stdio};
+    /// corio::run(async {
+    ///     let out = Command::new("sh").args(["-c", "echo out; echo err >&2"])
+    ///         .stdout(Stdio::piped())
+    ///         .stderr(Stdio::STDOUT)
+    ///         .output().await?;
+    ///     assert_eq!(out.stdout, b"out\nerr\n");
+    ///     assert!(out.stderr.is_empty());
+    ///     std::io::Result::Ok(())
+    /// }).unwrap();
+    /// ```
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
-        self.inner.stderr(cfg);
+        match cfg.into().0 {
+            StdioKind::Std(s) => {
+                self.inner.stderr(s);
+                if let Some(h) = &self.hooks {
+                    h.stderr_to_stdout.store(false, Ordering::Relaxed);
+                }
+            }
+            StdioKind::Stdout => {
+                // No pipe of its own; the child's hook makes fd 2 a copy of fd 1
+                // after std has set up stdout.
+                self.inner.stderr(std::process::Stdio::inherit());
+                self.hooks().stderr_to_stdout.store(true, Ordering::Relaxed);
+            }
+        }
         self
+    }
+
+    /// Runs the child in a new session (`setsid()` in the child, as asyncio's
+    /// `start_new_session=True`): it gets its own session and process group,
+    /// with no controlling terminal, so a terminal's Ctrl-C does not reach it.
+    /// Cannot be combined with [`process_group`](Self::process_group).
+    ///
+    /// ```
+    /// use corio::process::Command;
+    /// corio::run(async {
+    ///     let out = Command::new("ps").args(["-o", "sid=", "-p"]).arg(std::process::id().to_string())
+    ///         .output().await?;
+    ///     let mine = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    ///     let out = Command::new("sh").args(["-c", "ps -o sid= -p $$"])
+    ///         .start_new_session(true)
+    ///         .output().await?;
+    ///     assert_ne!(String::from_utf8_lossy(&out.stdout).trim(), mine);
+    ///     std::io::Result::Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn start_new_session(&mut self, on: bool) -> &mut Self {
+        if on || self.hooks.is_some() {
+            self.hooks().setsid.store(on, Ordering::Relaxed);
+        }
+        self
+    }
+
+    /// Puts the child in process group `pgid` (`setpgid`, as asyncio's
+    /// `process_group=`; `0` makes a new group led by the child). Cannot be
+    /// combined with [`start_new_session`](Self::start_new_session).
+    pub fn process_group(&mut self, pgid: i32) -> &mut Self {
+        use std::os::unix::process::CommandExt;
+        self.inner.process_group(pgid);
+        self.process_group = true;
+        self
+    }
+
+    /// Schedules `f` to run in the child after `fork` and before `exec`
+    /// (asyncio's `preexec_fn`; std's `CommandExt::pre_exec`). It runs after
+    /// stdio is set up and after [`start_new_session`](Self::start_new_session)
+    /// and the [`Stdio::STDOUT`] redirect. An `Err` fails the spawn with that error.
+    ///
+    /// # Safety
+    ///
+    /// As std's `pre_exec`: `f` runs in a copy of the parent made by `fork`, in
+    /// which only the calling thread exists. It must only call
+    /// async-signal-safe functions: no allocation, no locks (another thread may
+    /// have held them at the fork), nothing that touches state shared with the
+    /// parent's other threads. Anything else may deadlock or corrupt the child.
+    ///
+    /// ```
+    /// use corio::process::Command;
+    /// corio::run(async {
+    ///     let mut cmd = Command::new("sh");
+    ///     cmd.args(["-c", "exit 0"]);
+    ///     // SAFETY: nice(2) is async-signal-safe and allocates nothing.
+    ///     unsafe {
+    ///         cmd.pre_exec(|| {
+    ///             libc::nice(5);
+    ///             Ok(())
+    ///         });
+    ///     }
+    ///     assert!(cmd.status().await?.success());
+    ///     std::io::Result::Ok(())
+    /// }).unwrap();
+    /// ```
+    pub unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        use std::os::unix::process::CommandExt;
+        // corio's own hook first, so `f` sees the child as configured.
+        self.hooks();
+        // SAFETY: the caller upholds pre_exec's contract for `f`.
+        unsafe { self.inner.pre_exec(f) };
+        self
+    }
+
+    /// The child-side hook, registered with std on first use.
+    fn hooks(&mut self) -> &ChildHooks {
+        self.hooks.get_or_insert_with(|| {
+            let hooks = Arc::new(ChildHooks::default());
+            let in_child = hooks.clone();
+            use std::os::unix::process::CommandExt;
+            // SAFETY: `run_in_child` reads atomics and calls setsid(2) and
+            // dup2(2), which are async-signal-safe; it neither allocates nor
+            // locks (io::Error::last_os_error stores the errno inline).
+            unsafe { self.inner.pre_exec(move || in_child.run_in_child()) };
+            hooks
+        })
     }
 
     /// Kill the child (SIGKILL) if its [`Child`] is dropped before it exited.
@@ -158,17 +303,32 @@ impl Command {
     /// Errors: the OS error of `fork`/`exec` (e.g. `NotFound` when the program
     /// does not exist, `PermissionDenied` when it is not executable).
     pub fn spawn(&mut self) -> io::Result<Child> {
+        if let Some(why) = self.invalid {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
+        if self.process_group
+            && self
+                .hooks
+                .as_ref()
+                .is_some_and(|h| h.setsid.load(Ordering::Relaxed))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "start_new_session and process_group cannot both be set: a new session \
+                 already puts the child in its own process group",
+            ));
+        }
         let mut std_child = self.inner.spawn()?;
         let stdin = match std_child.stdin.take() {
-            Some(p) => Some(StreamWriter::new(Pipe::new(OwnedFd::from(p))?)),
+            Some(p) => Some(Pipe::new(OwnedFd::from(p))?.into_writer()),
             None => None,
         };
         let stdout = match std_child.stdout.take() {
-            Some(p) => Some(StreamReader::new(Pipe::new(OwnedFd::from(p))?)),
+            Some(p) => Some(Pipe::new(OwnedFd::from(p))?.into_reader()),
             None => None,
         };
         let stderr = match std_child.stderr.take() {
-            Some(p) => Some(StreamReader::new(Pipe::new(OwnedFd::from(p))?)),
+            Some(p) => Some(Pipe::new(OwnedFd::from(p))?.into_reader()),
             None => None,
         };
         let pidfd = pidfd_open(std_child.id());
@@ -185,10 +345,17 @@ impl Command {
 
     /// Runs the child to completion with stdout and stderr captured (stdin
     /// is empty), like `subprocess.run(..., capture_output=True)`.
+    /// A stderr sent to [`Stdio::STDOUT`] stays there (its output is in
+    /// `stdout`).
     pub async fn output(&mut self) -> io::Result<Output> {
-        self.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        self.stdin(Stdio::null()).stdout(Stdio::piped());
+        let merged = self
+            .hooks
+            .as_ref()
+            .is_some_and(|h| h.stderr_to_stdout.load(Ordering::Relaxed));
+        if !merged {
+            self.stderr(Stdio::piped());
+        }
         let child = self.spawn()?;
         child.wait_with_output().await
     }
@@ -238,7 +405,7 @@ pub fn create_subprocess_shell(cmd: impl AsRef<OsStr>) -> Command {
 /// A running (or finished) child process (asyncio's `Process`).
 ///
 /// The pipes are public fields, as in asyncio and std: `stdin` is a
-/// [`StreamWriter`] (close it with `wait_closed` to send end of input),
+/// [`StreamWriter`] (`close()` it to send end of input),
 /// `stdout`/`stderr` are [`StreamReader`]s.
 pub struct Child {
     /// `std::process::Child` until reaped (its pid stays ours until then).
@@ -297,7 +464,7 @@ impl Child {
     /// the future leaves the child as it was).
     ///
     /// Does not close `stdin` first: a child reading its stdin waits for it,
-    /// so close it (`stdin.take()` + `wait_closed`, or drop it) before waiting.
+    /// so close it (`stdin.close()`, or drop it) before waiting.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         if let Some(st) = self.try_wait()? {
             return Ok(st);
@@ -365,6 +532,12 @@ impl Child {
     /// A child that exits without reading its input is not an error (a
     /// `BrokenPipe` on stdin is ignored, as in asyncio).
     ///
+    /// Cancel-safe: cut short (a `wait_for` timeout), it leaves the pipes
+    /// with the `Child`, the output read so far in their buffers and the
+    /// input on its way, so a second `communicate(None)` returns all of the
+    /// output and waits for the exit. The input is sent once: passing input
+    /// again after stdin was closed is an `InvalidInput` error.
+    ///
     /// ```
     /// use corio::process::{Command, Stdio};
     /// corio::run(async {
@@ -376,17 +549,37 @@ impl Child {
     /// }).unwrap();
     /// ```
     pub async fn communicate(&mut self, input: Option<&[u8]>) -> io::Result<(Vec<u8>, Vec<u8>)> {
-        let mut stdin = self.stdin.take();
-        let mut stdout = self.stdout.take();
-        let mut stderr = self.stderr.take();
+        // The pipes stay in `self`: a cancelled call leaves every byte read
+        // so far in the readers' buffers and the input in the writer's (sent
+        // by the runtime in the background), so the next call carries on.
+        let Child {
+            stdin,
+            stdout,
+            stderr,
+            ..
+        } = self;
+        if let Some(w) = stdin.as_mut() {
+            let data = input.unwrap_or_default();
+            if w.is_closing() {
+                if !data.is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "communicate: the child's stdin was already closed (by an earlier \
+                         communicate or close), so this input cannot be sent; call \
+                         communicate(None) to collect the output",
+                    ));
+                }
+            } else {
+                w.write(data);
+                w.close();
+            }
+        }
         let write = async {
             let Some(w) = stdin.as_mut() else {
                 return Ok(());
             };
-            if let Some(data) = input {
-                w.write(data);
-            }
             match w.wait_closed().await {
+                // The child exited without reading all its input: not an error.
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -487,9 +680,9 @@ fn not_yet() -> io::Error {
 
 // ---- pipes -------------------------------------------------------------------
 
-/// A pipe end registered with the reactor. Closing it (`poll_close`, as
-/// `StreamWriter::wait_closed` does) closes the descriptor, so the child reads
-/// end of input.
+/// A pipe end registered with the reactor. Closing the write end (the
+/// stdin writer's `close`, or dropping it) closes the descriptor, so the child
+/// reads end of input.
 struct Pipe {
     io: Option<Async<File>>,
 }
@@ -503,10 +696,16 @@ impl Pipe {
         })
     }
 
-    fn io(&mut self) -> io::Result<&mut Async<File>> {
-        self.io
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the pipe was closed"))
+    /// The child's stdout/stderr as a stream (the descriptor stays open as
+    /// long as the reader, so `at_eof` may look at it).
+    fn into_reader(self) -> StreamReader {
+        let fd = self.io.as_ref().map(AsRawFd::as_raw_fd);
+        StreamReader::from_parts(Some(Box::new(self)), fd, Link::new(), DEFAULT_LIMIT)
+    }
+
+    /// The child's stdin as a stream.
+    fn into_writer(self) -> StreamWriter {
+        StreamWriter::from_transport(Box::new(self), Link::new(), None, None)
     }
 }
 
@@ -516,29 +715,29 @@ impl AsyncRead for Pipe {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().io() {
-            Ok(io) => Pin::new(io).poll_read(cx, buf),
-            Err(_) => Poll::Ready(Ok(0)),
+        match self.get_mut().io.as_mut() {
+            Some(io) => Pin::new(io).poll_read(cx, buf),
+            None => Poll::Ready(Ok(0)),
         }
     }
 }
 
-impl AsyncWrite for Pipe {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut().io() {
-            Ok(io) => Pin::new(io).poll_write(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
+impl WriteTransport for Pipe {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.io.as_mut() {
+            Some(io) => Pin::new(io).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the pipe was closed",
+            ))),
         }
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    /// A pipe has one direction: its half-close is the close.
+    fn poll_write_eof(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_close(cx)
     }
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io = None;
+    fn poll_close(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io = None;
         Poll::Ready(Ok(()))
     }
 }

@@ -44,23 +44,31 @@
 //! }).unwrap();
 //! ```
 
+mod config;
 mod error;
+mod link;
+mod probe;
 mod reader;
 mod server;
+pub(crate) mod transport;
 mod writer;
 
 use std::fmt;
 use std::io;
 use std::net::ToSocketAddrs;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use corio_reactor::net::{TcpStream, UnixStream};
 
+pub use config::StreamConfig;
 pub use error::{IncompleteReadError, LimitOverrunError, ReadError};
-pub use reader::{StreamReader, DEFAULT_LIMIT};
-pub use server::{start_server, start_unix_server, Server};
-pub use writer::StreamWriter;
-
+pub(crate) use link::Link;
+pub use reader::{Separator, StreamFeeder, StreamReader, DEFAULT_LIMIT};
+pub use server::{
+    start_server, start_server_with, start_unix_server, start_unix_server_with, Server,
+};
+pub use writer::{StreamWriter, DEFAULT_HIGH_WATER};
 /// A socket address of a TCP or Unix stream ([`StreamWriter::peername`],
 /// [`Server::sockets`]).
 #[derive(Debug, Clone)]
@@ -100,21 +108,44 @@ impl fmt::Display for SocketAddress {
     }
 }
 
-pub(crate) fn split_tcp(stream: TcpStream, limit: usize) -> (StreamReader, StreamWriter) {
+/// A connection's reader and writer over one socket, linked as asyncio's
+/// protocol links them (the writer's `close` feeds the reader end of stream).
+fn split<S>(
+    stream: S,
+    peer: Option<SocketAddress>,
+    sock: Option<SocketAddress>,
+    cfg: &StreamConfig,
+) -> (StreamReader, StreamWriter)
+where
+    S: transport::ShutdownSocket + futures_io::AsyncRead + AsRawFd + Clone,
+{
+    let link = Link::new();
+    let fd = stream.as_raw_fd();
+    let reader = StreamReader::from_parts(
+        Some(Box::new(stream.clone())),
+        Some(fd),
+        link.clone(),
+        cfg.limit,
+    );
+    let mut writer =
+        StreamWriter::from_transport(Box::new(transport::Socket(stream)), link, peer, sock);
+    cfg.apply_to(&mut writer);
+    (reader, writer)
+}
+
+pub(crate) fn split_tcp(stream: TcpStream, cfg: &StreamConfig) -> (StreamReader, StreamWriter) {
     // Latency over batching, as asyncio (which sets TCP_NODELAY on every TCP
     // transport); failure only costs latency, so it is not an error.
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok().map(SocketAddress::Inet);
     let sock = stream.local_addr().ok().map(SocketAddress::Inet);
-    let reader = StreamReader::with_limit(stream.clone(), limit);
-    (reader, StreamWriter::with_addresses(stream, peer, sock))
+    split(stream, peer, sock, cfg)
 }
 
-pub(crate) fn split_unix(stream: UnixStream, limit: usize) -> (StreamReader, StreamWriter) {
+pub(crate) fn split_unix(stream: UnixStream, cfg: &StreamConfig) -> (StreamReader, StreamWriter) {
     let peer = stream.peer_addr().ok().map(SocketAddress::Unix);
     let sock = stream.local_addr().ok().map(SocketAddress::Unix);
-    let reader = StreamReader::with_limit(stream.clone(), limit);
-    (reader, StreamWriter::with_addresses(stream, peer, sock))
+    split(stream, peer, sock, cfg)
 }
 
 /// Connects to a TCP server and returns its reader and writer (asyncio's
@@ -133,14 +164,42 @@ pub(crate) fn split_unix(stream: UnixStream, limit: usize) -> (StreamReader, Str
 pub async fn open_connection<A: ToSocketAddrs>(
     addr: A,
 ) -> io::Result<(StreamReader, StreamWriter)> {
+    open_connection_with(addr, StreamConfig::new()).await
+}
+
+/// [`open_connection`] with a [`StreamConfig`] (asyncio's `limit=` argument,
+/// and the writer's water marks).
+///
+/// ```
+/// use corio::streams::{open_connection_with, StreamConfig};
+/// corio::run(async {
+///     let server = corio::start_server(|_r, _w| async {}, "127.0.0.1:0").await?;
+///     let addr = server.local_addr().unwrap();
+///     let (r, _w) = open_connection_with(addr, StreamConfig::new().limit(1024)).await?;
+///     assert_eq!(r.limit(), 1024);
+///     std::io::Result::Ok(())
+/// }).unwrap();
+/// ```
+pub async fn open_connection_with<A: ToSocketAddrs>(
+    addr: A,
+    cfg: StreamConfig,
+) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = TcpStream::connect(addr).await?;
-    Ok(split_tcp(stream, DEFAULT_LIMIT))
+    Ok(split_tcp(stream, &cfg))
 }
 
 /// Connects to the Unix socket at `path` (asyncio's `open_unix_connection`).
 pub async fn open_unix_connection<P: AsRef<Path>>(
     path: P,
 ) -> io::Result<(StreamReader, StreamWriter)> {
+    open_unix_connection_with(path, StreamConfig::new()).await
+}
+
+/// [`open_unix_connection`] with a [`StreamConfig`].
+pub async fn open_unix_connection_with<P: AsRef<Path>>(
+    path: P,
+    cfg: StreamConfig,
+) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = UnixStream::connect(path).await?;
-    Ok(split_unix(stream, DEFAULT_LIMIT))
+    Ok(split_unix(stream, &cfg))
 }

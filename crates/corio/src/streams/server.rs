@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use corio_reactor::net::{TcpListener, UnixListener};
 
-use super::{split_tcp, split_unix, SocketAddress, StreamReader, StreamWriter, DEFAULT_LIMIT};
+use super::{split_tcp, split_unix, SocketAddress, StreamConfig, StreamReader, StreamWriter};
 use crate::sync::waitlist::lock;
 use crate::sync::Event;
 use crate::{Handle, Task};
@@ -215,14 +215,37 @@ where
     Fut: Future<Output = ()> + Send + 'static,
     A: ToSocketAddrs,
 {
+    start_server_with(handler, addr, StreamConfig::new()).await
+}
+
+/// [`start_server`] with a [`StreamConfig`] for every connection (asyncio's
+/// `limit=` argument).
+///
+/// ```
+/// use corio::streams::{start_server_with, StreamConfig};
+/// corio::run(async {
+///     let server = start_server_with(|r: corio::StreamReader, _w| async move {
+///         assert_eq!(r.limit(), 100);
+///     }, "127.0.0.1:0", StreamConfig::new().limit(100)).await?;
+///     let _conn = corio::open_connection(server.local_addr().unwrap()).await?;
+///     std::io::Result::Ok(())
+/// }).unwrap();
+/// ```
+pub async fn start_server_with<H, Fut, A>(
+    handler: H,
+    addr: A,
+    cfg: StreamConfig,
+) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    A: ToSocketAddrs,
+{
     let handle = current_handle("start_server")?;
     let listener = TcpListener::bind(addr)?;
     let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
-    let accept = move |cx: &mut Context<'_>| {
-        listener
-            .poll_accept(cx)
-            .map_ok(|(s, _)| split_tcp(s, DEFAULT_LIMIT))
-    };
+    let accept =
+        move |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| split_tcp(s, &cfg));
     Ok(launch(handle, accept, handler, sockets))
 }
 
@@ -235,13 +258,27 @@ where
     Fut: Future<Output = ()> + Send + 'static,
     P: AsRef<Path>,
 {
+    start_unix_server_with(handler, path, StreamConfig::new()).await
+}
+
+/// [`start_unix_server`] with a [`StreamConfig`] for every connection.
+pub async fn start_unix_server_with<H, Fut, P>(
+    handler: H,
+    path: P,
+    cfg: StreamConfig,
+) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    P: AsRef<Path>,
+{
     let handle = current_handle("start_unix_server")?;
     let listener = UnixListener::bind(path)?;
     let sockets = vec![SocketAddress::Unix(listener.local_addr()?)];
     let accept = move |cx: &mut Context<'_>| {
         listener
             .poll_accept(cx)
-            .map_ok(|(s, _)| split_unix(s, DEFAULT_LIMIT))
+            .map_ok(|(s, _)| split_unix(s, &cfg))
     };
     Ok(launch(handle, accept, handler, sockets))
 }

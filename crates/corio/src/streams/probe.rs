@@ -1,0 +1,47 @@
+//! Looking at a descriptor without waiting: is end of stream there already
+//! (for `StreamReader::at_eof`), and a waker for one non-blocking attempt.
+
+use std::os::fd::RawFd;
+use std::sync::{Arc, OnceLock};
+use std::task::{Wake, Waker};
+
+/// True when `fd` has reached end of stream: it polls readable (or hung up)
+/// and has no bytes to read. A pending error (`POLLERR`) is not end of stream:
+/// the next read reports it.
+///
+/// The caller keeps the descriptor open for the duration of the call.
+pub(crate) fn fd_at_eof(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid, initialised pollfd and a count of 1; timeout 0 means
+    // poll returns at once. An invalid fd only sets POLLNVAL.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if ready != 1
+        || pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0
+        || pfd.revents & (libc::POLLIN | libc::POLLHUP) == 0
+    {
+        return false;
+    }
+    let mut available: libc::c_int = 0;
+    // SAFETY: FIONREAD stores one c_int through the pointer, which points at a
+    // live local of that type.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut available) };
+    r == 0 && available == 0
+}
+
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A waker that does nothing, for one non-blocking attempt at an operation
+/// whose caller does not wait (`StreamWriter::write` sending at once). The
+/// crate's rust-version predates `Waker::noop`.
+pub(crate) fn noop_waker() -> &'static Waker {
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
+}
