@@ -256,7 +256,7 @@ fn set_exception_wakes_a_waiting_read_and_beats_buffered_data() {
             (e, r)
         });
         corio::sleep(Duration::from_millis(20)).await;
-        feeder.set_exception(std::io::Error::new(ErrorKind::Other, "boom"));
+        feeder.set_exception(std::io::Error::other("boom"));
         let (res, mut r) = corio::wait_for(waiting, STEP).await.unwrap().unwrap();
         assert_eq!(res.unwrap_err(), ErrorKind::Other);
         // Later bytes do not get past the stored exception.
