@@ -235,5 +235,28 @@ fn bench_core(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_core);
+/// Context variables: `get` with the variable set (a thread-local borrow, a
+/// binary search over the variables set, a clone), `get` of a variable never
+/// set (one relaxed load), and tokio's `task_local!` `with` alongside.
+fn bench_context_var(c: &mut Criterion) {
+    static SET: corio_core::ContextVar<u64> = corio_core::ContextVar::new("set");
+    static NEVER: corio_core::ContextVar<u64> = corio_core::ContextVar::new("never");
+    static OTHERS: [corio_core::ContextVar<u64>; 7] =
+        [const { corio_core::ContextVar::new("other") }; 7];
+    tokio::task_local! {
+        static TL: u64;
+    }
+    let _t = SET.set(7);
+    // Eight variables set in all, as the spawn-cost bench below uses.
+    let _others: Vec<_> = OTHERS.iter().map(|v| v.set(1)).collect();
+    let mut g = c.benchmark_group("context_var_get");
+    g.bench_function("corio set (8 vars)", |b| b.iter(|| black_box(SET.get())));
+    g.bench_function("corio never set", |b| b.iter(|| black_box(NEVER.get())));
+    g.bench_function("tokio task_local", |b| {
+        TL.sync_scope(7, || b.iter(|| black_box(TL.with(|v| *v))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_core, bench_context_var);
 criterion_main!(benches);

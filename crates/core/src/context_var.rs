@@ -48,6 +48,9 @@
 //!
 //! Values are cloned out by [`get`](ContextVar::get) (or borrowed with
 //! [`with`](ContextVar::with)), so keep them cheap to clone: integers, `Arc`s.
+//! Declare variables as `static`s (as Python declares them at module level): a
+//! context keeps one slot per variable ever set in the process, so creating
+//! variables without end makes every context grow.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -62,14 +65,15 @@ use std::task::{Context as TaskContext, Poll};
 /// One variable's value in a context.
 #[derive(Clone)]
 struct Slot {
-    var: u64,
     inherit: bool,
     value: Arc<dyn Any + Send + Sync>,
 }
 
-/// The variables set in one context, sorted by variable id. Shared between
-/// contexts until one of them sets a variable (copy on write).
-type Map = Arc<Vec<Slot>>;
+/// The variables set in one context, indexed by variable id - 1 (ids are
+/// small and dense: one per variable ever set in the process), so a lookup is
+/// one bounds check. Shared between contexts until one of them sets a variable
+/// (copy on write).
+type Map = Arc<Vec<Option<Slot>>>;
 
 thread_local! {
     /// The context of the code running on this thread now: the running task's
@@ -130,7 +134,7 @@ impl Context {
     pub fn is_empty(&self) -> bool {
         match &self.map {
             None => true,
-            Some(m) => m.is_empty(),
+            Some(m) => m.iter().all(Option::is_none),
         }
     }
 }
@@ -138,7 +142,10 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("variables", &self.map.as_ref().map_or(0, |m| m.len()))
+            .field(
+                "variables",
+                &self.map.as_ref().map_or(0, |m| m.iter().flatten().count()),
+            )
             .finish()
     }
 }
@@ -146,11 +153,14 @@ impl fmt::Debug for Context {
 /// The inherited part of a context: the same map when every variable in it is
 /// inherited (the common case: no copy), else a copy without the others.
 fn inherited(map: &Map) -> Option<Map> {
-    if map.iter().all(|s| s.inherit) {
-        return (!map.is_empty()).then(|| map.clone());
+    if map.iter().flatten().all(|s| s.inherit) {
+        return Some(map.clone());
     }
-    let kept: Vec<Slot> = map.iter().filter(|s| s.inherit).cloned().collect();
-    (!kept.is_empty()).then(|| Arc::new(kept))
+    let kept: Vec<Option<Slot>> = map
+        .iter()
+        .map(|s| s.as_ref().filter(|s| s.inherit).cloned())
+        .collect();
+    kept.iter().any(Option::is_some).then(|| Arc::new(kept))
 }
 
 /// Makes a context current until dropped, then stores what was set in it back
@@ -265,6 +275,12 @@ impl fmt::Display for ForeignTokenError {
 
 impl std::error::Error for ForeignTokenError {}
 
+/// Where variable `id` sits in a [`Map`].
+fn index(id: u64) -> usize {
+    // Ids count the variables ever used in this process: they fit a usize.
+    (id - 1) as usize
+}
+
 fn next_var_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -353,7 +369,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             let cur = c.borrow();
             let value = cur
                 .as_ref()
-                .and_then(|m| m.binary_search_by_key(&id, |s| s.var).ok().map(|i| &m[i]))
+                .and_then(|m| m.get(index(id))?.as_ref())
                 .and_then(|s| s.value.downcast_ref::<T>());
             f(value)
         })
@@ -393,22 +409,12 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
         CURRENT.with(|c| {
             let mut cur = c.borrow_mut();
             let map = Arc::make_mut(cur.get_or_insert_with(Default::default));
-            match (map.binary_search_by_key(&id, |s| s.var), value) {
-                (Ok(i), Some(value)) => Some(std::mem::replace(&mut map[i].value, value)),
-                (Ok(i), None) => Some(map.remove(i).value),
-                (Err(i), Some(value)) => {
-                    map.insert(
-                        i,
-                        Slot {
-                            var: id,
-                            inherit,
-                            value,
-                        },
-                    );
-                    None
-                }
-                (Err(_), None) => None,
+            let i = index(id);
+            if map.len() <= i {
+                map.resize(i + 1, None);
             }
+            let new = value.map(|value| Slot { inherit, value });
+            std::mem::replace(&mut map[i], new).map(|old| old.value)
         })
     }
 }
