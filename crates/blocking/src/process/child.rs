@@ -179,7 +179,16 @@ impl Worker {
             name: name.to_owned(),
             arg,
         };
-        let frame = wire::frame(&wire::encode(&request)?)?;
+        // A request that cannot be framed (an argument over 1 GiB) never reaches
+        // the worker, which stays usable.
+        let frame = match wire::encode(&request).and_then(|payload| wire::frame(&payload)) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Ok(Err(BlockingError::Codec(format!(
+                    "the request for `{name}` cannot be sent: {e}"
+                ))))
+            }
+        };
         sys::write_all_until(self.stdin.as_raw_fd(), &frame, deadline)?;
         let fd = self.stdout.as_raw_fd();
         let mut len = [0u8; 4];

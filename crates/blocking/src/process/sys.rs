@@ -259,9 +259,21 @@ pub(crate) fn child_has_exited(pid: u32) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    // SAFETY: si_pid is valid to read for the WEXITED case; it stays 0 when
-    // nothing has exited (WNOHANG).
-    ret == 0 && unsafe { info.si_pid() } != 0
+    ret == 0 && exited_pid(&info) != 0
+}
+
+/// The pid `waitid` filled in (0 when nothing had exited under WNOHANG).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn exited_pid(info: &libc::siginfo_t) -> libc::pid_t {
+    // SAFETY: waitid fills the child fields of the union; si_pid reads one of
+    // them, and a zeroed struct reads as 0.
+    unsafe { info.si_pid() }
+}
+
+/// The pid `waitid` filled in (0 when nothing had exited under WNOHANG).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn exited_pid(info: &libc::siginfo_t) -> libc::pid_t {
+    info.si_pid
 }
 
 /// SIGKILLs `pid`. Callers only pass the pid of a child they have not reaped.
