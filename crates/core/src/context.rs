@@ -6,12 +6,10 @@
 //! a thread's life (even while other thread-locals are being destroyed).
 
 use std::cell::Cell;
-use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use crate::layout::Header;
-use crate::TaskId;
+use crate::TaskMeta;
 
 pub(crate) struct Context {
     /// The header of the task being polled on this thread; valid while set, because the
@@ -70,7 +68,8 @@ impl Drop for Enter {
     }
 }
 
-/// The task this thread is polling right now (an owned copy of its metadata).
+/// The task this thread is running right now (a copy of its [`TaskMeta`]): `Some` inside a
+/// future polled by [`Runnable::run`](crate::Runnable::run), `None` elsewhere.
 ///
 /// ```
 /// # use std::sync::{Arc, Mutex};
@@ -86,38 +85,9 @@ impl Drop for Enter {
 /// assert_eq!(cur.id(), task.id());
 /// assert_eq!(cur.name(), Some("probe"));
 /// ```
-#[derive(Clone, Debug)]
-pub struct CurrentTask {
-    id: TaskId,
-    name: Option<Arc<str>>,
-    location: Option<&'static Location<'static>>,
-}
-
-impl CurrentTask {
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-    /// The task's name, if it was given one.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-    /// Where the task was spawned, if recorded.
-    pub fn location(&self) -> Option<&'static Location<'static>> {
-        self.location
-    }
-}
-
-/// The task this thread is running right now: `Some` inside a future polled by
-/// [`Runnable::run`](crate::Runnable::run), `None` elsewhere. See [`CurrentTask`].
-pub fn current() -> Option<CurrentTask> {
+pub fn current() -> Option<TaskMeta> {
     let header = CONTEXT.with(|cx| cx.current.get())?;
     // SAFETY: `current` is only set by `enter` for the duration of a `Runnable::run`, whose
     // `Runnable` holds a reference, so the header is alive; the meta is immutable.
-    let meta = unsafe { &header.as_ref().meta };
-    Some(CurrentTask {
-        id: meta.id,
-        name: meta.name.clone(),
-        location: meta.location,
-    })
+    Some(unsafe { header.as_ref().meta.clone() })
 }

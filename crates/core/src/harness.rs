@@ -198,8 +198,11 @@ where
                     Self::report(cell, p);
                 }
             }
-            Err(TaskError::Panicked(payload)) => Self::report(cell, payload),
-            Err(TaskError::Cancelled) => {}
+            Err(err) => {
+                if let Ok(payload) = err.try_into_panic() {
+                    Self::report(cell, payload);
+                }
+            }
         }
     }
 
@@ -264,7 +267,7 @@ where
         let bomb = AbortOnUnwind;
         let state = &cell.header.state;
         let (join_interest, join_waker) = loop {
-            let is_cancelled = matches!(result, Err(TaskError::Cancelled));
+            let is_cancelled = result.as_ref().is_err_and(TaskError::is_cancelled);
             // SAFETY: `RUNNING` is ours: the stage is ours to write.
             cell.stage
                 .with_mut(|s| unsafe { *s = Stage::Finished(result) });
@@ -278,7 +281,7 @@ where
                     if let Some(lost) = unsafe { Self::take_result(cell) } {
                         Self::discard_result(cell, lost);
                     }
-                    result = Err(TaskError::Cancelled);
+                    result = Err(TaskError::cancelled(cell.header.meta.id));
                 }
             }
         };
@@ -326,7 +329,13 @@ where
             unsafe { Self::drop_future(cell) };
         }
         // SAFETY: forwarded contract; the future is gone.
-        unsafe { Self::complete(cell, Err(TaskError::Cancelled), owns_notified) };
+        unsafe {
+            Self::complete(
+                cell,
+                Err(TaskError::cancelled(cell.header.meta.id)),
+                owns_notified,
+            )
+        };
     }
 
     /// Releases one reference and frees the task if it was the last.
@@ -475,7 +484,13 @@ where
                 unsafe { Self::drop_future(cell) };
                 drop(enter);
                 // SAFETY: as above, the future is gone.
-                unsafe { Self::complete(cell, Err(TaskError::Panicked(payload)), true) };
+                unsafe {
+                    Self::complete(
+                        cell,
+                        Err(TaskError::panicked(cell.header.meta.id, payload)),
+                        true,
+                    )
+                };
                 false
             }
         };

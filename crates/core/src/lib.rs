@@ -47,7 +47,7 @@
 //!   or cancelled task does nothing. Wakers may outlive the executor and be used from any
 //!   thread.
 //! - **Panics are contained.** A panic in the future's `poll` is caught by `Runnable::run`
-//!   and becomes `Err(TaskError::Panicked)`; a panic in its `Drop` is caught too. A panic
+//!   and becomes a [`TaskError`] that [`is_panic`](TaskError::is_panic); a panic in its `Drop` is caught too. A panic
 //!   nobody will see is given to [`Schedule::unhandled_panic`].
 //! - **Cancellation is prompt.** [`Task::cancel`] drops an idle future at once on the calling
 //!   thread, a running one right after its current poll; the future is always dropped before
@@ -83,9 +83,9 @@ mod sync;
 mod task;
 
 pub use builder::{spawn, spawn_local, Builder};
-pub use context::{current, CurrentTask};
+pub use context::current;
 pub use context_var::{Context, ContextVar, ForeignTokenError, Scoped, Token};
-pub use error::TaskError;
+pub use error::{panic_message, TaskError};
 pub use meta::{TaskId, TaskMeta};
 pub use runnable::Runnable;
 pub use schedule::{Schedule, ScheduleInfo};

@@ -88,8 +88,11 @@ impl fmt::Display for TaskId {
 
 /// What is known about a task besides its future: id, name and where it was spawned.
 ///
-/// Set with [`Builder`](crate::Builder); read with [`Runnable::meta`](crate::Runnable::meta),
-/// [`Task::meta`](crate::Task::meta), or in [`Schedule::unhandled_panic`](crate::Schedule::unhandled_panic).
+/// The one type for a task's identity across corio: set with [`Builder`](crate::Builder);
+/// read with [`Runnable::meta`](crate::Runnable::meta), [`Task::meta`](crate::Task::meta),
+/// [`current`](crate::current), in [`Schedule::unhandled_panic`](crate::Schedule::unhandled_panic),
+/// and (in the `corio` facade) from `current_task()` and `all_tasks()`. Cloning it is cheap
+/// (the name is shared).
 ///
 /// ```
 /// use std::panic::Location;
@@ -101,7 +104,7 @@ impl fmt::Display for TaskId {
 /// assert!(task.meta().location().is_some());
 /// # drop(runnable);
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) name: Option<Arc<str>>,
@@ -109,6 +112,16 @@ pub struct TaskMeta {
 }
 
 impl TaskMeta {
+    /// Metadata for a task that corio-core did not spawn (e.g. a facade's record of a task
+    /// it tracks): id, optional name, optional spawn location.
+    pub fn new(
+        id: TaskId,
+        name: Option<Arc<str>>,
+        location: Option<&'static Location<'static>>,
+    ) -> TaskMeta {
+        TaskMeta { id, name, location }
+    }
+
     /// The task's id.
     pub fn id(&self) -> TaskId {
         self.id

@@ -12,8 +12,9 @@ use crate::{coop, TaskError, TaskId, TaskMeta};
 
 /// The join handle of a spawned task: a future of `Result<T, TaskError>`.
 ///
-/// - Awaiting it yields `Ok(output)`, `Err(TaskError::Panicked(payload))` if the future
-///   panicked, or `Err(TaskError::Cancelled)` after [`cancel`](Task::cancel) (or when the
+/// - Awaiting it yields `Ok(output)`, an `Err(`[`TaskError`]`)` that
+///   [`is_panic`](TaskError::is_panic) if the future panicked, or that
+///   [`is_cancelled`](TaskError::is_cancelled) after [`cancel`](Task::cancel) (or when the
 ///   executor dropped the task's `Runnable`).
 /// - Dropping it *detaches* the task: it keeps running and its output is dropped when it
 ///   finishes. A panic that nobody will now see goes to
@@ -58,7 +59,7 @@ impl<T> Task<T> {
 
     /// Requests cancellation. Returns `false` if the task had already finished (its result is
     /// kept, as asyncio's `Task.cancel()` does); otherwise `true`, and the task will resolve to
-    /// `Err(TaskError::Cancelled)`.
+    /// a cancelled [`TaskError`].
     ///
     /// The future is dropped promptly: at once on this thread if the task is idle, or right
     /// after the current poll on the worker running it. For a `spawn_local` task cancelled

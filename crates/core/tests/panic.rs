@@ -1,5 +1,5 @@
 //! Panics: caught in `Runnable::run` (never unwinding into the executor), reported as
-//! `TaskError::Panicked`, and handed to `Schedule::unhandled_panic` when nobody will see them.
+//! a panicked `TaskError`, and handed to `Schedule::unhandled_panic` when nobody will see them.
 
 mod common;
 
@@ -19,10 +19,16 @@ fn a_panic_in_poll_is_caught_and_returned() {
     let q = Queue::new();
     let (runnable, task) = corio_core::spawn(async { panic!("boom") }, Sched(q.clone()));
     assert!(!runnable.run(), "run returns normally");
+    let id = task.id();
     let err = block_on(task).unwrap_err();
     assert!(err.is_panic() && !err.is_cancelled());
-    assert_eq!(err.to_string(), "task panicked: boom");
-    assert_eq!(format!("{err:?}"), "Panicked(\"boom\")");
+    assert_eq!(err.id(), id);
+    assert_eq!(err.panic_message(), Some("boom"));
+    assert_eq!(err.to_string(), format!("task {id} panicked: boom"));
+    assert_eq!(
+        format!("{err:?}"),
+        format!("TaskError::Panicked({id}, \"boom\")")
+    );
     let payload = err.into_panic();
     assert_eq!(*payload.downcast::<&str>().unwrap(), "boom");
     assert!(q.panic_messages().is_empty(), "retrieved: not unhandled");
@@ -33,9 +39,10 @@ fn a_panic_with_a_string_payload_has_its_message() {
     quiet_panics();
     let (runnable, task) = corio_core::spawn(async { panic!("code {}", 7) }, |_r| {});
     runnable.run();
+    let id = task.id();
     assert_eq!(
         block_on(task).unwrap_err().to_string(),
-        "task panicked: code 7"
+        format!("task {id} panicked: code 7")
     );
 }
 
@@ -143,8 +150,8 @@ fn a_panic_in_poll_then_in_drop_keeps_the_first() {
     let (runnable, task) = corio_core::spawn(Both, Sched(q.clone()));
     runnable.run();
     assert_eq!(
-        block_on(task).unwrap_err().to_string(),
-        "task panicked: poll boom"
+        block_on(task).unwrap_err().panic_message(),
+        Some("poll boom")
     );
     assert_eq!(q.panic_messages(), vec!["drop boom".to_string()]);
 }
@@ -204,13 +211,18 @@ fn a_panic_after_cancel_resolves_cancelled_and_reports_the_panic() {
 #[test]
 fn into_panic_on_a_cancelled_error_panics_with_advice() {
     quiet_panics();
-    let err = std::panic::catch_unwind(|| TaskError::Cancelled.into_panic()).unwrap_err();
+    let (runnable, task) = corio_core::spawn(async {}, |_r| {});
+    task.cancel();
+    drop(runnable);
+    let cancelled = block_on(task).unwrap_err();
+    let id = cancelled.id();
+    let err = std::panic::catch_unwind(|| cancelled.into_panic()).unwrap_err();
     let msg = err
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .unwrap_or_else(|| err.downcast_ref::<String>().unwrap().clone());
     assert!(msg.contains("is_panic"), "{msg}");
-    assert!(TaskError::Cancelled
+    assert!(TaskError::cancelled(id)
         .try_into_panic()
         .unwrap_err()
         .is_cancelled());

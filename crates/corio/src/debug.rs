@@ -44,7 +44,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::task::TaskInfo;
+use corio_core::TaskMeta;
 
 /// One debug-mode finding.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub enum DebugReport {
     /// A single poll of a task took longer than the threshold.
     SlowPoll {
         /// The task.
-        task: TaskInfo,
+        task: TaskMeta,
         /// How long the poll took.
         elapsed: Duration,
         /// The configured threshold.
@@ -63,7 +63,7 @@ pub enum DebugReport {
     /// panic (asyncio's "Task exception was never retrieved").
     UnretrievedPanic {
         /// The task.
-        task: TaskInfo,
+        task: TaskMeta,
         /// The panic message (or a placeholder if the payload is not a string).
         message: String,
     },
@@ -106,13 +106,7 @@ pub(crate) fn env_debug() -> bool {
     }
 }
 
-/// The message of a panic payload, when it is a string.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
-    }
+/// The message of a panic payload, or a placeholder when it is not a string.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    corio_core::panic_message(payload).unwrap_or("<non-string panic payload>")
 }

@@ -48,6 +48,36 @@
 //! | `create_subprocess_exec`, `Process` | [`process`] |
 //! | `loop.add_signal_handler`, Ctrl-C | [`signal`] |
 //!
+//! # Errors compose with `?`
+//!
+//! Every error type is `Send + Sync + 'static` with a short `Display`, so code inside
+//! a spawned task can `?` a joined task, a timeout or a task group into
+//! `Box<dyn Error + Send + Sync>` (or `anyhow::Error`); a failed task also converts
+//! into `std::io::Error`.
+//!
+//! ```
+//! use std::error::Error;
+//! use std::time::Duration;
+//!
+//! async fn fetch() -> Result<u32, Box<dyn Error + Send + Sync>> {
+//!     let part = corio::create_task(async { 40 }).await?; // TaskError
+//!     let rest = corio::wait_for(async { 2 }, Duration::from_secs(5)).await?; // TimeoutError
+//!     let tg = corio::TaskGroup::new();
+//!     tg.create_task(async {});
+//!     tg.join().await?; // TaskGroupError
+//!     Ok(part + rest)
+//! }
+//!
+//! corio::run(async {
+//!     let task = corio::create_task(fetch());
+//!     assert_eq!(task.await.unwrap().unwrap(), 42);
+//!
+//!     let failed = corio::create_task(async { panic!("boom") });
+//!     let err: std::io::Error = failed.await.unwrap_err().into();
+//!     assert!(err.to_string().ends_with("panicked: boom"));
+//! });
+//! ```
+//!
 //! The crate is a facade over corio-core (tasks), corio-scheduler (the
 //! work-stealing workers), corio-reactor (I/O and timers) and corio-blocking
 //! (thread and process pools); each of those is usable on its own.
@@ -76,7 +106,7 @@ mod task_group;
 mod time;
 mod timeout;
 
-pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, Token};
+pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, TaskMeta, Token};
 pub use debug::DebugReport;
 pub use deferred::{Deferred, DeferredError, InvalidStateError};
 pub use executor::{
@@ -90,10 +120,8 @@ pub use runtime::{
     UnhandledPanic,
 };
 pub use shield::{shield, Shielded};
-pub use task::{all_tasks, current_task, Task, TaskInfo};
-pub use task_group::{
-    FailureCause, GroupTask, TaskFailure, TaskGroup, TaskGroupError, TaskGroupHandle,
-};
+pub use task::{all_tasks, current_task, Task};
+pub use task_group::{GroupTask, TaskFailure, TaskGroup, TaskGroupError, TaskGroupHandle};
 pub use time::{
     interval, sleep, sleep_until, yield_now, Interval, MissedTickBehavior, Sleep, YieldNow,
 };

@@ -1,4 +1,5 @@
-//! [`Task`], task introspection ([`current_task`], [`all_tasks`], [`TaskInfo`]) and
+//! [`Task`], task introspection ([`current_task`], [`all_tasks`], both returning
+//! [`TaskMeta`]) and
 //! the registry behind `all_tasks`.
 //!
 //! A [`Task<T>`] is asyncio's `Task`: a handle to a future running on the
@@ -30,7 +31,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use corio_core::{TaskError, TaskId};
+use corio_core::{TaskError, TaskId, TaskMeta};
 
 /// A handle to a spawned task (asyncio's `Task`).
 ///
@@ -54,7 +55,7 @@ impl<T> Task<T> {
     }
 
     /// Request cancellation: the future is dropped (at once when idle, after the
-    /// current poll when running) and the task resolves `Err(TaskError::Cancelled)`.
+    /// current poll when running) and the task resolves to a cancelled [`TaskError`].
     /// Returns false when the task had already finished: its result is kept, as
     /// asyncio's `cancel()`.
     pub fn cancel(&self) -> bool {
@@ -184,53 +185,6 @@ impl<T> fmt::Debug for Task<T> {
     }
 }
 
-/// A snapshot of a task: id, name and spawn location (what asyncio prints for a
-/// `Task` repr). Returned by [`current_task`] and [`all_tasks`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskInfo {
-    id: TaskId,
-    name: Option<Arc<str>>,
-    location: Option<&'static Location<'static>>,
-}
-
-impl TaskInfo {
-    pub(crate) fn from_meta(meta: &corio_core::TaskMeta) -> Self {
-        TaskInfo {
-            id: meta.id(),
-            name: meta.name().map(Arc::from),
-            location: meta.location(),
-        }
-    }
-
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-
-    /// The task's name, if it has one.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Where the task was spawned.
-    pub fn location(&self) -> Option<&'static Location<'static>> {
-        self.location
-    }
-}
-
-impl fmt::Display for TaskInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {}", self.id)?;
-        if let Some(name) = &self.name {
-            write!(f, " '{name}'")?;
-        }
-        if let Some(loc) = self.location {
-            write!(f, " spawned at {loc}")?;
-        }
-        Ok(())
-    }
-}
-
 /// The task this thread is running now, or `None` outside a task
 /// (`asyncio.current_task()`).
 ///
@@ -242,13 +196,8 @@ impl fmt::Display for TaskInfo {
 ///     assert_eq!(t.await.unwrap().as_deref(), Some("me"));
 /// });
 /// ```
-pub fn current_task() -> Option<TaskInfo> {
-    let cur = corio_core::current()?;
-    Some(TaskInfo {
-        id: cur.id(),
-        name: cur.name().map(Arc::from),
-        location: cur.location(),
-    })
+pub fn current_task() -> Option<TaskMeta> {
+    corio_core::current()
 }
 
 /// Every live task of the current runtime: spawned and not yet finished or
@@ -262,7 +211,7 @@ pub fn current_task() -> Option<TaskInfo> {
 ///     t.cancel();
 /// });
 /// ```
-pub fn all_tasks() -> Vec<TaskInfo> {
+pub fn all_tasks() -> Vec<TaskMeta> {
     match crate::runtime::Handle::try_current() {
         Some(h) => h.all_tasks(),
         None => Vec::new(),
@@ -418,7 +367,7 @@ impl Registry {
         n
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<TaskInfo> {
+    pub(crate) fn snapshot(&self) -> Vec<TaskMeta> {
         let mut out = Vec::new();
         for i in 0..SHARDS {
             let sh = shard(i);
@@ -427,15 +376,11 @@ impl Registry {
                     .iter()
                     .filter(|(_, e)| e.runtime == self.runtime)
                     .filter_map(|(_, e)| {
-                        Some(TaskInfo {
-                            id: e.id?,
-                            name: e.name.clone(),
-                            location: Some(e.location),
-                        })
+                        Some(TaskMeta::new(e.id?, e.name.clone(), Some(e.location)))
                     }),
             );
         }
-        out.sort_by_key(|i| i.id);
+        out.sort_by_key(TaskMeta::id);
         out
     }
 
@@ -449,7 +394,7 @@ impl Registry {
         // Bound the memory: past 4096 ids, forget the tasks that are gone.
         if set.len() > 4096 {
             let alive: std::collections::HashSet<TaskId> =
-                self.snapshot().into_iter().map(|t| t.id).collect();
+                self.snapshot().iter().map(TaskMeta::id).collect();
             set.retain(|id| alive.contains(id));
         }
         first

@@ -11,41 +11,67 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use corio_core::{TaskError, TaskId};
+use corio_core::{TaskError, TaskId, TaskMeta};
 
-use crate::debug::panic_message;
+use crate::debug::panic_text;
 use crate::runtime::Handle;
-use crate::task::{Task, TaskInfo};
+use crate::task::Task;
 
 /// Why a child of a [`TaskGroup`] failed.
-pub enum FailureCause {
-    /// It panicked (the Rust form of raising); the payload is the value given to
-    /// `panic!`, ready for `std::panic::resume_unwind`.
-    Panicked(Box<dyn Any + Send + 'static>),
+enum Cause {
+    /// It panicked (the Rust form of raising): the error holds the payload.
+    Panicked(TaskError),
     /// A child spawned with [`TaskGroup::create_try_task`] returned `Err`.
     Error(Arc<dyn Error + Send + Sync + 'static>),
 }
 
-/// One child failure collected by a [`TaskGroup`].
+/// One child failure collected by a [`TaskGroup`]: which child, and its panic or
+/// its `Err`. `Send + Sync + 'static`, as [`TaskGroupError`] is.
 pub struct TaskFailure {
-    /// The child (id, name, spawn location).
-    pub task: Option<TaskInfo>,
-    /// What went wrong.
-    pub cause: FailureCause,
+    task: TaskMeta,
+    cause: Cause,
 }
 
 impl TaskFailure {
+    /// The child that failed (id, name, spawn location).
+    pub fn task(&self) -> &TaskMeta {
+        &self.task
+    }
+
     /// The panic message (when the payload is a string) or the error's message.
     pub fn message(&self) -> String {
         match &self.cause {
-            FailureCause::Panicked(payload) => panic_message(&**payload),
-            FailureCause::Error(e) => e.to_string(),
+            Cause::Panicked(e) => e
+                .panic_message()
+                .unwrap_or("<non-string panic payload>")
+                .to_owned(),
+            Cause::Error(e) => e.to_string(),
         }
     }
 
     /// True when the child panicked (rather than returned `Err`).
     pub fn is_panic(&self) -> bool {
-        matches!(self.cause, FailureCause::Panicked(_))
+        matches!(self.cause, Cause::Panicked(_))
+    }
+
+    /// The `Err` a child of [`TaskGroup::create_try_task`] returned; `None` for a panic.
+    pub fn error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        match &self.cause {
+            Cause::Error(e) => Some(&**e),
+            Cause::Panicked(_) => None,
+        }
+    }
+
+    /// The panic payload, e.g. for `std::panic::resume_unwind`; `Err(self)` when the
+    /// child returned `Err` instead of panicking.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskFailure> {
+        match self.cause {
+            Cause::Panicked(e) => Ok(e.into_panic()),
+            cause @ Cause::Error(_) => Err(TaskFailure {
+                task: self.task,
+                cause,
+            }),
+        }
     }
 }
 
@@ -86,16 +112,9 @@ impl fmt::Debug for TaskGroupError {
 
 impl fmt::Display for TaskGroupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} task(s) of the group failed, so the others were cancelled:",
-            self.failures.len()
-        )?;
+        write!(f, "{} task(s) of the group failed:", self.failures.len())?;
         for fail in &self.failures {
-            match &fail.task {
-                Some(t) => write!(f, " [{t}: {}]", fail.message())?,
-                None => write!(f, " [{}]", fail.message())?,
-            }
+            write!(f, " [{}: {}]", fail.task, fail.message())?;
         }
         Ok(())
     }
@@ -273,8 +292,8 @@ impl GroupShared {
 /// * Children can add tasks to their own group through a [`TaskGroupHandle`]
 ///   ([`TaskGroup::handle`]), also while the owner waits in `run`/`join`.
 /// * Each child's [`GroupTask`] handle resolves to its output, or
-///   `Err(TaskError::Cancelled)` if it was cancelled, or
-///   `Err(TaskError::Panicked(message))` if it panicked (the original payload
+///   a cancelled [`TaskError`] if it was cancelled, or a panicked one holding
+///   the panic message if it panicked (the original payload
 ///   goes to the `TaskGroupError`); it can cancel that child alone, which is
 ///   not a failure of the group.
 /// * Dropping the group without `join`/`run` cancels the children (no task
@@ -583,8 +602,15 @@ impl TaskGroupHandle {
 
 enum SlotState<T> {
     Pending(Option<Waker>),
-    Done(Result<T, TaskError>),
+    Done(Result<T, Failed>),
     Taken,
+}
+
+/// How a child ended without output; [`GroupTask`] turns it into a [`TaskError`]
+/// carrying the child's id.
+enum Failed {
+    Cancelled,
+    Panicked(String),
 }
 
 struct Slot<T> {
@@ -598,7 +624,7 @@ impl<T> Slot<T> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set(&self, out: Result<T, TaskError>) {
+    fn set(&self, out: Result<T, Failed>) {
         let waker = {
             let mut st = self.lock();
             match std::mem::replace(&mut *st, SlotState::Done(out)) {
@@ -690,7 +716,10 @@ impl<T> Future for GroupTask<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.slot.lock();
         match std::mem::replace(&mut *st, SlotState::Taken) {
-            SlotState::Done(out) => Poll::Ready(out),
+            SlotState::Done(out) => Poll::Ready(out.map_err(|failed| match failed {
+                Failed::Cancelled => TaskError::cancelled(self.id),
+                Failed::Panicked(msg) => TaskError::panicked(self.id, Box::new(msg)),
+            })),
             SlotState::Pending(_) => {
                 *st = SlotState::Pending(Some(cx.waker().clone()));
                 Poll::Pending
@@ -712,6 +741,15 @@ struct Child<F: Future> {
 
 /// Says whether a child's output is a failure (an `Err` of a try-task).
 type Classify<T> = fn(&T) -> Option<Arc<dyn Error + Send + Sync + 'static>>;
+
+/// The child task polling this future. A [`Child`] is only ever spawned as a task
+/// and polled by corio-core's `Runnable::run`, which sets the current task.
+fn this_task() -> TaskMeta {
+    match corio_core::current() {
+        Some(meta) => meta,
+        None => panic!("a TaskGroup child was polled outside its task"),
+    }
+}
 
 impl<F: Future> Child<F> {
     fn finish(&mut self, failure: Option<TaskFailure>) {
@@ -750,20 +788,20 @@ impl<F: Future> Future for Child<F> {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
                 let failure = (this.classify)(&out).map(|e| TaskFailure {
-                    task: crate::task::current_task(),
-                    cause: FailureCause::Error(e),
+                    task: this_task(),
+                    cause: Cause::Error(e),
                 });
                 this.slot.set(Ok(out));
                 this.finish(failure);
                 Poll::Ready(())
             }
             Err(payload) => {
-                let message = panic_message(&*payload);
-                this.slot
-                    .set(Err(TaskError::Panicked(Box::new(message.clone()))));
+                let message = panic_text(&*payload).to_owned();
+                this.slot.set(Err(Failed::Panicked(message)));
+                let task = this_task();
                 this.finish(Some(TaskFailure {
-                    task: crate::task::current_task(),
-                    cause: FailureCause::Panicked(payload),
+                    cause: Cause::Panicked(TaskError::panicked(task.id(), payload)),
+                    task,
                 }));
                 Poll::Ready(())
             }
@@ -775,7 +813,7 @@ impl<F: Future> Drop for Child<F> {
     fn drop(&mut self) {
         if !self.finished {
             self.slot.cancelled.store(true, Ordering::SeqCst);
-            self.slot.set(Err(TaskError::Cancelled));
+            self.slot.set(Err(Failed::Cancelled));
             self.finish(None);
         }
     }

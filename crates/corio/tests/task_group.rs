@@ -59,7 +59,14 @@ fn two_children_fail_both_reported_and_the_rest_cancelled() {
                 "none swallowed"
             );
             assert!(err.to_string().contains("2 task(s)"));
-            assert!(err.failures().iter().all(|f| f.task.is_some()));
+            // Each failure names its child: distinct ids, spawned from this file.
+            let ids: std::collections::HashSet<_> =
+                err.failures().iter().map(|f| f.task().id()).collect();
+            assert_eq!(ids.len(), 2);
+            assert!(err.failures().iter().all(|f| f
+                .task()
+                .location()
+                .is_some_and(|l| l.file().ends_with("task_group.rs"))));
             // The sibling was cancelled: its future dropped, its handle says so.
             assert_eq!(d.get(), 1);
             assert!(sleeper.await.unwrap_err().is_cancelled());
@@ -84,12 +91,9 @@ fn a_failing_child_handle_sees_the_panic_message() {
         // Payload available for resume_unwind.
         let f = err.into_failures().pop().unwrap();
         assert!(f.is_panic());
-        match f.cause {
-            corio::FailureCause::Panicked(payload) => {
-                assert_eq!(common::panic_msg(&*payload), "kaput")
-            }
-            corio::FailureCause::Error(e) => panic!("not an error: {e}"),
-        }
+        assert!(f.error().is_none());
+        let payload = f.try_into_panic().unwrap();
+        assert_eq!(common::panic_msg(&*payload), "kaput");
     });
 }
 

@@ -330,7 +330,8 @@ impl Shared {
                 let _ = catch_unwind(AssertUnwindSafe(|| callback(meta, payload)));
             }
             None => {
-                let msg = panic_message(&*payload);
+                let msg =
+                    corio_core::panic_message(&*payload).unwrap_or("<non-string panic payload>");
                 let name = meta.name().unwrap_or("<unnamed>");
                 match meta.location() {
                     Some(loc) => eprintln!(
@@ -349,17 +350,6 @@ impl Shared {
     /// Is `self` the same executor as `other`?
     pub(crate) fn is(&self, other: &Shared) -> bool {
         ptr::eq(self, other)
-    }
-}
-
-/// The message of a panic payload, if it is a string.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string panic payload>"
     }
 }
 

@@ -46,7 +46,7 @@ use corio_core::TaskMeta;
 
 use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
-use crate::task::{Registry, RegistryGuard, Task, TaskInfo, Tracked};
+use crate::task::{Registry, RegistryGuard, Task, Tracked};
 
 /// How long [`run`] and a plain `drop` of a [`Runtime`] wait, in all, for the
 /// workers to finish their current polls and for running blocking closures:
@@ -73,7 +73,7 @@ pub enum UnhandledPanic {
     ShutdownRuntime,
 }
 
-type PanicHandler = Arc<dyn Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static>;
+type PanicHandler = Arc<dyn Fn(&TaskMeta, &(dyn Any + Send)) + Send + Sync + 'static>;
 
 /// Builds a [`Runtime`] (asyncio's loop policy knobs).
 ///
@@ -210,7 +210,7 @@ impl Builder {
     /// ```
     pub fn on_unhandled_panic<F>(mut self, handler: F) -> Self
     where
-        F: Fn(&TaskInfo, &(dyn Any + Send)) + Send + Sync + 'static,
+        F: Fn(&TaskMeta, &(dyn Any + Send)) + Send + Sync + 'static,
     {
         self.panic_handler = Some(Arc::new(handler));
         self
@@ -249,25 +249,25 @@ impl Builder {
             let sink = sink.clone();
             let shutdown = shutdown_requested.clone();
             sb = sb.unhandled_panic(move |meta: &TaskMeta, payload: Box<dyn Any + Send>| {
-                let info = TaskInfo::from_meta(meta);
+                let info = meta;
                 if debug_on {
                     sink(&DebugReport::UnretrievedPanic {
                         task: info.clone(),
-                        message: debug::panic_message(&*payload),
+                        message: debug::panic_text(&*payload).to_owned(),
                     });
                 }
                 match &handler {
-                    Some(h) => h(&info, &*payload),
+                    Some(h) => h(info, &*payload),
                     None if !debug_on => eprintln!(
                         "Task exception was never retrieved: {info} panicked: {}",
-                        debug::panic_message(&*payload)
+                        debug::panic_text(&*payload)
                     ),
                     None => {}
                 }
                 if policy == UnhandledPanic::ShutdownRuntime {
                     let _ = shutdown.set_result(format!(
                         "{info} panicked ({}) and nobody retrieved the panic",
-                        debug::panic_message(&*payload)
+                        debug::panic_text(&*payload)
                     ));
                 }
             });
@@ -281,7 +281,7 @@ impl Builder {
                     return;
                 }
                 sink(&DebugReport::SlowPoll {
-                    task: TaskInfo::from_meta(meta),
+                    task: meta.clone(),
                     elapsed,
                     threshold,
                 });
@@ -592,7 +592,7 @@ impl Handle {
     }
 
     /// Live tasks of this runtime.
-    pub fn all_tasks(&self) -> Vec<TaskInfo> {
+    pub fn all_tasks(&self) -> Vec<TaskMeta> {
         self.shared.registry.snapshot()
     }
 
