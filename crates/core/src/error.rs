@@ -67,8 +67,8 @@ impl Payload {
         }
     }
 
-    fn into_box(self: Box<Self>) -> Box<dyn Any + Send + 'static> {
-        match *self {
+    fn into_box(self) -> Box<dyn Any + Send + 'static> {
+        match self {
             Payload::Str(s) => Box::new(s),
             Payload::String(s) => Box::new(s),
             // A poisoned lock still holds the payload: nothing ran under it but a move.
@@ -147,7 +147,7 @@ impl TaskError {
     /// The panic payload, or the error itself when the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
         match self.repr {
-            Repr::Panicked(p) => Ok(p.into_box()),
+            Repr::Panicked(p) => Ok((*p).into_box()),
             Repr::Cancelled => Err(self),
         }
     }
