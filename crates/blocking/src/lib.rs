@@ -38,7 +38,7 @@
 mod blocking_pool;
 mod error;
 mod pool;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "process-pool"))]
 pub mod process;
 mod sync;
 mod task;
@@ -46,7 +46,7 @@ mod thread_pool;
 
 pub use blocking_pool::{default_pool, spawn_blocking, BlockingPool, Builder};
 pub use error::{BlockingError, PanicPayload};
-#[cfg(unix)]
+#[cfg(all(unix, feature = "process-pool"))]
 pub use process::{ProcessPool, ProcessPoolBuilder, RemoteFn};
 pub use task::BlockingTask;
 pub use thread_pool::ThreadPool;

@@ -20,7 +20,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
@@ -160,16 +159,18 @@ where
 }
 
 /// A process-pool reply: raw postcard bytes, decoded into `R` when the task takes them.
+#[cfg(all(unix, feature = "process-pool"))]
 pub(crate) struct Decode<R> {
     slot: Slot<Vec<u8>>,
-    _result: PhantomData<fn() -> R>,
+    _result: std::marker::PhantomData<fn() -> R>,
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl<R> Decode<R> {
     pub(crate) fn new() -> Self {
         Decode {
             slot: Slot::new(),
-            _result: PhantomData,
+            _result: std::marker::PhantomData,
         }
     }
 
@@ -178,6 +179,7 @@ impl<R> Decode<R> {
     }
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl<R: serde::de::DeserializeOwned + Send> Output<R> for Decode<R> {
     fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Result<R, BlockingError>> {
         self.slot.poll_take(cx).map(|res| {
@@ -218,6 +220,7 @@ impl<T> BlockingTask<T> {
     }
 
     /// A task that is already resolved with `err` (e.g. spawned on a shut-down pool).
+    #[cfg(all(unix, feature = "process-pool"))]
     pub(crate) fn failed(err: BlockingError) -> Self
     where
         T: Send + 'static,
@@ -272,10 +275,12 @@ impl<T> fmt::Debug for BlockingTask<T> {
     }
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 struct Failed<T> {
     slot: Slot<T>,
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl<T: Send> Output<T> for Failed<T> {
     fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Result<T, BlockingError>> {
         self.slot.poll_take(cx)

@@ -9,7 +9,7 @@
 //!   and retire when idle);
 //! * `run_in_executor(Some(&pool), f)` with a [`ThreadPool`] (asyncio's
 //!   `ThreadPoolExecutor`) or any [`Executor`];
-//! * a [`ProcessPool`] runs *registered* functions in child processes of the
+//! * a `ProcessPool` (feature `process-pool`) runs *registered* functions in child processes of the
 //!   current executable: `pool.run(&FUNC, arg).await` (closures cannot cross a
 //!   process boundary, so it is not an `Executor`).
 //!
@@ -33,7 +33,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use corio_blocking::{BlockingError, BlockingPool, BlockingTask, ProcessPool, ThreadPool};
+#[cfg(feature = "process-pool")]
+pub use corio_blocking::ProcessPool;
+pub use corio_blocking::{BlockingError, BlockingPool, BlockingTask, ThreadPool};
 
 /// A boxed job whose boxed result is handed back through a [`BlockingTask`].
 pub type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send + 'static>;

@@ -109,9 +109,11 @@ mod timeout;
 pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, TaskMeta, Token};
 pub use debug::DebugReport;
 pub use deferred::{Deferred, DeferredError, InvalidStateError};
+#[cfg(feature = "process-pool")]
+pub use executor::ProcessPool;
 pub use executor::{
     run_in_executor, to_thread, BlockingError, BlockingPool, BlockingTask, Executor, Job,
-    ProcessPool, RunInExecutor, ThreadPool,
+    RunInExecutor, ThreadPool,
 };
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;
@@ -131,7 +133,12 @@ pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, WaitFor}
 // `process` module) are re-exported by `corio::process` (src/process, issue 7),
 // next to subprocesses: `corio::process::{maybe_run_worker, RemoteFn, ...}`.
 
+#[cfg(feature = "macros")]
+pub use corio_macros::{main, test};
+mod macros_support;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::gather::MaybeDone;
+    pub use crate::macros_support::{run_main, MainConfig};
 }

@@ -65,8 +65,9 @@ use stdio::{ChildHooks, StdioKind};
 
 /// The process pool's side of child processes (corio-blocking's `process`
 /// module: registered functions, the worker entry point to call first thing in
-/// `main`, `ProcessPool`) is re-exported here, so `corio::process` is the one
-/// place for child processes.
+/// `main`, `ProcessPool`) is re-exported here with the `process-pool` feature,
+/// so `corio::process` is the one place for child processes.
+#[cfg(feature = "process-pool")]
 pub use corio_blocking::process::*;
 
 /// How often `wait` checks a child on kernels without pidfd (Linux < 5.3).

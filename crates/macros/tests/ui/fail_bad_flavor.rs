@@ -1,0 +1,2 @@
+#[corio::main(flavor = "single")]
+async fn main() {}

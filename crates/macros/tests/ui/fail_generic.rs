@@ -1,0 +1,2 @@
+#[corio::main]
+async fn main<T>() {}

@@ -1,0 +1,4 @@
+const N: usize = 2;
+
+#[corio::main(worker_threads = N)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[corio::main(threads = 4)]
+async fn main() {}
