@@ -45,3 +45,14 @@ pub(crate) fn noop_waker() -> &'static Waker {
     static NOOP: OnceLock<Waker> = OnceLock::new();
     NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
+
+/// One non-blocking `read(2)` of `fd` into `buf`, whatever the reactor last
+/// saw of its readiness (`WouldBlock` when nothing is there). The descriptor
+/// is already non-blocking (the reactor set it so).
+///
+/// The caller keeps the descriptor open for the duration of the call.
+pub(crate) fn read_now(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}

@@ -12,7 +12,7 @@ use futures_io::{AsyncBufRead, AsyncRead};
 
 use super::error::{IncompleteReadError, LimitOverrunError, ReadError};
 use super::link::{copy_error, Link};
-use super::probe::{fd_at_eof, noop_waker};
+use super::probe::{fd_at_eof, noop_waker, read_now};
 
 /// asyncio's default buffer limit for `readuntil`/`readline` (`2 ** 16`).
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -322,14 +322,44 @@ impl StreamReader {
 
     /// Takes in what has already arrived, without waiting, up to twice the
     /// limit (where asyncio's transport pauses reading). Returns the bytes added.
+    ///
+    /// A descriptor is read directly: the reactor may not have reported new
+    /// bytes yet (it forgets readiness after a short read until its next poll).
     fn absorb_available(&mut self) -> io::Result<usize> {
         let mut cx = Context::from_waker(noop_waker());
         let mut added = 0;
         while self.buffered() <= 2 * self.limit {
-            match self.poll_fill(&mut cx) {
-                Poll::Ready(Ok(0)) | Poll::Pending => break,
-                Poll::Ready(Ok(n)) => added += n,
-                Poll::Ready(Err(e)) => return Err(e),
+            let fd = match self.fd {
+                Some(fd) if !self.eof && !self.link.has_news() => fd,
+                _ => match self.poll_fill(&mut cx) {
+                    Poll::Ready(Ok(0)) | Poll::Pending => break,
+                    Poll::Ready(Ok(n)) => {
+                        added += n;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Err(e),
+                },
+            };
+            self.compact();
+            if self.buf.len() < self.end + READ_CHUNK {
+                self.buf.resize(self.end + READ_CHUNK, 0);
+            }
+            match read_now(fd, &mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.end += n;
+                    added += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    let e = Arc::new(e);
+                    self.link.set_exception_if_none(e.clone());
+                    return Err(copy_error(&e));
+                }
             }
         }
         Ok(added)
