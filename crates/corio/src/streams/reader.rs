@@ -320,14 +320,23 @@ impl StreamReader {
         poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Takes in what has already arrived, without waiting, up to twice the
-    /// limit (where asyncio's transport pauses reading). Returns the bytes added.
+    /// Takes in what has already arrived, without waiting: every fed byte, and
+    /// from the transport up to twice the limit (where asyncio's transport
+    /// pauses reading). Returns the bytes added.
     ///
     /// A descriptor is read directly: the reactor may not have reported new
     /// bytes yet (it forgets readiness after a short read until its next poll).
     fn absorb_available(&mut self) -> io::Result<usize> {
         let mut cx = Context::from_waker(noop_waker());
         let mut added = 0;
+        // Fed bytes always join the buffer (asyncio's feed_data never refuses).
+        while self.link.has_data() {
+            match self.poll_fill(&mut cx) {
+                Poll::Ready(Ok(0)) | Poll::Pending => break,
+                Poll::Ready(Ok(n)) => added += n,
+                Poll::Ready(Err(e)) => return Err(e),
+            }
+        }
         while self.buffered() <= 2 * self.limit {
             let fd = match self.fd {
                 Some(fd) if !self.eof && !self.link.has_news() => fd,
@@ -514,7 +523,8 @@ fn find_first(data: &[u8], offset: usize, seps: &[&[u8]]) -> Option<(usize, usiz
     for sep in seps {
         if let Some(i) = find(&data[offset..], sep) {
             let (start, end) = (offset + i, offset + i + sep.len());
-            if best.map_or(true, |(_, e)| end < e) {
+            // Earliest end wins; on a tie the shorter separator (asyncio).
+            if best.map_or(true, |(s, e)| end < e || (end == e && start > s)) {
                 best = Some((start, end));
             }
         }

@@ -508,6 +508,12 @@ impl StreamWriter {
                 if let Some(e) = link.exception() {
                     return Some(Err(e));
                 }
+                if st.phase == Phase::Closed {
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "connection lost: the writer was closed (drain after close)",
+                    )));
+                }
                 if st.discarded > 0 {
                     let n = std::mem::take(&mut st.discarded);
                     return Some(Err(io::Error::new(
@@ -516,12 +522,6 @@ impl StreamWriter {
                             "{n} bytes written after close() or write_eof() were discarded: \
                              write before closing"
                         ),
-                    )));
-                }
-                if st.phase == Phase::Closed {
-                    return Some(Err(io::Error::new(
-                        io::ErrorKind::ConnectionReset,
-                        "connection lost: the writer was closed (drain after close)",
                     )));
                 }
                 (!st.paused).then_some(Ok(()))
