@@ -82,18 +82,18 @@
 //! work-stealing workers), corio-reactor (I/O and timers) and corio-blocking
 //! (thread and process pools); each of those is usable on its own.
 
-pub mod process; // issue 7 (facadeio): Command, Child, create_subprocess_exec
-pub mod queue; // issue 7 (facadeio): Queue, PriorityQueue, LifoQueue
-pub mod signal; // issue 7 (facadeio): ctrl_c, signal streams
-pub mod streams; // issue 7 (facadeio): open_connection, start_server, StreamReader/Writer
-pub mod sync; // issue 7 (facadeio): Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier
+pub mod process;
+pub mod queue;
+pub mod signal;
+pub mod streams;
+pub mod sync;
 /// TCP, UDP and Unix sockets implementing `futures_io::{AsyncRead, AsyncWrite}`
 /// (corio-reactor's `net` module), under any executor.
 pub use corio_reactor::net;
 pub use streams::{
     open_connection, open_unix_connection, start_server, start_unix_server, Server, StreamReader,
     StreamWriter,
-}; // issue 7 (facadeio)
+};
 
 pub mod debug;
 mod deferred;
@@ -130,7 +130,7 @@ pub use time::{
 pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, WaitFor};
 
 // The process pool's registration and worker entry point (corio-blocking's
-// `process` module) are re-exported by `corio::process` (src/process, issue 7),
+// `process` module) are re-exported by `corio::process` (src/process),
 // next to subprocesses: `corio::process::{maybe_run_worker, RemoteFn, ...}`.
 
 #[cfg(feature = "macros")]
