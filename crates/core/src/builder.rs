@@ -1,18 +1,128 @@
 //! [`Builder`], [`spawn`] and [`spawn_local`]: making tasks.
 
+use std::alloc::{self, Layout};
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
+use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::harness::Harness;
 use crate::layout::{AnyThread, OwnerThread};
 use crate::{Runnable, Schedule, Task, TaskId, TaskMeta};
 
+/// Futures larger than this many bytes are moved into a box of their own before anything
+/// else happens to them on the spawn path (the task then holds only the pointer), as tokio
+/// does.
+///
+/// Every by-value move of a future copies all of its bytes, and unoptimised builds keep a
+/// stack copy at each step, so a large future handed through a few spawn wrappers could
+/// overflow a worker's or the caller's stack; polling never moves it (it is pinned in
+/// the task's allocation). Debug builds copy more, hence the lower bound there. Futures at
+/// or below the threshold cost no extra allocation.
+///
+/// ```
+/// let big = async { let buf = [1u8; 64 * 1024]; std::future::ready(()).await; buf[0] };
+/// assert!(std::mem::size_of_val(&big) > corio_core::BOX_FUTURE_THRESHOLD);
+/// let (runnable, task) = corio_core::spawn(big, |_r| {});
+/// runnable.run();
+/// assert_eq!(futures::executor::block_on(task).unwrap(), 1);
+/// ```
+pub const BOX_FUTURE_THRESHOLD: usize = if cfg!(debug_assertions) {
+    2 * 1024
+} else {
+    16 * 1024
+};
+
+/// Whether a future of type `F` is larger than [`BOX_FUTURE_THRESHOLD`]: spawn functions
+/// (and `block_on`s) box such a future before moving it any further.
+#[inline(always)]
+pub const fn is_large_future<F>() -> bool {
+    std::mem::size_of::<F>() > BOX_FUTURE_THRESHOLD
+}
+
+/// Moves `future` into a new box, like `Box::pin`, but with the allocation made before
+/// the future is moved: see [`FutureSlot`].
+///
+/// ```
+/// let fut = corio_core::box_future(async { 7 });
+/// assert_eq!(futures::executor::block_on(fut), 7);
+/// ```
+#[inline(always)]
+pub fn box_future<F: Future>(future: F) -> Pin<Box<F>> {
+    FutureSlot::for_value(&future).fill(future)
+}
+
+/// Heap room for one future, allocated before the future is moved into it.
+///
+/// `Box::pin(future)` moves the future into a temporary, then allocates, then copies the
+/// temporary into the heap: the optimiser cannot drop the temporary, because the future
+/// must still be dropped from it if the allocation fails. Allocating first, then moving
+/// the future in with nothing in between, lets an optimised build copy it straight from
+/// where it is into the heap, so spawning a huge future needs no stack room for it.
+///
+/// ```
+/// let fut = async { 7 };
+/// let boxed = corio_core::FutureSlot::for_value(&fut).fill(fut);
+/// assert_eq!(futures::executor::block_on(boxed), 7);
+/// ```
+pub struct FutureSlot<F> {
+    /// Uninitialised until `fill`; dangling for a zero-sized `F`.
+    ptr: NonNull<F>,
+}
+
+impl<F: Future> FutureSlot<F> {
+    /// Allocates room for a future of `future`'s type (`future` is only used for its type).
+    #[inline(always)]
+    pub fn for_value(future: &F) -> FutureSlot<F> {
+        let _ = future;
+        let layout = Layout::new::<F>();
+        if layout.size() == 0 {
+            return FutureSlot {
+                ptr: NonNull::dangling(),
+            };
+        }
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { alloc::alloc(layout) }.cast::<F>();
+        match NonNull::new(raw) {
+            Some(ptr) => FutureSlot { ptr },
+            None => alloc::handle_alloc_error(layout),
+        }
+    }
+
+    /// Moves `future` into the room and returns it as a pinned box.
+    #[inline(always)]
+    pub fn fill(self, future: F) -> Pin<Box<F>> {
+        let ptr = ManuallyDrop::new(self).ptr.as_ptr();
+        // SAFETY: `ptr` is a fresh, aligned allocation for one `F` from the global allocator
+        // with `Layout::new::<F>()` (or dangling for a zero-sized `F`), as `Box::from_raw`
+        // requires; once written it holds a valid `F`, owned by the box alone.
+        unsafe {
+            ptr.write(future);
+            Box::into_pin(Box::from_raw(ptr))
+        }
+    }
+}
+
+impl<F> Drop for FutureSlot<F> {
+    /// Frees the room if it was never filled.
+    fn drop(&mut self) {
+        let layout = Layout::new::<F>();
+        if layout.size() != 0 {
+            // SAFETY: allocated in `for_value` with this layout, never filled (`fill` does
+            // not run this destructor), so nothing in it needs dropping.
+            unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), layout) }
+        }
+    }
+}
+
 /// Creates a task from a `Send` future and a schedule function.
 ///
 /// Returns the [`Runnable`] (poll it with `run`, or hand it to the schedule function with
 /// `schedule`) and the [`Task`] (await it for the result, or drop it to detach). Nothing
-/// happens until the `Runnable` is run. Exactly one allocation is made.
+/// happens until the `Runnable` is run. Exactly one allocation is made (two for a future
+/// larger than [`BOX_FUTURE_THRESHOLD`], which gets its own box).
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -106,6 +216,20 @@ impl Builder {
         F::Output: Send + 'static,
         S: Schedule,
     {
+        // Each branch hands the future on by one move; the large one moves a pointer.
+        if is_large_future::<F>() {
+            self.spawn_unboxed(box_future(future), schedule)
+        } else {
+            self.spawn_unboxed(future, schedule)
+        }
+    }
+
+    fn spawn_unboxed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Schedule,
+    {
         let ptr = Harness::<F, S, AnyThread>::allocate(future, schedule, self.meta(), AnyThread);
         // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
         // output type is `F::Output`.
@@ -119,9 +243,22 @@ impl Builder {
         F::Output: 'static,
         S: Schedule,
     {
+        if is_large_future::<F>() {
+            self.spawn_local_unboxed(box_future(future), schedule)
+        } else {
+            self.spawn_local_unboxed(future, schedule)
+        }
+    }
+
+    fn spawn_local_unboxed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        S: Schedule,
+    {
         let owner = OwnerThread::current();
         let ptr = Harness::<F, S, OwnerThread>::allocate(future, schedule, self.meta(), owner);
-        // SAFETY: as in `spawn`.
+        // SAFETY: as in `spawn_unboxed`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
     }
 }

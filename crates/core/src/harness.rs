@@ -23,6 +23,7 @@
 //! panics, the `Runnable` it was given is dropped during unwinding, which cancels the task
 //! cleanly, and the panic propagates to whoever woke the task.
 
+use std::alloc::{self, Layout};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
@@ -132,19 +133,36 @@ where
 
     /// Allocates the task (the only allocation it will ever need) and returns its header.
     /// The state is `INITIAL`: one reference for the `Runnable`, one for the `Task`.
+    ///
+    /// The cell is written field by field into the new allocation rather than built as a
+    /// value and boxed: `Box::new(Cell { .. })` assembles the whole cell on the stack first
+    /// (unoptimised builds always do), which for a large future is one more stack copy of it.
     pub(crate) fn allocate(future: F, scheduler: S, meta: TaskMeta, owner: L) -> NonNull<Header> {
-        let cell = Box::new(Cell {
-            header: Header {
+        let layout = Layout::new::<Cell<F, S, L>>();
+        // `Cell` always has a non-zero size (its header holds the state word).
+        // SAFETY: the layout is non-zero-sized.
+        let raw = unsafe { alloc::alloc(layout) }.cast::<Cell<F, S, L>>();
+        let Some(cell) = NonNull::new(raw) else {
+            alloc::handle_alloc_error(layout)
+        };
+        let cell = cell.as_ptr();
+        // SAFETY: `cell` is a fresh allocation with `Cell`'s layout; each field is written
+        // exactly once through a raw field pointer (no reference to uninitialised memory),
+        // so afterwards the whole cell is initialised, as `Box::from_raw` in `last_ref`
+        // expects (the global allocator with `Layout::new::<Cell>()`, as `Box` uses).
+        unsafe {
+            ptr::addr_of_mut!((*cell).header).write(Header {
                 state: State::new(),
                 vtable: &Self::VTABLE,
                 meta,
-            },
-            join_waker: UnsafeCell::new(None),
-            owner,
-            scheduler,
-            stage: UnsafeCell::new(Stage::Running(future)),
-        });
-        NonNull::from(Box::leak(cell)).cast::<Header>()
+            });
+            ptr::addr_of_mut!((*cell).join_waker).write(UnsafeCell::new(None));
+            ptr::addr_of_mut!((*cell).owner).write(owner);
+            ptr::addr_of_mut!((*cell).scheduler).write(scheduler);
+            ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(future)));
+        }
+        // SAFETY: non-null (checked above); `Cell` is `repr(C)` with the header first.
+        unsafe { NonNull::new_unchecked(cell) }.cast::<Header>()
     }
 
     /// # Safety
@@ -357,7 +375,8 @@ where
     /// No handle to the task remains; `last` is the snapshot after the final release.
     unsafe fn last_ref(ptr: NonNull<Header>, last: Snapshot) {
         if last.is_complete() {
-            // SAFETY: `allocate` made this pointer with `Box::leak`; no reference remains.
+            // SAFETY: `allocate` made this pointer with the global allocator and
+            // `Layout::new::<Cell>()`, as a `Box` would; no reference remains.
             drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S, L>>().as_ptr()) });
             return;
         }

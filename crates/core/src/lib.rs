@@ -82,7 +82,9 @@ mod state;
 mod sync;
 mod task;
 
-pub use builder::{spawn, spawn_local, Builder};
+pub use builder::{
+    box_future, is_large_future, spawn, spawn_local, Builder, FutureSlot, BOX_FUTURE_THRESHOLD,
+};
 pub use context::current;
 pub use context_var::{Context, ContextVar, ForeignTokenError, Scoped, Token};
 pub use error::{panic_message, TaskError};

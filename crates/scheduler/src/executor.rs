@@ -139,6 +139,15 @@ impl Executor {
             );
         }
         let _handle = context::enter_handle(self.handle.clone());
+        // A large future is boxed before it is moved on and pinned on this stack.
+        if corio_core::is_large_future::<F>() {
+            self.drive(corio_core::box_future(future))
+        } else {
+            self.drive(future)
+        }
+    }
+
+    fn drive<F: Future>(&self, future: F) -> F::Output {
         if self.handle.shared.current_thread {
             block_on_current_thread(&self.handle.shared, future)
         } else {
@@ -290,15 +299,25 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (runnable, task) = corio_core::Builder::new()
-            .location(std::panic::Location::caller())
-            .spawn(self.track(future), Scheduler(self.shared.clone()));
-        self.shared.schedule_spawned(runnable);
-        task
+        let builder = corio_core::Builder::new().location(std::panic::Location::caller());
+        self.spawn_with(builder, future)
     }
 
     /// Spawns with a task builder (name, spawn location).
     pub fn spawn_with<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // A large future is boxed before `track` wraps (moves) it.
+        if corio_core::is_large_future::<F>() {
+            self.spawn_tracked(builder, corio_core::box_future(future))
+        } else {
+            self.spawn_tracked(builder, future)
+        }
+    }
+
+    fn spawn_tracked<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,

@@ -48,6 +48,24 @@ use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
 use crate::task::{Registry, RegistryGuard, Task, Tracked};
 
+/// `box_if_large!(fut => call)`: evaluates `call` with `fut` boxed first when the future is
+/// larger than `corio_core::BOX_FUTURE_THRESHOLD`, as is otherwise. Every public entry point
+/// that takes a future does this before moving it anywhere else, so a huge future is copied
+/// at most once (into its box), never through the wrappers (`Tracked`, the scheduler's and
+/// corio-core's) onto the caller's or a worker's stack. `call` should move `fut` straight
+/// into a function, not into a closure (which would hold one more copy).
+macro_rules! box_if_large {
+    ($fut:ident => $call:expr) => {
+        if std::mem::size_of_val(&$fut) > corio_core::BOX_FUTURE_THRESHOLD {
+            let slot = corio_core::FutureSlot::for_value(&$fut);
+            let $fut = slot.fill($fut);
+            $call
+        } else {
+            $call
+        }
+    };
+}
+
 /// How long [`run`] and a plain `drop` of a [`Runtime`] wait, in all, for the
 /// workers to finish their current polls and for running blocking closures:
 /// whatever still runs after this is left to finish on its own (detached), as
@@ -405,6 +423,10 @@ impl Runtime {
              thread the runtime needs; `.await` the future instead"
         );
         let _guard = enter(self.handle.clone());
+        box_if_large!(fut => self.drive(fut))
+    }
+
+    fn drive<F: Future>(&self, fut: F) -> F::Output {
         let Some(executor) = self.executor.as_ref() else {
             unreachable!("the executor lives until the runtime is dropped")
         };
@@ -558,7 +580,8 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_inner(fut, None, Location::caller())
+        let location = Location::caller();
+        box_if_large!(fut => self.spawn_inner(fut, None, location))
     }
 
     pub(crate) fn spawn_inner<F>(
@@ -649,9 +672,7 @@ impl TaskBuilder {
         F::Output: Send + 'static,
     {
         let location = Location::caller();
-        with_current("TaskBuilder::spawn", |h| {
-            h.spawn_inner(fut, self.name, location)
-        })
+        box_if_large!(fut => spawn_current("TaskBuilder::spawn", fut, self.name, location))
     }
 
     /// Spawn on the runtime of `handle`, from any thread.
@@ -661,8 +682,24 @@ impl TaskBuilder {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        handle.spawn_inner(fut, self.name, Location::caller())
+        let location = Location::caller();
+        box_if_large!(fut => handle.spawn_inner(fut, self.name, location))
     }
+}
+
+/// `Handle::spawn_inner` on this thread's runtime (see [`with_current`]).
+#[track_caller]
+fn spawn_current<F>(
+    what: &str,
+    fut: F,
+    name: Option<Cow<'static, str>>,
+    location: &'static Location<'static>,
+) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    with_current(what, |h| h.spawn_inner(fut, name, location))
 }
 
 /// Run `f` with this thread's runtime, without cloning its `Handle` (an
@@ -714,7 +751,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    with_current("create_task", |h| h.spawn_inner(fut, None, location))
+    box_if_large!(fut => spawn_current("create_task", fut, None, location))
 }
 
 /// [`create_task`] with a name (`asyncio.create_task(coro, name=...)`).
@@ -733,10 +770,8 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    let name = name.into();
-    with_current("create_task_named", |h| {
-        h.spawn_inner(fut, Some(name), location)
-    })
+    let name = Some(name.into());
+    box_if_large!(fut => spawn_current("create_task_named", fut, name, location))
 }
 
 /// Run `fut` to completion on a new default runtime, then shut it down
