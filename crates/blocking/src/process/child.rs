@@ -268,11 +268,14 @@ fn refuse_to_start() -> Result<(), BlockingError> {
     Ok(())
 }
 
-/// The program to start as a worker: on Linux `/proc/self/exe`, which is the
-/// running executable even if `exe` was replaced on disk since it started (a
-/// worker checks that its parent runs the same file); elsewhere `exe`.
+/// The program to start as a worker: `exe` (the path of the running
+/// executable), or on Linux `/proc/self/exe` when that path is gone (the file
+/// was replaced on disk since the program started: the worker must be the same
+/// program, and checks that its parent runs the same file). Not `/proc/self/exe`
+/// always: under valgrind or `ld.so prog` it is the tool, not the program.
 fn same_executable(exe: &Path) -> &Path {
-    if cfg!(any(target_os = "linux", target_os = "android")) {
+    let replaced = exe.to_str().is_some_and(|s| s.ends_with(" (deleted)")) || !exe.exists();
+    if replaced && cfg!(any(target_os = "linux", target_os = "android")) {
         Path::new("/proc/self/exe")
     } else {
         exe

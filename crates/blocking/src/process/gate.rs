@@ -162,6 +162,23 @@ mod tests {
         assert!(read_secret(rx.as_raw_fd(), soon()).is_err(), "cut short");
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_parent_mapping_this_executable_counts_as_running_it() {
+        use std::path::Path;
+        let maps = "\
+55d0c0a00000-55d0c0a2c000 r--p 00000000 fd:01 1234    /usr/bin/valgrind-tool
+55d0c0b00000-55d0c0b20000 r-xp 00002000 fd:01 5678                       /work/target/prog
+7ffd1a000000-7ffd1a021000 rw-p 00000000 00:00 0                          [stack]
+";
+        assert!(sys::maps_name_file(maps, Path::new("/work/target/prog")));
+        assert!(!sys::maps_name_file(maps, Path::new("/work/target/pro")));
+        assert!(!sys::maps_name_file(maps, Path::new("/usr/bin/python3")));
+        assert!(!sys::maps_name_file("", Path::new("/work/target/prog")));
+        // This test binary's parent (cargo or a shell) is another program.
+        assert!(!sys::parent_runs_same_executable(sys::parent_pid()).unwrap_or(false));
+    }
+
     #[test]
     fn secrets_compare_whole() {
         let a = [1u8; SECRET_LEN];

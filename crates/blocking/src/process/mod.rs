@@ -88,8 +88,9 @@
 //! 3. fd 0 and fd 1 are both pipes: never a file, a terminal, or a socket (an
 //!    inetd-style service would otherwise serve the network).
 //! 4. On Linux, the parent process runs the same executable file (same device and
-//!    inode of `/proc/<ppid>/exe` and `/proc/self/exe`; the pool starts
-//!    `/proc/self/exe`, so this holds even after the file is replaced on disk). A
+//!    inode of `/proc/<ppid>/exe` and `/proc/self/exe`; a pool whose executable was
+//!    replaced on disk starts `/proc/self/exe`), or has it mapped (a parent run by
+//!    valgrind, `ld.so` or an emulator, whose `/proc/<ppid>/exe` is the tool). A
 //!    shell or launcher that sets the variable to its own pid and hands over pipes
 //!    fails here.
 //! 5. stdin starts with a per-spawn random secret (32 bytes from `/dev/urandom`

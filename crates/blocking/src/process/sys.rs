@@ -51,14 +51,38 @@ pub(crate) fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
 }
 
 /// True if the parent process runs the same executable file as this one (same
-/// device and inode, even if the file has since been replaced on disk). `Err` if
-/// that cannot be known (no /proc, or the parent is not ours to inspect).
+/// device and inode, even if the file has since been replaced on disk), or, when
+/// a loader or tool runs the parent's code (valgrind, `ld.so prog`, an emulator:
+/// its `/proc/<pid>/exe` is the tool), has this executable mapped. `Err` if that
+/// cannot be known (no /proc, or the parent is not ours to inspect).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn parent_runs_same_executable(parent: u32) -> io::Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let me = std::fs::metadata("/proc/self/exe")?;
-    let parent = std::fs::metadata(format!("/proc/{parent}/exe"))?;
-    Ok(me.dev() == parent.dev() && me.ino() == parent.ino())
+    let theirs = std::fs::metadata(format!("/proc/{parent}/exe"))?;
+    if me.dev() == theirs.dev() && me.ino() == theirs.ino() {
+        return Ok(true);
+    }
+    let my_path = std::fs::read_link("/proc/self/exe")?;
+    let maps = std::fs::read_to_string(format!("/proc/{parent}/maps"))?;
+    Ok(maps_name_file(&maps, &my_path))
+}
+
+/// True if a `/proc/<pid>/maps` listing has a mapping of the file at `path`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn maps_name_file(maps: &str, path: &std::path::Path) -> bool {
+    let Some(path) = path.to_str() else {
+        return false;
+    };
+    // Each line: address perms offset dev inode, then the path after spaces.
+    maps.lines().any(|line| {
+        let mut rest = line;
+        for _ in 0..5 {
+            rest = rest.trim_start();
+            rest = rest.find(' ').map_or("", |i| &rest[i..]);
+        }
+        rest.trim_start() == path
+    })
 }
 
 /// The parent's pid.
