@@ -78,24 +78,28 @@ impl Builder {
 
     /// The most threads alive at once (default 512). Work beyond that queues.
     /// Values below 1 are raised to 1.
+    #[must_use]
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.max_threads = n.max(1);
         self
     }
 
     /// How long an idle thread waits for work before it exits (default 10 s).
+    #[must_use]
     pub fn idle_timeout(mut self, timeout: Duration) -> Builder {
         self.idle_timeout = timeout;
         self
     }
 
     /// The name of the pool's threads (default `corio-blocking`).
+    #[must_use]
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
         self
     }
 
     /// The stack size of the pool's threads, in bytes (default: std's).
+    #[must_use]
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self

@@ -189,6 +189,7 @@ impl Builder {
     }
 
     /// Names the task (`&str`, `String`, `Cow<str>`, `Arc<str>`...).
+    #[must_use]
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Builder {
         self.name = Some(name.into());
         self
@@ -196,6 +197,7 @@ impl Builder {
 
     /// Records where the task was spawned; pass `Location::caller()` from a
     /// `#[track_caller]` spawn function to point at your user's code.
+    #[must_use]
     pub fn location(mut self, location: &'static Location<'static>) -> Builder {
         self.location = Some(location);
         self

@@ -105,36 +105,42 @@ impl Builder {
     }
 
     /// Number of worker threads (default: `num_cpus::get()`). `build` fails on 0.
+    #[must_use]
     pub fn worker_threads(mut self, n: usize) -> Builder {
         self.worker_threads = Some(n);
         self
     }
 
     /// Worker threads are named `{prefix}-{index}`.
+    #[must_use]
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.thread_name = name_prefix(prefix.into());
         self
     }
 
     /// Worker threads are named by calling `f` (once per thread).
+    #[must_use]
     pub fn thread_name_fn(mut self, f: impl Fn() -> String + Send + Sync + 'static) -> Builder {
         self.thread_name = StdArc::new(f);
         self
     }
 
     /// Stack size of the worker threads, in bytes.
+    #[must_use]
     pub fn thread_stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
     }
 
     /// Called on each worker thread when it starts, before it runs any task.
+    #[must_use]
     pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(StdArc::new(f));
         self
     }
 
     /// Called on each worker thread when it stops, after it dropped its queued tasks.
+    #[must_use]
     pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_stop = Some(StdArc::new(f));
         self
@@ -142,6 +148,7 @@ impl Builder {
 
     /// Lets one idle worker at a time wait in `hook` (e.g. the reactor) instead of its
     /// own parker; see [`Park`].
+    #[must_use]
     pub fn park_hook(mut self, hook: StdArc<dyn Park>) -> Builder {
         self.park_hook = Some(hook);
         self
@@ -150,6 +157,7 @@ impl Builder {
     /// The current-thread flavor: no worker threads; tasks run on the thread inside
     /// [`Executor::block_on`] (one such thread at a time; others wait for it), and only
     /// while one is there. For tests and embedding.
+    #[must_use]
     pub fn current_thread(mut self) -> Builder {
         self.current_thread = true;
         self
@@ -159,6 +167,7 @@ impl Builder {
     /// detached, or its `Task` dropped without being awaited). Default: one line on
     /// stderr with the task's id, name and spawn location. A panic inside the callback
     /// is caught and ignored.
+    #[must_use]
     pub fn unhandled_panic(
         mut self,
         f: impl Fn(&TaskMeta, Box<dyn Any + Send>) + Send + Sync + 'static,
@@ -170,6 +179,7 @@ impl Builder {
     /// Debug mode: call `f` after every poll that took at least `threshold`, with the
     /// task's metadata and the poll's duration. Zero cost when unset (one branch per
     /// poll); when set, each poll is timed. A panic inside `f` is caught and ignored.
+    #[must_use]
     pub fn on_slow_poll(
         mut self,
         threshold: Duration,
@@ -208,6 +218,7 @@ impl Builder {
     /// ex.block_on(blocker).unwrap();
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use]
     pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Builder {
         self.stall_threshold = threshold;
         self
@@ -217,6 +228,7 @@ impl Builder {
     /// `worker_threads`). Each retires once the stall it stood in for has ended, so the
     /// thread count never exceeds `worker_threads + max_extra_workers` workers, plus the
     /// monitor thread.
+    #[must_use]
     pub fn max_extra_workers(mut self, n: usize) -> Builder {
         self.max_extra_workers = Some(n);
         self
@@ -226,6 +238,7 @@ impl Builder {
     /// so far) and once when it ends (`true`: the total), on the monitor thread. Default:
     /// one line on stderr for each, in release builds too; pass `|_| {}` to silence it.
     /// A panic inside `f` is caught and ignored.
+    #[must_use]
     pub fn on_stall(mut self, f: impl Fn(&StallReport) + Send + Sync + 'static) -> Builder {
         self.on_stall = Some(StdArc::new(f));
         self

@@ -329,6 +329,7 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 impl ProcessPoolBuilder {
     /// At most `n` worker processes (values below 1 are raised to 1). Default:
     /// `num_cpus::get()`, Python's default.
+    #[must_use]
     pub fn max_workers(mut self, n: usize) -> Self {
         self.config.max_workers = n.max(1);
         self
@@ -338,6 +339,7 @@ impl ProcessPoolBuilder {
     /// A worker that announces more is killed without the pool reading or
     /// allocating any of it, and the call fails with
     /// [`BlockingError::ReplyTooLarge`]. Default: [`DEFAULT_MAX_REPLY_SIZE`].
+    #[must_use]
     pub fn max_reply_size(mut self, bytes: usize) -> Self {
         self.config.max_reply_size = bytes;
         self
@@ -347,6 +349,7 @@ impl ProcessPoolBuilder {
     /// a worker starts the call (time spent queued does not count). A call that
     /// runs longer fails with [`BlockingError::TimedOut`]; its worker is killed
     /// and replaced. Default: none. [`ProcessPool::run_timeout`] sets one per call.
+    #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.config.call_timeout = Some(timeout);
         self
@@ -357,6 +360,7 @@ impl ProcessPoolBuilder {
     /// are killed (the call fails with [`BlockingError::BrokenPool`]) and calls
     /// not yet started fail with [`BlockingError::Cancelled`]. Default:
     /// [`DEFAULT_SHUTDOWN_GRACE`].
+    #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self

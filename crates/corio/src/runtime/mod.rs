@@ -153,6 +153,7 @@ impl Builder {
     }
 
     /// Number of worker threads (default: the number of CPUs; at least 1).
+    #[must_use]
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.worker_threads = Some(n.max(1));
         self
@@ -160,36 +161,42 @@ impl Builder {
 
     /// Most threads the runtime's blocking pool (for `to_thread` /
     /// `run_in_executor(None, ..)`) starts (default 512; at least 1).
+    #[must_use]
     pub fn max_blocking_threads(mut self, n: usize) -> Self {
         self.max_blocking_threads = n.max(1);
         self
     }
 
     /// Prefix of the worker threads' names (blocking threads get `-blocking`).
+    #[must_use]
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
         self
     }
 
     /// Stack size of the worker threads, in bytes.
+    #[must_use]
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.thread_stack_size = Some(bytes);
         self
     }
 
     /// Debug mode on or off (overrides `CORIO_DEBUG`); see [`crate::debug`].
+    #[must_use]
     pub fn debug(mut self, on: bool) -> Self {
         self.debug = on;
         self
     }
 
     /// Polls longer than this are reported in debug mode (default 100 ms).
+    #[must_use]
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
         self.slow_poll_threshold = threshold;
         self
     }
 
     /// Where debug reports go (default: a line on stderr).
+    #[must_use]
     pub fn debug_sink<F>(mut self, sink: F) -> Self
     where
         F: Fn(&DebugReport) + Send + Sync + 'static,
@@ -199,6 +206,7 @@ impl Builder {
     }
 
     /// What to do about panics nobody retrieves (default: report and go on).
+    #[must_use]
     pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Self {
         self.unhandled_panic = policy;
         self
@@ -226,6 +234,7 @@ impl Builder {
     /// });
     /// assert_eq!(seen.load(Ordering::SeqCst), 1);
     /// ```
+    #[must_use]
     pub fn on_unhandled_panic<F>(mut self, handler: F) -> Self
     where
         F: Fn(&TaskMeta, &(dyn Any + Send)) + Send + Sync + 'static,
@@ -656,6 +665,7 @@ impl TaskBuilder {
     }
 
     /// Name the task (shown by `all_tasks`, debug reports and panic reports).
+    #[must_use]
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
         self

@@ -39,6 +39,7 @@ impl StreamConfig {
 
     /// The reader's limit for `readuntil`/`readline` (asyncio's `limit=`);
     /// 0 is taken as 1.
+    #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit.max(1);
         self
@@ -51,6 +52,7 @@ impl StreamConfig {
 
     /// The writer's high- and low-water marks (see
     /// [`StreamWriter::set_write_buffer_limits`]); `low` is capped at `high`.
+    #[must_use]
     pub fn write_buffer_limits(mut self, high: usize, low: usize) -> Self {
         self.high = high;
         self.low = low.min(high);
