@@ -39,6 +39,7 @@
 //! | `loop.call_soon` & co. | [`Handle::call_soon`], [`Handle::call_later`], [`Handle::call_at`] |
 //! | `loop.run_in_executor`, `asyncio.to_thread` | [`run_in_executor`], [`to_thread`] |
 //! | `current_task`, `all_tasks` | [`current_task`], [`all_tasks`] |
+//! | `python -m asyncio pstree PID` | [`task_tree`], [`Builder::inspect`], `CORIO_INSPECT=1` ([`inspect`]) |
 //! | `contextvars.ContextVar`, `copy_context` | [`ContextVar`], [`Context`] (copied into each new task and `to_thread` job) |
 //! | the event loop | [`Runtime`], [`Builder`], [`Handle`] |
 //! | debug mode | [`Builder::debug`], `CORIO_DEBUG=1`, [`debug`] |
@@ -99,12 +100,14 @@ pub mod debug;
 mod deferred;
 mod executor;
 mod gather;
+pub mod inspect;
 mod runtime;
 mod shield;
 mod task;
 mod task_group;
 mod time;
 mod timeout;
+mod tree;
 
 pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, TaskMeta, Token};
 pub use debug::DebugReport;
@@ -128,6 +131,7 @@ pub use time::{
     interval, sleep, sleep_until, yield_now, Interval, MissedTickBehavior, Sleep, YieldNow,
 };
 pub use timeout::{timeout, timeout_at, wait_for, Timeout, TimeoutError, WaitFor};
+pub use tree::{await_point, task_tree, AwaitPoint, TaskSnapshot, TaskState, TaskTree};
 
 // The process pool's registration and worker entry point (corio-blocking's
 // `process` module) are re-exported by `corio::process` (src/process),

@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 use corio_core::{TaskError, TaskId, TaskMeta};
 
+use crate::tree::{TaskSnapshot, TaskState, TaskStats, Timing};
+
 /// A handle to a spawned task (asyncio's `Task`).
 ///
 /// `Future<Output = Result<T, TaskError>>`, `Unpin`, `Send + Sync` when `T: Send`.
@@ -230,10 +232,21 @@ struct Entry {
     id: Option<TaskId>,
     name: Option<Arc<str>>,
     location: &'static Location<'static>,
+    /// The task that spawned it.
+    parent: Option<TaskId>,
+    /// The task's live statistics, inside its future (see `Tracked`): set at the
+    /// first poll, valid while the entry exists (the entry is removed, under
+    /// this shard's lock, before the future that holds them is freed).
+    stats: *const TaskStats,
     /// The task's waker, stored at its first poll: at shutdown, waking every
     /// idle task hands it to the stopped scheduler, which drops it (cancels).
     waker: Option<Waker>,
 }
+
+// SAFETY: `stats` is only dereferenced under the shard's lock while the entry
+// exists (see the field); `TaskStats` is made of atomics, so sharing it between
+// threads is sound.
+unsafe impl Send for Entry {}
 
 struct Shard {
     slab: slab::Slab<Entry>,
@@ -321,6 +334,7 @@ impl Registry {
         &self,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
+        parent: Option<TaskId>,
     ) -> Key {
         let i = next_shard();
         let mut sh = shard(i);
@@ -332,6 +346,8 @@ impl Registry {
             id: None,
             name,
             location,
+            parent,
+            stats: std::ptr::null(),
             waker: None,
         });
         Key {
@@ -384,6 +400,46 @@ impl Registry {
         out
     }
 
+    /// Every live task of this runtime with its statistics; `running` lists
+    /// (worker, task id) pairs of the polls in progress.
+    pub(crate) fn tree_snapshot(
+        &self,
+        running: &[(usize, u64)],
+        timing: Option<Timing>,
+    ) -> Vec<TaskSnapshot> {
+        let mut out = Vec::new();
+        for i in 0..SHARDS {
+            let sh = shard(i);
+            for (_, e) in sh.slab.iter().filter(|(_, e)| e.runtime == self.runtime) {
+                let Some(id) = e.id else { continue };
+                // SAFETY: non-null `stats` stay valid while the entry exists, and
+                // the entry cannot be removed while this shard's lock is held.
+                let stats = unsafe { e.stats.as_ref() };
+                let (polls, busy, waiting_at, waiting_for) = match stats {
+                    Some(st) => st.read(timing),
+                    None => (0, None, None, None),
+                };
+                let state = match running.iter().find(|(_, t)| *t == id.as_u64()) {
+                    Some(&(worker, _)) => TaskState::Running { worker },
+                    None if polls == 0 => TaskState::Scheduled,
+                    None => TaskState::Waiting,
+                };
+                out.push(TaskSnapshot {
+                    id,
+                    name: e.name.clone(),
+                    location: Some(e.location),
+                    parent: e.parent,
+                    state,
+                    polls,
+                    busy,
+                    waiting_at,
+                    waiting_for,
+                });
+            }
+        }
+        out
+    }
+
     /// Debug mode: record that `id` had a slow poll; true the first time.
     pub(crate) fn first_slow_report(&self, id: TaskId) -> bool {
         let Some(set) = &self.slow_reported else {
@@ -426,12 +482,15 @@ impl Drop for RegistryGuard {
 }
 
 pin_project_lite::pin_project! {
-    /// A spawned future together with its registry guard.
+    /// A spawned future together with its registry guard and live statistics.
     pub(crate) struct Tracked<F> {
         #[pin]
         pub(crate) fut: F,
         pub(crate) guard: RegistryGuard,
         pub(crate) polled: bool,
+        // Not moved once pinned (inside the task): the registry entry points at it.
+        pub(crate) stats: TaskStats,
+        pub(crate) timing: Option<Timing>,
     }
 }
 
@@ -444,8 +503,12 @@ impl<F: Future> Future for Tracked<F> {
             // A corio-core task's waker is the same on every poll: store it once.
             *this.polled = true;
             let waker = cx.waker();
-            with_entry(this.guard.key, |e| e.waker = Some(waker.clone()));
+            let stats: *const TaskStats = &*this.stats;
+            with_entry(this.guard.key, |e| {
+                e.waker = Some(waker.clone());
+                e.stats = stats;
+            });
         }
-        this.fut.poll(cx)
+        this.stats.poll(this.fut, cx, *this.timing)
     }
 }

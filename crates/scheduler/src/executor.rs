@@ -12,6 +12,7 @@ use corio_core::Task;
 use crate::context;
 use crate::metrics::Metrics;
 use crate::shared::{Scheduler, Shared};
+use crate::sync::Ordering::Relaxed;
 use crate::sync::{lock, thread, Arc, AtomicBool, Ordering::*, Parker, Unparker};
 use crate::worker::{drain_core, MainFlag, WorkerCx};
 use crate::Builder;
@@ -330,6 +331,31 @@ impl Handle {
     /// Counters about this executor.
     pub fn metrics(&self) -> Metrics {
         Metrics::new(self.shared.clone())
+    }
+
+    /// The polls in progress: `(worker index, task id)` for each worker that is
+    /// inside a poll (or between two) right now, read from what workers publish
+    /// before each poll (relaxed loads: a snapshot, not a synchronised view).
+    ///
+    /// ```
+    /// let ex = corio_scheduler::Executor::new()?;
+    /// let h = ex.handle().clone();
+    /// let t = ex.spawn(async move { h.running_tasks() });
+    /// let id = t.id().as_u64();
+    /// let running = ex.block_on(t).unwrap();
+    /// assert!(running.iter().any(|&(_, task)| task == id));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn running_tasks(&self) -> Vec<(usize, u64)> {
+        self.shared
+            .remotes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.active.load(Relaxed) && r.idle_at.load(Relaxed) != r.polls.load(Relaxed)
+            })
+            .map(|(i, r)| (i, r.task_id.load(Relaxed)))
+            .collect()
     }
 
     fn track<F>(&self, future: F) -> Tracked<F> {

@@ -43,6 +43,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -50,6 +51,7 @@ use futures_core::Stream;
 
 use crate::sync::loom_shim::{lock, Arc, Mutex};
 use crate::sync::waitlist::{WaitKey, WaitList, WakeList};
+use crate::tree::pending_at;
 
 /// Cooperative budget check before a queue operation.
 fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
@@ -294,20 +296,24 @@ impl<C: Container> GenericQueue<C> {
 
     /// Waits for room (if bounded) and adds `item`. Fails with [`QueueShutDown`]
     /// (carrying the item back) if the queue is or gets shut down meanwhile.
+    #[track_caller]
     pub fn put(&self, item: C::Item) -> Put<'_, C> {
         Put {
             queue: self,
             item: Some(item),
             key: None,
+            at: Location::caller(),
         }
     }
 
     /// Waits for an item and takes it. Fails with [`QueueShutDown`] once the
     /// queue is shut down and empty.
+    #[track_caller]
     pub fn get(&self) -> Get<'_, C> {
         Get {
             queue: self,
             key: None,
+            at: Location::caller(),
         }
     }
 
@@ -499,6 +505,8 @@ pub struct Put<'a, C: Container> {
     queue: &'a GenericQueue<C>,
     item: Option<C::Item>,
     key: Option<WaitKey>,
+    /// The caller's line: the task tree's await point while this waits.
+    at: &'static Location<'static>,
 }
 
 impl<C: Container> Unpin for Put<'_, C> {}
@@ -507,7 +515,10 @@ impl<C: Container> Future for Put<'_, C> {
     type Output = Result<(), QueueShutDown<C::Item>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.queue.poll_put(&mut this.item, &mut this.key, cx)
+        pending_at(
+            this.queue.poll_put(&mut this.item, &mut this.key, cx),
+            this.at,
+        )
     }
 }
 
@@ -532,13 +543,15 @@ impl<C: Container> fmt::Debug for Put<'_, C> {
 pub struct Get<'a, C: Container> {
     queue: &'a GenericQueue<C>,
     key: Option<WaitKey>,
+    /// The caller's line: the task tree's await point while this waits.
+    at: &'static Location<'static>,
 }
 
 impl<C: Container> Future for Get<'_, C> {
     type Output = Result<C::Item, QueueShutDown>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.queue.poll_get(&mut this.key, cx)
+        pending_at(this.queue.poll_get(&mut this.key, cx), this.at)
     }
 }
 

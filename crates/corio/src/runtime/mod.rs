@@ -47,6 +47,7 @@ use corio_core::TaskMeta;
 use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
 use crate::task::{Registry, RegistryGuard, Task, Tracked};
+use crate::tree::{TaskTree, Timing};
 
 /// `box_if_large!(fut => call)`: evaluates `call` with `fut` boxed first when the future is
 /// larger than `corio_core::BOX_FUTURE_THRESHOLD`, as is otherwise. Every public entry point
@@ -114,6 +115,7 @@ pub struct Builder {
     debug_sink: Option<Sink>,
     unhandled_panic: UnhandledPanic,
     panic_handler: Option<PanicHandler>,
+    inspect: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -145,6 +147,7 @@ impl Builder {
             thread_name: "corio-worker".to_owned(),
             thread_stack_size: None,
             debug: debug::env_debug(),
+            inspect: crate::inspect::requested_by_env(),
             slow_poll_threshold: DEFAULT_SLOW_POLL,
             debug_sink: None,
             unhandled_panic: UnhandledPanic::Report,
@@ -243,6 +246,24 @@ impl Builder {
         self
     }
 
+    /// Inspection from outside the process (default: `CORIO_INSPECT=1` in the
+    /// environment): the task tree is written to stderr on SIGUSR1 and served on
+    /// the Unix socket [`inspect::socket_path`](crate::inspect::socket_path)`(pid)`
+    /// (owner only), and tasks' busy and wait times are measured. See
+    /// [`inspect`](crate::inspect). Off costs nothing.
+    ///
+    /// ```
+    /// let rt = corio::Runtime::builder().inspect(true).build().unwrap();
+    /// let path = corio::inspect::socket_path(std::process::id());
+    /// assert!(path.exists());
+    /// drop(rt);
+    /// assert!(!path.exists());
+    /// ```
+    pub fn inspect(mut self, on: bool) -> Self {
+        self.inspect = on;
+        self
+    }
+
     /// Start the workers and the blocking pool.
     pub fn build(self) -> io::Result<Runtime> {
         let debug_on = self.debug;
@@ -327,11 +348,25 @@ impl Builder {
             blocking,
             shutdown_requested,
             debug: debug_on,
+            timing: (self.inspect || debug_on).then_some(Timing),
         });
         let _ = slot.set(Arc::downgrade(&shared));
+        let handle = Handle { shared };
+        let inspector = if self.inspect {
+            let started = crate::inspect::Inspector::start(handle.clone());
+            Some(started.map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("runtime inspection (Builder::inspect / CORIO_INSPECT) could not start: {e}"),
+                )
+            })?)
+        } else {
+            None
+        };
         Ok(Runtime {
             executor: Some(executor),
-            handle: Handle { shared },
+            handle,
+            inspector,
             _driver: corio_reactor::Reactor::get().register_driver(),
         })
     }
@@ -344,6 +379,8 @@ pub(crate) struct Shared {
     /// Set (with the reason) when the unhandled-panic policy shuts the runtime down.
     shutdown_requested: Deferred<String>,
     debug: bool,
+    /// Measure busy and wait times of tasks (inspection or debug mode on).
+    timing: Option<Timing>,
 }
 
 thread_local! {
@@ -389,6 +426,8 @@ fn enter(handle: Handle) -> EnterGuard {
 pub struct Runtime {
     executor: Option<corio_scheduler::Executor>,
     handle: Handle,
+    /// The inspection thread and socket, when inspection is on (see `Builder::inspect`).
+    inspector: Option<crate::inspect::Inspector>,
     /// While it lives, the reactor's fallback thread stays idle: our workers drive.
     _driver: corio_reactor::DriverGuard,
 }
@@ -491,6 +530,8 @@ impl Runtime {
         let Some(ex) = self.executor.take() else {
             return true;
         };
+        // First the inspector: its thread stops at once and the socket goes.
+        drop(self.inspector.take());
         let deadline = Instant::now().checked_add(timeout);
         let mut clean = ex.shutdown_timeout(timeout);
         // Tasks idle in a timer or an I/O wait are in no queue: wake them so
@@ -605,7 +646,8 @@ impl Handle {
     {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
-        let key = registry.insert(name.clone(), location);
+        let parent = crate::current_task().map(|t| t.id());
+        let key = registry.insert(name.clone(), location, parent);
         // The task starts with a copy of its spawner's context variables
         // (asyncio's create_task copies the current context).
         let fut = corio_core::Context::current().scope(fut);
@@ -613,6 +655,8 @@ impl Handle {
             fut,
             guard: RegistryGuard { key },
             polled: false,
+            stats: Default::default(),
+            timing: self.shared.timing,
         };
         let mut b = corio_core::Builder::new().location(location);
         if let Some(name) = name {
@@ -626,6 +670,16 @@ impl Handle {
     /// Live tasks of this runtime.
     pub fn all_tasks(&self) -> Vec<TaskMeta> {
         self.shared.registry.snapshot()
+    }
+
+    /// Every live task of this runtime as a tree (see [`task_tree`](crate::task_tree)).
+    pub fn task_tree(&self) -> TaskTree {
+        let running = self.shared.sched.running_tasks();
+        TaskTree::new(
+            self.shared
+                .registry
+                .tree_snapshot(&running, self.shared.timing),
+        )
     }
 
     /// Counters of the scheduler, the task registry and the blocking pool.

@@ -1,0 +1,199 @@
+//! The task tree: parents, states, await points, and its pstree-like text.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corio::{TaskState, TaskTree};
+
+/// Polls `check` on fresh snapshots until it passes (30 s at most: the machine
+/// may be loaded), then returns the snapshot.
+async fn tree_until(what: &str, check: impl Fn(&TaskTree) -> bool) -> TaskTree {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tree = corio::task_tree();
+        if check(&tree) {
+            return tree;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{tree}"
+        );
+        corio::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[test]
+fn a_task_waiting_on_queue_get_shows_the_callers_line() {
+    corio::run(async {
+        let q = Arc::new(corio::queue::Queue::<u32>::new(0));
+        let q2 = q.clone();
+        let get_line = line!() + 1;
+        let consumer = corio::create_task_named("consumer", async move { q2.get().await });
+        let tree = tree_until("the consumer to wait", |t| {
+            t.tasks()
+                .iter()
+                .any(|s| s.name() == Some("consumer") && s.waiting_at().is_some())
+        })
+        .await;
+        let snap = tree
+            .tasks()
+            .iter()
+            .find(|s| s.name() == Some("consumer"))
+            .unwrap();
+        let at = snap.waiting_at().unwrap();
+        assert!(at.file().ends_with("task_tree.rs"), "{at}");
+        assert_eq!(at.line(), get_line, "waiting at {at}");
+        assert_eq!(snap.state(), TaskState::Waiting);
+        assert!(snap.polls() >= 1);
+        let text = tree.to_string();
+        assert!(text.contains(&format!("waiting at {at}")), "{text}");
+        q.put_nowait(5).unwrap();
+        assert_eq!(consumer.await.unwrap().unwrap(), 5);
+    });
+}
+
+#[test]
+fn parents_make_a_tree() {
+    corio::run(async {
+        let stop = Arc::new(corio::sync::Event::new());
+        let s = stop.clone();
+        let parent = corio::create_task_named("parent", async move {
+            let s2 = s.clone();
+            let child = corio::create_task_named("child", async move {
+                let s3 = s2.clone();
+                let grandchild =
+                    corio::create_task_named("grandchild", async move { s3.wait().await });
+                s2.wait().await;
+                grandchild.await.unwrap();
+            });
+            s.wait().await;
+            child.await.unwrap();
+        });
+        let tree = tree_until("three levels", |t| {
+            t.tasks().iter().any(|s| s.name() == Some("grandchild"))
+        })
+        .await;
+        let by_name = |n: &str| tree.tasks().iter().find(|s| s.name() == Some(n)).unwrap();
+        let (p, c, g) = (by_name("parent"), by_name("child"), by_name("grandchild"));
+        assert_eq!(c.parent(), Some(p.id()));
+        assert_eq!(g.parent(), Some(c.id()));
+        // `run`'s main future is not a task: the parent is a root.
+        assert!(tree.roots().any(|r| r.id() == p.id()));
+        assert_eq!(
+            tree.children(c.id()).map(|s| s.id()).collect::<Vec<_>>(),
+            [g.id()]
+        );
+        // Indentation follows depth.
+        let text = tree.to_string();
+        let line_of = |n: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("'{n}'")))
+                .unwrap()
+                .to_string()
+        };
+        let indent = |l: String| l.find("task").unwrap();
+        assert!(
+            indent(line_of("parent")) < indent(line_of("child")),
+            "{text}"
+        );
+        assert!(
+            indent(line_of("child")) < indent(line_of("grandchild")),
+            "{text}"
+        );
+        stop.set();
+        parent.await.unwrap();
+    });
+}
+
+#[test]
+fn a_task_stuck_in_a_busy_loop_shows_as_running_on_its_worker() {
+    let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let r = release.clone();
+    let spinner = corio::TaskBuilder::new()
+        .name("spinner")
+        .spawn_on(&rt.handle(), async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !r.load(Ordering::Relaxed) && Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+        });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let snap = loop {
+        let tree = rt.handle().task_tree();
+        if let Some(s) = tree.tasks().iter().find(|s| s.name() == Some("spinner")) {
+            if matches!(s.state(), TaskState::Running { .. }) {
+                break s.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spinner never shown running:\n{tree}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let TaskState::Running { worker } = snap.state() else {
+        unreachable!()
+    };
+    // Two base workers, plus extra workers the stall monitor may start.
+    assert!(worker < 4, "worker index {worker}");
+    assert!(rt
+        .handle()
+        .task_tree()
+        .to_string()
+        .contains("running on worker"));
+    release.store(true, Ordering::Relaxed);
+    rt.block_on(spinner).unwrap();
+}
+
+#[test]
+fn busy_and_wait_times_are_measured_with_inspection_on() {
+    let rt = corio::Runtime::builder().debug(true).build().unwrap();
+    rt.block_on(async {
+        let t = corio::create_task_named("sleeper", async {
+            std::thread::sleep(Duration::from_millis(5)); // busy for 5 ms
+            corio::await_point(corio::sleep(Duration::from_secs(60))).await;
+        });
+        let tree = tree_until("the sleeper to wait", |t| {
+            t.tasks()
+                .iter()
+                .any(|s| s.name() == Some("sleeper") && s.waiting_at().is_some())
+        })
+        .await;
+        let s = tree
+            .tasks()
+            .iter()
+            .find(|s| s.name() == Some("sleeper"))
+            .unwrap();
+        assert!(s.busy().unwrap() >= Duration::from_millis(5), "{s}");
+        assert!(s.waiting_for().is_some(), "{s}");
+        t.cancel();
+    });
+}
+
+#[test]
+fn without_inspection_times_are_not_measured() {
+    corio::run(async {
+        let t = corio::create_task_named("idle", corio::await_point(std::future::pending::<()>()));
+        let tree = tree_until("the task to wait", |t| {
+            t.tasks()
+                .iter()
+                .any(|s| s.name() == Some("idle") && s.waiting_at().is_some())
+        })
+        .await;
+        let s = tree
+            .tasks()
+            .iter()
+            .find(|s| s.name() == Some("idle"))
+            .unwrap();
+        assert_eq!(s.busy(), None);
+        assert_eq!(s.waiting_for(), None);
+        t.cancel();
+    });
+}
+
+#[test]
+fn outside_a_runtime_the_tree_is_empty() {
+    assert!(corio::task_tree().is_empty());
+}
