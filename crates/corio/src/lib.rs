@@ -137,6 +137,8 @@ pub use tree::{await_point, task_tree, AwaitPoint, TaskSnapshot, TaskState, Task
 // `process` module) are re-exported by `corio::process` (src/process),
 // next to subprocesses: `corio::process::{maybe_run_worker, RemoteFn, ...}`.
 
+#[cfg(feature = "hyper")]
+pub mod hyper;
 #[cfg(feature = "macros")]
 pub use corio_macros::{main, test};
 mod macros_support;

@@ -25,6 +25,8 @@
 //! retrying, or a loop that retries at once keeps one core busy while the
 //! process is out of descriptors.
 
+#[cfg(feature = "hyper")]
+mod hyper_io;
 mod tcp;
 mod udp;
 mod unix;

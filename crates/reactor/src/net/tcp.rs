@@ -134,7 +134,7 @@ impl futures_core::Stream for Incoming<'_> {
 /// `poll_close` shuts the write side down (the peer reads end of stream).
 #[derive(Debug, Clone)]
 pub struct TcpStream {
-    inner: Arc<Async<net::TcpStream>>,
+    pub(super) inner: Arc<Async<net::TcpStream>>,
 }
 
 impl TcpStream {

@@ -100,7 +100,7 @@ impl futures_core::Stream for UnixIncoming<'_> {
 /// A Unix-domain stream socket. Cheap to clone (the clones share one socket).
 #[derive(Debug, Clone)]
 pub struct UnixStream {
-    inner: Arc<Async<net::UnixStream>>,
+    pub(super) inner: Arc<Async<net::UnixStream>>,
 }
 
 impl UnixStream {
