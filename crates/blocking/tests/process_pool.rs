@@ -752,7 +752,8 @@ fn rlimit_helper() {
         .find_map(|l| l.strip_prefix("VmSize:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
-    let limit = vm_kib * 1024 + (512 << 20);
+    // Headroom for the pool's threads (stacks, malloc arenas), well short of 1 GiB.
+    let limit = vm_kib * 1024 + (768 << 20);
     let rlim = libc::rlimit {
         rlim_cur: limit,
         rlim_max: limit,
@@ -766,6 +767,7 @@ fn rlimit_helper() {
     let pool = ProcessPool::new(1);
     let err = wait_timeout(pool.run(&BOGUS_REPLY, (1 << 30, 0)), LONG).unwrap_err();
     println!("default cap: {err:?}");
+    drop(pool);
     // A cap above the announcement: the buffer grows only as bytes arrive, so a
     // worker that sends 1 KiB of its "1 GiB" and hangs costs 1 KiB, then times out.
     let pool = ProcessPool::builder()
