@@ -41,7 +41,7 @@ fn poll_once_then_drop<F: Future>(fut: F) -> bool {
 fn lock_cancelled_waiter_passes_lock_on() {
     loom::model(|| {
         let lock = Arc::new(Lock::new(0u32));
-        let held = lock.try_lock().expect("a fresh lock is free");
+        let held = lock.try_acquire().expect("a fresh lock is free");
 
         let l2 = lock.clone();
         let waiter = thread::spawn(move || {
@@ -60,7 +60,7 @@ fn lock_cancelled_waiter_passes_lock_on() {
 
         waiter.join().unwrap();
         assert_eq!(lock.waiters(), 0);
-        let g = lock.try_lock().expect("lock must end free");
+        let g = lock.try_acquire().expect("lock must end free");
         assert_eq!(*g, 1, "the waiting thread got the lock exactly once");
     });
 }

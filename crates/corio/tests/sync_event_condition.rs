@@ -81,7 +81,7 @@ fn condition_notify_n_wakes_exactly_n_in_order() {
     let cond = Condition::new(());
     let mut ws = Vec::new();
     for _ in 0..3 {
-        let g = cond.lock().try_lock().expect("lock free between waits");
+        let g = cond.lock().try_acquire().expect("lock free between waits");
         let mut w = Box::pin(cond.wait(g));
         assert!(poll_once(w.as_mut()).is_pending());
         ws.push(w);
@@ -107,10 +107,10 @@ fn condition_notify_n_wakes_exactly_n_in_order() {
 #[test]
 fn condition_cancelled_after_notify_passes_it_on() {
     let cond = Condition::new(());
-    let g = cond.lock().try_lock().unwrap();
+    let g = cond.lock().try_acquire().unwrap();
     let mut a = Box::pin(cond.wait(g));
     assert!(poll_once(a.as_mut()).is_pending());
-    let g = cond.lock().try_lock().unwrap();
+    let g = cond.lock().try_acquire().unwrap();
     let mut b = Box::pin(cond.wait(g));
     assert!(poll_once(b.as_mut()).is_pending());
     assert_eq!(cond.notify(1), 1); // goes to `a`
@@ -125,7 +125,7 @@ fn condition_cancelled_after_notify_passes_it_on() {
 fn condition_wait_with_foreign_guard_panics() {
     let cond = Condition::new(());
     let other = corio::sync::Lock::new(());
-    let g = other.try_lock().unwrap();
+    let g = other.try_acquire().unwrap();
     // wait() checks the guard's identity before anything else.
     let _w = cond.wait(g);
 }

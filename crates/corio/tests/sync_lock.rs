@@ -35,7 +35,7 @@ fn excludes_across_threads() {
             for t in threads {
                 t.join().unwrap();
             }
-            futures::executor::block_on(async { *lock.lock().await })
+            futures::executor::block_on(async { *lock.acquire().await })
         }
     });
     assert_eq!(total, THREADS * ROUNDS);
@@ -45,7 +45,7 @@ fn excludes_across_threads() {
 #[test]
 fn waiters_are_served_fifo() {
     let lock = Lock::new(Vec::new());
-    let mut guard = lock.try_lock().unwrap();
+    let mut guard = lock.try_acquire().unwrap();
     let mut waiters: Vec<_> = (0..5).map(|_| lock.acquire()).collect();
     for w in &mut waiters {
         assert!(poll_once(Pin::new(w)).is_pending());
@@ -74,32 +74,32 @@ fn waiters_are_served_fifo() {
 #[test]
 fn try_lock_does_not_barge_past_waiters() {
     let lock = Lock::new(());
-    let g = lock.try_lock().unwrap();
+    let g = lock.try_acquire().unwrap();
     let mut w = lock.acquire();
     assert!(poll_once(Pin::new(&mut w)).is_pending());
     drop(g);
     // The lock went to the queued waiter, not to a newcomer.
-    assert!(lock.try_lock().is_none());
+    assert!(lock.try_acquire().is_none());
     assert!(poll_once(Pin::new(&mut w)).is_ready());
 }
 
 #[test]
 fn cancelled_waiter_leaves_the_queue() {
     let lock = Lock::new(());
-    let g = lock.try_lock().unwrap();
+    let g = lock.try_acquire().unwrap();
     let mut w = lock.acquire();
     assert!(poll_once(Pin::new(&mut w)).is_pending());
     drop(w); // cancelled while queued
     assert_eq!(lock.waiters(), 0);
     drop(g);
     assert!(!lock.locked(), "lock stuck after a cancelled waiter");
-    assert!(lock.try_lock().is_some());
+    assert!(lock.try_acquire().is_some());
 }
 
 #[test]
 fn waiter_cancelled_after_handoff_passes_the_lock_on() {
     let lock = Lock::new(());
-    let g = lock.try_lock().unwrap();
+    let g = lock.try_acquire().unwrap();
     let mut a = lock.acquire();
     let mut b = lock.acquire();
     assert!(poll_once(Pin::new(&mut a)).is_pending());
@@ -109,7 +109,7 @@ fn waiter_cancelled_after_handoff_passes_the_lock_on() {
     assert!(poll_once(Pin::new(&mut b)).is_ready());
     drop(b);
     // And with no one left, a handed-then-cancelled lock comes back free.
-    let g = lock.try_lock().unwrap();
+    let g = lock.try_acquire().unwrap();
     let mut c = lock.acquire();
     assert!(poll_once(Pin::new(&mut c)).is_pending());
     drop(g);

@@ -5,17 +5,19 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::semaphore::{AcquireRaw, SemCore};
+use super::semaphore::{AcquireRaw, CoreRef, SemCore};
 
 /// An async mutual-exclusion lock: fair (FIFO), guard-based, safe across threads.
 ///
 /// asyncio's `Lock` guards a block of code; in Rust the lock also owns the data
 /// it protects (`Lock<()>` is the plain asyncio lock). [`acquire`](Self::acquire)
-/// (alias [`lock`](Self::lock)) waits in FIFO order and returns a [`LockGuard`]
-/// that unlocks when dropped: `async with lock:` becomes
-/// `let guard = lock.acquire().await;`.
+/// waits in FIFO order and returns a [`LockGuard`] that unlocks when dropped:
+/// `async with lock:` becomes `let guard = lock.acquire().await;`.
+/// [`acquire_owned`](Self::acquire_owned) on an `Arc<Lock<T>>` returns an
+/// [`OwnedLockGuard`] that can move into a spawned task.
 ///
 /// Waiting for the lock is cancellation-safe: a dropped `acquire` future leaves
 /// the queue, and if the lock had already been handed to it, it is passed to the
@@ -32,7 +34,7 @@ use super::semaphore::{AcquireRaw, SemCore};
 ///         assert!(counter.locked());
 ///     } // guard dropped: unlocked
 ///     assert!(!counter.locked());
-///     assert_eq!(*counter.lock().await, 1);
+///     assert_eq!(*counter.acquire().await, 1);
 /// });
 /// ```
 pub struct Lock<T: ?Sized = ()> {
@@ -77,13 +79,30 @@ impl<T: ?Sized> Lock<T> {
         }
     }
 
-    /// Same as [`acquire`](Self::acquire) (the std/tokio spelling).
-    pub fn lock(&self) -> LockAcquire<'_, T> {
-        self.acquire()
+    /// Waits (as [`acquire`](Self::acquire)) for a guard that owns a clone of the
+    /// `Arc`: `'static`, so it can move into a spawned task (tokio's `lock_owned`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use corio::sync::Lock;
+    /// corio::run(async {
+    ///     let total = Arc::new(Lock::new(0u32));
+    ///     let mut guard = total.clone().acquire_owned().await;
+    ///     let task = corio::create_task(async move {
+    ///         *guard += 1; // the task holds the lock until it drops the guard
+    ///     });
+    ///     task.await.unwrap();
+    ///     assert_eq!(*total.acquire().await, 1);
+    /// });
+    /// ```
+    pub fn acquire_owned(self: Arc<Self>) -> LockAcquireOwned<T> {
+        LockAcquireOwned {
+            raw: AcquireRaw::new(OwnedCore(self)),
+        }
     }
 
     /// Locks at once if the lock is free and nobody is queued for it.
-    pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+    pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
         self.core.try_acquire().then(|| LockGuard { lock: self })
     }
 
@@ -112,10 +131,10 @@ impl<T: ?Sized> fmt::Debug for Lock<T> {
     }
 }
 
-/// Future returned by [`Lock::acquire`] / [`Lock::lock`].
+/// Future returned by [`Lock::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct LockAcquire<'a, T: ?Sized> {
-    raw: AcquireRaw<'a>,
+    raw: AcquireRaw<&'a SemCore>,
     lock: &'a Lock<T>,
 }
 
@@ -175,6 +194,93 @@ impl<T: ?Sized> Drop for LockGuard<'_, T> {
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// An `Arc<Lock<T>>` as the holder of the lock's permit core.
+struct OwnedCore<T: ?Sized>(Arc<Lock<T>>);
+
+impl<T: ?Sized> CoreRef for OwnedCore<T> {
+    fn core(&self) -> &SemCore {
+        &self.0.core
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for OwnedCore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Future returned by [`Lock::acquire_owned`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct LockAcquireOwned<T: ?Sized> {
+    raw: AcquireRaw<OwnedCore<T>>,
+}
+
+impl<T: ?Sized> Future for LockAcquireOwned<T> {
+    type Output = OwnedLockGuard<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedLockGuard<T>> {
+        let raw = &mut self.raw;
+        match Pin::new(&mut *raw).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(OwnedLockGuard {
+                lock: raw.holder().0.clone(),
+            }),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for LockAcquireOwned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockAcquireOwned").finish_non_exhaustive()
+    }
+}
+
+/// Proof of holding a [`Lock`] that owns an `Arc` of it ([`Lock::acquire_owned`]):
+/// `'static`, so it can move into a spawned task. Derefs to the data; unlocks on
+/// drop.
+#[must_use = "dropping the guard unlocks at once"]
+pub struct OwnedLockGuard<T: ?Sized> {
+    lock: Arc<Lock<T>>,
+}
+
+impl<T: ?Sized> OwnedLockGuard<T> {
+    /// The lock this guard holds.
+    pub fn lock(&self) -> &Arc<Lock<T>> {
+        &self.lock
+    }
+}
+
+// SAFETY: as for `LockGuard`: sharing the guard shares `&T`, which needs `T: Sync`;
+// the `Arc<Lock<T>>` inside needs `T: Send`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for OwnedLockGuard<T> {}
+
+impl<T: ?Sized> Deref for OwnedLockGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock's only permit, so no other reference
+        // to `data` exists while it lives.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for OwnedLockGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only use of the guard.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedLockGuard<T> {
+    fn drop(&mut self) {
+        self.lock.core.release();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedLockGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }

@@ -11,6 +11,8 @@
 //!
 //! `async with lock:` becomes `let guard = lock.acquire().await;`: the guard
 //! releases when dropped, so an early return or a `?` cannot leave a lock held.
+//! One verb everywhere: `acquire` (a future), `try_acquire` (no wait), and
+//! `acquire_owned` on an `Arc` for a guard or permit that moves into a spawned task.
 //!
 //! These are plain futures with no tie to corio's runtime: they work under
 //! `corio::run`, `futures::executor::block_on`, or any other executor, and from
@@ -34,7 +36,7 @@
 //!     // A second acquire is polled once, queues, and is dropped (cancelled).
 //!     assert!(lock.acquire().now_or_never().is_none());
 //!     drop(held);
-//!     assert!(lock.try_lock().is_some()); // nobody stuck in the queue
+//!     assert!(lock.try_acquire().is_some()); // nobody stuck in the queue
 //! });
 //! ```
 
@@ -49,5 +51,8 @@ pub(crate) mod waitlist;
 pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
 pub use condition::{Condition, ConditionWait};
 pub use event::{Event, EventWait};
-pub use lock::{Lock, LockAcquire, LockGuard};
-pub use semaphore::{Acquire, BoundedSemaphore, ReleaseError, Semaphore, SemaphorePermit};
+pub use lock::{Lock, LockAcquire, LockAcquireOwned, LockGuard, OwnedLockGuard};
+pub use semaphore::{
+    Acquire, AcquireOwned, BoundedSemaphore, OwnedSemaphorePermit, ReleaseError, Semaphore,
+    SemaphorePermit,
+};

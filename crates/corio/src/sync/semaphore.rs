@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::loom_shim::{lock, Mutex};
@@ -82,25 +83,57 @@ impl SemCore {
         lock(&self.state).waiters.pending_len()
     }
 
-    pub(crate) fn acquire(&self) -> AcquireRaw<'_> {
-        AcquireRaw {
-            core: self,
-            key: None,
-            done: false,
-        }
+    pub(crate) fn acquire(&self) -> AcquireRaw<&SemCore> {
+        AcquireRaw::new(self)
+    }
+}
+
+/// Something that leads to a [`SemCore`]: a borrow (`acquire`) or an `Arc` of the
+/// primitive that owns it (`acquire_owned`), so one waiter protocol serves both.
+pub(crate) trait CoreRef {
+    fn core(&self) -> &SemCore;
+}
+
+impl CoreRef for &SemCore {
+    fn core(&self) -> &SemCore {
+        self
+    }
+}
+
+impl CoreRef for Arc<Semaphore> {
+    fn core(&self) -> &SemCore {
+        &self.core
     }
 }
 
 /// Waits for one permit of a [`SemCore`]; cancellation-safe (see module docs of
 /// `waitlist`).
 #[derive(Debug)]
-pub(crate) struct AcquireRaw<'a> {
-    core: &'a SemCore,
+pub(crate) struct AcquireRaw<C: CoreRef> {
+    core: C,
     key: Option<WaitKey>,
     done: bool,
 }
 
-impl Future for AcquireRaw<'_> {
+impl<C: CoreRef> AcquireRaw<C> {
+    pub(crate) fn new(core: C) -> Self {
+        AcquireRaw {
+            core,
+            key: None,
+            done: false,
+        }
+    }
+
+    /// The holder of the core (to build the guard from, once the permit is ours).
+    pub(crate) fn holder(&self) -> &C {
+        &self.core
+    }
+}
+
+// The future holds no pinned data: the core is behind a reference or an `Arc`.
+impl<C: CoreRef> Unpin for AcquireRaw<C> {}
+
+impl<C: CoreRef> Future for AcquireRaw<C> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.done {
@@ -108,7 +141,7 @@ impl Future for AcquireRaw<'_> {
             // hand out nothing more.
             return Poll::Pending;
         }
-        let mut st = lock(&self.core.state);
+        let mut st = lock(&self.core.core().state);
         match self.key {
             None => {
                 if st.permits > 0 && st.waiters.pending_len() == 0 {
@@ -135,12 +168,12 @@ impl Future for AcquireRaw<'_> {
     }
 }
 
-impl Drop for AcquireRaw<'_> {
+impl<C: CoreRef> Drop for AcquireRaw<C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let mut wakes = WakeList::new();
             {
-                let mut st = lock(&self.core.state);
+                let mut st = lock(&self.core.core().state);
                 if st.waiters.cancel(key).is_some() {
                     // We were handed a permit but never used it: pass it on.
                     SemCore::release_locked(&mut st, &mut wakes);
@@ -155,7 +188,9 @@ impl Drop for AcquireRaw<'_> {
 /// (FIFO) while it is zero.
 ///
 /// The permit comes back as a [`SemaphorePermit`] guard that releases on drop
-/// (Python's `async with sem:`). [`release`](Self::release) adds a permit by
+/// (Python's `async with sem:`). [`acquire_owned`](Self::acquire_owned) on an
+/// `Arc<Semaphore>` gives an [`OwnedSemaphorePermit`] instead, which holds the
+/// `Arc` and so can move into a spawned task. [`release`](Self::release) adds a permit by
 /// hand, without any upper bound, as in asyncio; use [`BoundedSemaphore`] to
 /// catch releases that were never acquired.
 ///
@@ -192,6 +227,36 @@ impl Semaphore {
         Acquire {
             raw: self.core.acquire(),
             sem: self,
+            bound: None,
+        }
+    }
+
+    /// Waits for a permit (as [`acquire`](Self::acquire)) that owns a clone of the
+    /// `Arc`: the permit is `'static` and can move into a spawned task, which
+    /// releases it when it drops it (tokio's `acquire_owned`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use corio::sync::Semaphore;
+    /// corio::run(async {
+    ///     let sem = Arc::new(Semaphore::new(2));
+    ///     let mut tasks = Vec::new();
+    ///     for i in 0..5 {
+    ///         let permit = sem.clone().acquire_owned().await;
+    ///         // At most two tasks run at once: each holds a permit until it ends.
+    ///         tasks.push(corio::create_task(async move {
+    ///             let _permit = permit;
+    ///             i * 2
+    ///         }));
+    ///     }
+    ///     let total: i32 = corio::gather(tasks).await.into_iter().map(Result::unwrap).sum();
+    ///     assert_eq!(total, 20);
+    ///     assert_eq!(sem.available_permits(), 2);
+    /// });
+    /// ```
+    pub fn acquire_owned(self: Arc<Self>) -> AcquireOwned {
+        AcquireOwned {
+            raw: AcquireRaw::new(self),
         }
     }
 
@@ -239,17 +304,69 @@ impl fmt::Debug for Semaphore {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
-    raw: AcquireRaw<'a>,
+    raw: AcquireRaw<&'a SemCore>,
     sem: &'a Semaphore,
+    /// `Some(bound)` when acquiring from a [`BoundedSemaphore`].
+    bound: Option<usize>,
 }
 
 impl<'a> Future for Acquire<'a> {
     type Output = SemaphorePermit<'a>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
-        let sem = self.sem;
+        let (sem, bound) = (self.sem, self.bound);
         Pin::new(&mut self.raw)
             .poll(cx)
-            .map(|()| SemaphorePermit { sem, bound: None })
+            .map(|()| SemaphorePermit { sem, bound })
+    }
+}
+
+/// Future returned by [`Semaphore::acquire_owned`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct AcquireOwned {
+    raw: AcquireRaw<Arc<Semaphore>>,
+}
+
+impl Future for AcquireOwned {
+    type Output = OwnedSemaphorePermit;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
+        let raw = &mut self.raw;
+        match Pin::new(&mut *raw).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(OwnedSemaphorePermit {
+                sem: Some(raw.holder().clone()),
+            }),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A permit of a [`Semaphore`] that holds an `Arc` of it ([`Semaphore::acquire_owned`]):
+/// `'static`, so it can move into a spawned task. Dropping it releases it.
+#[must_use = "dropping the permit releases it at once"]
+pub struct OwnedSemaphorePermit {
+    /// `None` once [`forget`](Self::forget) gave the permit up.
+    sem: Option<Arc<Semaphore>>,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permit out of the semaphore for good (the count stays lower).
+    pub fn forget(mut self) {
+        self.sem = None;
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if let Some(sem) = self.sem.take() {
+            sem.core.release();
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .finish_non_exhaustive()
     }
 }
 
@@ -316,10 +433,11 @@ impl BoundedSemaphore {
     }
 
     /// Waits for a permit (FIFO, cancellation-safe, as [`Semaphore::acquire`]).
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        let mut permit = self.sem.acquire().await;
-        permit.bound = Some(self.bound);
-        permit
+    pub fn acquire(&self) -> Acquire<'_> {
+        Acquire {
+            bound: Some(self.bound),
+            ..self.sem.acquire()
+        }
     }
 
     /// Takes a permit if one is free and nobody is queued.
