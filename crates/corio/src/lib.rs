@@ -121,8 +121,8 @@ pub use executor::{
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;
 pub use runtime::{
-    create_task, create_task_named, run, Builder, Handle, Runtime, RuntimeMetrics, TaskBuilder,
-    UnhandledPanic,
+    create_task, create_task_named, run, Builder, Handle, Runtime, RuntimeMetrics, StallReport,
+    TaskBuilder, UnhandledPanic,
 };
 pub use shield::{shield, Shielded};
 pub use task::{all_tasks, current_task, Task};

@@ -440,6 +440,17 @@ impl Registry {
         out
     }
 
+    /// The live task of this runtime whose id is `id` (stall reports).
+    pub(crate) fn find(&self, id: u64) -> Option<TaskMeta> {
+        (0..SHARDS).find_map(|i| {
+            let sh = shard(i);
+            sh.slab
+                .iter()
+                .find(|(_, e)| e.runtime == self.runtime && e.id.map(TaskId::as_u64) == Some(id))
+                .and_then(|(_, e)| Some(TaskMeta::new(e.id?, e.name.clone(), Some(e.location))))
+        })
+    }
+
     /// Debug mode: record that `id` had a slow poll; true the first time.
     pub(crate) fn first_slow_report(&self, id: TaskId) -> bool {
         let Some(set) = &self.slow_reported else {

@@ -134,26 +134,34 @@ impl StallReport {
     }
 }
 
+impl StallReport {
+    /// What happened, without the task: "has blocked worker 1 for 12ms in one poll
+    /// (...)" or "blocked worker 1 for 5s in total" (for a handler that names the task
+    /// its own way).
+    pub fn what(&self) -> String {
+        if self.ended {
+            format!(
+                "blocked worker {} for {:.1?} in total",
+                self.worker, self.elapsed
+            )
+        } else {
+            format!(
+                "has blocked worker {} for {:.1?} in one poll: a blocking call in async code? \
+                 (run it on a blocking thread); the worker's queued tasks and the reactor moved \
+                 to other threads",
+                self.worker, self.elapsed
+            )
+        }
+    }
+}
+
 impl fmt::Display for StallReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "task {}", self.task_id)?;
         if let Some(loc) = self.location {
-            write!(f, " (spawned at {loc})")?;
+            write!(f, " spawned at {loc}")?;
         }
-        if self.ended {
-            write!(
-                f,
-                " blocked worker {} for {:?} in total",
-                self.worker, self.elapsed
-            )
-        } else {
-            write!(
-                f,
-                " has blocked worker {} for {:?} in one poll (a blocking call in async code? \
-                 use to_thread/spawn_blocking); its queued tasks and the reactor moved to other threads",
-                self.worker, self.elapsed
-            )
-        }
+        write!(f, " {}", self.what())
     }
 }
 
@@ -426,7 +434,8 @@ impl Monitor {
             if active - look.stalled > shared.num_workers {
                 for i in shared.num_workers..shared.remotes.len() {
                     if shared.remotes[i].active.load(SeqCst) && shared.idle.is_parked(i) {
-                        shared.remotes[i].unparker.unpark();
+                        // Its parker, or the hook if it waits there.
+                        shared.unpark_worker(i);
                     }
                 }
             }

@@ -31,6 +31,7 @@
 
 pub(crate) mod callbacks;
 mod park;
+pub(crate) mod stall;
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -39,7 +40,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use corio_core::TaskMeta;
@@ -66,6 +67,8 @@ macro_rules! box_if_large {
         }
     };
 }
+
+pub use stall::StallReport;
 
 /// How long [`run`] and a plain `drop` of a [`Runtime`] wait, in all, for the
 /// workers to finish their current polls and for running blocking closures:
@@ -116,6 +119,10 @@ pub struct Builder {
     unhandled_panic: UnhandledPanic,
     panic_handler: Option<PanicHandler>,
     inspect: bool,
+    /// `None`: the scheduler's default (10 ms).
+    stall_threshold: Option<Option<Duration>>,
+    max_extra_workers: Option<usize>,
+    stall_handler: Option<stall::StallHandler>,
 }
 
 impl fmt::Debug for Builder {
@@ -152,6 +159,9 @@ impl Builder {
             debug_sink: None,
             unhandled_panic: UnhandledPanic::Report,
             panic_handler: None,
+            stall_threshold: None,
+            max_extra_workers: None,
+            stall_handler: None,
         }
     }
 
@@ -264,6 +274,61 @@ impl Builder {
         self
     }
 
+    /// A task inside one poll for longer than `threshold` has **stalled** its worker
+    /// thread (a blocking call in async code: `std::thread::sleep`, a slow C library,
+    /// a busy loop). Default 10 ms; `None` turns stall handling off.
+    ///
+    /// While a worker is stalled the runtime heals around it: another worker (or a
+    /// monitor thread) keeps driving I/O and timers, the tasks queued on the stalled
+    /// worker are stolen by the others, and when every worker is stalled extra workers
+    /// are started (see [`max_extra_workers`](Builder::max_extra_workers)). Each stall
+    /// is reported to [`on_stall`](Builder::on_stall) (default: a line on stderr).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let rt = corio::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_stall(|_| {}) // this example blocks on purpose
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let blocker = corio::create_task(async {
+    ///         std::thread::sleep(Duration::from_millis(500)); // blocks a worker
+    ///     });
+    ///     let start = Instant::now();
+    ///     corio::sleep(Duration::from_millis(10)).await; // still fires on time
+    ///     assert!(start.elapsed() < Duration::from_millis(400));
+    ///     blocker.await.unwrap();
+    /// });
+    /// ```
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// How many extra worker threads may run at once while every worker is stalled
+    /// (default: as many as [`worker_threads`](Builder::worker_threads)); each retires
+    /// when the stall it stood in for ends. The runtime never has more than
+    /// `worker_threads + max_extra_workers` workers, plus one monitor thread and the
+    /// blocking pool.
+    pub fn max_extra_workers(mut self, n: usize) -> Self {
+        self.max_extra_workers = Some(n);
+        self
+    }
+
+    /// Called (on the monitor thread) once when a stall is detected and once when it
+    /// ends, with the task's name, spawn location and how long it blocked its worker.
+    /// It replaces the default handler, which writes one line on stderr for each, in
+    /// release builds too; `.on_stall(|_| {})` silences it. A panic inside is ignored.
+    pub fn on_stall<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&StallReport) + Send + Sync + 'static,
+    {
+        self.stall_handler = Some(Arc::new(handler));
+        self
+    }
+
     /// Start the workers and the blocking pool.
     pub fn build(self) -> io::Result<Runtime> {
         let debug_on = self.debug;
@@ -318,6 +383,37 @@ impl Builder {
                         debug::panic_text(&*payload)
                     ));
                 }
+            });
+        }
+        if let Some(threshold) = self.stall_threshold {
+            sb = sb.stall_threshold(threshold);
+        }
+        if let Some(n) = self.max_extra_workers {
+            sb = sb.max_extra_workers(n);
+        }
+        {
+            let handler = self
+                .stall_handler
+                .clone()
+                .unwrap_or_else(|| Arc::new(stall::default_handler));
+            let registry = registry.clone();
+            // The task a stall's end is about may be gone from the task table by
+            // then: remember what the start report found, per worker.
+            let stalled = Mutex::new(std::collections::HashMap::new());
+            sb = sb.on_stall(move |report: &corio_scheduler::StallReport| {
+                let mut stalled = stalled.lock().unwrap_or_else(|p| p.into_inner());
+                let report = if report.ended() {
+                    let task = stalled.remove(&report.worker());
+                    StallReport::with_task(report, task)
+                } else {
+                    let report = StallReport::new(report, &registry);
+                    if let Some(task) = report.task() {
+                        stalled.insert(report.worker(), task.clone());
+                    }
+                    report
+                };
+                drop(stalled);
+                handler(&report);
             });
         }
         if debug_on {

@@ -1,0 +1,378 @@
+//! A task that blocks its worker thread degrades only itself: I/O, timers, queued tasks
+//! and new tasks keep flowing on the other threads, and the stall is reported once.
+//!
+//! Latency bounds are the ones the runtime promises (100 ms for a round trip during a
+//! stall, 40 ms of timer lateness); an unhealed runtime misses them by seconds (the
+//! whole stall), so they measure the healing, not the machine. Each failure message
+//! carries the load average, to tell a loaded machine from a regression.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::timeout;
+use corio::net::TcpListener;
+use corio::{Runtime, StallReport};
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+const MSG: usize = 8;
+const BLOCK: &[u8; MSG] = b"block!!!";
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".into())
+}
+
+/// Collects every stall report, with the time it arrived.
+#[derive(Clone, Default)]
+struct Reports(Arc<Mutex<Vec<(Instant, StallReport)>>>);
+
+impl Reports {
+    fn handler(&self) -> impl Fn(&StallReport) + Send + Sync + 'static {
+        let reports = self.0.clone();
+        move |r: &StallReport| reports.lock().unwrap().push((Instant::now(), r.clone()))
+    }
+
+    fn all(&self) -> Vec<(Instant, StallReport)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `n` reports arrived.
+    fn wait_for(&self, n: usize, within: Duration) -> Vec<(Instant, StallReport)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let all = self.all();
+            if all.len() >= n || Instant::now() > deadline {
+                return all;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Flags a blocking handler sets around its blocking call.
+#[derive(Default)]
+struct Blocking {
+    started: AtomicBool,
+    done: AtomicBool,
+}
+
+/// An echo server of `MSG`-byte messages; a `BLOCK` message makes its handler call
+/// `block` (on the worker thread: the bug under test) before echoing it.
+fn start_server(rt: &Runtime, block: fn(), flags: Arc<Blocking>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.handle().create_task(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let flags = flags.clone();
+            corio::create_task_named("echo-conn", async move {
+                let mut buf = [0u8; MSG];
+                while stream.read_exact(&mut buf).await.is_ok() {
+                    if &buf == BLOCK {
+                        flags.started.store(true, SeqCst);
+                        block();
+                        flags.done.store(true, SeqCst);
+                    }
+                    if stream.write_all(&buf).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn connect(addr: SocketAddr) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// One echo round trip; returns how long it took.
+fn round_trip(s: &mut std::net::TcpStream) -> Duration {
+    let start = Instant::now();
+    s.write_all(b"12345678").unwrap();
+    let mut buf = [0u8; MSG];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"12345678");
+    start.elapsed()
+}
+
+fn wait_until(flag: &AtomicBool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !flag.load(SeqCst) {
+        assert!(Instant::now() < deadline, "the flag was never set");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The issue's echo scenario: 2 workers, one handler blocked by `block` (which lasts
+/// `block_for`), other connections and timers measured meanwhile.
+fn echo_heals_around(block: fn(), block_for: Duration) {
+    let reports = Reports::default();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .on_stall(reports.handler())
+        .build()
+        .unwrap();
+    let flags = Arc::new(Blocking::default());
+    let addr = start_server(&rt, block, flags.clone());
+    let mut other = connect(addr);
+    round_trip(&mut other); // connected and served before the stall
+
+    // The blocking handler already runs and is woken by the reactor (the worker that
+    // waited in the reactor runs it: the case where nobody else would poll for I/O).
+    let mut blocked = connect(addr);
+    round_trip(&mut blocked);
+    std::thread::sleep(Duration::from_millis(20)); // both workers idle again
+    blocked.write_all(BLOCK).unwrap();
+    wait_until(&flags.started, Duration::from_secs(10));
+    let stall_start = Instant::now();
+
+    let trips: Vec<Duration> = (0..10).map(|_| round_trip(&mut other)).collect();
+    let first_trip_new_conn = {
+        let start = Instant::now();
+        let mut fresh = connect(addr);
+        round_trip(&mut fresh);
+        start.elapsed()
+    };
+    let lateness = rt.block_on(async {
+        let start = Instant::now();
+        corio::sleep(Duration::from_millis(10)).await;
+        start.elapsed().saturating_sub(Duration::from_millis(10))
+    });
+    let load = load_average();
+    for (i, t) in trips.iter().enumerate() {
+        assert!(
+            *t < Duration::from_millis(100),
+            "round trip {i} during the stall took {t:?} (all: {trips:?}; load {load})"
+        );
+    }
+    assert!(
+        first_trip_new_conn < Duration::from_millis(100),
+        "a new connection's first round trip took {first_trip_new_conn:?} (load {load})"
+    );
+    assert!(
+        lateness < Duration::from_millis(40),
+        "a 10 ms sleep fired {lateness:?} late during the stall (load {load})"
+    );
+
+    let measured_for = stall_start.elapsed();
+    assert!(
+        !flags.done.load(SeqCst),
+        "the blocking call ended before the measurements did ({measured_for:?}): the test \
+         measured nothing during the stall (machine too loaded?) (load {})",
+        load_average()
+    );
+    // The blocked connection is served once its handler returns.
+    round_trip_after_block(&mut blocked);
+    let all = reports.wait_for(2, Duration::from_secs(5));
+    let started: Vec<_> = all.iter().filter(|(_, r)| !r.ended()).collect();
+    assert_eq!(started.len(), 1, "one report per stall: {all:?}");
+    let report = &started[0].1;
+    assert_eq!(report.task().and_then(|t| t.name()), Some("echo-conn"));
+    let ended: Vec<_> = all.iter().filter(|(_, r)| r.ended()).collect();
+    assert_eq!(ended.len(), 1, "one end report per stall: {all:?}");
+    let total = ended[0].1.elapsed();
+    assert!(
+        total >= block_for.mul_f64(0.9) && total < block_for + Duration::from_secs(2),
+        "the stall lasted {block_for:?}, reported total {total:?}"
+    );
+}
+
+fn round_trip_after_block(s: &mut std::net::TcpStream) {
+    let mut buf = [0u8; MSG];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, BLOCK);
+}
+
+#[test]
+fn echo_flows_while_a_handler_sleeps_5_s() {
+    timeout(60, || {
+        echo_heals_around(
+            || std::thread::sleep(Duration::from_secs(5)),
+            Duration::from_secs(5),
+        )
+    });
+}
+
+#[test]
+fn echo_flows_while_a_handler_spins_3_s() {
+    timeout(60, || {
+        echo_heals_around(
+            || {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(3) {
+                    std::hint::spin_loop();
+                }
+            },
+            Duration::from_secs(3),
+        )
+    });
+}
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn every_worker_blocked_an_extra_worker_runs_tasks_then_retires() {
+    timeout(60, || {
+        let reports = Reports::default();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .thread_name("allstall")
+            .on_stall(reports.handler())
+            .build()
+            .unwrap();
+        let h = rt.handle();
+        let blocked = Arc::new(AtomicUsize::new(0));
+        let blockers: Vec<_> = (0..2)
+            .map(|_| {
+                let blocked = blocked.clone();
+                h.create_task(async move {
+                    blocked.fetch_add(1, SeqCst);
+                    std::thread::sleep(Duration::from_secs(3));
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while blocked.load(SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the blockers never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Both workers are now inside a 3 s poll.
+        let stall_start = Instant::now();
+        let spawned_at = Instant::now();
+        let ran_at = rt
+            .block_on(h.create_task(async { Instant::now() }))
+            .unwrap();
+        let lateness = rt.block_on(h.create_task(async {
+            let start = Instant::now();
+            corio::sleep(Duration::from_millis(10)).await;
+            start.elapsed().saturating_sub(Duration::from_millis(10))
+        }));
+        let lateness = lateness.unwrap();
+        let during = threads_named("allstall");
+        assert!(
+            stall_start.elapsed() < Duration::from_millis(2500),
+            "measurements outlasted the stall: machine too loaded (load {})",
+            load_average()
+        );
+        let load = load_average();
+        let delay = ran_at.saturating_duration_since(spawned_at);
+        assert!(
+            delay < Duration::from_millis(100),
+            "a task spawned while every worker was blocked ran after {delay:?} (load {load})"
+        );
+        assert!(
+            lateness < Duration::from_millis(40),
+            "a 10 ms sleep fired {lateness:?} late (load {load})"
+        );
+        // 2 workers + at most 2 extra workers (the default max_extra_workers).
+        assert!(
+            (3..=4).contains(&during),
+            "{during} worker threads during the stall"
+        );
+        for b in blockers {
+            rt.block_on(b).unwrap();
+        }
+        // Both stalls ended: the extra worker retires.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while threads_named("allstall") > 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the extra worker did not retire: {} worker threads",
+                threads_named("allstall")
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let all = reports.wait_for(4, Duration::from_secs(5));
+        assert_eq!(
+            all.iter().filter(|(_, r)| !r.ended()).count(),
+            2,
+            "one report per stalled worker: {all:?}"
+        );
+        // Still a working runtime with its 2 workers.
+        assert_eq!(rt.block_on(h.create_task(async { 7 })).unwrap(), 7);
+    });
+}
+
+#[test]
+fn one_report_per_stall_with_name_and_location_within_twice_the_threshold() {
+    timeout(60, || {
+        const THRESHOLD: Duration = Duration::from_millis(100);
+        let reports = Reports::default();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .stall_threshold(Some(THRESHOLD))
+            .on_stall(reports.handler())
+            .build()
+            .unwrap();
+        let started = Arc::new(Mutex::new(None));
+        let s = started.clone();
+        let line = line!() + 2;
+        rt.block_on(async move {
+            let task = corio::create_task_named("slow-one", async move {
+                *s.lock().unwrap() = Some(Instant::now());
+                std::thread::sleep(THRESHOLD * 5);
+            });
+            task.await.unwrap();
+        });
+        let started = started.lock().unwrap().unwrap();
+        let all = reports.wait_for(2, Duration::from_secs(5));
+        let starts: Vec<_> = all.iter().filter(|(_, r)| !r.ended()).collect();
+        assert_eq!(starts.len(), 1, "exactly one report per stall: {all:?}");
+        let (at, report) = starts[0];
+        let task = report.task().expect("the task is alive while it stalls");
+        assert_eq!(task.name(), Some("slow-one"));
+        let loc = report.location().expect("spawn location");
+        assert!(loc.file().ends_with("stalls.rs"), "{loc}");
+        assert_eq!(loc.line(), line, "{loc}");
+        let after = at.saturating_duration_since(started);
+        assert!(
+            after < THRESHOLD * 2,
+            "reported {after:?} after the stall began (threshold {THRESHOLD:?}, load {})",
+            load_average()
+        );
+        assert!(report.elapsed() >= THRESHOLD);
+        let ends: Vec<_> = all.iter().filter(|(_, r)| r.ended()).collect();
+        assert_eq!(ends.len(), 1, "one end report: {all:?}");
+        assert!(ends[0].1.elapsed() >= THRESHOLD * 4, "{:?}", ends[0].1);
+        assert!(format!("{}", ends[0].1).contains("slow-one"));
+    });
+}
+
+#[test]
+fn stall_threshold_none_turns_the_monitor_off() {
+    timeout(60, || {
+        let reports = Reports::default();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .stall_threshold(None)
+            .on_stall(reports.handler())
+            .build()
+            .unwrap();
+        let task = rt.handle().create_task(async {
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        rt.block_on(task).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(reports.all().is_empty());
+    });
+}
