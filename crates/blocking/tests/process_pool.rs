@@ -166,6 +166,7 @@ fn main() {
         not_a_worker_when_stdin_is_a_socket,
         not_a_worker_when_stdin_lacks_the_secret,
         not_a_worker_when_the_parent_is_another_program,
+        not_a_worker_when_setuid,
         bogus_reply_sizes_under_a_memory_limit,
         reply_above_max_reply_size_is_a_clear_error,
         call_timeout_kills_and_replaces_a_hung_worker,
@@ -683,6 +684,44 @@ fn not_a_worker_when_the_parent_is_another_program() {
         &marker,
         "runs a different program",
     );
+}
+
+/// A setuid copy of this binary (owned by `nobody`, run by root: the kernel
+/// sets AT_SECURE) is refused before anything else is looked at. Needs root and
+/// a temp dir that honours setuid bits; says so and checks nothing otherwise.
+fn not_a_worker_when_setuid() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || nosuid(&std::env::temp_dir()) {
+        println!("    (setuid check not exercised: needs root and a temp dir without nosuid)");
+        return;
+    }
+    let dir = marker_path("setuid-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = dir.join("prog");
+    std::fs::copy(std::env::current_exe().unwrap(), &prog).unwrap();
+    std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o4755)).unwrap();
+
+    let marker = marker_path("setuid-marker");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = Command::new(&prog);
+    cmd.env(MARKER_ENV, std::process::id().to_string());
+    feed_and_check(cmd, attack_with_made_up_secret(&marker), &marker, "setuid");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// True if `dir`'s filesystem ignores setuid bits.
+fn nosuid(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` outlives the call.
+    let ret = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    ret != 0 || st.f_flag & libc::ST_NOSUID != 0
 }
 
 /// Starts `cmd` with `input` already in its stdin pipe, then checks it.
