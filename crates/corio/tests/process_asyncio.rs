@@ -10,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use corio::process::{create_subprocess_exec, create_subprocess_shell, Command, Stdio};
-use sync_support::run_timeout;
+use sync_support::{eventually, proc_state, run_timeout};
 
 const STEP: Duration = Duration::from_secs(20);
 
@@ -180,7 +180,7 @@ fn kill_the_process_group() {
             .spawn()
             .unwrap();
         let pgid = child.id().unwrap() as i32;
-        let grandchild: i32 =
+        let grandchild: u32 =
             String::from_utf8(child.stdout.as_mut().unwrap().readline().await.unwrap())
                 .unwrap()
                 .trim()
@@ -191,20 +191,10 @@ fn kill_the_process_group() {
         let st = corio::wait_for(child.wait(), STEP).await.unwrap().unwrap();
         assert_eq!(st.signal(), Some(libc::SIGKILL));
         // The grandchild got the signal too (it is gone or a zombie of init).
-        let deadline = std::time::Instant::now() + STEP;
-        loop {
-            let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
-                .ok()
-                .map(|s| s[s.rfind(')').unwrap() + 2..].chars().next().unwrap());
-            if matches!(state, None | Some('Z')) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "grandchild survived: {state:?}"
-            );
-            corio::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(STEP, "the grandchild died with its group", || {
+            matches!(proc_state(grandchild), None | Some('Z'))
+        })
+        .await;
     });
 }
 

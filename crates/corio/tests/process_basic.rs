@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use corio::process::{create_subprocess_exec, Command, Stdio};
-use sync_support::run_timeout;
+use sync_support::{proc_state, run_timeout};
 
 #[test]
 fn piped_stdin_stdout_round_trip() {
@@ -99,13 +99,6 @@ fn spawn_errors_are_reported() {
         .spawn()
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
-}
-
-/// `Z` (zombie) or gone: reads /proc/<pid>/stat's state field.
-fn proc_state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the parenthesised command name.
-    s.rsplit(')').next()?.trim().chars().next()
 }
 
 #[test]

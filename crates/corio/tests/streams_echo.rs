@@ -6,7 +6,7 @@ mod sync_support;
 use std::time::{Duration, Instant};
 
 use corio::streams::{SocketAddress, StreamReader, StreamWriter};
-use sync_support::run_timeout;
+use sync_support::{raise_nofile, run_timeout};
 
 async fn echo(mut r: StreamReader, mut w: StreamWriter) {
     loop {
@@ -19,25 +19,6 @@ async fn echo(mut r: StreamReader, mut w: StreamWriter) {
             }
             _ => return, // EOF or error
         }
-    }
-}
-
-/// Lets this process open `want` descriptors if the hard limit allows it.
-fn raise_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read/write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-        lim.rlim_cur
     }
 }
 

@@ -12,7 +12,7 @@ use corio::streams::{
     open_connection, open_unix_connection_with, start_server, start_unix_server,
     start_unix_server_with, ReadError, StreamConfig, StreamReader, StreamWriter,
 };
-use sync_support::{run_timeout, with_timeout};
+use sync_support::{eventually, raise_nofile, run_timeout, with_timeout};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -183,11 +183,12 @@ fn at_eof_as_soon_as_eof_arrived() {
         let (mut r, _w) = corio::streams::open_unix_connection(&p).await.unwrap();
         assert_eq!(r.readexactly(1).await.unwrap(), b"x");
         // No read has seen the end of stream: at_eof looks at the socket.
-        let deadline = Instant::now() + STEP;
-        while !r.at_eof() {
-            assert!(Instant::now() < deadline, "at_eof never became true");
-            corio::sleep(Duration::from_millis(5)).await;
-        }
+        // A `&mut` in the closure keeps the future Send (the reader is not Sync).
+        let reader = &mut r;
+        eventually(STEP, "at_eof after the peer closed", move || {
+            reader.at_eof()
+        })
+        .await;
         assert_eq!(r.read(1).await.unwrap(), b"");
     });
     let _ = std::fs::remove_file(&path);
@@ -552,23 +553,4 @@ fn thousand_clients_hundred_round_trips_without_drain() {
         "{CLIENTS} clients x {ROUNDS} round trips without drain in {elapsed:?} ({:.0} round trips/s)",
         (CLIENTS * ROUNDS) as f64 / elapsed.as_secs_f64()
     );
-}
-
-/// Lets this process open `want` descriptors if the hard limit allows it.
-fn raise_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read/write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-        lim.rlim_cur
-    }
 }

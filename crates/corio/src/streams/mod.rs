@@ -6,14 +6,26 @@
 //! | `r, w = await open_connection(host, port)` | `let (r, w) = open_connection(addr).await?;` |
 //! | `srv = await start_server(cb, host, port)` | `let srv = start_server(cb, addr).await?;` |
 //! | `open_unix_connection(path)` / `start_unix_server(cb, path)` | [`open_unix_connection`] / [`start_unix_server`] |
-//! | `await r.read(n)`, `readline()`, `readexactly(n)`, `readuntil(sep)`, `at_eof()` | same names on [`StreamReader`] |
-//! | `w.write(b)`, `await w.drain()`, `w.close()`, `await w.wait_closed()` | same names on [`StreamWriter`] |
+//! | `limit=n` on any of those | the `*_with` variants and [`StreamConfig`]: `open_connection_with(addr, StreamConfig::new().limit(n))` |
+//! | `await r.read(n)`, `read()`, `readline()`, `readexactly(n)`, `readuntil(sep or seps)` | same names on [`StreamReader`] (`read()` is `read_to_end()`) |
+//! | `r.at_eof()`, `exception()`, `set_exception(e)`, `feed_data(b)`, `feed_eof()` | same names on [`StreamReader`]; [`StreamFeeder`] from another task |
+//! | `w.write(b)`, `writelines`, `await w.drain()`, `close()`, `await wait_closed()`, `is_closing()`, `write_eof()` | same names on [`StreamWriter`] |
+//! | `w.transport.set_write_buffer_limits(high, low)`, `get_write_buffer_size()` | [`StreamWriter::set_write_buffer_limits`], [`StreamWriter::get_write_buffer_size`] |
 //! | `w.get_extra_info("peername")` | [`StreamWriter::peername`] (or `get_extra_info("peername")`) |
 //! | `srv.sockets`, `serve_forever()`, `close()`, `wait_closed()` | [`Server::sockets`], [`Server::serve_forever`], [`Server::close`], [`Server::wait_closed`] |
 //!
+//! The semantics are asyncio's transport's: `write` sends at once what the
+//! socket takes and the runtime sends the rest in the background, so a
+//! request/reply loop needs no `drain`; `drain` is back-pressure above the
+//! high-water mark; `close` closes (the connection's own reader sees end of
+//! stream); errors are stored and raised by the next read before buffered
+//! bytes. `StreamReader` is `futures_io::AsyncRead + AsyncBufRead` and
+//! `StreamWriter` is `futures_io::AsyncWrite`.
+//!
 //! The sockets are corio-reactor's [`net`](corio_reactor::net) types: a
 //! connection is one socket shared by the reader and the writer (each holds a
-//! clone). TCP connections get `TCP_NODELAY`, as in asyncio.
+//! clone), linked so that the writer's `close` reaches the reader. TCP
+//! connections get `TCP_NODELAY`, as in asyncio.
 //!
 //! The server runs on the corio runtime that calls `start_server`: an accept
 //! loop task, and one task per connection running the handler.
@@ -33,8 +45,7 @@
 //!     let server = start_server(echo, "127.0.0.1:0").await?;
 //!     let addr = server.local_addr().expect("a TCP server has an address");
 //!     let (mut r, mut w) = open_connection(addr).await?;
-//!     w.write(b"ping\n");
-//!     w.drain().await?;
+//!     w.write(b"ping\n"); // sent at once: no drain needed to get the reply
 //!     assert_eq!(r.readline().await?, b"ping\n");
 //!     w.close();
 //!     w.wait_closed().await?; // the handler reads EOF and returns

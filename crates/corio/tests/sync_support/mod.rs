@@ -90,3 +90,43 @@ where
 {
     with_timeout(TEST_TIMEOUT, move || corio::run(fut))
 }
+
+/// Polls `cond` every 5 ms until it holds; panics saying `what` after `limit`.
+/// For states no event announces (a process gone, a peer's end of stream).
+pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        corio::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A process's state letter from /proc/<pid>/stat (`Z` zombie), `None` once gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name.
+    s.rsplit(')').next()?.trim().chars().next()
+}
+
+/// Lets this process open `want` descriptors if the hard limit allows it;
+/// returns the soft limit now in force.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        lim.rlim_cur
+    }
+}
