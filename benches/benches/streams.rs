@@ -42,7 +42,7 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
 /// A client connection of one of the three kinds.
 enum Client {
     Raw(corio::net::TcpStream),
-    Streams(corio::StreamReader, corio::StreamWriter),
+    Streams(Box<(corio::StreamReader, corio::StreamWriter)>),
     Tokio(tokio::net::TcpStream),
 }
 
@@ -123,7 +123,8 @@ impl Client {
                     assert_eq!(buf, req);
                 }
             }
-            Client::Streams(r, w) => {
+            Client::Streams(rw) => {
+                let (r, w) = &mut **rw;
                 for _ in 0..n {
                     w.write(&req);
                     let reply = r.readexactly(MSG).await.expect("read");
@@ -168,7 +169,7 @@ fn setup() -> Setup {
     });
     let streams = corio_rt.block_on(async {
         let (r, w) = corio::open_connection(streams_addr).await.expect("connect");
-        Client::Streams(r, w)
+        Client::Streams(Box::new((r, w)))
     });
     let tokio = tokio_rt.block_on(async {
         let s = tokio::net::TcpStream::connect(tokio_addr)
