@@ -106,6 +106,7 @@ where
         drop_join: Self::drop_join,
         cancel: Self::cancel,
         waker: Self::new_waker,
+        drop_ref: Self::drop_ref,
     };
 
     /// The waker vtable: wakers point at the same allocation (the data pointer is the

@@ -51,6 +51,8 @@ pub(crate) struct Vtable {
     pub(crate) cancel: unsafe fn(NonNull<Header>) -> bool,
     /// A new waker (takes a reference).
     pub(crate) waker: unsafe fn(NonNull<Header>) -> Waker,
+    /// Releases a plain reference (a `TaskRef`'s), freeing the task if it was the last.
+    pub(crate) drop_ref: unsafe fn(NonNull<Header>),
 }
 
 /// Where the future lives, then its result.

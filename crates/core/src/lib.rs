@@ -81,6 +81,7 @@ mod schedule;
 mod state;
 mod sync;
 mod task;
+mod task_ref;
 
 pub use builder::{
     box_future, is_large_future, spawn, spawn_local, Builder, FutureSlot, BOX_FUTURE_THRESHOLD,
@@ -92,6 +93,7 @@ pub use meta::{TaskId, TaskMeta};
 pub use runnable::Runnable;
 pub use schedule::{Schedule, ScheduleInfo};
 pub use task::Task;
+pub use task_ref::TaskRef;
 
 /// Sizes of the task layout, for benchmarks and reports (not a stable API).
 #[doc(hidden)]

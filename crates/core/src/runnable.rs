@@ -52,6 +52,10 @@ impl Runnable {
         unsafe { self.ptr.as_ref() }
     }
 
+    pub(crate) fn header_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
     /// Polls the task's future once, catching any panic (it never unwinds into the caller).
     ///
     /// Returns `true` if the task woke itself during this poll (e.g. `yield_now`): it has

@@ -15,6 +15,7 @@
 //! | `Task<T>` (join handle) | 1 | `JOIN_INTEREST` while it is alive |
 //! | `Runnable` | 1 | `NOTIFIED`: at most one `Runnable` exists at a time |
 //! | each `Waker` | 1 | — |
+//! | each `TaskRef` (an executor's task list) | 1 | — (its `cancel` is `Task::cancel`'s transition) |
 //! | a thread calling the schedule function | 1 ("guard") | — |
 //!
 //! The guard reference keeps the allocation, and so the schedule function stored in it,

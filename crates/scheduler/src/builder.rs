@@ -12,6 +12,7 @@ use crossbeam_utils::CachePadded;
 use crate::executor::Executor;
 use crate::idle::Idle;
 use crate::lifo::LifoSlot;
+use crate::owned::OwnedTasks;
 use crate::park::Park;
 use crate::shared::{
     Config, NameFn, OutsideCounters, Remote, Shared, SlowPollFn, ThreadCallback, ThreadCount,
@@ -319,6 +320,7 @@ impl Builder {
             monitor,
             injector: Injector::new(),
             idle: Idle::with_spares(n, slots),
+            owned: OwnedTasks::new(n),
             shutdown: AtomicBool::new(false),
             park_hook: self.park_hook,
             hook_busy: AtomicBool::new(false),

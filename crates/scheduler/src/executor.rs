@@ -11,6 +11,7 @@ use corio_core::Task;
 
 use crate::context;
 use crate::metrics::Metrics;
+use crate::owned::Key;
 use crate::shared::{Scheduler, Shared};
 use crate::sync::Ordering::Relaxed;
 use crate::sync::{lock, thread, Arc, AtomicBool, Ordering::*, Parker, Unparker};
@@ -156,10 +157,12 @@ impl Executor {
         }
     }
 
-    /// Shuts down: stops the workers, drops every queued task (their [`Task`]s resolve
+    /// Shuts down: stops the workers, cancels every task (queued, or idle on a waker
+    /// nobody will wake: its future is dropped, its [`Task`] resolves
     /// `Err(Cancelled)`), and waits up to `timeout` for the worker threads to finish
     /// their current poll. Returns `true` if they all stopped in time (and were joined);
-    /// the ones still running a long poll are detached and stop on their own.
+    /// the ones still running a long poll are detached and stop on their own (the
+    /// task in that poll is dropped when the poll returns).
     ///
     /// Dropping the executor does the same without a timeout.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
@@ -175,7 +178,7 @@ impl Executor {
             if let Some(core) = core {
                 drain_core(shared, &core);
             }
-            shared.drain_injector();
+            shared.cancel_all_tasks();
             return true;
         }
         let all_stopped = {
@@ -217,7 +220,7 @@ impl Executor {
         } else {
             self.threads.clear(); // detach
         }
-        shared.drain_injector();
+        shared.cancel_all_tasks();
         all_stopped
     }
 }
@@ -310,22 +313,12 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // A large future is boxed before `track` wraps (moves) it.
+        // A large future is boxed before `Tracked` wraps (moves) it.
         if corio_core::is_large_future::<F>() {
-            self.spawn_tracked(builder, corio_core::box_future(future))
+            self.spawn_inner(builder, corio_core::box_future(future))
         } else {
-            self.spawn_tracked(builder, future)
+            self.spawn_inner(builder, future)
         }
-    }
-
-    fn spawn_tracked<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let (runnable, task) = builder.spawn(self.track(future), Scheduler(self.shared.clone()));
-        self.shared.schedule_spawned(runnable);
-        task
     }
 
     /// Counters about this executor.
@@ -358,17 +351,47 @@ impl Handle {
             .collect()
     }
 
-    fn track<F>(&self, future: F) -> Tracked<F> {
-        Tracked::new(future, &self.shared)
+    /// The metadata of every live task of this executor (spawned, its future not yet
+    /// dropped), in no particular order: what asyncio's `all_tasks()` lists.
+    ///
+    /// ```
+    /// let ex = corio_scheduler::Executor::new()?;
+    /// let builder = corio_core::Builder::new().name("sleeper");
+    /// let task = ex.spawn_with(builder, std::future::pending::<()>());
+    /// let live = ex.handle().tasks();
+    /// assert!(live.iter().any(|t| t.id() == task.id() && t.name() == Some("sleeper")));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn tasks(&self) -> Vec<corio_core::TaskMeta> {
+        self.shared.owned.snapshot()
+    }
+
+    /// Creates the task, lists it in the executor's owned tasks and schedules it (a
+    /// task spawned after shutdown began is cancelled at once).
+    fn spawn_inner<F>(&self, builder: corio_core::Builder, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.shared;
+        let (runnable, task) = shared.owned.bind(|key| {
+            builder.spawn(Tracked::new(future, key, shared), Scheduler(shared.clone()))
+        });
+        match runnable {
+            Some(runnable) => shared.schedule_spawned(runnable),
+            None => shared.count_spawned_cancelled(),
+        }
+        task
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A task's future plus the "alive tasks" bookkeeping: dropping it (completion or
-    /// cancellation) counts the task as finished.
+    /// A task's future plus its bookkeeping: dropping it (completion or cancellation)
+    /// removes the task from the executor's owned tasks and counts it as finished.
     struct Tracked<F> {
         #[pin]
         future: F,
+        key: Key,
         // A raw pointer, not an `Arc`: one reference-count increment and decrement
         // less per task on a line every worker touches. See `Tracked::shared`.
         shared: NonNull<Shared>,
@@ -378,27 +401,30 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             // SAFETY: see `Tracked::shared`.
             let shared = unsafe { this.shared.as_ref() };
+            shared.owned.remove(this.key);
             shared.count_completed();
         }
     }
 }
 
-// SAFETY: `Tracked` is a future plus a pointer to a `Shared`, which is `Sync` (its
-// only use is `count_completed`, through `&Shared`).
+// SAFETY: `Tracked` is a future, a key and a pointer to a `Shared`, which is `Sync`
+// (its only uses are `owned.remove` and `count_completed`, through `&Shared`).
 unsafe impl<F: Send> Send for Tracked<F> {}
 
 impl<F> Tracked<F> {
     /// Wraps a future that is about to become the future of a task whose schedule
-    /// function is a `Scheduler` holding an `Arc` to the same `Shared`.
+    /// function is a `Scheduler` holding an `Arc` to the same `Shared`, listed in its
+    /// owned tasks under `key`.
     ///
     /// Validity of `shared` whenever the wrapper is used: a `Tracked` is created only
-    /// in `Handle::spawn*` and moved straight into a task (corio-core's `spawn`); that
+    /// in `Handle::spawn_inner` and moved straight into a task (corio-core's `spawn`); that
     /// task also owns the `Scheduler` (an `Arc<Shared>`), which corio-core drops only
     /// when it frees the task, after the future was dropped. So the `Shared` outlives
     /// every poll and the drop of this wrapper.
-    fn new(future: F, shared: &Arc<Shared>) -> Tracked<F> {
+    fn new(future: F, key: Key, shared: &Arc<Shared>) -> Tracked<F> {
         Tracked {
             future,
+            key,
             shared: NonNull::from(&**shared),
         }
     }

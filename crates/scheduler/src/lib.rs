@@ -48,6 +48,7 @@ mod executor;
 mod idle;
 mod lifo;
 mod metrics;
+mod owned;
 mod park;
 mod shared;
 mod stall;
@@ -102,6 +103,74 @@ pub mod loom_model {
         /// Workers searching now.
         pub fn num_searching(&self) -> usize {
             self.0.num_searching()
+        }
+    }
+
+    /// The owned-task list (see the `owned` module docs), with tasks built by corio-core
+    /// around a future wrapper that removes the task's entry when the future is dropped,
+    /// as the executor's own wrapper does.
+    pub struct OwnedTasks(std::sync::Arc<crate::owned::OwnedTasks>);
+
+    impl OwnedTasks {
+        /// A list sized for `workers` threads.
+        pub fn new(workers: usize) -> OwnedTasks {
+            OwnedTasks(std::sync::Arc::new(crate::owned::OwnedTasks::new(workers)))
+        }
+        /// Spawns `future` with `schedule` and lists it; `None` for the `Runnable`
+        /// when the list was closed (the task is then cancelled already).
+        pub fn spawn<F, S>(
+            &self,
+            future: F,
+            schedule: S,
+        ) -> (Option<corio_core::Runnable>, corio_core::Task<F::Output>)
+        where
+            F: std::future::Future + Send + 'static,
+            F::Output: Send + 'static,
+            S: corio_core::Schedule + Send + Sync + 'static,
+        {
+            let list = self.0.clone();
+            self.0.bind(move |key| {
+                let future = Listed {
+                    future: Box::pin(future),
+                    key,
+                    list,
+                };
+                corio_core::spawn(future, schedule)
+            })
+        }
+        /// Closes the list and cancels every task in it.
+        pub fn close_and_cancel_all(&self) -> usize {
+            self.0.close_and_cancel_all()
+        }
+        /// Tasks listed now.
+        pub fn len(&self) -> usize {
+            self.0.snapshot().len()
+        }
+        /// Whether no task is listed.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
+
+    struct Listed<F: std::future::Future> {
+        future: std::pin::Pin<Box<F>>,
+        key: crate::owned::Key,
+        list: std::sync::Arc<crate::owned::OwnedTasks>,
+    }
+
+    impl<F: std::future::Future> std::future::Future for Listed<F> {
+        type Output = F::Output;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<F::Output> {
+            self.future.as_mut().poll(cx)
+        }
+    }
+
+    impl<F: std::future::Future> Drop for Listed<F> {
+        fn drop(&mut self) {
+            self.list.remove(self.key);
         }
     }
 }

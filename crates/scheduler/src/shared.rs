@@ -20,6 +20,12 @@
 //!    marks itself `exiting` (from then on its own wake-ups go to the injector), and
 //!    drains its LIFO slot, its local queue and the injector, dropping each `Runnable`
 //!    (which cancels the task: its `Task` resolves `Err(Cancelled)`).
+//!
+//!    2b. The last worker to exit closes the owned-task list and cancels every task
+//!    still in it (`crate::owned`): tasks idle on a waker (in no queue). Only the last
+//!    one, so that no task still being polled by another worker has its result
+//!    replaced by `Cancelled` (a task that panics because it dropped its own executor
+//!    keeps its panic). A task spawned after the close is cancelled at once.
 //! 3. A remote push first pushes, then re-reads `shutdown` (`SeqCst`): if set, the
 //!    pusher drains the injector itself. With step 1 this is a Dekker pair: either the
 //!    drainer sees the task, or the pusher sees the flag. No task is left in a queue.
@@ -27,8 +33,10 @@
 //!    the same (outer) drain loop picks them up; a thread-local `DRAINING` flag keeps the
 //!    drain from recursing. No lock is held while a task is dropped, so this cannot
 //!    deadlock.
-//! 5. The executor waits for the workers (or the timeout), joins them, and drains the
-//!    injector once more.
+//! 5. The executor waits for the workers (or the timeout), joins them (so step 2b is
+//!    over), and cancels what is left in the owned-task list: everything when it timed
+//!    out (tasks parked on wakers, and tasks queued behind a worker stuck in a poll),
+//!    or in the current-thread flavor; then it drains the injector once more.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -41,6 +49,7 @@ use crossbeam_utils::CachePadded;
 use crate::context;
 use crate::idle::Idle;
 use crate::lifo::LifoSlot;
+use crate::owned::OwnedTasks;
 use crate::park::Park;
 use crate::stall::{MonitorShared, StallConfig};
 use crate::sync::{
@@ -135,6 +144,8 @@ pub(crate) struct Shared {
     pub(crate) monitor: Option<MonitorShared>,
     pub(crate) injector: Injector<Runnable>,
     pub(crate) idle: Idle,
+    /// Every task from its spawn until its future is dropped (cancelled at shutdown).
+    pub(crate) owned: OwnedTasks,
     pub(crate) shutdown: AtomicBool,
     pub(crate) park_hook: Option<std::sync::Arc<dyn Park>>,
     /// A worker is in (or entering) the park hook: the others use their own parker.
@@ -199,6 +210,12 @@ impl Shared {
         }
     }
 
+    /// Counts the spawn of a task that was cancelled at once (spawned after shutdown
+    /// began: its future was already dropped and counted as completed).
+    pub(crate) fn count_spawned_cancelled(&self) {
+        self.outside.spawned.fetch_add(1, Relaxed);
+    }
+
     /// Pushes to the injector and wakes a worker if needed (shutdown step 3).
     pub(crate) fn schedule_remote(&self, runnable: Runnable) {
         self.injector.push(runnable);
@@ -258,6 +275,13 @@ impl Shared {
         true
     }
 
+    /// Closes the owned-task list and cancels every task still in it (shutdown steps 2b
+    /// and 5), then drops what the cancellations pushed to the injector.
+    pub(crate) fn cancel_all_tasks(&self) {
+        self.owned.close_and_cancel_all();
+        self.drain_injector();
+    }
+
     /// Drops every task in the injector (each `Task` resolves `Err(Cancelled)`).
     /// Re-entrant calls (a dropped future spawning) return at once: the outer loop
     /// picks their tasks up.
@@ -272,8 +296,17 @@ impl Shared {
     }
 
     /// A worker thread left its loop (a guard calls this even if it unwinds).
+    /// The last worker to exit at shutdown cancels the tasks left (shutdown step 2b).
     pub(crate) fn worker_exited(&self) {
-        lock(&self.exited).exited += 1;
+        let last = {
+            let mut count = lock(&self.exited);
+            count.exited += 1;
+            count.exited >= count.started && self.shutdown.load(SeqCst)
+        };
+        if last {
+            // Before the notify below: whoever joins this thread sees every task gone.
+            self.cancel_all_tasks();
+        }
         self.exited_cv.notify_all();
     }
 
