@@ -238,9 +238,6 @@ struct Entry {
     /// first poll, valid while the entry exists (the entry is removed, under
     /// this shard's lock, before the future that holds them is freed).
     stats: *const TaskStats,
-    /// The task's waker, stored at its first poll: at shutdown, waking every
-    /// idle task hands it to the stopped scheduler, which drops it (cancels).
-    waker: Option<Waker>,
 }
 
 // SAFETY: `stats` is only dereferenced under the shard's lock while the entry
@@ -314,7 +311,9 @@ fn remove(key: Key) {
     }
 }
 
-/// One runtime's view of the process-wide task table.
+/// One runtime's view of the process-wide task table: what `all_tasks`, the
+/// task tree and stall reports read (names, parents, statistics). Shutdown does
+/// not need it: the scheduler cancels its own tasks.
 pub(crate) struct Registry {
     runtime: u64,
     /// Debug mode: tasks already reported as slow (reported once each).
@@ -348,7 +347,6 @@ impl Registry {
             location,
             parent,
             stats: std::ptr::null(),
-            waker: None,
         });
         Key {
             shard: i as u32,
@@ -360,27 +358,6 @@ impl Registry {
 
     pub(crate) fn set_id(&self, key: Key, id: TaskId) {
         with_entry(key, |e| e.id = Some(id));
-    }
-
-    /// Wake every live task of this runtime (shutdown: the scheduler is stopped,
-    /// so each woken task is dropped, i.e. cancelled). Returns how many.
-    pub(crate) fn wake_all(&self) -> usize {
-        let mut wakers = Vec::new();
-        for i in 0..SHARDS {
-            let mut sh = shard(i);
-            wakers.extend(
-                sh.slab
-                    .iter_mut()
-                    .filter(|(_, e)| e.runtime == self.runtime)
-                    .filter_map(|(_, e)| e.waker.take()),
-            );
-        }
-        let n = wakers.len();
-        // Outside the locks: a woken task is dropped inline and removes its entry.
-        for w in wakers {
-            w.wake();
-        }
-        n
     }
 
     pub(crate) fn snapshot(&self) -> Vec<TaskMeta> {
@@ -511,14 +488,10 @@ impl<F: Future> Future for Tracked<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if !*this.polled {
-            // A corio-core task's waker is the same on every poll: store it once.
+            // Pinned from now on: the entry may point at the statistics.
             *this.polled = true;
-            let waker = cx.waker();
             let stats: *const TaskStats = &*this.stats;
-            with_entry(this.guard.key, |e| {
-                e.waker = Some(waker.clone());
-                e.stats = stats;
-            });
+            with_entry(this.guard.key, |e| e.stats = stats);
         }
         this.stats.poll(this.fut, cx, *this.timing)
     }

@@ -629,10 +629,9 @@ impl Runtime {
         // First the inspector: its thread stops at once and the socket goes.
         drop(self.inspector.take());
         let deadline = Instant::now().checked_add(timeout);
+        // The scheduler cancels every task, including those idle in a timer or an
+        // I/O wait (in no queue).
         let mut clean = ex.shutdown_timeout(timeout);
-        // Tasks idle in a timer or an I/O wait are in no queue: wake them so
-        // the stopped scheduler drops them (cancels them).
-        self.handle.shared.registry.wake_all();
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         clean &= self.handle.shared.blocking.shutdown_timeout(left);
         clean
