@@ -88,8 +88,9 @@ fn past_deadline_fires_at_once() {
         assert!(futures::poll!(sleep_until(start - Duration::from_secs(1))).is_ready());
         assert!(futures::poll!(sleep(Duration::ZERO)).is_ready());
         assert!(futures::poll!(sleep_until(Instant::now())).is_ready());
+        // (Promptness is what the first-poll checks above show; a wall-clock bound
+        // here would only measure how loaded the machine is.)
         sleep_until(start - Duration::from_secs(1)).await;
-        assert!(start.elapsed() < Duration::from_millis(500));
     });
 }
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the workspace's unit and integration tests under ThreadSanitizer (data races,
+# including races between atomics and plain accesses that loom's models do not cover).
+#
+# Nightly: -Zsanitizer=thread needs the standard library rebuilt with the same flag
+# (-Zbuild-std, from the rust-src component, installed here if missing), otherwise TSan
+# cannot see std's own synchronisation (Arc, Mutex) and reports false races. The target
+# is explicit so the flag reaches only the code under test, not build scripts or proc
+# macros. Doctests are not run (covered by ci/test.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  rustup +nightly component add rust-src
+fi
+target="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
+# halt_on_error: the first report fails its test binary (and so the run).
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
+# Its own target dir: a sanitized std and different flags; sharing would rebuild everything.
+export CARGO_TARGET_DIR="${TSAN_TARGET_DIR:-target/tsan}"
+cargo +nightly test -Zbuild-std --target "$target" --workspace --all-features --no-fail-fast \
+  --tests "$@"
