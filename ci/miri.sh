@@ -3,7 +3,11 @@
 # 1. corio-core's tests;
 # 2. corio-scheduler's Miri-sized tests (crates/scheduler/tests/miri.rs: the LIFO slot's
 #    raw task pointers, crossbeam-deque stealing between workers, spawn, block_on,
-#    shutdown with queued tasks).
+#    shutdown with queued tasks);
+# 3. the facade's sync primitives and queue (crates/corio/tests/miri_sync.rs: Lock<T>'s
+#    UnsafeCell and guards, Semaphore, Event, Condition, Barrier, a bounded Queue, each
+#    across real threads with futures' block_on; corio's runtime needs epoll, which Miri
+#    lacks).
 # Installs the nightly miri component if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +37,5 @@ cargo +nightly miri test -p corio-core "$@"
 # and the tests set worker_threads explicitly, so num_cpus never reads /proc or /sys.
 MIRIFLAGS="${MIRIFLAGS_SCHEDULER:--Zmiri-tree-borrows -Zmiri-permissive-provenance -Zmiri-ignore-leaks -Zmiri-many-seeds=0..4}" \
   cargo +nightly miri test -p corio-scheduler --test miri "$@"
+# The facade's sync primitives: std and futures only, so the default flags (strict provenance).
+cargo +nightly miri test -p corio --test miri_sync "$@"
