@@ -22,7 +22,8 @@
 //!    `wait_closed` and the connection's reader.
 //!
 //! All state is in one mutex shared by the writer and its flusher; the lock is
-//! never held while waking a waker or spawning the flusher.
+//! never held while waking the writer's own waiter or spawning the flusher. A
+//! fatal error feeds the reader's link under it (the reader never takes it).
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -583,19 +584,24 @@ impl StreamWriter {
                 return;
             }
             st.phase = Phase::Closing;
-            // asyncio stops reading at close: the reader gets end of stream.
-            self.shared.link.feed_eof();
+            let mut spawn = false;
             if st.size() == 0 && !st.flusher {
-                if let Poll::Ready(r) = st.io.poll_close(&mut Context::from_waker(noop_waker())) {
-                    if let Err(e) = r {
-                        st.error.get_or_insert(Arc::new(e));
+                match st.io.poll_close(&mut Context::from_waker(noop_waker())) {
+                    Poll::Ready(r) => {
+                        if let Err(e) = r {
+                            st.error.get_or_insert(Arc::new(e));
+                        }
+                        st.phase = Phase::Closed;
                     }
-                    st.phase = Phase::Closed;
-                    return;
+                    Poll::Pending => spawn = st.claim_flusher(),
                 }
+            } else {
+                spawn = st.claim_flusher();
             }
-            st.claim_flusher()
+            spawn
         };
+        // asyncio stops reading at close: the reader gets end of stream.
+        self.shared.link.feed_eof();
         if spawn {
             self.spawn_flusher();
         }
