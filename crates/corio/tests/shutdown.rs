@@ -165,3 +165,161 @@ fn shutdown_timeout_waits_for_quick_blocking_work() {
         assert!(done.load(SeqCst));
     });
 }
+
+fn named_runtime(name: &str, workers: usize) -> corio::Runtime {
+    corio::Runtime::builder()
+        .worker_threads(workers)
+        .thread_name(name)
+        .build()
+        .unwrap()
+}
+
+/// Runs `f`, returning how long it took and its panic message, if it panicked.
+fn time_and_catch(f: impl FnOnce()) -> (Duration, Option<String>) {
+    let start = Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    (start.elapsed(), r.err().map(|p| common::panic_msg(&*p)))
+}
+
+fn assert_drop_inside_message(msg: &str, runtime: &str, place: &str) {
+    for part in [
+        &format!("runtime '{runtime}'") as &str,
+        "dropped inside async code",
+        place,
+        "shutdown_background",
+        "plain thread",
+    ] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+}
+
+#[test]
+fn drop_inside_a_task_of_another_runtime_panics_and_shuts_down_in_background() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    timeout(60, move || {
+        let outer = named_runtime("outer-rt", 1);
+        let inner = named_runtime("inner-rt", 2);
+        let (stuck, _t) = stuck_job(&inner);
+        stuck.started.recv_timeout(Duration::from_secs(10)).unwrap();
+        ten_sleepers(&inner, &d);
+        let task = outer
+            .handle()
+            .create_task(async move { time_and_catch(move || drop(inner)) });
+        let (took, msg) = task.wait_blocking().unwrap();
+        // A blocking drop would have waited 5 s for the stuck blocking job.
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        let msg = msg.expect("dropping a runtime inside a task panics");
+        assert_drop_inside_message(&msg, "inner-rt", "a task of the runtime 'outer-rt'");
+        wait_until("the inner runtime's tasks to be cancelled", || {
+            d.get() == 10
+        });
+        // The outer runtime's worker was not harmed.
+        assert_eq!(
+            outer
+                .block_on(outer.handle().create_task(async { 5 }))
+                .unwrap(),
+            5
+        );
+        let _ = stuck.release.send(());
+    });
+}
+
+#[test]
+fn drop_inside_block_on_panics() {
+    timeout(60, || {
+        let outer = named_runtime("outer-bo", 1);
+        let inner = named_runtime("inner-bo", 1);
+        let (took, msg) = outer.block_on(async move { time_and_catch(move || drop(inner)) });
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        let msg = msg.expect("dropping a runtime inside block_on panics");
+        assert_drop_inside_message(
+            &msg,
+            "inner-bo",
+            "a block_on future of the runtime 'outer-bo'",
+        );
+    });
+}
+
+#[test]
+fn shutdown_background_returns_at_once() {
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    timeout(60, move || {
+        let rt = named_runtime("background", 2);
+        let (stuck, _t) = stuck_job(&rt);
+        stuck.started.recv_timeout(Duration::from_secs(10)).unwrap();
+        ten_sleepers(&rt, &d);
+        let start = Instant::now();
+        rt.shutdown_background();
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+        wait_until("the tasks to be cancelled", || d.get() == 10);
+        fresh_runtime_works();
+        let _ = stuck.release.send(());
+    });
+}
+
+#[test]
+fn shutdown_background_inside_async_code_does_not_panic() {
+    timeout(60, || {
+        let outer = named_runtime("outer-sb", 1);
+        let inner = named_runtime("inner-sb", 1);
+        let sleeper = inner
+            .handle()
+            .create_task(corio::sleep(Duration::from_secs(3600)));
+        let (took, msg) =
+            outer.block_on(async move { time_and_catch(move || inner.shutdown_background()) });
+        assert!(msg.is_none(), "{msg:?}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(sleeper.wait_blocking().unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn drop_while_unwinding_never_panics_again() {
+    timeout(60, || {
+        // In a task: the runtime goes to the background, the task keeps its panic
+        // (a second panic would abort the whole test process).
+        let outer = named_runtime("outer-uw", 1);
+        let inner = named_runtime("inner-uw", 1);
+        let task = outer.handle().create_task(async move {
+            let _rt = inner;
+            panic!("first panic");
+        });
+        let err = task.wait_blocking().unwrap_err();
+        let payload = err.into_panic();
+        assert_eq!(common::panic_msg(&*payload), "first panic");
+
+        // On a plain thread: the bounded blocking shutdown, no second panic either.
+        let rt = named_runtime("plain-uw", 1);
+        let joined = std::thread::spawn(move || {
+            let _rt = rt;
+            panic!("second panic");
+        })
+        .join();
+        assert_eq!(common::panic_msg(&*joined.unwrap_err()), "second panic");
+    });
+}
+
+#[test]
+fn last_reference_dropped_on_its_own_worker_does_not_deadlock() {
+    timeout(60, || {
+        let rt = Arc::new(named_runtime("self-owned", 2));
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let mine = rt.clone();
+        let task = rt.handle().create_task(async move {
+            corio::to_thread(move || go_rx.recv_timeout(Duration::from_secs(10)))
+                .await
+                .unwrap()
+                .unwrap();
+            time_and_catch(move || drop(mine))
+        });
+        drop(rt);
+        go_tx.send(()).unwrap();
+        let (took, msg) = task.wait_blocking().unwrap();
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        let msg = msg.expect("dropping the runtime in its own task panics");
+        assert_drop_inside_message(&msg, "self-owned", "a task of the runtime 'self-owned'");
+    });
+}

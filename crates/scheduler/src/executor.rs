@@ -169,6 +169,36 @@ impl Executor {
         self.shutdown(Some(timeout))
     }
 
+    /// Starts the shutdown and returns at once, without waiting for anything: the
+    /// workers stop after their current poll and cancel every task in the background
+    /// (the last one to exit cancels the tasks idle on wakers); their threads are
+    /// detached. In the current-thread flavor (no threads) the tasks are cancelled
+    /// here, before it returns.
+    ///
+    /// This is the shutdown to use where waiting is not allowed: inside a task or a
+    /// `block_on` future (of any executor).
+    ///
+    /// ```
+    /// let ex = corio_scheduler::Executor::new()?;
+    /// let task = ex.spawn(std::future::pending::<()>());
+    /// ex.shutdown_background();
+    /// // The last worker to exit cancels the pending task.
+    /// assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_background(mut self) {
+        self.shut_down = true;
+        let shared = &*self.handle.shared;
+        shared.begin_shutdown();
+        if shared.current_thread {
+            if let Some(core) = lock(&shared.core).take() {
+                drain_core(shared, &core);
+            }
+            shared.cancel_all_tasks();
+        }
+        self.threads.clear(); // detach
+    }
+
     fn shutdown(&mut self, timeout: Option<Duration>) -> bool {
         self.shut_down = true;
         let shared = &*self.handle.shared;

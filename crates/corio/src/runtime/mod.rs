@@ -439,6 +439,7 @@ impl Builder {
             .build();
 
         let shared = Arc::new(Shared {
+            name: self.thread_name.clone(),
             sched: executor.handle().clone(),
             registry,
             blocking,
@@ -469,6 +470,8 @@ impl Builder {
 }
 
 pub(crate) struct Shared {
+    /// The runtime's name in messages: its thread name prefix.
+    name: String,
     sched: corio_scheduler::Handle,
     registry: Arc<Registry>,
     pub(crate) blocking: corio_blocking::BlockingPool,
@@ -512,7 +515,15 @@ fn enter(handle: Handle) -> EnterGuard {
 /// finish the polls they are in and for blocking closures already running;
 /// whatever still runs then is detached (finishes on its own thread, never
 /// joined). [`shutdown_timeout`](Runtime::shutdown_timeout) does the same with
-/// your bound.
+/// your bound; [`shutdown_background`](Runtime::shutdown_background) waits for
+/// nothing.
+///
+/// Dropping a runtime inside async code (in a task of any runtime, or in a
+/// `block_on` future) would make that wait on a worker thread, so it **panics**
+/// instead, after starting the shutdown in the background: there, use
+/// `shutdown_background`, or drop the runtime from a plain thread. Dropping it
+/// while a panic unwinds never panics again (the shutdown then goes to the
+/// background without a word if in async code).
 ///
 /// ```
 /// let rt = corio::Runtime::new().unwrap();
@@ -619,6 +630,39 @@ impl Runtime {
         self.shutdown(timeout)
     }
 
+    /// Shut down without waiting: pending tasks are cancelled (by the workers as
+    /// they stop, in the background), queued blocking closures are dropped, and
+    /// the worker threads and running blocking closures are detached. Returns at
+    /// once; use it where blocking is not allowed (inside async code), where a
+    /// plain `drop` panics.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let outer = corio::Runtime::new().unwrap();
+    /// let inner = corio::Runtime::new().unwrap();
+    /// let sleeper = inner.handle().create_task(corio::sleep(Duration::from_secs(3600)));
+    /// outer.block_on(async move {
+    ///     let start = Instant::now();
+    ///     inner.shutdown_background(); // a plain drop here would panic
+    ///     assert!(start.elapsed() < Duration::from_secs(1));
+    /// });
+    /// assert!(sleeper.wait_blocking().unwrap_err().is_cancelled());
+    /// ```
+    pub fn shutdown_background(mut self) {
+        self.shutdown_in_background();
+    }
+
+    fn shutdown_in_background(&mut self) {
+        let Some(ex) = self.executor.take() else {
+            return;
+        };
+        drop(self.inspector.take());
+        ex.shutdown_background();
+        // Drops queued closures; does not wait for running ones.
+        self.handle.shared.blocking.shutdown_timeout(Duration::ZERO);
+    }
+
     /// The shutdown of [`shutdown_timeout`](Self::shutdown_timeout) and `drop`:
     /// one deadline for the workers and the blocking pool. Later calls do
     /// nothing and return true.
@@ -647,10 +691,49 @@ impl Drop for Runtime {
     /// Shuts down as [`Runtime::shutdown_timeout`] with a 5 s bound: tasks are
     /// cancelled, and the drop waits at most 5 s in all for the workers to finish
     /// their current polls and for running blocking closures (the rest is
-    /// detached).
+    /// detached). Inside async code it shuts down in the background and panics
+    /// (see [`Runtime`]'s "Shutdown").
     fn drop(&mut self) {
-        self.shutdown(SHUTDOWN_GRACE);
+        if self.executor.is_none() {
+            return;
+        }
+        let Some(place) = async_context() else {
+            self.shutdown(SHUTDOWN_GRACE);
+            return;
+        };
+        self.shutdown_in_background();
+        let msg = format!(
+            "corio: the runtime '{}' was dropped inside async code ({place}): waiting there for \
+             its threads would block a worker thread, so its shutdown was started in the \
+             background instead (its tasks are cancelled, running blocking closures detached). \
+             Call Runtime::shutdown_background() there, or drop the runtime from a plain thread \
+             (outside any runtime)",
+            self.handle.shared.name
+        );
+        if std::thread::panicking() {
+            // Never a second panic while unwinding (that would abort the process).
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
+        }
     }
+}
+
+/// Where this thread runs async code, if it does: a task (of any corio runtime or
+/// executor) or a `block_on` future. `None` on a plain thread.
+fn async_context() -> Option<String> {
+    if let Some(h) = Handle::try_current() {
+        let what = if corio_core::current().is_some() {
+            "a task"
+        } else {
+            "a block_on future"
+        };
+        return Some(format!("{what} of the runtime '{}'", h.shared.name));
+    }
+    if corio_core::current().is_some() || corio_scheduler::Handle::try_current().is_some() {
+        return Some("a task or block_on future of a corio executor".to_owned());
+    }
+    None
 }
 
 /// A snapshot of a runtime's counters (stable API, no cfg flags).
