@@ -218,8 +218,8 @@ impl<F> fmt::Debug for Scoped<F> {
     }
 }
 
-/// A context variable (Python's `contextvars.ContextVar`). See the
-/// [module docs](self) for how values follow tasks and threads.
+/// A context variable (Python's `contextvars.ContextVar`): its value follows
+/// the current task (a copy per spawned task) and the current thread.
 ///
 /// ```
 /// use corio_core::ContextVar;

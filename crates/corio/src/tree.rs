@@ -261,7 +261,7 @@ impl fmt::Display for TaskTree {
 }
 
 /// A snapshot of the current runtime's tasks as a tree (empty outside a
-/// runtime). See the [module docs](self).
+/// runtime).
 pub fn task_tree() -> TaskTree {
     match crate::runtime::Handle::try_current() {
         Some(h) => h.task_tree(),

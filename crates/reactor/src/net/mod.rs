@@ -1,6 +1,6 @@
 //! Async TCP, UDP and Unix-domain sockets on the reactor.
 //!
-//! Every type wraps the std socket in an [`Async`](crate::Async) and implements
+//! Every type wraps the std socket in an [`Async`] and implements
 //! `futures_io::AsyncRead`/`AsyncWrite` (with vectored writes), so codecs and
 //! TLS crates from the futures ecosystem plug in. The stream types do not
 //! implement `AsyncBufRead` themselves (a socket has no buffer of its own):
