@@ -174,3 +174,20 @@ fn abort_clients_cancels_handlers_and_closes_their_sockets() {
         }
     });
 }
+
+#[test]
+fn host_names_are_resolved_for_start_server_and_open_connection() {
+    run_timeout(async {
+        // "localhost" needs a lookup (done on the blocking pool); it names the
+        // loopback interface, where the server listens.
+        let server = corio::start_server(echo, ("localhost", 0)).await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        let (mut r, mut w) = corio::open_connection(format!("localhost:{port}"))
+            .await
+            .unwrap();
+        w.write(b"ping\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.readline().await.unwrap(), b"ping\n");
+        server.close();
+    });
+}

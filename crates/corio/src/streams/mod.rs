@@ -60,6 +60,7 @@ mod error;
 mod link;
 mod probe;
 mod reader;
+mod resolve;
 mod server;
 pub(crate) mod transport;
 mod writer;
@@ -163,7 +164,8 @@ pub(crate) fn split_unix(stream: UnixStream, cfg: &StreamConfig) -> (StreamReade
 /// `open_connection`). Works under any executor (the reactor drives the socket).
 ///
 /// Errors: name resolution or connection errors (e.g. `ConnectionRefused`).
-/// Pass IP addresses in async code: resolving a host name blocks the thread.
+/// A host name (`"example.com:80"`) is resolved on the blocking pool, never on
+/// the worker; a literal address is used as it is.
 ///
 /// ```
 /// corio::run(async {
@@ -172,7 +174,7 @@ pub(crate) fn split_unix(stream: UnixStream, cfg: &StreamConfig) -> (StreamReade
 ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
 /// });
 /// ```
-pub async fn open_connection<A: ToSocketAddrs>(
+pub async fn open_connection<A: ToSocketAddrs + Send + 'static>(
     addr: A,
 ) -> io::Result<(StreamReader, StreamWriter)> {
     open_connection_with(addr, StreamConfig::new()).await
@@ -191,11 +193,12 @@ pub async fn open_connection<A: ToSocketAddrs>(
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub async fn open_connection_with<A: ToSocketAddrs>(
+pub async fn open_connection_with<A: ToSocketAddrs + Send + 'static>(
     addr: A,
     cfg: StreamConfig,
 ) -> io::Result<(StreamReader, StreamWriter)> {
-    let stream = TcpStream::connect(addr).await?;
+    let addrs = resolve::resolve(addr).await?;
+    let stream = TcpStream::connect(&addrs[..]).await?;
     Ok(split_tcp(stream, &cfg))
 }
 

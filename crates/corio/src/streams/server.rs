@@ -195,6 +195,9 @@ impl Drop for Server {
 /// runtime (`corio::run`, `Runtime::block_on`, or a task).
 ///
 /// Use port 0 for a free port and read it back with [`Server::local_addr`].
+/// A host name (`"localhost:8080"`) is resolved on the blocking pool, never on
+/// the worker (that lookup is what the `await` waits for); a literal address is
+/// bound at once.
 ///
 /// Errors: the bind error (e.g. `AddrInUse`), or `Other` outside a runtime.
 ///
@@ -213,7 +216,7 @@ pub async fn start_server<H, Fut, A>(handler: H, addr: A) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
-    A: ToSocketAddrs,
+    A: ToSocketAddrs + Send + 'static,
 {
     start_server_with(handler, addr, StreamConfig::new()).await
 }
@@ -239,10 +242,11 @@ pub async fn start_server_with<H, Fut, A>(
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
-    A: ToSocketAddrs,
+    A: ToSocketAddrs + Send + 'static,
 {
     let handle = current_handle("start_server")?;
-    let listener = TcpListener::bind(addr)?;
+    let addrs = super::resolve::resolve(addr).await?;
+    let listener = TcpListener::bind(&addrs[..])?;
     let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
     let accept =
         move |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| split_tcp(s, &cfg));
