@@ -15,7 +15,7 @@ fn main() -> std::io::Result<()> {
     }
     corio::run(async move {
         let (mut reader, mut writer) =
-            corio::open_connection(addr.as_str()).await.map_err(|e| {
+            corio::open_connection(addr.clone()).await.map_err(|e| {
                 std::io::Error::new(
                     e.kind(),
                     format!("cannot connect to {addr}: {e} (is echo_server running?)"),

@@ -42,7 +42,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8888".into());
     corio::run(async move {
-        let server = corio::start_server(handle_echo, addr.as_str()).await?;
+        let server = corio::start_server(handle_echo, addr.clone()).await?;
         for a in server.sockets() {
             println!("serving on {a} (Ctrl-C to stop)");
         }
