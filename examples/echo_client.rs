@@ -14,13 +14,12 @@ fn main() -> std::io::Result<()> {
         messages.push("Hello World!".into());
     }
     corio::run(async move {
-        let (mut reader, mut writer) =
-            corio::open_connection(addr.clone()).await.map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot connect to {addr}: {e} (is echo_server running?)"),
-                )
-            })?;
+        let (mut reader, mut writer) = corio::open_connection(addr.clone()).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot connect to {addr}: {e} (is echo_server running?)"),
+            )
+        })?;
         for msg in &messages {
             println!("send: {msg}");
             writer.write(msg.as_bytes());
