@@ -617,6 +617,9 @@ impl Runtime {
     /// their own threads, which nobody joins. Returns false when something was
     /// still running at the deadline.
     ///
+    /// It blocks the calling thread for up to `timeout`: inside async code, use
+    /// [`shutdown_background`](Self::shutdown_background) instead.
+    ///
     /// ```
     /// use std::time::{Duration, Instant};
     ///
