@@ -33,6 +33,8 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::cancel::CancelToken;
+
 #[cfg(feature = "process-pool")]
 pub use corio_blocking::ProcessPool;
 pub use corio_blocking::{BlockingError, BlockingPool, BlockingTask, ThreadPool};
@@ -100,8 +102,44 @@ where
     };
     RunInExecutor {
         task,
+        token: None,
         _out: PhantomData,
     }
+}
+
+/// [`to_thread`] for a closure that can see its awaiter's cancellation: the
+/// [`CancelToken`] it gets is cancelled when the awaiting task is cancelled
+/// (cooperatively, see [`crate::cancel`]) or the returned future is dropped
+/// unfinished (a timeout, a dropped task). A thread cannot be interrupted, so
+/// the closure polls the token and returns early.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::run(async {
+///     let r = corio::wait_for(
+///         corio::to_thread_cancellable(|token| {
+///             while !token.is_cancelled() {
+///                 std::thread::sleep(Duration::from_millis(1));
+///             }
+///             "stopped"
+///         }),
+///         Duration::from_millis(20),
+///     )
+///     .await;
+///     assert!(r.is_err()); // timed out; the closure saw the token and stopped
+/// });
+/// ```
+#[track_caller]
+pub fn to_thread_cancellable<F, T>(f: F) -> RunInExecutor<T>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let token = CancelToken::new();
+    let for_job = token.clone();
+    let mut fut = run_in_executor(None, move || f(&for_job));
+    fut.token = Some(token);
+    fut
 }
 
 /// Run `f` on the runtime's blocking pool (`asyncio.to_thread(func)`).
@@ -125,7 +163,19 @@ where
 #[must_use = "the work runs anyway, but its result is lost unless awaited"]
 pub struct RunInExecutor<T> {
     task: BlockingTask<Box<dyn Any + Send>>,
+    /// For [`to_thread_cancellable`]: cancelled when the awaiter gives up.
+    token: Option<CancelToken>,
     _out: PhantomData<fn() -> T>,
+}
+
+impl<T> Drop for RunInExecutor<T> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.token {
+            if !self.task.is_finished() {
+                t.cancel();
+            }
+        }
+    }
 }
 
 impl<T> fmt::Debug for RunInExecutor<T> {
@@ -140,6 +190,14 @@ impl<T: 'static> Future for RunInExecutor<T> {
     type Output = Result<T, BlockingError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Awaiting a blocking job is a leaf: a cancelled task stops waiting
+        // (the job itself runs on; see `to_thread_cancellable`).
+        if crate::cancel::is_cancelled() {
+            if let Some(t) = &self.token {
+                t.cancel();
+            }
+            return Poll::Ready(Err(BlockingError::Cancelled));
+        }
         Pin::new(&mut self.task).poll(cx).map(|res| {
             res.map(|boxed| match boxed.downcast::<T>() {
                 Ok(v) => *v,

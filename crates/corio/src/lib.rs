@@ -96,6 +96,7 @@ pub use streams::{
     StreamWriter,
 };
 
+pub mod cancel;
 pub mod debug;
 mod deferred;
 mod executor;
@@ -109,14 +110,15 @@ mod time;
 mod timeout;
 mod tree;
 
+pub use cancel::cleanup;
 pub use corio_core::{Context, ContextVar, ForeignTokenError, TaskError, TaskId, TaskMeta, Token};
 pub use debug::DebugReport;
 pub use deferred::{Deferred, DeferredError, InvalidStateError};
 #[cfg(feature = "process-pool")]
 pub use executor::ProcessPool;
 pub use executor::{
-    run_in_executor, to_thread, BlockingError, BlockingPool, BlockingTask, Executor, Job,
-    RunInExecutor, ThreadPool,
+    run_in_executor, to_thread, to_thread_cancellable, BlockingError, BlockingPool, BlockingTask,
+    Executor, Job, RunInExecutor, ThreadPool,
 };
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;

@@ -81,7 +81,8 @@ impl<T> Future for Shielded<T> {
         let Some(task) = self.task.as_mut() else {
             panic!("Shielded polled after it completed");
         };
-        let out = std::task::ready!(Pin::new(task).poll(cx));
+        // Shielded work is awaited normally even by a cancelled task.
+        let out = std::task::ready!(crate::cancel::shielded(|| Pin::new(task).poll(cx)));
         self.task = None;
         Poll::Ready(out)
     }

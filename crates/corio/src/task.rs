@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use corio_core::{TaskError, TaskId, TaskMeta};
 
+use crate::cancel::CancelState;
 use crate::tree::{TaskSnapshot, TaskState, TaskStats, Timing};
 
 /// A handle to a spawned task (asyncio's `Task`).
@@ -48,25 +49,48 @@ use crate::tree::{TaskSnapshot, TaskState, TaskStats, Timing};
 /// });
 /// ```
 pub struct Task<T> {
-    inner: corio_core::Task<T>,
+    /// `None` output: a cooperative task that resolved as cancelled.
+    inner: corio_core::Task<Option<T>>,
+    /// Set for tasks with a cancellation grace period (cooperative cancel).
+    coop: Option<Arc<CancelState>>,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn from_core(inner: corio_core::Task<T>) -> Self {
-        Task { inner }
+    pub(crate) fn from_core(
+        inner: corio_core::Task<Option<T>>,
+        coop: Option<Arc<CancelState>>,
+    ) -> Self {
+        Task { inner, coop }
     }
 
-    /// Request cancellation: the future is dropped (at once when idle, after the
-    /// current poll when running) and the task resolves to a cancelled [`TaskError`].
-    /// Returns false when the task had already finished: its result is kept, as
-    /// asyncio's `cancel()`.
+    /// Request cancellation. Returns false when the task had already finished:
+    /// its result is kept, as asyncio's `cancel()`. Cancelling twice is the
+    /// same as once.
+    ///
+    /// By default the future is dropped (at once when idle, after the current
+    /// poll when running) and the task resolves to a cancelled [`TaskError`].
+    /// A task spawned with a grace period
+    /// ([`TaskBuilder::cancel_grace`](crate::TaskBuilder::cancel_grace)) is
+    /// cancelled cooperatively instead: it is woken, its leaves complete as
+    /// cancelled, it may run cleanup, and it resolves to a cancelled `TaskError`
+    /// when its future returns or the grace period ends (see [`crate::cancel`]).
     pub fn cancel(&self) -> bool {
-        self.inner.cancel()
+        match &self.coop {
+            None => self.inner.cancel(),
+            Some(state) => {
+                if self.inner.is_finished() {
+                    return false;
+                }
+                state.request();
+                true
+            }
+        }
     }
 
-    /// True if the task was cancelled.
+    /// True if the task was cancelled (for a cooperative task: once it
+    /// resolved as cancelled).
     pub fn cancelled(&self) -> bool {
-        self.inner.is_cancelled()
+        self.inner.is_cancelled() || self.coop.as_ref().is_some_and(|c| c.resolved_cancelled())
     }
 
     /// True once the task finished: completed, panicked or cancelled.
@@ -93,11 +117,6 @@ impl<T> Task<T> {
     /// Let the task run on without a handle (the same as dropping it).
     pub fn detach(self) {
         self.inner.detach()
-    }
-
-    /// The underlying corio-core task handle.
-    pub fn into_inner(self) -> corio_core::Task<T> {
-        self.inner
     }
 
     /// Block this thread until the task finishes, from a thread that is *not* a
@@ -141,7 +160,7 @@ impl<T> Task<T> {
         let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
         loop {
-            if let Poll::Ready(out) = Pin::new(&mut self.inner).poll(&mut cx) {
+            if let Poll::Ready(out) = self.poll_result(&mut cx) {
                 return Ok(out);
             }
             match deadline {
@@ -169,11 +188,26 @@ impl Wake for ThreadWaker {
     }
 }
 
+impl<T> Task<T> {
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+        Pin::new(&mut self.inner).poll(cx).map(|r| match r {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(TaskError::cancelled(self.inner.id())),
+            Err(e) => Err(e),
+        })
+    }
+}
+
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.inner).poll(cx)
+        // Awaiting a task is a leaf: a cancelled awaiter stops waiting (the
+        // awaited task runs on).
+        if crate::cancel::is_cancelled() {
+            return Poll::Ready(Err(TaskError::cancelled(self.id())));
+        }
+        self.poll_result(cx)
     }
 }
 
@@ -494,5 +528,23 @@ impl<F: Future> Future for Tracked<F> {
             with_entry(this.guard.key, |e| e.stats = stats);
         }
         this.stats.poll(this.fut, cx, *this.timing)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A task without cooperative cancellation: its output, always `Some`
+    /// (`None` is a cooperative task that resolved as cancelled).
+    pub(crate) struct Plain<F> {
+        #[pin]
+        pub(crate) fut: F,
+    }
+}
+
+impl<F: Future> Future for Plain<F> {
+    type Output = Option<F::Output>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().fut.poll(cx).map(Some)
     }
 }

@@ -714,6 +714,10 @@ impl<T> Future for GroupTask<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Awaiting a child is a leaf (see `crate::cancel`).
+        if crate::cancel::is_cancelled() {
+            return Poll::Ready(Err(TaskError::cancelled(self.id)));
+        }
         let mut st = self.slot.lock();
         match std::mem::replace(&mut *st, SlotState::Taken) {
             SlotState::Done(out) => Poll::Ready(out.map_err(|failed| match failed {

@@ -35,7 +35,8 @@ impl Future for YieldNow {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
+        // A cancelled task does not wait here (see `crate::cancel`).
+        if self.yielded || crate::cancel::is_cancelled() {
             return Poll::Ready(());
         }
         self.yielded = true;

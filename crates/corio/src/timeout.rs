@@ -345,7 +345,9 @@ impl<F: Future> Future for WaitFor<F> {
             let Some(sleep) = this.sleep.as_mut() else {
                 return Poll::Pending;
             };
-            if Pin::new(sleep).poll(cx).is_pending() {
+            // The deadline timer is not a leaf: a cancelled task's timeout
+            // does not expire early.
+            if crate::cancel::shielded(|| Pin::new(sleep).poll(cx)).is_pending() {
                 return Poll::Pending;
             }
             // Expired. If an enclosing scope expired too, it reports: it checks

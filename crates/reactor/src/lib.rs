@@ -67,6 +67,7 @@
 //! ```
 
 mod block_on;
+pub mod cancel;
 mod hup;
 mod io;
 pub mod net;

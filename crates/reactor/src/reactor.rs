@@ -617,6 +617,9 @@ impl Source {
     /// so that it can re-register (two tasks polling one direction ping-pong
     /// rather than lose a wake-up; use `readable()`/`writable()` for many waiters).
     pub(crate) fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        if crate::cancel::is_cancelled() {
+            return Poll::Ready(Err(crate::cancel::Cancelled.into()));
+        }
         let mut st = lock(&self.state);
         let d = &mut st.dirs[dir];
         if d.ready {
@@ -644,6 +647,9 @@ impl Source {
         slot: &mut Option<usize>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<u64>> {
+        if crate::cancel::is_cancelled() {
+            return Poll::Ready(Err(crate::cancel::Cancelled.into()));
+        }
         let mut st = lock(&self.state);
         let d = &mut st.dirs[dir];
         if d.ready {

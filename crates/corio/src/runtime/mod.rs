@@ -45,9 +45,10 @@ use std::time::{Duration, Instant};
 
 use corio_core::TaskMeta;
 
+use crate::cancel::{CancelState, Coop};
 use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
-use crate::task::{Registry, RegistryGuard, Task, Tracked};
+use crate::task::{Plain, Registry, RegistryGuard, Task, Tracked};
 use crate::tree::{TaskTree, Timing};
 
 /// `box_if_large!(fut => call)`: evaluates `call` with `fut` boxed first when the future is
@@ -123,6 +124,7 @@ pub struct Builder {
     stall_threshold: Option<Option<Duration>>,
     max_extra_workers: Option<usize>,
     stall_handler: Option<stall::StallHandler>,
+    cancel_grace: Option<Duration>,
 }
 
 impl fmt::Debug for Builder {
@@ -162,7 +164,33 @@ impl Builder {
             stall_threshold: None,
             max_extra_workers: None,
             stall_handler: None,
+            cancel_grace: None,
         }
+    }
+
+    /// Cancel every task of this runtime cooperatively, with `grace` for its
+    /// cleanup (default: none, `Task::cancel` drops the future at once). A
+    /// task's own [`TaskBuilder::cancel_grace`] wins. See [`crate::cancel`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = corio::Runtime::builder()
+    ///     .cancel_grace(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let t = corio::create_task(async {
+    ///         corio::sleep(Duration::from_secs(3600)).await; // ends at once on cancel
+    ///         assert!(corio::cancel::is_cancelled());
+    ///     });
+    ///     corio::sleep(Duration::from_millis(5)).await;
+    ///     t.cancel();
+    ///     assert!(t.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = Some(grace);
+        self
     }
 
     /// Number of worker threads (default: the number of CPUs; at least 1).
@@ -446,6 +474,7 @@ impl Builder {
             shutdown_requested,
             debug: debug_on,
             timing: (self.inspect || debug_on).then_some(Timing),
+            cancel_grace: self.cancel_grace,
         });
         let _ = slot.set(Arc::downgrade(&shared));
         let handle = Handle { shared };
@@ -480,6 +509,8 @@ pub(crate) struct Shared {
     debug: bool,
     /// Measure busy and wait times of tasks (inspection or debug mode on).
     timing: Option<Timing>,
+    /// Default grace period of cooperative cancellation (`None`: drop at once).
+    cancel_grace: Option<Duration>,
 }
 
 thread_local! {
@@ -825,6 +856,42 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_opts(fut, name, None, location)
+    }
+
+    /// Spawn with a cancellation grace period (`None`: the runtime's default).
+    pub(crate) fn spawn_opts<F>(
+        &self,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        grace: Option<Duration>,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match grace.or(self.shared.cancel_grace) {
+            None => self.spawn_tracked(Plain { fut }, None, name, location),
+            Some(grace) => {
+                let state = CancelState::new(grace);
+                let coop = Coop::new(fut, state.clone());
+                self.spawn_tracked(coop, Some(state), name, location)
+            }
+        }
+    }
+
+    fn spawn_tracked<F, T>(
+        &self,
+        fut: F,
+        coop: Option<Arc<CancelState>>,
+        name: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) -> Task<T>
+    where
+        F: Future<Output = Option<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
         let parent = crate::current_task().map(|t| t.id());
@@ -845,7 +912,7 @@ impl Handle {
         }
         let task = self.shared.sched.spawn_with(b, tracked);
         registry.set_id(key, task.id());
-        Task::from_core(task)
+        Task::from_core(task, coop)
     }
 
     /// Live tasks of this runtime.
@@ -891,12 +958,40 @@ impl Handle {
 #[derive(Debug, Default, Clone)]
 pub struct TaskBuilder {
     name: Option<Cow<'static, str>>,
+    grace: Option<Duration>,
 }
 
 impl TaskBuilder {
     /// A builder for an unnamed task.
     pub fn new() -> Self {
-        TaskBuilder { name: None }
+        TaskBuilder {
+            name: None,
+            grace: None,
+        }
+    }
+
+    /// Cancel this task cooperatively, with `grace` for its cleanup: on
+    /// `cancel()` it is woken, its corio leaves complete as cancelled, and it
+    /// is dropped if it has not returned when `grace` ends (zero: at once).
+    /// See [`crate::cancel`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// corio::run(async {
+    ///     let t = corio::TaskBuilder::new()
+    ///         .cancel_grace(Duration::from_millis(500))
+    ///         .spawn(async {
+    ///             corio::sleep(Duration::from_secs(3600)).await;
+    ///             corio::cleanup(corio::sleep(Duration::from_millis(5))).await;
+    ///         });
+    ///     corio::yield_now().await;
+    ///     t.cancel();
+    ///     assert!(t.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
     }
 
     /// Name the task (shown by `all_tasks`, debug reports and panic reports).
@@ -917,7 +1012,7 @@ impl TaskBuilder {
         F::Output: Send + 'static,
     {
         let location = Location::caller();
-        box_if_large!(fut => spawn_current("TaskBuilder::spawn", fut, self.name, location))
+        box_if_large!(fut => spawn_current("TaskBuilder::spawn", fut, self.name, self.grace, location))
     }
 
     /// Spawn on the runtime of `handle`, from any thread.
@@ -928,7 +1023,7 @@ impl TaskBuilder {
         F::Output: Send + 'static,
     {
         let location = Location::caller();
-        box_if_large!(fut => handle.spawn_inner(fut, self.name, location))
+        box_if_large!(fut => handle.spawn_opts(fut, self.name, self.grace, location))
     }
 }
 
@@ -938,13 +1033,14 @@ fn spawn_current<F>(
     what: &str,
     fut: F,
     name: Option<Cow<'static, str>>,
+    grace: Option<Duration>,
     location: &'static Location<'static>,
 ) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    with_current(what, |h| h.spawn_inner(fut, name, location))
+    with_current(what, |h| h.spawn_opts(fut, name, grace, location))
 }
 
 /// Run `f` with this thread's runtime, without cloning its `Handle` (an
@@ -996,7 +1092,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    box_if_large!(fut => spawn_current("create_task", fut, None, location))
+    box_if_large!(fut => spawn_current("create_task", fut, None, None, location))
 }
 
 /// [`create_task`] with a name (`asyncio.create_task(coro, name=...)`).
@@ -1016,7 +1112,7 @@ where
 {
     let location = Location::caller();
     let name = Some(name.into());
-    box_if_large!(fut => spawn_current("create_task_named", fut, name, location))
+    box_if_large!(fut => spawn_current("create_task_named", fut, name, None, location))
 }
 
 /// Run `fut` to completion on a new default runtime, then shut it down

@@ -119,7 +119,8 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.elapsed {
+        // A cancelled task's sleep ends at once (see the `cancel` module).
+        if this.elapsed || crate::cancel::is_cancelled() {
             return Poll::Ready(());
         }
         let reactor = Reactor::get();

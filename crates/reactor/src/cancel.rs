@@ -1,0 +1,77 @@
+//! The cancellation signal the reactor's leaf futures honour.
+//!
+//! An executor that cancels tasks cooperatively (corio's facade does, when a
+//! task has a cancellation grace period) sets this thread's flag around the
+//! poll of a task that was asked to cancel, and clears it again inside
+//! regions that must run normally (cleanup). While the flag is set, every
+//! leaf future of this crate completes at its next poll, without waiting:
+//! [`Sleep`](crate::timer::Sleep) as if its deadline had passed, and socket
+//! operations (read, write, accept, connect, readiness waits) with an
+//! `io::Error` whose inner error is [`Cancelled`] (see [`is_cancelled_error`]).
+//! The signal is level-triggered: every later poll sees it too, so a
+//! cancellation cannot be lost by one await that ignores it.
+//!
+//! With no executor setting it (the default), the flag is always clear and a
+//! leaf pays one thread-local read.
+//!
+//! ```
+//! use corio_reactor::{block_on, cancel, timer::sleep};
+//! use std::time::{Duration, Instant};
+//!
+//! block_on(async {
+//!     let start = Instant::now();
+//!     let prev = cancel::set_cancelled(true);
+//!     sleep(Duration::from_secs(3600)).await; // completes at once
+//!     cancel::set_cancelled(prev);
+//!     assert!(start.elapsed() < Duration::from_secs(60));
+//! });
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+
+thread_local! {
+    static CANCELLED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the task being polled on this thread is cancelled and not
+/// shielded.
+#[inline]
+pub fn is_cancelled() -> bool {
+    CANCELLED.with(Cell::get)
+}
+
+/// Set this thread's flag (for executors and cleanup scopes); returns the
+/// previous value, to restore when the poll ends.
+#[inline]
+pub fn set_cancelled(on: bool) -> bool {
+    CANCELLED.with(|c| c.replace(on))
+}
+
+/// The error of a leaf that completed because its task was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "cancelled: the task was asked to cancel, so this operation did not wait; \
+             return (or run cleanup inside a shield) instead of retrying",
+        )
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl From<Cancelled> for io::Error {
+    fn from(c: Cancelled) -> io::Error {
+        // Not `Interrupted`: `write_all`/`read_exact` retry that kind forever.
+        io::Error::other(c)
+    }
+}
+
+/// True if `err` is the error of an I/O leaf cancelled this way.
+pub fn is_cancelled_error(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<Cancelled>())
+}
