@@ -128,7 +128,7 @@ fn leaves_complete_as_cancelled_at_once_level_triggered() {
                 assert!(matches!(r, Err(corio::BlockingError::Cancelled)), "{r:?}");
                 tx.send(("to_thread", t.elapsed())).unwrap();
                 let lock = corio::sync::Lock::new(());
-                let _held = lock.try_lock().unwrap();
+                let _held = lock.try_acquire().unwrap();
                 let t = Instant::now();
                 assert!(lock.acquire().cancellable().await.is_err());
                 assert_eq!(corio::cancel::check(), Err(corio::cancel::Cancelled));
