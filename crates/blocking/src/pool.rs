@@ -9,7 +9,7 @@
 //! | state      | counted in  | meaning |
 //! |------------|-------------|---------|
 //! | busy       | (`threads`) | running a closure, or about to pop the queue |
-//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread) |
+//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread; less or not at all when recent spins caught nothing or the CPU is oversubscribed, see `corio_core::spin`) |
 //! | sleeping   | `sleeping`  | blocked on `work` (the condvar), nobody has claimed it |
 //! | notified   | `notified`  | was sleeping, a spawner signalled `work` for it; it will pop the queue |
 //!
@@ -44,13 +44,18 @@
 //! and a context switch), far more than a trivial closure. One thread that just
 //! finished keeps polling `queued` for [`SPIN_TIME`] so a steady stream of small jobs
 //! is picked up without any wake-up; only one thread spins, so an idle pool burns
-//! at most one core for that short window.
+//! at most one core for that short window. The spin backs off when it does not pay
+//! (a [`SpinGovernor`] halves it after each spin that caught nothing) and is skipped
+//! when the CPU is oversubscribed: a spinner then takes a core from the thread that
+//! would submit the next job, and a futex wake is cheaper.
 
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
+
+use corio_core::spin::SpinGovernor;
 
 use crate::error::BlockingError;
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -98,6 +103,8 @@ struct Shared {
     queued: AtomicUsize,
     /// `state.shutdown`, readable without the lock by the spinning thread.
     shutting_down: AtomicBool,
+    /// How long an idle thread may spin (see `corio_core::spin`).
+    spin: SpinGovernor,
     config: Config,
 }
 
@@ -129,6 +136,7 @@ impl Pool {
                 exited: Condvar::new(),
                 queued: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                spin: SpinGovernor::new(SPIN_TIME),
                 config,
             }),
         }
@@ -358,13 +366,19 @@ fn worker(shared: StdArc<Shared>) {
             break;
         }
         if may_spin && st.spinning == 0 && cfg!(not(loom)) {
-            st.spinning += 1;
-            drop(st);
-            spin(&shared);
-            st = lock_st(&shared);
-            st.spinning -= 1;
-            may_spin = false;
-            continue;
+            // Zero when recent spins caught nothing or the CPU is oversubscribed:
+            // then sleep at once (the spinner would take a core from the producer).
+            let budget = shared.spin.budget();
+            if !budget.is_zero() {
+                st.spinning += 1;
+                drop(st);
+                let found = spin_for_work_until(&shared.queued, &shared.shutting_down, budget);
+                shared.spin.record(found);
+                st = lock_st(&shared);
+                st.spinning -= 1;
+                may_spin = false;
+                continue;
+            }
         }
         // Sleep until notified, shut down, or idle for `idle_timeout`.
         st.sleeping += 1;
@@ -414,17 +428,31 @@ fn worker(shared: StdArc<Shared>) {
     shared.exited.notify_all();
 }
 
-/// Polls for new work for up to [`SPIN_TIME`] without the lock.
-fn spin(shared: &Shared) {
-    spin_for_work(&shared.queued, &shared.shutting_down);
+/// Polls `queued` until it is non-zero or `stop` is set, for at most the budget
+/// of a process-wide [`SpinGovernor`] (full budget [`SPIN_TIME`]). Used by the
+/// process pool's drivers.
+#[cfg(all(unix, feature = "process-pool"))]
+pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
+    static GOVERNOR: std::sync::OnceLock<SpinGovernor> = std::sync::OnceLock::new();
+    let gov = GOVERNOR.get_or_init(|| SpinGovernor::new(SPIN_TIME));
+    let budget = gov.budget();
+    if !budget.is_zero() {
+        gov.record(spin_for_work_until(queued, stop, budget));
+    }
 }
 
-/// Polls `queued` until it is non-zero or `stop` is set, for at most [`SPIN_TIME`].
-/// Shared with the process pool's drivers.
-pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
+/// Polls `queued` until it is non-zero or `stop` is set, for at most `budget`.
+/// Returns true if work arrived.
+fn spin_for_work_until(queued: &AtomicUsize, stop: &AtomicBool, budget: Duration) -> bool {
     let start = Instant::now();
     let mut round = 0u32;
-    while queued.load(Ordering::Acquire) == 0 && !stop.load(Ordering::Acquire) {
+    loop {
+        if queued.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
         // A few cheap spins first (a job pushed by a thread on the other core shows
         // up within ~100 ns), then yield so a spinner never starves the producer
         // when both share one core.
@@ -432,8 +460,8 @@ pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
             std::hint::spin_loop();
         } else {
             thread::yield_now();
-            if start.elapsed() >= SPIN_TIME {
-                return;
+            if start.elapsed() >= budget {
+                return false;
             }
         }
         round += 1;

@@ -78,6 +78,7 @@ mod layout;
 mod meta;
 mod runnable;
 mod schedule;
+pub mod spin;
 mod state;
 mod sync;
 mod task;

@@ -306,6 +306,7 @@ impl Builder {
                     idle_at: AtomicU64::new(0),
                     task_id: AtomicU64::new(0),
                     task_location: AtomicPtr::new(std::ptr::null_mut()),
+                    tid: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -324,6 +325,7 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             park_hook: self.park_hook,
             hook_busy: AtomicBool::new(false),
+            spin: corio_core::spin::SpinGovernor::new(crate::worker::SPIN_BEFORE_PARK),
             config: Config {
                 unhandled_panic: self.unhandled_panic,
                 slow_poll: self.slow_poll,

@@ -127,6 +127,9 @@ pub(crate) struct Remote {
     pub(crate) task_id: AtomicU64,
     /// Spawn location of the task polled last (null if none; see `stall::publish_task`).
     pub(crate) task_location: AtomicPtr<Location<'static>>,
+    /// The OS thread id of the thread running this slot (0 if unknown), written at
+    /// thread start: the stall monitor reads its run-queue wait (see `stall`).
+    pub(crate) tid: AtomicU64,
 }
 
 /// Everything the workers of one executor share.
@@ -150,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) park_hook: Option<std::sync::Arc<dyn Park>>,
     /// A worker is in (or entering) the park hook: the others use their own parker.
     pub(crate) hook_busy: AtomicBool,
+    /// How long a searching worker may spin before it parks (see `corio_core::spin`).
+    pub(crate) spin: corio_core::spin::SpinGovernor,
     pub(crate) config: Config,
     /// Spawns / future drops that happened outside the workers.
     pub(crate) outside: CachePadded<OutsideCounters>,

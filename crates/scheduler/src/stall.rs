@@ -28,7 +28,11 @@
 //!    least 1 ms). For each active worker it reads `polls` and `idle_at`: when `polls`
 //!    changed since the last tick it notes the time (the poll started at most one tick
 //!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed, the worker is in
-//!    a poll, and the poll is older than `threshold`, the worker is **stalled**.
+//!    a poll, and the poll is older than `threshold`, the worker is **stalled**. Time
+//!    the worker thread spent waiting for a core does not count (Linux: the run-queue
+//!    wait of its `schedstat`, read once the poll is older than `threshold / 2`): on
+//!    an oversubscribed machine a preempted worker is not stalled, and starting an
+//!    extra worker for it would only oversubscribe the CPU further.
 //! 3. **Report.** The first tick that sees a stall calls `on_stall` once with the task's
 //!    id, spawn location and how long so far; the tick that sees the poll counter move
 //!    (or the worker idle) calls it once more with the total (accurate to one tick).
@@ -270,6 +274,11 @@ struct Watch {
     reported: bool,
     task_id: u64,
     location: Option<&'static Location<'static>>,
+    /// The worker thread's run-queue wait (ns) when this poll was first seen long.
+    wait_base: Option<u64>,
+    /// Run-queue wait since `wait_base`: time the thread was runnable but had no
+    /// core (an oversubscribed machine), which is not a stall.
+    preempted: Duration,
 }
 
 /// The monitor thread's state.
@@ -296,6 +305,8 @@ pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Res
             reported: false,
             task_id: 0,
             location: None,
+            wait_base: None,
+            preempted: Duration::ZERO,
         })
         .collect();
     let monitor = Monitor {
@@ -388,6 +399,8 @@ impl Monitor {
                 watch.since = now;
                 watch.task_id = remote.task_id.load(Relaxed);
                 watch.location = load_location(&remote.task_location);
+                watch.wait_base = None;
+                watch.preempted = Duration::ZERO;
             }
             if !shared.idle.is_parked(i) {
                 look.awake += 1;
@@ -397,7 +410,20 @@ impl Monitor {
             }
             let watch = &mut self.watches[i];
             let elapsed = now.saturating_duration_since(watch.since);
-            if elapsed < self.threshold {
+            if elapsed < self.threshold / 2 {
+                continue;
+            }
+            // A long poll: count only the time the thread ran or blocked, not the
+            // time it waited for a core. On an oversubscribed machine a worker
+            // preempted in a short poll is not stalled, and an extra worker would
+            // only add to the oversubscription.
+            if !watch.reported {
+                if let Some(waited) = runqueue_wait_ns(remote.tid.load(Relaxed)) {
+                    let base = *watch.wait_base.get_or_insert(waited);
+                    watch.preempted = Duration::from_nanos(waited.saturating_sub(base));
+                }
+            }
+            if elapsed.saturating_sub(watch.preempted) < self.threshold {
                 continue;
             }
             look.stalled += 1;
@@ -573,6 +599,40 @@ pub(crate) fn load_location(
     // SAFETY: the slot only ever holds null or a pointer made from a
     // `&'static Location<'static>` (see `store_location`).
     unsafe { ptr.as_ref() }
+}
+
+/// The calling thread's OS thread id (0 if unknown).
+pub(crate) fn current_tid() -> u64 {
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        // "/proc/thread-self" links to "<pid>/task/<tid>".
+        std::fs::read_link("/proc/thread-self")
+            .ok()
+            .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+            .unwrap_or(0)
+    }
+    #[cfg(not(all(target_os = "linux", not(loom))))]
+    {
+        0
+    }
+}
+
+/// How long thread `tid` of this process has waited on a run queue (runnable, not
+/// running), in ns: the second field of its `schedstat`. `None` if unknown.
+fn runqueue_wait_ns(tid: u64) -> Option<u64> {
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        if tid == 0 {
+            return None;
+        }
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+        text.split_ascii_whitespace().nth(1)?.parse().ok()
+    }
+    #[cfg(not(all(target_os = "linux", not(loom))))]
+    {
+        let _ = tid;
+        None
+    }
 }
 
 /// Publishes `runnable`'s id and spawn location before it is polled (relaxed stores of

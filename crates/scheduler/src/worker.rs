@@ -11,8 +11,9 @@
 //!    the injector.
 //! 2. **Search** ([`WorkerCx::search`]), if the throttle allows (idle rule 2): steal a
 //!    batch from a random victim's queue, then from the injector, spinning for
-//!    [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
-//!    that arrives during the spin); on the last pass, take the LIFO slot of a victim
+//!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
+//!    that arrives during the spin) — less, or not at all, when recent spins caught
+//!    nothing or the CPU is oversubscribed (`corio_core::spin::SpinGovernor`); on the last pass, take the LIFO slot of a victim
 //!    that has not finished a poll since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
 //!    may wait in the park hook instead of its own parker.
@@ -320,22 +321,33 @@ impl WorkerCx {
                 *seen = remote.polls.load(Relaxed);
             }
         }
+        // Zero (one round, no spin) when recent spins caught nothing or the CPU is
+        // oversubscribed: a spinner would then take a core from the thread that
+        // makes the work it waits for.
+        let budget = self.shared.spin.budget();
         let start = Instant::now();
+        let mut spun = false;
         loop {
             if let Some(runnable) = self.steal_round() {
+                if spun {
+                    self.shared.spin.record(true);
+                }
                 return Some(runnable);
             }
             if self.shared.shutdown.load(Relaxed) || self.main_woken() {
                 return None;
             }
-            if start.elapsed() >= SPIN_BEFORE_PARK {
+            if start.elapsed() >= budget {
                 break;
             }
-            // Give the core away between rounds: on an oversubscribed machine (more
-            // runnable threads than cores, e.g. a thread spawning from outside plus
-            // all workers) a spinning worker must not slow down the producer it waits
-            // for. With a free core this returns at once (one cheap syscall).
+            // Give the core away between rounds: a spinning worker must not slow down
+            // the producer it waits for. With a free core this returns at once (one
+            // cheap syscall).
+            spun = true;
             crate::sync::yield_now();
+        }
+        if spun {
+            self.shared.spin.record(false);
         }
         // Last pass: the LIFO slot of a victim that has not finished a poll since we
         // began (stuck in a long poll: its slot task would wait for it, tokio#4941).
@@ -544,6 +556,9 @@ pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore, extra: bool) {
         }
     }
     let _exited = Exited(shared.clone());
+    shared.remotes[core.index]
+        .tid
+        .store(crate::stall::current_tid(), Relaxed);
     if let Some(start) = &shared.config.on_thread_start {
         start();
     }
