@@ -178,6 +178,7 @@ where
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
+    id: Option<TaskId>,
     name: Option<Arc<str>>,
     location: Option<&'static Location<'static>>,
 }
@@ -203,9 +204,17 @@ impl Builder {
         self
     }
 
+    /// Gives the task this id, taken from [`TaskId::fresh`] (default: a fresh one
+    /// at spawn). Use each id for one spawn only: ids are how tasks are told apart.
+    #[must_use]
+    pub fn id(mut self, id: TaskId) -> Builder {
+        self.id = Some(id);
+        self
+    }
+
     fn meta(self) -> TaskMeta {
         TaskMeta {
-            id: TaskId::next(),
+            id: self.id.unwrap_or_else(TaskId::next),
             name: self.name,
             location: self.location,
         }

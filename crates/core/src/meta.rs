@@ -68,6 +68,21 @@ impl TaskId {
         }
     }
 
+    /// A fresh id, never handed out before: give it to
+    /// [`Builder::id`](crate::Builder::id) when the id must be known before the
+    /// task exists (e.g. to record the task in a table before it can run).
+    ///
+    /// ```
+    /// let id = corio_core::TaskId::fresh();
+    /// assert_ne!(id, corio_core::TaskId::fresh());
+    /// let (runnable, task) = corio_core::Builder::new().id(id).spawn(async {}, |_r| {});
+    /// assert_eq!(task.id(), id);
+    /// # drop(runnable);
+    /// ```
+    pub fn fresh() -> TaskId {
+        TaskId::next()
+    }
+
     /// The id as a number (stable for the life of the process; useful in logs).
     pub fn as_u64(self) -> u64 {
         self.0.get()

@@ -263,7 +263,7 @@ struct Entry {
     runtime: u64,
     /// Generation of the slot: keys of removed entries never match a new one.
     gen: u64,
-    id: Option<TaskId>,
+    id: TaskId,
     name: Option<Arc<str>>,
     location: &'static Location<'static>,
     /// The task that spawned it.
@@ -365,6 +365,7 @@ impl Registry {
 
     pub(crate) fn insert(
         &self,
+        id: TaskId,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
         parent: Option<TaskId>,
@@ -376,7 +377,7 @@ impl Registry {
         let idx = sh.slab.insert(Entry {
             runtime: self.runtime,
             gen,
-            id: None,
+            id,
             name,
             location,
             parent,
@@ -390,10 +391,6 @@ impl Registry {
         }
     }
 
-    pub(crate) fn set_id(&self, key: Key, id: TaskId) {
-        with_entry(key, |e| e.id = Some(id));
-    }
-
     pub(crate) fn snapshot(&self) -> Vec<TaskMeta> {
         let mut out = Vec::new();
         for i in 0..SHARDS {
@@ -402,9 +399,7 @@ impl Registry {
                 sh.slab
                     .iter()
                     .filter(|(_, e)| e.runtime == self.runtime)
-                    .filter_map(|(_, e)| {
-                        Some(TaskMeta::new(e.id?, e.name.clone(), Some(e.location)))
-                    }),
+                    .map(|(_, e)| TaskMeta::new(e.id, e.name.clone(), Some(e.location))),
             );
         }
         out.sort_by_key(TaskMeta::id);
@@ -422,7 +417,7 @@ impl Registry {
         for i in 0..SHARDS {
             let sh = shard(i);
             for (_, e) in sh.slab.iter().filter(|(_, e)| e.runtime == self.runtime) {
-                let Some(id) = e.id else { continue };
+                let id = e.id;
                 // SAFETY: non-null `stats` stay valid while the entry exists, and
                 // the entry cannot be removed while this shard's lock is held.
                 let stats = unsafe { e.stats.as_ref() };
@@ -457,8 +452,8 @@ impl Registry {
             let sh = shard(i);
             sh.slab
                 .iter()
-                .find(|(_, e)| e.runtime == self.runtime && e.id.map(TaskId::as_u64) == Some(id))
-                .and_then(|(_, e)| Some(TaskMeta::new(e.id?, e.name.clone(), Some(e.location))))
+                .find(|(_, e)| e.runtime == self.runtime && e.id.as_u64() == id)
+                .map(|(_, e)| TaskMeta::new(e.id, e.name.clone(), Some(e.location)))
         })
     }
 

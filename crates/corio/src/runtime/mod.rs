@@ -895,7 +895,9 @@ impl Handle {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
         let parent = crate::current_task().map(|t| t.id());
-        let key = registry.insert(name.clone(), location, parent);
+        // The id is chosen here so the entry is complete in one locked insert.
+        let id = corio_core::TaskId::fresh();
+        let key = registry.insert(id, name.clone(), location, parent);
         // The task starts with a copy of its spawner's context variables
         // (asyncio's create_task copies the current context).
         let fut = corio_core::Context::current().scope(fut);
@@ -906,13 +908,11 @@ impl Handle {
             stats: Default::default(),
             timing: self.shared.timing,
         };
-        let mut b = corio_core::Builder::new().location(location);
+        let mut b = corio_core::Builder::new().id(id).location(location);
         if let Some(name) = name {
             b = b.name(name);
         }
-        let task = self.shared.sched.spawn_with(b, tracked);
-        registry.set_id(key, task.id());
-        Task::from_core(task, coop)
+        Task::from_core(self.shared.sched.spawn_with(b, tracked), coop)
     }
 
     /// Live tasks of this runtime.
