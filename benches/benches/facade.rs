@@ -1,5 +1,8 @@
 //! The corio facade: spawn_many through `corio::create_task` with debug mode off
-//! and on (debug mode must cost nothing measurable when off), next to tokio.
+//! and on (debug mode must cost nothing measurable when off), next to tokio; and
+//! spawn_many from inside a task through the facade, through corio-scheduler
+//! alone and through tokio (`facade_spawn_many_in_task`), so the facade's
+//! per-task cost over the scheduler shows in one table.
 //!
 //! `cargo bench -p corio-benches --bench facade -- --warm-up-time 1 --measurement-time 3`
 
@@ -138,5 +141,79 @@ fn spawn_many(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_many);
+/// The same spawn_many, spawned from inside a task (a worker thread), the way the
+/// peer benchmark's `spawn_many` does and most programs spawn: through the
+/// facade's `Handle::create_task`, through corio-scheduler's `Handle::spawn` alone,
+/// and through tokio's `Handle::spawn`. The facade and scheduler-only rows differ
+/// only by the facade's per-task work (task table, context variables, statistics),
+/// so the two views of corio cannot drift apart unnoticed.
+fn spawn_many_in_task(c: &mut Criterion) {
+    let mut g = c.benchmark_group("facade_spawn_many_in_task");
+    g.throughput(Throughput::Elements(TASKS as u64));
+
+    let rt = corio_runtime(false);
+    let h = rt.handle();
+    g.bench_function(BenchmarkId::from_parameter("corio-facade"), |b| {
+        b.iter(|| {
+            let h2 = h.clone();
+            rt.block_on(h.create_task(async move {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| h2.create_task(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await.expect("task");
+                }
+                sum
+            }))
+            .expect("root task")
+        })
+    });
+    drop(rt);
+
+    let ex = corio_scheduler::Builder::new()
+        .worker_threads(WORKERS)
+        .build()
+        .expect("building the corio-scheduler executor");
+    let h = ex.handle().clone();
+    g.bench_function(BenchmarkId::from_parameter("corio-scheduler-only"), |b| {
+        b.iter(|| {
+            let h2 = h.clone();
+            ex.block_on(h.spawn(async move {
+                let tasks: Vec<_> = (0..TASKS).map(|i| h2.spawn(async move { i })).collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await.expect("task");
+                }
+                sum
+            }))
+            .expect("root task")
+        })
+    });
+    drop(ex);
+
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .build()
+        .expect("building the tokio runtime");
+    let h = tokio_rt.handle().clone();
+    g.bench_function(BenchmarkId::from_parameter("tokio"), |b| {
+        b.iter(|| {
+            let h2 = h.clone();
+            tokio_rt
+                .block_on(h.spawn(async move {
+                    let tasks: Vec<_> = (0..TASKS).map(|i| h2.spawn(async move { i })).collect();
+                    let mut sum = 0;
+                    for t in tasks {
+                        sum += t.await.expect("task");
+                    }
+                    sum
+                }))
+                .expect("root task")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, spawn_many, spawn_many_in_task);
 criterion_main!(benches);
