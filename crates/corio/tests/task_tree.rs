@@ -197,3 +197,52 @@ fn without_inspection_times_are_not_measured() {
 fn outside_a_runtime_the_tree_is_empty() {
     assert!(corio::task_tree().is_empty());
 }
+
+#[test]
+fn lock_semaphore_and_event_waits_show_their_lines() {
+    corio::run(async {
+        let lock = Arc::new(corio::sync::Lock::new(0u32));
+        let sem = Arc::new(corio::sync::Semaphore::new(0));
+        let event = Arc::new(corio::sync::Event::new());
+        let held = lock.acquire().await;
+        let (l, s, e) = (lock.clone(), sem.clone(), event.clone());
+        let lock_line = line!() + 1;
+        let a = corio::create_task_named("locker", async move { *l.acquire().await += 1 });
+        let sem_line = line!() + 1;
+        let b = corio::create_task_named("permit", async move { drop(s.acquire().await) });
+        let event_line = line!() + 1;
+        let c = corio::create_task_named("waiter", async move { e.wait().await });
+        let tree = tree_until("three waiters", |t| {
+            t.tasks()
+                .iter()
+                .filter(|s| s.waiting_at().is_some())
+                .count()
+                == 3
+        })
+        .await;
+        for (name, line) in [
+            ("locker", lock_line),
+            ("permit", sem_line),
+            ("waiter", event_line),
+        ] {
+            let snap = tree
+                .tasks()
+                .iter()
+                .find(|s| s.name() == Some(name))
+                .unwrap();
+            let at = snap.waiting_at().unwrap();
+            assert_eq!(
+                (at.file().ends_with("task_tree.rs"), at.line()),
+                (true, line),
+                "{name} at {at}"
+            );
+        }
+        drop(held);
+        sem.release();
+        event.set();
+        a.await.unwrap();
+        b.await.unwrap();
+        c.await.unwrap();
+        assert_eq!(*lock.acquire().await, 1);
+    });
+}

@@ -65,6 +65,7 @@ impl<T> Condition<T> {
     }
 
     /// Locks the condition's lock (FIFO).
+    #[track_caller]
     pub fn acquire(&self) -> LockAcquire<'_, T> {
         self.lock.acquire()
     }

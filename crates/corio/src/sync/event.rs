@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -75,10 +76,12 @@ impl Event {
     }
 
     /// Waits until the flag is set (returns at once if it is). Cancellation-safe.
+    #[track_caller]
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
             key: None,
+            at: Location::caller(),
         }
     }
 }
@@ -99,11 +102,20 @@ impl fmt::Debug for Event {
 pub struct EventWait<'a> {
     event: &'a Event,
     key: Option<WaitKey>,
+    /// The caller's line: the task tree's await point while this waits.
+    at: &'static Location<'static>,
 }
 
 impl Future for EventWait<'_> {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let at = self.at;
+        crate::tree::pending_at(self.poll_wait(cx), at)
+    }
+}
+
+impl EventWait<'_> {
+    fn poll_wait(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = lock(&self.event.state);
         match self.key {
             None => {

@@ -72,6 +72,7 @@ impl<T: Default> Default for Lock<T> {
 
 impl<T: ?Sized> Lock<T> {
     /// Waits (FIFO) until the lock is free, then locks it.
+    #[track_caller]
     pub fn acquire(&self) -> LockAcquire<'_, T> {
         LockAcquire {
             raw: self.core.acquire(),
@@ -95,6 +96,7 @@ impl<T: ?Sized> Lock<T> {
     ///     assert_eq!(*total.acquire().await, 1);
     /// });
     /// ```
+    #[track_caller]
     pub fn acquire_owned(self: Arc<Self>) -> LockAcquireOwned<T> {
         LockAcquireOwned {
             raw: AcquireRaw::new(OwnedCore(self)),

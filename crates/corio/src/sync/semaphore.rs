@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -83,6 +84,7 @@ impl SemCore {
         lock(&self.state).waiters.pending_len()
     }
 
+    #[track_caller]
     pub(crate) fn acquire(&self) -> AcquireRaw<&SemCore> {
         AcquireRaw::new(self)
     }
@@ -113,14 +115,18 @@ pub(crate) struct AcquireRaw<C: CoreRef> {
     core: C,
     key: Option<WaitKey>,
     done: bool,
+    /// The caller's line: the task tree's await point while this waits.
+    at: &'static Location<'static>,
 }
 
 impl<C: CoreRef> AcquireRaw<C> {
+    #[track_caller]
     pub(crate) fn new(core: C) -> Self {
         AcquireRaw {
             core,
             key: None,
             done: false,
+            at: Location::caller(),
         }
     }
 
@@ -135,7 +141,14 @@ impl<C: CoreRef> Unpin for AcquireRaw<C> {}
 
 impl<C: CoreRef> Future for AcquireRaw<C> {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let at = self.at;
+        crate::tree::pending_at(self.poll_raw(cx), at)
+    }
+}
+
+impl<C: CoreRef> AcquireRaw<C> {
+    fn poll_raw(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.done {
             // Polled again after completion: a logic error of the caller, but not UB;
             // hand out nothing more.
@@ -223,6 +236,7 @@ impl Semaphore {
     /// Cancellation-safe: dropping the future while it waits takes it out of the
     /// queue; if a permit had already been handed to it, that permit goes to the
     /// next waiter.
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
             raw: self.core.acquire(),
@@ -254,6 +268,7 @@ impl Semaphore {
     ///     assert_eq!(sem.available_permits(), 2);
     /// });
     /// ```
+    #[track_caller]
     pub fn acquire_owned(self: Arc<Self>) -> AcquireOwned {
         AcquireOwned {
             raw: AcquireRaw::new(self),
@@ -433,6 +448,7 @@ impl BoundedSemaphore {
     }
 
     /// Waits for a permit (FIFO, cancellation-safe, as [`Semaphore::acquire`]).
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         Acquire {
             bound: Some(self.bound),
