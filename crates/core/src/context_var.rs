@@ -58,7 +58,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -112,6 +112,9 @@ impl Context {
     /// A copy of the current context, as a new task or thread job receives it:
     /// variables declared [`not_inherited`](ContextVar::not_inherited) are left out.
     pub fn current() -> Self {
+        if !ANY_SET.load(Ordering::Relaxed) {
+            return Context { map: None };
+        }
         Context {
             map: CURRENT.with(|c| c.borrow().as_ref().and_then(inherited)),
         }
@@ -205,6 +208,13 @@ impl<F: Future> Future for Scoped<F> {
             let this = self.get_unchecked_mut();
             (&mut this.map, Pin::new_unchecked(&mut this.fut))
         };
+        if map.is_none() && !ANY_SET.load(Ordering::Relaxed) {
+            // No variable was ever set in the process (as far as this thread can
+            // tell): this thread's context is empty too, so there is nothing to
+            // swap. If the poll sets one, `Adopt` moves it into this task's map.
+            let _adopt = Adopt { home: map };
+            return fut.poll(cx);
+        }
         // Entered on every poll, even with an empty map: what the poll sets
         // must land in this task's map, not stay on the worker thread.
         let _enter = Enter::new(map);
@@ -279,6 +289,27 @@ impl std::error::Error for ForeignTokenError {}
 fn index(id: u64) -> usize {
     // Ids count the variables ever used in this process: they fit a usize.
     (id - 1) as usize
+}
+
+/// Set once any variable is set anywhere in the process: until then, copying
+/// and entering contexts are skipped (a program that uses no context variables
+/// pays two relaxed loads per poll). A thread that sets a variable stores it
+/// before touching its context, and a context travels to other threads only
+/// through synchronisation, so a thread that reads `false` has an empty context.
+static ANY_SET: AtomicBool = AtomicBool::new(false);
+
+/// The fast path's guard (see `Scoped::poll`): if the poll set a variable
+/// (also when it unwinds), the value goes to the task, not the worker thread.
+struct Adopt<'a> {
+    home: &'a mut Option<Map>,
+}
+
+impl Drop for Adopt<'_> {
+    fn drop(&mut self) {
+        if ANY_SET.load(Ordering::Relaxed) {
+            *self.home = CURRENT.with(|c| c.borrow_mut().take());
+        }
+    }
 }
 
 fn next_var_id() -> u64 {
@@ -406,6 +437,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     ) -> Option<Arc<dyn Any + Send + Sync>> {
         let id = self.id();
         let inherit = self.inherit;
+        ANY_SET.store(true, Ordering::Relaxed);
         CURRENT.with(|c| {
             let mut cur = c.borrow_mut();
             let map = Arc::make_mut(cur.get_or_insert_with(Default::default));

@@ -87,7 +87,7 @@ mod task_ref;
 pub use builder::{
     box_future, is_large_future, spawn, spawn_local, Builder, FutureSlot, BOX_FUTURE_THRESHOLD,
 };
-pub use context::current;
+pub use context::{current, current_id};
 pub use context_var::{Context, ContextVar, ForeignTokenError, Scoped, Token};
 pub use error::{panic_message, TaskError};
 pub use meta::{TaskId, TaskMeta};

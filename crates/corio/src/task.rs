@@ -430,6 +430,10 @@ impl Registry {
                     None if polls == 0 => TaskState::Scheduled,
                     None => TaskState::Waiting,
                 };
+                let (waiting_at, waiting_for) = match state {
+                    TaskState::Waiting => (waiting_at, waiting_for),
+                    _ => (None, None),
+                };
                 out.push(TaskSnapshot {
                     id,
                     name: e.name.clone(),
@@ -516,13 +520,17 @@ impl<F: Future> Future for Tracked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if !*this.polled {
-            // Pinned from now on: the entry may point at the statistics.
+        let out = this.stats.poll(this.fut, cx, *this.timing);
+        if out.is_pending() && !*this.polled {
+            // The task is suspended for the first time: from now on the task
+            // tree may show its statistics (pinned: the entry may point at
+            // them). A task that finishes in its first poll never takes the
+            // shard's lock here.
             *this.polled = true;
             let stats: *const TaskStats = &*this.stats;
             with_entry(this.guard.key, |e| e.stats = stats);
         }
-        this.stats.poll(this.fut, cx, *this.timing)
+        out
     }
 }
 

@@ -275,33 +275,29 @@ pub fn task_tree() -> TaskTree {
 pub(crate) struct TaskStats {
     polls: AtomicU64,
     busy_ns: AtomicU64,
-    /// The await point of the last `Pending`, null while running or before the
-    /// first suspension.
+    /// The await point of the last `Pending` (null if no corio leaf recorded
+    /// one); snapshots ignore it while the task runs.
     waiting_at: AtomicPtr<Location<'static>>,
     /// When the current wait began, in ns since the runtime's epoch (0 = unknown).
     waiting_since: AtomicU64,
 }
 
 thread_local! {
-    /// The statistics of the task being polled on this thread (null outside a
-    /// task poll): where leaf futures record their await point.
-    static CURRENT: std::cell::Cell<*const TaskStats> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// The await point recorded by the last corio leaf future that returned
+    /// `Pending` on this thread, with the id of the task it was polled in.
+    /// The task's wrapper takes it when the poll returns `Pending` (so the
+    /// poll path itself touches no thread-local).
+    static LAST_WAIT: std::cell::Cell<(u64, Option<&'static Location<'static>>)> =
+        const { std::cell::Cell::new((0, None)) };
 }
 
 /// Record that the current task is about to wait at `at` (a corio leaf future
 /// returning `Pending`). Does nothing outside a task.
 #[inline]
 pub(crate) fn record_wait(at: &'static Location<'static>) {
-    CURRENT.with(|c| {
-        let stats = c.get();
-        if !stats.is_null() {
-            // SAFETY: CURRENT points at the stats of the task whose poll is on this
-            // thread's stack right now (set by `Stats::poll` below, cleared before
-            // that poll returns), so the stats are alive.
-            let stats = unsafe { &*stats };
-            stats.waiting_at.store(at as *const _ as *mut _, Relaxed);
-        }
-    })
+    if let Some(id) = corio_core::current_id() {
+        LAST_WAIT.with(|c| c.set((id.as_u64(), Some(at))));
+    }
 }
 
 /// `poll`, recording `at` as the current task's await point when it is
@@ -367,8 +363,9 @@ impl Timing {
 }
 
 impl TaskStats {
-    /// Poll `fut` as this task: counts the poll, makes these stats current for
-    /// leaf futures, and with `timing` measures the poll and stamps the wait.
+    /// Poll `fut` as this task: counts the poll, and when it returns `Pending`
+    /// stores the await point a leaf recorded; with `timing`, also measures the
+    /// poll and stamps the start of the wait.
     pub(crate) fn poll<F: Future>(
         &self,
         fut: Pin<&mut F>,
@@ -377,19 +374,16 @@ impl TaskStats {
     ) -> Poll<F::Output> {
         self.polls
             .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
-        self.waiting_at.store(std::ptr::null_mut(), Relaxed);
         let started = timing.map(|t| t.now_ns());
-        let previous = CURRENT.with(|c| c.replace(self as *const TaskStats));
-        // Restores CURRENT also when the poll unwinds.
-        struct Restore(*const TaskStats);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CURRENT.with(|c| c.set(self.0));
-            }
-        }
-        let restore = Restore(previous);
         let out = fut.poll(cx);
-        drop(restore);
+        if out.is_pending() {
+            let (task, at) = LAST_WAIT.with(|c| c.replace((0, None)));
+            let mine = corio_core::current_id().map(|id| id.as_u64()) == Some(task);
+            let at = at.filter(|_| mine).map_or(std::ptr::null_mut(), |at| {
+                at as *const Location<'static> as *mut Location<'static>
+            });
+            self.waiting_at.store(at, Relaxed);
+        }
         if let (Some(t), Some(started)) = (timing, started) {
             let now = t.now_ns();
             self.busy_ns

@@ -894,7 +894,7 @@ impl Handle {
     {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
-        let parent = crate::current_task().map(|t| t.id());
+        let parent = corio_core::current_id();
         // The id is chosen here so the entry is complete in one locked insert.
         let id = corio_core::TaskId::fresh();
         let key = registry.insert(id, name.clone(), location, parent);
