@@ -152,10 +152,9 @@ fn per_child_cancel_and_names() {
         assert_ne!(slow.id(), quick.id());
         assert!(!slow.done());
         assert!(slow.cancel());
-        assert!(
-            !slow.cancel() || slow.done(),
-            "cancelling twice is harmless"
-        );
+        // A second request before the child is gone may still say true (as
+        // asyncio's cancel() does while the task is not done); it changes nothing.
+        let _ = slow.cancel();
         tg.join().await.unwrap();
         assert!(slow.done() && slow.cancelled());
         assert!(quick.done() && !quick.cancelled());
