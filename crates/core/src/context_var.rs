@@ -200,10 +200,9 @@ impl<F: Future> Future for Scoped<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `fut` is structurally pinned: it is never moved out of `self`
-        // (no method hands it out by value or `&mut`, `Scoped` has no `Drop`
-        // impl that could move it, and it is `Unpin` only when `F` is); `map`
-        // is not pinned and is only swapped in and out.
+        // `fut` is structurally pinned: never moved out of `self` (no method hands
+        // it out by value or `&mut`, no `Drop` impl, `Unpin` only when `F` is);
+        // SAFETY: `fut` stays pinned (above); `map` is unpinned, only swapped.
         let (map, fut) = unsafe {
             let this = self.get_unchecked_mut();
             (&mut this.map, Pin::new_unchecked(&mut this.fut))

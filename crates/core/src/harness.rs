@@ -147,10 +147,9 @@ where
             alloc::handle_alloc_error(layout)
         };
         let cell = cell.as_ptr();
-        // SAFETY: `cell` is a fresh allocation with `Cell`'s layout; each field is written
-        // exactly once through a raw field pointer (no reference to uninitialised memory),
-        // so afterwards the whole cell is initialised, as `Box::from_raw` in `last_ref`
-        // expects (the global allocator with `Layout::new::<Cell>()`, as `Box` uses).
+        // `cell` is a fresh allocation with `Cell`'s layout (global allocator,
+        // `Layout::new::<Cell>()`, as `Box::from_raw` in `last_ref` expects).
+        // SAFETY: each field is written once through a raw field pointer, no reference to uninit.
         unsafe {
             ptr::addr_of_mut!((*cell).header).write(Header {
                 state: State::new(),
