@@ -2,8 +2,8 @@
 //! status, headers and body.
 //!
 //! ```sh
-//! cargo run -p corio-examples --example http_server &     # or any server
-//! cargo run -p corio-examples --example http_client -- http://127.0.0.1:3000/
+//! cargo run -p corio-examples --features hyper --example http_server &     # or any server
+//! cargo run -p corio-examples --features hyper --example http_client -- http://127.0.0.1:3000/
 //! ```
 use bytes::Bytes;
 use corio::net::TcpStream;

@@ -3,7 +3,7 @@
 //! (hyper's `graceful_shutdown`), give up after 10 s.
 //!
 //! ```sh
-//! cargo run --release -p corio-examples --example http_server -- 127.0.0.1:3000
+//! cargo run --release -p corio-examples --features hyper --example http_server -- 127.0.0.1:3000
 //! curl http://127.0.0.1:3000/      # in another terminal
 //! ```
 use bytes::Bytes;
