@@ -102,6 +102,10 @@ where
 }
 
 /// The future returned by [`gather()`].
+///
+/// `F: Future` stays on the type because its layout needs it: each slot holds
+/// the future and then its `F::Output` until all are done (futures'
+/// `JoinAll<F: Future>` has the same bound for the same reason).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<F: Future> {
     slots: Vec<MaybeDone<F>>,
@@ -229,6 +233,9 @@ where
 pub type WaitResult<F> = (Vec<(usize, <F as Future>::Output)>, Vec<(usize, F)>);
 
 /// The future returned by [`wait`].
+///
+/// `F: Future` stays on the type because its layout needs it: it stores the
+/// finished futures' `F::Output`s.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<F: Future> {
     futures: Vec<Option<F>>,

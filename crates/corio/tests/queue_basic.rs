@@ -218,3 +218,32 @@ fn producer_consumer_tasks_on_the_runtime() {
     let n = 4 * PER_PRODUCER;
     assert_eq!(total, n * (n - 1) / 2);
 }
+
+/// The queue types carry no bound a method does not need (as async-channel's
+/// `Sender<T>`): a queue of `Rc`s or of borrowed items can be named, built and
+/// used on one thread; a `Priority` of an unordered type can still be named.
+#[test]
+fn queues_of_non_send_and_borrowed_items() {
+    use std::rc::Rc;
+    struct Unordered;
+
+    let q: Queue<Rc<u8>> = Queue::new(1);
+    q.put_nowait(Rc::new(7)).unwrap();
+    assert!(q.full());
+    // The item is there: this get completes in its first poll.
+    let got = futures::executor::block_on(q.get()).unwrap();
+    assert_eq!(*got, 7);
+
+    let text = String::from("borrowed");
+    let borrowed: LifoQueue<&str> = LifoQueue::new(0);
+    borrowed.put_nowait(&text[..4]).unwrap();
+    assert_eq!(borrowed.get_nowait().unwrap(), "borr");
+
+    let p: PriorityQueue<Rc<u8>> = PriorityQueue::new(0);
+    p.put_nowait(Rc::new(2)).unwrap();
+    p.put_nowait(Rc::new(1)).unwrap();
+    assert_eq!(*p.get_nowait().unwrap(), 1);
+
+    // Only named: `Priority<T>` asks for `T: Ord` where it orders, not here.
+    let _unordered: Option<corio::queue::Priority<Unordered>> = None;
+}

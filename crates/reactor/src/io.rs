@@ -20,6 +20,15 @@ use std::task::{ready, Context, Poll};
 /// wakers), and any number of tasks may await [`readable`](Async::readable) /
 /// [`writable`](Async::writable) together.
 ///
+/// The type has no bound: `T: AsRawFd` is asked only by the methods that use
+/// the descriptor, so `Async<T>` can be named in generic code that does not.
+///
+/// ```
+/// struct NotAFile;
+/// // Named (never built): only `Async::new` asks for `AsRawFd`.
+/// let _unbuilt: Option<corio_reactor::Async<NotAFile>> = None;
+/// ```
+///
 /// ```
 /// use corio_reactor::{block_on, Async};
 /// use std::io::{Read, Write};
@@ -37,12 +46,12 @@ use std::task::{ready, Context, Poll};
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Debug)]
-pub struct Async<T: AsRawFd> {
+pub struct Async<T> {
     source: Arc<Source>,
     io: Option<T>,
 }
 
-impl<T: AsRawFd> Unpin for Async<T> {}
+impl<T> Unpin for Async<T> {}
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor the caller owns (it is borrowed from a live
@@ -222,7 +231,7 @@ impl<T: AsRawFd> Async<T> {
     }
 }
 
-impl<T: AsRawFd> Drop for Async<T> {
+impl<T> Drop for Async<T> {
     fn drop(&mut self) {
         if self.io.is_some() {
             // Deregister first, then close the descriptor (dropping `io`).

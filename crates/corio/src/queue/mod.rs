@@ -59,9 +59,13 @@ fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// The storage discipline of a [`GenericQueue`]: which item `get` returns next.
-pub trait Container: Send + 'static {
+///
+/// No `Send` or `'static` bound: a queue of `Rc`s or of borrowed items can be
+/// named and used on one thread; it is `Send`/`Sync` exactly when its
+/// container is `Send`.
+pub trait Container {
     /// The item type.
-    type Item: Send + 'static;
+    type Item;
     /// An empty container.
     fn empty() -> Self;
     /// Adds an item.
@@ -85,9 +89,9 @@ pub struct Lifo<T>(Vec<T>);
 /// Smallest first, as Python's `heapq` ([`PriorityQueue`]); use `(priority, data)`
 /// tuples as asyncio does, or `std::cmp::Reverse` for largest first.
 #[derive(Debug)]
-pub struct Priority<T: Ord>(BinaryHeap<Reverse<T>>);
+pub struct Priority<T>(BinaryHeap<Reverse<T>>);
 
-impl<T: Send + 'static> Container for Fifo<T> {
+impl<T> Container for Fifo<T> {
     type Item = T;
     fn empty() -> Self {
         Fifo(VecDeque::new())
@@ -103,7 +107,7 @@ impl<T: Send + 'static> Container for Fifo<T> {
     }
 }
 
-impl<T: Send + 'static> Container for Lifo<T> {
+impl<T> Container for Lifo<T> {
     type Item = T;
     fn empty() -> Self {
         Lifo(Vec::new())
@@ -119,7 +123,7 @@ impl<T: Send + 'static> Container for Lifo<T> {
     }
 }
 
-impl<T: Ord + Send + 'static> Container for Priority<T> {
+impl<T: Ord> Container for Priority<T> {
     type Item = T;
     fn empty() -> Self {
         Priority(BinaryHeap::new())
@@ -180,11 +184,11 @@ struct Inner<C> {
 /// [`PriorityQueue`] are this type with a [`Container`] each.
 ///
 /// Cloning gives another handle to the same queue.
-pub struct GenericQueue<C: Container> {
+pub struct GenericQueue<C> {
     inner: Arc<Inner<C>>,
 }
 
-impl<C: Container> Clone for GenericQueue<C> {
+impl<C> Clone for GenericQueue<C> {
     fn clone(&self) -> Self {
         GenericQueue {
             inner: self.inner.clone(),
@@ -201,6 +205,33 @@ impl<C: Container> fmt::Debug for GenericQueue<C> {
             .field("unfinished", &st.unfinished)
             .field("shutdown", &st.shutdown)
             .finish()
+    }
+}
+
+/// What a dropped waiter does: needs no [`Container`] method, so the futures
+/// below drop without one.
+impl<C> GenericQueue<C> {
+    fn cancel_get(&self, key: WaitKey) {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.inner.state);
+            if st.getters.cancel(key).is_some() {
+                // We were woken for an item we will not take: wake the next getter.
+                let _ = st.getters.notify_one((), &mut wakes);
+            }
+        }
+        wakes.wake();
+    }
+
+    fn cancel_put(&self, key: WaitKey) {
+        let mut wakes = WakeList::new();
+        {
+            let mut st = lock(&self.inner.state);
+            if st.putters.cancel(key).is_some() {
+                let _ = st.putters.notify_one((), &mut wakes);
+            }
+        }
+        wakes.wake();
     }
 }
 
@@ -345,18 +376,6 @@ impl<C: Container> GenericQueue<C> {
         r
     }
 
-    fn cancel_get(&self, key: WaitKey) {
-        let mut wakes = WakeList::new();
-        {
-            let mut st = lock(&self.inner.state);
-            if st.getters.cancel(key).is_some() {
-                // We were woken for an item we will not take: wake the next getter.
-                let _ = st.getters.notify_one((), &mut wakes);
-            }
-        }
-        wakes.wake();
-    }
-
     fn poll_put(
         &self,
         item: &mut Option<C::Item>,
@@ -390,17 +409,6 @@ impl<C: Container> GenericQueue<C> {
         };
         wakes.wake();
         r
-    }
-
-    fn cancel_put(&self, key: WaitKey) {
-        let mut wakes = WakeList::new();
-        {
-            let mut st = lock(&self.inner.state);
-            if st.putters.cancel(key).is_some() {
-                let _ = st.putters.notify_one((), &mut wakes);
-            }
-        }
-        wakes.wake();
     }
 
     /// Marks one item taken with `get` as processed (for [`join`](Self::join)).
@@ -540,7 +548,7 @@ impl<C: Container> fmt::Debug for Put<'_, C> {
 
 /// Future returned by [`GenericQueue::get`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Get<'a, C: Container> {
+pub struct Get<'a, C> {
     queue: &'a GenericQueue<C>,
     key: Option<WaitKey>,
     /// The caller's line: the task tree's await point while this waits.
@@ -555,7 +563,7 @@ impl<C: Container> Future for Get<'_, C> {
     }
 }
 
-impl<C: Container> Drop for Get<'_, C> {
+impl<C> Drop for Get<'_, C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.queue.cancel_get(key);
@@ -563,7 +571,7 @@ impl<C: Container> Drop for Get<'_, C> {
     }
 }
 
-impl<C: Container> fmt::Debug for Get<'_, C> {
+impl<C> fmt::Debug for Get<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
             .field("waiting", &self.key.is_some())
@@ -573,7 +581,7 @@ impl<C: Container> fmt::Debug for Get<'_, C> {
 
 /// Future returned by [`GenericQueue::join`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Join<'a, C: Container> {
+pub struct Join<'a, C> {
     queue: &'a GenericQueue<C>,
     key: Option<WaitKey>,
 }
@@ -598,7 +606,7 @@ impl<C: Container> Future for Join<'_, C> {
     }
 }
 
-impl<C: Container> Drop for Join<'_, C> {
+impl<C> Drop for Join<'_, C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let _ = lock(&self.queue.inner.state).joiners.cancel(key);
@@ -606,14 +614,14 @@ impl<C: Container> Drop for Join<'_, C> {
     }
 }
 
-impl<C: Container> fmt::Debug for Join<'_, C> {
+impl<C> fmt::Debug for Join<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Join").finish_non_exhaustive()
     }
 }
 
 /// The items of a queue as a `futures_core::Stream` ([`GenericQueue::stream`]).
-pub struct QueueStream<C: Container> {
+pub struct QueueStream<C> {
     queue: GenericQueue<C>,
     key: Option<WaitKey>,
 }
@@ -629,7 +637,7 @@ impl<C: Container> Stream for QueueStream<C> {
     }
 }
 
-impl<C: Container> Drop for QueueStream<C> {
+impl<C> Drop for QueueStream<C> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.queue.cancel_get(key);
