@@ -232,7 +232,7 @@ pub async fn run_in_executor_main(out: Arc<Out>, with_process_pool: bool) {
     // 3. Run in a custom process pool:
     if with_process_pool {
         let pool = ProcessPool::new(2);
-        match pool.run(&CPU_BOUND, CPU_BOUND_N).await {
+        match pool.submit(&CPU_BOUND, CPU_BOUND_N).await {
             Ok(sum) => out.line(format!("custom process pool {sum}")),
             Err(e) => out.line(format!("custom process pool: {e}")),
         }

@@ -100,12 +100,12 @@ fn spawn_blocking_round_trip(c: &mut Criterion) {
 fn process_pool_round_trip(c: &mut Criterion) {
     let pool = ProcessPool::new(1);
     // Start the worker outside the measurement.
-    let _ = futures::executor::block_on(pool.run(&ECHO, 0));
+    let _ = futures::executor::block_on(pool.submit(&ECHO, 0));
     let mut group = c.benchmark_group("process_pool_round_trip");
     group.bench_function("corio", |b| {
         b.iter_batched(
             || 42u64,
-            |x| futures::executor::block_on(pool.run(&ECHO, x)).unwrap(),
+            |x| futures::executor::block_on(pool.submit(&ECHO, x)).unwrap(),
             BatchSize::SmallInput,
         )
     });

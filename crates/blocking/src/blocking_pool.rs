@@ -24,10 +24,11 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 ///   (and fewer than [`max_threads`](Builder::max_threads) are alive); otherwise an
 ///   idle one is reused.
 /// - Idle threads exit after [`idle_timeout`](Builder::idle_timeout).
-/// - [`spawn`](BlockingPool::spawn) returns a [`BlockingTask`], a plain future that
+/// - [`submit`](BlockingPool::submit) returns a [`BlockingTask`], a plain future that
 ///   any executor can await; a panic in the closure resolves it with
 ///   [`BlockingError::Panicked`] and leaves the pool intact.
-/// - [`shutdown_timeout`](BlockingPool::shutdown_timeout) drops queued closures that
+/// - [`shutdown(wait)`](BlockingPool::shutdown) /
+///   [`shutdown_timeout`](BlockingPool::shutdown_timeout) drop queued closures that
 ///   never started and waits (bounded) for running ones. Dropping the pool does the
 ///   same without waiting.
 ///
@@ -40,7 +41,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .idle_timeout(Duration::from_secs(1))
 ///     .thread_name("my-blocking")
 ///     .build();
-/// let len = futures::executor::block_on(pool.spawn(|| std::fs::read("/etc/hostname").map(|b| b.len())));
+/// let len = futures::executor::block_on(pool.submit(|| std::fs::read("/etc/hostname").map(|b| b.len())));
 /// assert!(len.unwrap().is_ok());
 /// assert!(pool.thread_count() >= 1);
 /// ```
@@ -105,7 +106,7 @@ impl Builder {
         self
     }
 
-    /// Builds the pool. No thread starts until the first [`spawn`](BlockingPool::spawn).
+    /// Builds the pool. No thread starts until the first [`submit`](BlockingPool::submit).
     pub fn build(self) -> BlockingPool {
         BlockingPool {
             max_threads: self.max_threads,
@@ -143,10 +144,10 @@ impl BlockingPool {
     ///
     /// ```
     /// let pool = corio_blocking::BlockingPool::new();
-    /// let task = pool.spawn(|| 1 + 1);
+    /// let task = pool.submit(|| 1 + 1);
     /// assert_eq!(futures::executor::block_on(task).unwrap(), 2);
     /// ```
-    pub fn spawn<F, T>(&self, f: F) -> BlockingTask<T>
+    pub fn submit<F, T>(&self, f: F) -> BlockingTask<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -175,7 +176,7 @@ impl BlockingPool {
     }
 
     /// Shuts the pool down: closures still queued (never started) are dropped and
-    /// their tasks resolve with [`BlockingError::Cancelled`]; later `spawn`s resolve
+    /// their tasks resolve with [`BlockingError::Cancelled`]; later `submit`s resolve
     /// with [`BlockingError::Shutdown`]; running closures are waited for, at most
     /// `timeout`.
     ///
@@ -187,15 +188,32 @@ impl BlockingPool {
     /// ```
     /// use std::time::Duration;
     /// let pool = corio_blocking::BlockingPool::new();
-    /// let task = pool.spawn(|| 7);
+    /// let task = pool.submit(|| 7);
     /// assert_eq!(task.wait().unwrap(), 7);
     /// assert!(pool.shutdown_timeout(Duration::from_secs(5)));
     /// assert_eq!(pool.thread_count(), 0);
-    /// assert!(pool.spawn(|| 8).wait().unwrap_err().is_shutdown());
+    /// assert!(pool.submit(|| 8).wait().unwrap_err().is_shutdown());
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
         self.pool.shutdown(ShutdownMode::DropQueued);
         self.pool.wait_exit(Instant::now().checked_add(timeout))
+    }
+
+    /// The same shutdown as [`shutdown_timeout`](Self::shutdown_timeout); with
+    /// `wait`, blocks until every running closure has finished, without, returns
+    /// at once (running closures finish on their detached threads).
+    ///
+    /// ```
+    /// let pool = corio_blocking::BlockingPool::new();
+    /// assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
+    /// pool.shutdown(true);
+    /// assert_eq!(pool.thread_count(), 0);
+    /// ```
+    pub fn shutdown(&self, wait: bool) {
+        self.pool.shutdown(ShutdownMode::DropQueued);
+        if wait {
+            self.pool.wait_exit(None);
+        }
     }
 }
 
@@ -246,5 +264,5 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    default_pool().spawn(f)
+    default_pool().submit(f)
 }

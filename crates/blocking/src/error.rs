@@ -27,7 +27,7 @@ use std::time::Duration;
 /// use corio_blocking::{BlockingError, BlockingPool};
 ///
 /// let pool = BlockingPool::new();
-/// let task = pool.spawn(|| -> u32 { panic!("disk on fire") });
+/// let task = pool.submit(|| -> u32 { panic!("disk on fire") });
 /// let err = futures::executor::block_on(task).unwrap_err();
 /// assert!(err.is_panic());
 /// assert_eq!(err.panic_message(), Some("disk on fire"));
@@ -69,7 +69,7 @@ pub enum BlockingError {
     /// A worker process could not be started or did not complete the handshake.
     WorkerStart(String),
     /// A process-pool call ran past its timeout
-    /// ([`ProcessPool::run_timeout`](crate::ProcessPool::run_timeout) or the
+    /// ([`ProcessPool::submit_timeout`](crate::ProcessPool::submit_timeout) or the
     /// builder's `call_timeout`); its worker was killed and is replaced.
     TimedOut {
         /// The registered name of the function.
@@ -134,7 +134,7 @@ impl BlockingError {
     ///
     /// ```
     /// let pool = corio_blocking::BlockingPool::new();
-    /// let err = pool.spawn(|| std::panic::panic_any(7u8)).wait().unwrap_err();
+    /// let err = pool.submit(|| std::panic::panic_any(7u8)).wait().unwrap_err();
     /// assert_eq!(err.into_panic().downcast_ref::<u8>(), Some(&7));
     /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {

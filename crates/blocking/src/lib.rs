@@ -8,8 +8,8 @@
 //! | asyncio | corio-blocking |
 //! |---|---|
 //! | `await loop.run_in_executor(None, f)`, `await asyncio.to_thread(f)` | [`spawn_blocking(f)`](spawn_blocking)`.await` (the process-wide [`BlockingPool`]) |
-//! | `ThreadPoolExecutor(max_workers)` / `run_in_executor(pool, f)` | [`ThreadPool::new(n)`](ThreadPool::new), [`pool.run(f)`](ThreadPool::run)`.await` |
-//! | `ProcessPoolExecutor(max_workers)` / `run_in_executor(pool, f, arg)` | [`ProcessPool::new(n)`](ProcessPool::new), [`pool.run(&F, arg)`](ProcessPool::run)`.await` |
+//! | `ThreadPoolExecutor(max_workers)` / `run_in_executor(pool, f)` | [`ThreadPool::new(n)`](ThreadPool::new), [`pool.submit(f)`](ThreadPool::submit)`.await` |
+//! | `ProcessPoolExecutor(max_workers)` / `run_in_executor(pool, f, arg)` | [`ProcessPool::new(n)`](ProcessPool::new), [`pool.submit(&F, arg)`](ProcessPool::submit)`.await` |
 //!
 //! ```
 //! use corio_blocking::{spawn_blocking, ThreadPool};
@@ -21,7 +21,7 @@
 //!
 //!     // 2. A custom thread pool (`with ThreadPoolExecutor() as pool:`).
 //!     let pool = ThreadPool::default();
-//!     let s = pool.run(|| "custom thread pool").await.unwrap();
+//!     let s = pool.submit(|| "custom thread pool").await.unwrap();
 //!     assert_eq!(s, "custom thread pool");
 //!     // dropping `pool` waits for its work, like leaving the `with` block
 //! });

@@ -1,6 +1,7 @@
 //! [`ThreadPool`]: the counterpart of Python's `concurrent.futures.ThreadPoolExecutor`.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 // Only the doc links name it.
 #[cfg(doc)]
@@ -14,9 +15,11 @@ use crate::task::BlockingTask;
 ///   uses `num_cpus + 4` workers, as Python does.
 /// - Threads start lazily (an idle one is reused before a new one starts) and stay
 ///   until shutdown.
-/// - [`run(f).await`](ThreadPool::run) or [`submit(f)`](ThreadPool::submit), whose
+/// - [`submit(f)`](ThreadPool::submit) (the verb of every corio pool), whose
 ///   handle can be awaited or [`wait`](BlockingTask::wait)ed on from a plain thread.
-/// - [`shutdown(wait)`](ThreadPool::shutdown): no new work is accepted (it resolves
+/// - [`shutdown(wait)`](ThreadPool::shutdown) or
+///   [`shutdown_timeout(d)`](ThreadPool::shutdown_timeout) (the same pair on every
+///   corio pool): no new work is accepted (it resolves
 ///   with [`BlockingError::Shutdown`]); work already submitted still runs, as with
 ///   Python's default `cancel_futures=False`.
 /// - Dropping the pool is `shutdown(true)`: it waits for submitted work, like leaving
@@ -26,7 +29,7 @@ use crate::task::BlockingTask;
 /// use corio_blocking::ThreadPool;
 ///
 /// let pool = ThreadPool::new(2);
-/// let answer = futures::executor::block_on(pool.run(|| 6 * 7));
+/// let answer = futures::executor::block_on(pool.submit(|| 6 * 7));
 /// assert_eq!(answer.unwrap(), 42);
 ///
 /// let handle = pool.submit(|| "from a plain thread");
@@ -42,16 +45,24 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// A pool running at most `max_workers` closures at once (values below 1 are
-    /// raised to 1).
+    /// A pool running at most `max_workers` closures at once.
+    ///
+    /// # Panics
+    /// If `max_workers` is 0 (Python's `ValueError: max_workers must be greater
+    /// than 0`).
+    #[track_caller]
     pub fn new(max_workers: usize) -> ThreadPool {
         ThreadPool::with_name(max_workers, "corio-thread-pool")
     }
 
     /// Like [`new`](ThreadPool::new), naming the threads `thread_name`
     /// (Python's `thread_name_prefix`).
+    ///
+    /// # Panics
+    /// If `max_workers` is 0.
+    #[track_caller]
     pub fn with_name(max_workers: usize, thread_name: impl Into<String>) -> ThreadPool {
-        let max_workers = max_workers.max(1);
+        assert!(max_workers > 0, "ThreadPool: max_workers must be greater than 0");
         ThreadPool {
             max_workers,
             pool: Pool::new(Config {
@@ -63,19 +74,9 @@ impl ThreadPool {
         }
     }
 
-    /// Runs `f` on the pool; await the returned task for its result.
-    ///
-    /// The counterpart of `await loop.run_in_executor(pool, f)`.
-    pub fn run<F, T>(&self, f: F) -> BlockingTask<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.submit(f)
-    }
-
-    /// Submits `f` (Python's `pool.submit(f)`); the handle can be awaited or waited
-    /// on with [`BlockingTask::wait`]. After [`shutdown`](ThreadPool::shutdown) it
+    /// Submits `f` (Python's `pool.submit(f)`; `await loop.run_in_executor(pool,
+    /// f)` is `pool.submit(f).await`); the handle can be awaited or waited on with
+    /// [`BlockingTask::wait`]. After [`shutdown`](ThreadPool::shutdown) it
     /// resolves at once with [`BlockingError::Shutdown`].
     pub fn submit<F, T>(&self, f: F) -> BlockingTask<T>
     where
@@ -96,6 +97,21 @@ impl ThreadPool {
         if wait {
             self.pool.wait_exit(None);
         }
+    }
+
+    /// `shutdown(true)` that waits at most `timeout`; true if every thread
+    /// exited in time. Threads still running a closure then are detached: they
+    /// finish it, deliver its result and exit on their own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = corio_blocking::ThreadPool::new(1);
+    /// assert_eq!(pool.submit(|| 3).wait().unwrap(), 3);
+    /// assert!(pool.shutdown_timeout(Duration::from_secs(10)));
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.pool.shutdown(ShutdownMode::Drain);
+        self.pool.wait_exit(Instant::now().checked_add(timeout))
     }
 
     /// The `max_workers` this pool was built with.

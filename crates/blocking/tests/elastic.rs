@@ -24,7 +24,7 @@ fn grows_on_demand_reuses_idle_threads_and_shrinks_after_idle_timeout() {
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let gate = gate.clone();
-            pool.spawn(move || {
+            pool.submit(move || {
                 gate.pass();
                 i
             })
@@ -42,7 +42,7 @@ fn grows_on_demand_reuses_idle_threads_and_shrinks_after_idle_timeout() {
     let tasks: Vec<_> = (0..3)
         .map(|_| {
             let gate = gate.clone();
-            pool.spawn(move || gate.pass())
+            pool.submit(move || gate.pass())
         })
         .collect();
     eventually("idle threads picked the work up", LONG, || {
@@ -63,7 +63,7 @@ fn grows_on_demand_reuses_idle_threads_and_shrinks_after_idle_timeout() {
     assert_eq!(pool.idle_count(), 0);
 
     // And the pool still works afterwards (it grows again).
-    assert_eq!(wait_timeout(pool.spawn(|| 5), LONG).unwrap(), 5);
+    assert_eq!(wait_timeout(pool.submit(|| 5), LONG).unwrap(), 5);
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn never_exceeds_max_threads_and_queues_the_rest() {
     let tasks: Vec<_> = (0..6)
         .map(|i| {
             let (gate, running, peak) = (gate.clone(), running.clone(), peak.clone());
-            pool.spawn(move || {
+            pool.submit(move || {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 gate.pass();
@@ -104,7 +104,7 @@ fn never_exceeds_max_threads_and_queues_the_rest() {
 #[test]
 fn many_small_jobs_all_complete_with_few_threads() {
     let pool = BlockingPool::builder().max_threads(64).build();
-    let tasks: Vec<_> = (0..2000u64).map(|i| pool.spawn(move || i * i)).collect();
+    let tasks: Vec<_> = (0..2000u64).map(|i| pool.submit(move || i * i)).collect();
     for (i, task) in tasks.into_iter().enumerate() {
         let i = i as u64;
         assert_eq!(wait_timeout(task, LONG).unwrap(), i * i);
@@ -116,7 +116,7 @@ fn many_small_jobs_all_complete_with_few_threads() {
 fn threads_carry_the_configured_name() {
     let pool = BlockingPool::builder().thread_name("elastic-test").build();
     let name = wait_timeout(
-        pool.spawn(|| std::thread::current().name().map(str::to_owned)),
+        pool.submit(|| std::thread::current().name().map(str::to_owned)),
         LONG,
     )
     .unwrap();
@@ -139,6 +139,6 @@ fn dropping_the_task_does_not_cancel_the_closure() {
     let pool = BlockingPool::new();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    drop(pool.spawn(move || r.fetch_add(1, Ordering::SeqCst)));
+    drop(pool.submit(move || r.fetch_add(1, Ordering::SeqCst)));
     eventually("the closure ran", LONG, || ran.load(Ordering::SeqCst) == 1);
 }

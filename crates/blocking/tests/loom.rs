@@ -16,7 +16,7 @@ const FOREVER: Duration = Duration::from_secs(3600);
 fn spawn_complete_wait_then_shutdown() {
     loom::model(|| {
         let pool = BlockingPool::builder().max_threads(1).build();
-        let task = pool.spawn(|| 7);
+        let task = pool.submit(|| 7);
         assert_eq!(task.wait().unwrap(), 7);
         assert!(pool.shutdown_timeout(FOREVER));
         assert_eq!(pool.thread_count(), 0);
@@ -27,8 +27,8 @@ fn spawn_complete_wait_then_shutdown() {
 fn second_job_reuses_or_queues_and_both_complete() {
     loom::model(|| {
         let pool = BlockingPool::builder().max_threads(2).build();
-        let a = pool.spawn(|| 1);
-        let b = pool.spawn(|| 2);
+        let a = pool.submit(|| 1);
+        let b = pool.submit(|| 2);
         assert_eq!(b.wait().unwrap() + a.wait().unwrap(), 3);
         assert!(pool.shutdown_timeout(FOREVER));
     });
@@ -38,8 +38,8 @@ fn second_job_reuses_or_queues_and_both_complete() {
 fn shutdown_races_with_queued_work() {
     loom::model(|| {
         let pool = BlockingPool::builder().max_threads(1).build();
-        let a = pool.spawn(|| 1);
-        let b = pool.spawn(|| 2);
+        let a = pool.submit(|| 1);
+        let b = pool.submit(|| 2);
         assert!(pool.shutdown_timeout(FOREVER));
         // Each job either ran or was dropped with Cancelled; nothing hangs.
         for (task, value) in [(a, 1), (b, 2)] {
@@ -69,8 +69,8 @@ fn concurrent_spawners_share_one_thread() {
     loom::model(|| {
         let pool = std::sync::Arc::new(BlockingPool::builder().max_threads(1).build());
         let p = pool.clone();
-        let other = loom::thread::spawn(move || p.spawn(|| 2).wait().unwrap());
-        let mine = pool.spawn(|| 1).wait().unwrap();
+        let other = loom::thread::spawn(move || p.submit(|| 2).wait().unwrap());
+        let mine = pool.submit(|| 1).wait().unwrap();
         assert_eq!(mine + other.join().unwrap(), 3);
         assert!(pool.shutdown_timeout(FOREVER));
         assert_eq!(pool.thread_count(), 0);

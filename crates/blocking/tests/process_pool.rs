@@ -258,18 +258,18 @@ fn marker_path(tag: &str) -> PathBuf {
 
 fn computes_the_seed_cpu_bound() {
     let pool = ProcessPool::new(2);
-    let task = pool.run(&CPU_BOUND, 10_000_000);
+    let task = pool.submit(&CPU_BOUND, 10_000_000);
     assert_eq!(
         wait_timeout(task, LONG).unwrap(),
         333_333_283_333_335_000_000u128
     );
-    let small = futures::executor::block_on(pool.run(&CPU_BOUND, 4)).unwrap();
+    let small = futures::executor::block_on(pool.submit(&CPU_BOUND, 4)).unwrap();
     assert_eq!(small, 1 + 4 + 9);
 }
 
 fn reuses_workers_for_1000_calls() {
     let pool = ProcessPool::new(2);
-    let tasks: Vec<_> = (0..1000u64).map(|i| pool.run(&SQUARE, i)).collect();
+    let tasks: Vec<_> = (0..1000u64).map(|i| pool.submit(&SQUARE, i)).collect();
     let mut pids = HashSet::new();
     for (i, task) in tasks.into_iter().enumerate() {
         let (sq, pid) = wait_timeout(task, LONG).unwrap();
@@ -288,8 +288,8 @@ fn reuses_workers_for_1000_calls() {
 
 fn panic_is_an_error_and_the_worker_lives_on() {
     let pool = ProcessPool::new(1);
-    let before = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
-    let err = wait_timeout(pool.run(&FAIL, "bad input".to_owned()), LONG).unwrap_err();
+    let before = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
+    let err = wait_timeout(pool.submit(&FAIL, "bad input".to_owned()), LONG).unwrap_err();
     match &err {
         BlockingError::RemotePanicked { function, message } => {
             assert_eq!(function, "fail");
@@ -299,7 +299,7 @@ fn panic_is_an_error_and_the_worker_lives_on() {
     }
     assert!(err.is_panic());
     assert!(err.to_string().contains("worker lives on"), "{err}");
-    let after = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let after = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_eq!(
         before, after,
         "the same worker process served the next call"
@@ -310,7 +310,7 @@ fn sigkill_mid_call_breaks_only_that_call() {
     let pool = ProcessPool::new(1);
     let marker = marker_path("sigkill");
     let _ = std::fs::remove_file(&marker);
-    let victim_call = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 60_000));
+    let victim_call = pool.submit(&TOUCH_AND_SLEEP, (marker.display().to_string(), 60_000));
     eventually("the call is running in the worker", LONG, || {
         marker.exists()
     });
@@ -340,45 +340,45 @@ fn sigkill_mid_call_breaks_only_that_call() {
         pids.len() == 1 && pids[0] != victim
     });
     let replacement = pool.worker_pids()[0];
-    assert_eq!(wait_timeout(pool.run(&PID, ()), LONG).unwrap(), replacement);
+    assert_eq!(wait_timeout(pool.submit(&PID, ()), LONG).unwrap(), replacement);
 }
 
 fn exit_and_abort_name_the_status() {
     let pool = ProcessPool::new(1);
-    let err = wait_timeout(pool.run(&EXIT_WITH, 3), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&EXIT_WITH, 3), LONG).unwrap_err();
     assert!(
         matches!(&err, BlockingError::BrokenPool { reason, .. } if reason == "exited with status 3"),
         "{err:?}"
     );
-    let err = wait_timeout(pool.run(&ABORT, ()), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&ABORT, ()), LONG).unwrap_err();
     assert!(
         matches!(&err, BlockingError::BrokenPool { reason, .. } if reason.contains("SIGABRT")),
         "{err:?}"
     );
     // A worker killed while idle is replaced before the next call, which succeeds.
-    let idle = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let idle = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     kill(idle, libc::SIGKILL);
     eventually("the idle worker died", LONG, || has_exited(idle));
-    let next = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let next = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_ne!(next, idle);
 }
 
 fn unknown_function_is_an_error_not_a_hang() {
     let pool = ProcessPool::new(1);
-    let err = wait_timeout(pool.run(&NOT_REGISTERED, ()), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&NOT_REGISTERED, ()), LONG).unwrap_err();
     assert!(
         matches!(&err, BlockingError::UnknownFunction(name) if name == "not_registered"),
         "{err:?}"
     );
     assert!(err.to_string().contains("maybe_run_worker"), "{err}");
     // The pool is fine afterwards.
-    assert_eq!(wait_timeout(pool.run(&SQUARE, 3), LONG).unwrap().0, 9);
+    assert_eq!(wait_timeout(pool.submit(&SQUARE, 3), LONG).unwrap().0, 9);
 }
 
 fn stdout_prints_do_not_corrupt_replies() {
     let pool = ProcessPool::new(1);
     for i in 0..5 {
-        assert_eq!(wait_timeout(pool.run(&NOISY, i), LONG).unwrap(), i + 1);
+        assert_eq!(wait_timeout(pool.submit(&NOISY, i), LONG).unwrap(), i + 1);
     }
 }
 
@@ -386,25 +386,25 @@ fn mismatched_result_type_is_a_codec_error() {
     let pool = ProcessPool::new(1);
     // The worker's `square` returns (u64, u32); decoding 3*3 = 9 as a string length
     // runs past the end of the reply.
-    let err = wait_timeout(pool.run(&SQUARE_WRONG_RESULT, 3), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&SQUARE_WRONG_RESULT, 3), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::Codec(_)), "{err:?}");
     assert!(err.to_string().contains("postcard"), "{err}");
-    assert_eq!(wait_timeout(pool.run(&SQUARE, 3), LONG).unwrap().0, 9);
+    assert_eq!(wait_timeout(pool.submit(&SQUARE, 3), LONG).unwrap().0, 9);
 }
 
 fn shutdown_reaps_workers_and_refuses_calls() {
     let pool = ProcessPool::new(2);
-    let tasks: Vec<_> = (0..20u64).map(|i| pool.run(&SQUARE, i)).collect();
+    let tasks: Vec<_> = (0..20u64).map(|i| pool.submit(&SQUARE, i)).collect();
     let pids = pool_pids_after(&pool, tasks);
     // Calls submitted before shutdown still run (Python's cancel_futures=False).
-    let queued = pool.run(&SQUARE, 7);
+    let queued = pool.submit(&SQUARE, 7);
     pool.shutdown(true);
     assert_eq!(wait_timeout(queued, LONG).unwrap().0, 49);
     for pid in pids {
         assert!(is_reaped(pid), "worker {pid} reaped at shutdown");
     }
     assert!(pool.worker_pids().is_empty());
-    let err = wait_timeout(pool.run(&SQUARE, 1), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&SQUARE, 1), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::Shutdown), "{err:?}");
 }
 
@@ -412,7 +412,7 @@ fn shutdown_without_wait_returns_while_calls_run() {
     let pool = ProcessPool::new(1);
     let marker = marker_path("nowait");
     let _ = std::fs::remove_file(&marker);
-    let call = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 300));
+    let call = pool.submit(&TOUCH_AND_SLEEP, (marker.display().to_string(), 300));
     eventually("the call is running", LONG, || marker.exists());
     let _ = std::fs::remove_file(&marker);
     let worker = pool.worker_pids()[0];
@@ -439,7 +439,7 @@ fn workers_run_calls_in_parallel() {
     // only exist at once if two workers run at the same time.
     let calls: Vec<_> = markers
         .iter()
-        .map(|m| pool.run(&TOUCH_AND_SLEEP, (m.display().to_string(), 2_000)))
+        .map(|m| pool.submit(&TOUCH_AND_SLEEP, (m.display().to_string(), 2_000)))
         .collect();
     eventually("both calls running at once", LONG, || {
         markers.iter().all(|m| m.exists())
@@ -470,8 +470,8 @@ fn awaited_under_tokio() {
         .unwrap();
     let pool = ProcessPool::new(2);
     let sum = rt.block_on(async {
-        let a = tokio::spawn(pool.run(&SQUARE, 5));
-        let b = pool.run(&CPU_BOUND, 1000);
+        let a = tokio::spawn(pool.submit(&SQUARE, 5));
+        let b = pool.submit(&CPU_BOUND, 1000);
         (a.await.unwrap().unwrap().0 as u128) + b.await.unwrap()
     });
     assert_eq!(sum, 25 + cpu_bound(1000));
@@ -761,7 +761,7 @@ fn helper(mode: &str) {
     if mode == "probe" {
         println!("main ran");
         // A refused process starts no workers of its own.
-        match wait_timeout(ProcessPool::new(1).run(&PID, ()), LONG) {
+        match wait_timeout(ProcessPool::new(1).submit(&PID, ()), LONG) {
             Err(BlockingError::WorkerStart(msg)) if msg.contains("not a pool worker") => {
                 println!("pool refused")
             }
@@ -770,7 +770,7 @@ fn helper(mode: &str) {
         return;
     }
     let pool = ProcessPool::new(1);
-    let worker = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let worker = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     println!("{worker}");
     match mode {
         "panic" => panic!("helper parent panics with a live worker"),
@@ -804,7 +804,7 @@ fn rlimit_helper() {
 
     // Default cap: a 1 GiB announcement is refused before any allocation.
     let pool = ProcessPool::new(1);
-    let err = wait_timeout(pool.run(&BOGUS_REPLY, (1 << 30, 0)), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&BOGUS_REPLY, (1 << 30, 0)), LONG).unwrap_err();
     println!("default cap: {err:?}");
     drop(pool);
     // A cap above the announcement: the buffer grows only as bytes arrive, so a
@@ -814,13 +814,13 @@ fn rlimit_helper() {
         .max_reply_size(usize::MAX)
         .call_timeout(Duration::from_millis(500))
         .build();
-    let a = pool.run(&BOGUS_REPLY, (1 << 30, 1024));
-    let b = pool.run(&BOGUS_REPLY, (1 << 30, 1024));
+    let a = pool.submit(&BOGUS_REPLY, (1 << 30, 1024));
+    let b = pool.submit(&BOGUS_REPLY, (1 << 30, 1024));
     println!("raised cap: {:?}", wait_timeout(a, LONG).unwrap_err());
     println!("raised cap: {:?}", wait_timeout(b, LONG).unwrap_err());
     println!(
         "after: {:?}",
-        wait_timeout(pool.run(&SQUARE, 3), LONG).map(|r| r.0)
+        wait_timeout(pool.submit(&SQUARE, 3), LONG).map(|r| r.0)
     );
 }
 
@@ -856,9 +856,9 @@ fn reply_above_max_reply_size_is_a_clear_error() {
         .max_workers(1)
         .max_reply_size(1024)
         .build();
-    assert_eq!(wait_timeout(pool.run(&BIG, 900), LONG).unwrap().len(), 900);
+    assert_eq!(wait_timeout(pool.submit(&BIG, 900), LONG).unwrap().len(), 900);
     let before = pool.worker_pids();
-    let err = wait_timeout(pool.run(&BIG, 10_000), LONG).unwrap_err();
+    let err = wait_timeout(pool.submit(&BIG, 10_000), LONG).unwrap_err();
     match &err {
         BlockingError::ReplyTooLarge {
             function,
@@ -878,15 +878,15 @@ fn reply_above_max_reply_size_is_a_clear_error() {
             "the worker that sent it was killed and reaped"
         );
     }
-    assert_eq!(wait_timeout(pool.run(&BIG, 10), LONG).unwrap(), vec![7; 10]);
+    assert_eq!(wait_timeout(pool.submit(&BIG, 10), LONG).unwrap(), vec![7; 10]);
 }
 
 fn call_timeout_kills_and_replaces_a_hung_worker() {
     let pool = ProcessPool::new(1);
-    let hung = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let hung = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     let t0 = Instant::now();
     let err = wait_timeout(
-        pool.run_timeout(&SLEEP_FOREVER, (), Duration::from_millis(200)),
+        pool.submit_timeout(&SLEEP_FOREVER, (), Duration::from_millis(200)),
         LONG,
     )
     .unwrap_err();
@@ -899,7 +899,7 @@ fn call_timeout_kills_and_replaces_a_hung_worker() {
         other => panic!("expected TimedOut, got {other:?}"),
     }
     assert!(is_reaped(hung), "the hung worker was killed and reaped");
-    let next = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let next = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_ne!(next, hung);
 
     // The builder's timeout applies to every call; a fast call is unaffected.
@@ -907,8 +907,8 @@ fn call_timeout_kills_and_replaces_a_hung_worker() {
         .max_workers(1)
         .call_timeout(Duration::from_millis(200))
         .build();
-    assert_eq!(wait_timeout(pool.run(&SQUARE, 5), LONG).unwrap().0, 25);
-    let err = wait_timeout(pool.run(&SLEEP_FOREVER, ()), LONG).unwrap_err();
+    assert_eq!(wait_timeout(pool.submit(&SQUARE, 5), LONG).unwrap().0, 25);
+    let err = wait_timeout(pool.submit(&SLEEP_FOREVER, ()), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::TimedOut { .. }), "{err:?}");
     assert!(err.to_string().contains("did not finish within"), "{err}");
 }
@@ -926,13 +926,13 @@ fn pool_with_a_hung_call(
         .max_workers(1)
         .shutdown_grace(Duration::from_millis(300))
         .build();
-    let worker = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let worker = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     let marker = marker_path(tag);
     let _ = std::fs::remove_file(&marker);
-    let running = pool.run(&TOUCH_AND_SLEEP, (marker.display().to_string(), 3_600_000));
+    let running = pool.submit(&TOUCH_AND_SLEEP, (marker.display().to_string(), 3_600_000));
     eventually("the call is running", LONG, || marker.exists());
     let _ = std::fs::remove_file(&marker);
-    let queued = pool.run(&PID, ());
+    let queued = pool.submit(&PID, ());
     (pool, running, queued, worker)
 }
 
@@ -1004,7 +1004,7 @@ fn shutdown_without_wait_still_kills_a_hung_worker() {
 
 fn idle_worker_killed_is_reaped_and_replaced_at_once() {
     let pool = ProcessPool::new(1);
-    let idle = wait_timeout(pool.run(&PID, ()), LONG).unwrap();
+    let idle = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_eq!(pool.worker_pids(), vec![idle]);
     kill(idle, libc::SIGKILL);
     // No call is made: the pool notices the death on its own.
@@ -1014,7 +1014,7 @@ fn idle_worker_killed_is_reaped_and_replaced_at_once() {
     });
     assert!(!has_zombie_children(), "no zombie child left");
     let replacement = pool.worker_pids()[0];
-    assert_eq!(wait_timeout(pool.run(&PID, ()), LONG).unwrap(), replacement);
+    assert_eq!(wait_timeout(pool.submit(&PID, ()), LONG).unwrap(), replacement);
 }
 
 /// True if some child of this process is a zombie.

@@ -16,7 +16,7 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
     let gate = Gate::new();
     let started = Arc::new(AtomicUsize::new(0));
     let (g, s) = (gate.clone(), started.clone());
-    let running = pool.spawn(move || {
+    let running = pool.submit(move || {
         s.fetch_add(1, Ordering::SeqCst);
         g.pass();
         "finished"
@@ -29,7 +29,7 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
     let queued: Vec<_> = (0..2)
         .map(|_| {
             let r = ran_queued.clone();
-            pool.spawn(move || r.fetch_add(1, Ordering::SeqCst))
+            pool.submit(move || r.fetch_add(1, Ordering::SeqCst))
         })
         .collect();
 
@@ -44,7 +44,7 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
         assert!(matches!(err, BlockingError::Cancelled), "{err:?}");
         assert!(err.to_string().contains("shut down"), "{err}");
     }
-    let refused = wait_timeout(pool.spawn(|| 1), LONG).unwrap_err();
+    let refused = wait_timeout(pool.submit(|| 1), LONG).unwrap_err();
     assert!(matches!(refused, BlockingError::Shutdown));
     assert!(refused.to_string().contains("shut down"), "{refused}");
 
@@ -66,7 +66,7 @@ fn blocking_pool_shutdown_returns_true_once_running_work_is_done() {
     let pool = BlockingPool::new();
     let tasks: Vec<_> = (0..4)
         .map(|i| {
-            pool.spawn(move || {
+            pool.submit(move || {
                 std::thread::sleep(Duration::from_millis(50));
                 i
             })

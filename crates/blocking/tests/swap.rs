@@ -23,7 +23,7 @@ fn awaited_under_futures_block_on() {
         futures::executor::block_on(async {
             let pool = BlockingPool::new();
             let tp = ThreadPool::new(2);
-            let (a, b, c) = futures::join!(pool.spawn(|| 1), tp.run(|| 2), spawn_blocking(|| 3));
+            let (a, b, c) = futures::join!(pool.submit(|| 1), tp.submit(|| 2), spawn_blocking(|| 3));
             assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 2, 3));
         })
     });
@@ -41,8 +41,8 @@ fn awaited_under_tokio() {
             let pool = BlockingPool::new();
             let tp = ThreadPool::new(2);
             // Spawned as tokio tasks, so the waker is tokio's.
-            let a = tokio::spawn(pool.spawn(|| "blocking pool"));
-            let b = tokio::spawn(tp.run(|| "thread pool"));
+            let a = tokio::spawn(pool.submit(|| "blocking pool"));
+            let b = tokio::spawn(tp.submit(|| "thread pool"));
             let c = tokio::spawn(spawn_blocking(|| "default pool"));
             assert_eq!(a.await.unwrap().unwrap(), "blocking pool");
             assert_eq!(b.await.unwrap().unwrap(), "thread pool");

@@ -8,10 +8,10 @@
 //!   [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads),
 //!   and retire when idle);
 //! * `run_in_executor(Some(&pool), f)` with a [`ThreadPool`] (asyncio's
-//!   `ThreadPoolExecutor`) or any [`Executor`];
+//!   `ThreadPoolExecutor`) or any [`BlockingExecutor`];
 //! * a `ProcessPool` (feature `process-pool`) runs *registered* functions in child processes of the
-//!   current executable: `pool.run(&FUNC, arg).await` (closures cannot cross a
-//!   process boundary, so it is not an `Executor`).
+//!   current executable: `pool.submit(&FUNC, arg).await` (closures cannot cross a
+//!   process boundary, so it is not a `BlockingExecutor`).
 //!
 //! There is no GIL: a `ThreadPool` runs CPU-bound closures in parallel.
 //!
@@ -31,7 +31,8 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use crate::cancel::CancelToken;
 
@@ -39,28 +40,129 @@ use crate::cancel::CancelToken;
 pub use corio_blocking::ProcessPool;
 pub use corio_blocking::{BlockingError, BlockingPool, BlockingTask, ThreadPool};
 
-/// A boxed job whose boxed result is handed back through a [`BlockingTask`].
-pub type Job = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send + 'static>;
-
 /// Something that runs blocking closures on its threads (asyncio's
 /// `concurrent.futures.Executor`), usable with [`run_in_executor`].
 ///
-/// Implemented for [`ThreadPool`] and [`BlockingPool`]; implement it to plug in
-/// your own pool.
-pub trait Executor: Send + Sync {
-    /// Run `job` on a pool thread; the returned task resolves with its output.
-    fn execute(&self, job: Job) -> BlockingTask<Box<dyn Any + Send>>;
+/// Implemented for [`ThreadPool`] and [`BlockingPool`]. To plug in your own
+/// pool, run each [`Job`] you are given on one of your threads:
+///
+/// ```
+/// use corio::{BlockingExecutor, Job};
+///
+/// /// One fresh thread per job.
+/// struct ThreadPerJob;
+///
+/// impl BlockingExecutor for ThreadPerJob {
+///     fn execute(&self, job: Job) {
+///         std::thread::spawn(move || job.run());
+///     }
+/// }
+///
+/// corio::run(async {
+///     let n = corio::run_in_executor(Some(&ThreadPerJob), || 6 * 7).await.unwrap();
+///     assert_eq!(n, 42);
+/// });
+/// ```
+pub trait BlockingExecutor: Send + Sync {
+    /// Run `job` (call [`Job::run`]) on a thread of this executor. A job
+    /// dropped without running resolves its awaiter with
+    /// [`BlockingError::Cancelled`].
+    fn execute(&self, job: Job);
 }
 
-impl Executor for ThreadPool {
-    fn execute(&self, job: Job) -> BlockingTask<Box<dyn Any + Send>> {
-        self.submit(job)
+/// The type-erased result a [`Job`] hands back to its awaiter.
+type Boxed = Box<dyn Any + Send>;
+
+/// One closure handed to a [`BlockingExecutor`]: [`run`](Job::run) it on the
+/// executor's thread; its result (or its panic) goes to the
+/// [`run_in_executor`] future awaiting it.
+pub struct Job {
+    work: Option<Box<dyn FnOnce() -> Boxed + Send>>,
+    done: Arc<Slot>,
+}
+
+/// A job's result on its way to the awaiter: a one-shot, one-waiter slot.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+}
+
+/// The result once delivered, and the awaiter's waker while it waits.
+type SlotState = (Option<Result<Boxed, BlockingError>>, Option<Waker>);
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        // The guarded code cannot panic; a poisoned lock still holds valid data.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, out: Result<Boxed, BlockingError>) {
+        let waker = {
+            let mut st = self.lock();
+            st.0 = Some(out);
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.lock().0.is_some()
+    }
+
+    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<Boxed, BlockingError>> {
+        let mut st = self.lock();
+        match st.0.take() {
+            Some(out) => Poll::Ready(out),
+            None => {
+                st.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
-impl Executor for BlockingPool {
-    fn execute(&self, job: Job) -> BlockingTask<Box<dyn Any + Send>> {
-        self.spawn(job)
+impl Job {
+    /// Run the closure on the calling thread and deliver its result. A panic is
+    /// caught and delivered as [`BlockingError::Panicked`]; it does not unwind
+    /// into the executor's thread.
+    pub fn run(mut self) {
+        if let Some(work) = self.work.take() {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .map_err(|p| BlockingError::Panicked(corio_blocking::PanicPayload::new(p)));
+            self.done.set(out);
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.work.is_some() {
+            self.done.set(Err(BlockingError::Cancelled));
+        }
+    }
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("ran", &self.work.is_none())
+            .finish()
+    }
+}
+
+impl BlockingExecutor for ThreadPool {
+    fn execute(&self, job: Job) {
+        // After shutdown the closure (and so the job) is dropped unrun: the
+        // awaiter sees `Cancelled`. The handle is not needed: the job delivers.
+        drop(self.submit(move || job.run()));
+    }
+}
+
+impl BlockingExecutor for BlockingPool {
+    fn execute(&self, job: Job) {
+        drop(self.submit(move || job.run()));
     }
 }
 
@@ -81,14 +183,21 @@ impl Executor for BlockingPool {
 /// });
 /// ```
 #[track_caller]
-pub fn run_in_executor<F, T>(executor: Option<&dyn Executor>, f: F) -> RunInExecutor<T>
+pub fn run_in_executor<F, T>(executor: Option<&dyn BlockingExecutor>, f: F) -> RunInExecutor<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let job: Job = Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
+    let work = Box::new(move || Box::new(f()) as Boxed);
     let task = match executor {
-        Some(ex) => ex.execute(job),
+        Some(ex) => {
+            let done = Arc::new(Slot::default());
+            ex.execute(Job {
+                work: Some(work),
+                done: done.clone(),
+            });
+            Pending::Job(done)
+        }
         None => {
             let handle = crate::runtime::Handle::try_current().unwrap_or_else(|| {
                 panic!(
@@ -97,7 +206,7 @@ where
                      pass Some(&pool) with your own ThreadPool"
                 )
             });
-            handle.shared.blocking.spawn(job)
+            Pending::Pool(handle.shared.blocking.submit(work))
         }
     };
     RunInExecutor {
@@ -162,10 +271,34 @@ where
 /// The future returned by [`run_in_executor`] and [`to_thread`].
 #[must_use = "the work runs anyway, but its result is lost unless awaited"]
 pub struct RunInExecutor<T> {
-    task: BlockingTask<Box<dyn Any + Send>>,
+    task: Pending,
     /// For [`to_thread_cancellable`]: cancelled when the awaiter gives up.
     token: Option<CancelToken>,
     _out: PhantomData<fn() -> T>,
+}
+
+/// Where a [`RunInExecutor`]'s result comes from.
+enum Pending {
+    /// The runtime's own blocking pool.
+    Pool(BlockingTask<Boxed>),
+    /// A [`Job`] handed to a [`BlockingExecutor`].
+    Job(Arc<Slot>),
+}
+
+impl Pending {
+    fn is_finished(&self) -> bool {
+        match self {
+            Pending::Pool(t) => t.is_finished(),
+            Pending::Job(d) => d.is_set(),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Boxed, BlockingError>> {
+        match self {
+            Pending::Pool(t) => Pin::new(t).poll(cx),
+            Pending::Job(d) => d.poll_take(cx),
+        }
+    }
 }
 
 impl<T> Drop for RunInExecutor<T> {
@@ -198,7 +331,7 @@ impl<T: 'static> Future for RunInExecutor<T> {
             }
             return Poll::Ready(Err(BlockingError::Cancelled));
         }
-        Pin::new(&mut self.task).poll(cx).map(|res| {
+        self.task.poll(cx).map(|res| {
             res.map(|boxed| match boxed.downcast::<T>() {
                 Ok(v) => *v,
                 // The job built above always boxes a `T`.

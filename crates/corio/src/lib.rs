@@ -118,7 +118,7 @@ pub use deferred::{Deferred, DeferredError, InvalidStateError};
 pub use executor::ProcessPool;
 pub use executor::{
     run_in_executor, to_thread, to_thread_cancellable, BlockingError, BlockingPool, BlockingTask,
-    Executor, Job, RunInExecutor, ThreadPool,
+    BlockingExecutor, Job, RunInExecutor, ThreadPool,
 };
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;

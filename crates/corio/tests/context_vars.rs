@@ -103,11 +103,11 @@ fn thread_pool_jobs_run_in_a_copy() {
     let pool = corio::ThreadPool::new(2);
     corio::run(async {
         let _t = NAME.set("pool".into());
-        let seen = pool.run(|| NAME.get()).await.unwrap();
+        let seen = pool.submit(|| NAME.get()).await.unwrap();
         assert_eq!(seen.as_deref(), Some("pool"));
     });
     // A pool thread outside any task starts empty: nothing leaks between jobs.
-    let seen = corio::run(async { pool.run(|| NAME.get()).await.unwrap() });
+    let seen = corio::run(async { pool.submit(|| NAME.get()).await.unwrap() });
     assert_eq!(seen, None);
 }
 

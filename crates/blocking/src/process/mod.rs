@@ -23,7 +23,7 @@
 //!     maybe_run_worker(&[&CPU_BOUND]);
 //!
 //!     let pool = ProcessPool::new(2);
-//!     let sum = futures::executor::block_on(pool.run(&CPU_BOUND, 10_000_000)).unwrap();
+//!     let sum = futures::executor::block_on(pool.submit(&CPU_BOUND, 10_000_000)).unwrap();
 //!     assert_eq!(sum, 333_333_283_333_335_000_000);
 //! }
 //! ```
@@ -55,7 +55,7 @@
 //!   received: a reply is read as its bytes arrive, and a reply announced above
 //!   [`max_reply_size`](ProcessPoolBuilder::max_reply_size) (default 8 MiB) is
 //!   refused unread with [`BlockingError::ReplyTooLarge`], and the worker replaced.
-//! - A call can have a timeout ([`ProcessPool::run_timeout`],
+//! - A call can have a timeout ([`ProcessPool::submit_timeout`],
 //!   [`call_timeout`](ProcessPoolBuilder::call_timeout)): past it the worker is
 //!   killed and replaced, and the call fails with [`BlockingError::TimedOut`].
 //! - Each worker is owned by one parent thread (its *driver*) that spawned it, sends
@@ -150,7 +150,7 @@ pub trait Registered: Sync {
 /// A plain function registered under a name, with typed (serde) argument and result.
 ///
 /// Declare it as a `static` next to the function, register it with
-/// [`maybe_run_worker`], and run it with [`ProcessPool::run`]. Several arguments go in
+/// [`maybe_run_worker`], and run it with [`ProcessPool::submit`]. Several arguments go in
 /// a tuple.
 ///
 /// ```
@@ -278,7 +278,7 @@ pub fn is_worker_process() -> bool {
 /// # fn main() {
 /// maybe_run_worker(&[&SQUARE]);
 /// let pool = ProcessPool::default(); // num_cpus workers
-/// let nine = futures::executor::block_on(pool.run(&SQUARE, 3)).unwrap();
+/// let nine = futures::executor::block_on(pool.submit(&SQUARE, 3)).unwrap();
 /// assert_eq!(nine, 9);
 /// pool.shutdown(true);
 /// # }
@@ -302,7 +302,7 @@ pub struct ProcessPool {
 ///     .call_timeout(Duration::from_secs(60))  // a call that hangs is killed
 ///     .shutdown_grace(Duration::from_secs(1)) // shutdown/drop wait at most ~1 s
 ///     .build();
-/// assert_eq!(futures::executor::block_on(pool.run(&SQUARE, 4)).unwrap(), 16);
+/// assert_eq!(futures::executor::block_on(pool.submit(&SQUARE, 4)).unwrap(), 16);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -327,11 +327,15 @@ pub const DEFAULT_MAX_REPLY_SIZE: usize = 8 << 20;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl ProcessPoolBuilder {
-    /// At most `n` worker processes (values below 1 are raised to 1). Default:
-    /// `num_cpus::get()`, Python's default.
+    /// At most `n` worker processes. Default: `num_cpus::get()`, Python's default.
+    ///
+    /// # Panics
+    /// If `n` is 0 (Python's `ValueError: max_workers must be greater than 0`).
     #[must_use]
+    #[track_caller]
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.config.max_workers = n.max(1);
+        assert!(n > 0, "ProcessPool: max_workers must be greater than 0");
+        self.config.max_workers = n;
         self
     }
 
@@ -345,10 +349,10 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// A timeout for every call made with [`ProcessPool::run`], counted from when
+    /// A timeout for every call made with [`ProcessPool::submit`], counted from when
     /// a worker starts the call (time spent queued does not count). A call that
     /// runs longer fails with [`BlockingError::TimedOut`]; its worker is killed
-    /// and replaced. Default: none. [`ProcessPool::run_timeout`] sets one per call.
+    /// and replaced. Default: none. [`ProcessPool::submit_timeout`] sets one per call.
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.config.call_timeout = Some(timeout);
@@ -462,8 +466,12 @@ impl<R: Send> Reply for Decode<R> {
 }
 
 impl ProcessPool {
-    /// A pool of at most `max_workers` worker processes (values below 1 are raised
-    /// to 1), with the default limits. No process starts until the first call.
+    /// A pool of at most `max_workers` worker processes, with the default limits.
+    /// No process starts until the first call.
+    ///
+    /// # Panics
+    /// If `max_workers` is 0.
+    #[track_caller]
     pub fn new(max_workers: usize) -> ProcessPool {
         ProcessPool::builder().max_workers(max_workers).build()
     }
@@ -482,7 +490,8 @@ impl ProcessPool {
 
     /// Runs `func(arg)` in a worker process; the task resolves with its result.
     ///
-    /// The counterpart of `await loop.run_in_executor(pool, func, arg)`. Errors:
+    /// The counterpart of `pool.submit(func, arg)` and `await
+    /// loop.run_in_executor(pool, func, arg)`. Errors:
     /// [`RemotePanicked`](BlockingError::RemotePanicked),
     /// [`BrokenPool`](BlockingError::BrokenPool) (the worker died),
     /// [`UnknownFunction`](BlockingError::UnknownFunction),
@@ -495,15 +504,15 @@ impl ProcessPool {
     /// Dropping the task does not cancel the call: the worker runs it to the end
     /// (a process is never interrupted mid-call, except by a timeout or the
     /// shutdown grace period), and the result is discarded.
-    pub fn run<A, R>(&self, func: &RemoteFn<A, R>, arg: A) -> BlockingTask<R>
+    pub fn submit<A, R>(&self, func: &RemoteFn<A, R>, arg: A) -> BlockingTask<R>
     where
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        self.submit(func, arg, None)
+        self.push_call(func, arg, None)
     }
 
-    /// [`run`](ProcessPool::run) with a timeout for this call, counted from when a
+    /// [`submit`](ProcessPool::submit) with a timeout for this call, counted from when a
     /// worker starts it. Past it, the worker is killed (and replaced) and the task
     /// resolves with [`BlockingError::TimedOut`].
     ///
@@ -516,12 +525,12 @@ impl ProcessPool {
     /// # fn main() {
     /// maybe_run_worker(&[&NAP]);
     /// let pool = ProcessPool::new(1);
-    /// let task = pool.run_timeout(&NAP, 60_000, Duration::from_millis(100));
+    /// let task = pool.submit_timeout(&NAP, 60_000, Duration::from_millis(100));
     /// let err = futures::executor::block_on(task).unwrap_err();
     /// assert!(matches!(err, BlockingError::TimedOut { .. }));
     /// # }
     /// ```
-    pub fn run_timeout<A, R>(
+    pub fn submit_timeout<A, R>(
         &self,
         func: &RemoteFn<A, R>,
         arg: A,
@@ -531,10 +540,10 @@ impl ProcessPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        self.submit(func, arg, Some(timeout))
+        self.push_call(func, arg, Some(timeout))
     }
 
-    fn submit<A, R>(
+    fn push_call<A, R>(
         &self,
         func: &RemoteFn<A, R>,
         arg: A,
@@ -615,23 +624,27 @@ impl ProcessPool {
     /// it is reaped. With `wait`, blocks until all of that is done: at most the
     /// grace period plus a moment to reap the killed workers.
     pub fn shutdown(&self, wait: bool) {
-        self.shutdown_within(wait, self.shared.config.shutdown_grace);
+        let _ = self.shutdown_within(wait, self.shared.config.shutdown_grace);
     }
 
     /// `shutdown(true)` with a grace period of `grace` instead of the pool's
-    /// (a shorter one wins if a shutdown already started).
+    /// (a shorter one wins if a shutdown already started). True if every worker
+    /// was reaped in time.
     ///
     /// ```
     /// # use corio_blocking::process::ProcessPool;
     /// # use std::time::Duration;
     /// let pool = ProcessPool::new(1);
-    /// pool.shutdown_timeout(Duration::from_millis(100)); // no workers: returns at once
+    /// // No workers: returns at once.
+    /// assert!(pool.shutdown_timeout(Duration::from_millis(100)));
     /// ```
-    pub fn shutdown_timeout(&self, grace: Duration) {
-        self.shutdown_within(true, grace);
+    pub fn shutdown_timeout(&self, grace: Duration) -> bool {
+        self.shutdown_within(true, grace)
     }
 
-    fn shutdown_within(&self, wait: bool, grace: Duration) {
+    /// Returns true when every driver thread (and so every worker) is gone, or
+    /// without `wait` at once with false.
+    fn shutdown_within(&self, wait: bool, grace: Duration) -> bool {
         let shared = &self.shared;
         let mut st = lock(&shared.state);
         st.shutdown = true;
@@ -647,12 +660,12 @@ impl ProcessPool {
         shared.work.notify_all();
         wake_monitor(shared);
         if !wait {
-            return;
+            return false;
         }
         let mut st = lock(&shared.state);
         st = wait_for_drivers(shared, st, deadline);
         if st.drivers == 0 {
-            return;
+            return true;
         }
         let cancelled = expire_grace(&mut st);
         drop(st);
@@ -661,11 +674,8 @@ impl ProcessPool {
         }
         // The killed workers' drivers see end of file at once and reap them.
         let st = lock(&shared.state);
-        drop(wait_for_drivers(
-            shared,
-            st,
-            Instant::now().checked_add(child::EXIT_GRACE),
-        ));
+        let st = wait_for_drivers(shared, st, Instant::now().checked_add(child::EXIT_GRACE));
+        st.drivers == 0
     }
 
     /// Pids of the worker processes alive now (for monitoring and tests). A
