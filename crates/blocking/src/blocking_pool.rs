@@ -78,10 +78,14 @@ impl Builder {
     }
 
     /// The most threads alive at once (default 512). Work beyond that queues.
-    /// Values below 1 are raised to 1.
+    ///
+    /// # Panics
+    /// If `n` is 0.
     #[must_use]
+    #[track_caller]
     pub fn max_threads(mut self, n: usize) -> Builder {
-        self.max_threads = n.max(1);
+        assert!(n > 0, "BlockingPool: max_threads must be greater than 0");
+        self.max_threads = n;
         self
     }
 

@@ -200,10 +200,8 @@ where
         }
         None => {
             let handle = crate::runtime::Handle::try_current().unwrap_or_else(|| {
-                panic!(
-                    "corio::run_in_executor(None, ..) / corio::to_thread called outside a corio \
-                     runtime: there is no default pool here; call it inside corio::run(...), or \
-                     pass Some(&pool) with your own ThreadPool"
+                crate::runtime::outside_runtime(
+                    "corio::run_in_executor(None, ..) / corio::to_thread()",
                 )
             });
             Pending::Pool(handle.shared.blocking.submit(work))

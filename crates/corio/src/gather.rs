@@ -331,7 +331,8 @@ where
 /// (`asyncio.as_completed(aws)`).
 ///
 /// Each item is `(index, output)`, the index being the future's position in the
-/// input. Use `futures::StreamExt::next` (or [`AsCompleted::next`]) to take them.
+/// input. Take them with `StreamExt::next` (futures or futures-lite), or with
+/// [`AsCompleted::next_completed`] where no `StreamExt` is in scope.
 ///
 /// ```
 /// use std::time::Duration;
@@ -342,7 +343,7 @@ where
 ///         ms
 ///     }));
 ///     let mut order = Vec::new();
-///     while let Some((_index, ms)) = stream.next().await {
+///     while let Some((_index, ms)) = stream.next_completed().await {
 ///         order.push(ms);
 ///     }
 ///     assert_eq!(order, vec![10, 20, 30]);
@@ -376,8 +377,10 @@ impl<F> fmt::Debug for AsCompleted<F> {
 }
 
 impl<F: Future> AsCompleted<F> {
-    /// The next output in completion order, `None` when all were returned.
-    pub async fn next(&mut self) -> Option<(usize, F::Output)> {
+    /// The next output in completion order, `None` when all were returned: what
+    /// `StreamExt::next` gives, without importing a `StreamExt` (named apart so
+    /// that it never shadows it).
+    pub async fn next_completed(&mut self) -> Option<(usize, F::Output)> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }

@@ -79,6 +79,27 @@
 //! });
 //! ```
 //!
+//! # One rule for each concern
+//!
+//! - **Outside a runtime** (asyncio's `RuntimeError: no running event loop`):
+//!   every function that needs the runtime — [`create_task`], [`to_thread`],
+//!   [`run_in_executor(None, ..)`](run_in_executor), [`start_server`],
+//!   [`TaskGroup::create_task`], [`Handle::current`] — panics, with a message
+//!   that names it and says where to call it from. Functions that need only
+//!   the reactor — [`sleep`], [`wait_for`], [`open_connection`], [`net`],
+//!   [`queue`], [`sync`] — work under any executor.
+//! - **Zero** where asyncio raises `ValueError` (`max_workers=0`,
+//!   `Barrier(0)`) panics at the call that receives it, as tokio's
+//!   `worker_threads(0)`: [`ThreadPool::new(0)`](ThreadPool::new),
+//!   [`Builder::worker_threads(0)`](Builder::worker_threads),
+//!   [`Builder::max_blocking_threads(0)`](Builder::max_blocking_threads),
+//!   [`sync::Barrier::new(0)`](sync::Barrier::new), the process pool's
+//!   `max_workers(0)`. Zero where asyncio gives it a meaning keeps it:
+//!   `Queue::new(0)` is unbounded, `Semaphore::new(0)` starts with no permit.
+//! - **Pools**: `submit` runs work on every pool ([`ThreadPool`],
+//!   [`BlockingPool`], `ProcessPool`); each has `shutdown(wait)` and
+//!   `shutdown_timeout(d) -> bool`.
+//!
 //! The crate is a facade over corio-core (tasks), corio-scheduler (the
 //! work-stealing workers), corio-reactor (I/O and timers) and corio-blocking
 //! (thread and process pools); each of those is usable on its own.

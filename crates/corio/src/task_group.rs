@@ -204,10 +204,7 @@ impl GroupShared {
         let handle = match handle {
             Some(h) => h.clone(),
             None => Handle::try_current().unwrap_or_else(|| {
-                panic!(
-                    "TaskGroup::create_task() called outside a corio runtime: create the group \
-                     inside corio::run(...) or use TaskGroup::with_handle"
-                )
+                crate::runtime::outside_runtime("corio::TaskGroup::create_task()")
             }),
         };
         let slot = Arc::new(Slot {

@@ -112,6 +112,9 @@ fn as_completed_yields_in_completion_order() {
             order.push((i, d));
         }
         assert_eq!(order, vec![(1, 20), (2, 170), (0, 320)]);
+        let mut s = corio::as_completed([async { 7 }]);
+        assert_eq!(s.next_completed().await, Some((0, 7)));
+        assert_eq!(s.next_completed().await, None);
         // It is a futures_core::Stream too.
         let via_stream: Vec<_> = corio::as_completed([async { 1 }]).collect().await;
         assert_eq!(via_stream, vec![(0, 1)]);

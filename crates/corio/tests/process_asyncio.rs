@@ -294,8 +294,11 @@ fn test_communicate() {
 #[test]
 fn test_shell() {
     run_timeout(async {
-        let st = create_subprocess_shell("exit 7").status().await.unwrap();
-        assert_eq!(st.code(), Some(7));
+        // The same return type as create_subprocess_exec: a spawned Child.
+        let mut child = create_subprocess_shell("exit 7").unwrap();
+        assert_eq!(child.wait().await.unwrap().code(), Some(7));
+        let st = Command::shell("exit 8").status().await.unwrap();
+        assert_eq!(st.code(), Some(8));
     });
 }
 
@@ -426,7 +429,7 @@ fn test_devnull() {
 #[test]
 fn test_env() {
     run_timeout(async {
-        let out = create_subprocess_shell("printf %s \"$FOO\"")
+        let out = Command::shell("printf %s \"$FOO\"")
             .env("FOO", "bar")
             .output()
             .await
@@ -465,7 +468,7 @@ fn test_many_concurrent_children() {
         let tasks: Vec<_> = (0..20)
             .map(|i| {
                 corio::create_task(async move {
-                    let out = create_subprocess_shell(format!("echo {i}; exit {}", i % 3))
+                    let out = Command::shell(format!("echo {i}; exit {}", i % 3))
                         .output()
                         .await
                         .unwrap();

@@ -140,7 +140,7 @@ fn dropped_children_are_reaped() {
 #[test]
 fn shell_command() {
     run_timeout(async {
-        let out = corio::process::create_subprocess_shell("printf '%s' \"$X\"; exit 5")
+        let out = Command::shell("printf '%s' \"$X\"; exit 5")
             .env("X", "from env")
             .output()
             .await

@@ -77,11 +77,69 @@ fn run_drops_pending_detached_tasks() {
     assert_eq!(drops.get(), 10);
 }
 
+/// One rule outside a runtime (asyncio's `RuntimeError: no running event
+/// loop`): every function that needs the runtime panics, naming itself;
+/// functions that need only the reactor (timers, sockets, queues, locks) work
+/// under any executor.
 #[test]
-fn create_task_outside_a_runtime_panics_clearly() {
-    let err = std::panic::catch_unwind(|| corio::create_task(async {})).unwrap_err();
-    let msg = common::panic_msg(&*err);
-    assert!(msg.contains("outside a corio runtime"), "{msg}");
+fn outside_a_runtime_one_rule() {
+    fn panics_naming(what: &str, f: impl FnOnce()) {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("should panic outside a runtime");
+        let msg = common::panic_msg(&*err);
+        assert!(msg.contains("called outside a corio runtime"), "{what}: {msg}");
+        assert!(msg.contains(what), "{what}: {msg}");
+    }
+    panics_naming("corio::create_task()", || drop(corio::create_task(async {})));
+    panics_naming("corio::to_thread()", || drop(corio::to_thread(|| 1)));
+    panics_naming("corio::Handle::current()", || drop(corio::Handle::current()));
+    panics_naming("corio::TaskGroup::create_task()", || {
+        let group = corio::TaskGroup::new();
+        drop(group.create_task(async {}));
+        drop(group);
+    });
+    panics_naming("corio::start_server()", || {
+        let server = corio::start_server(|_r, _w| async {}, "127.0.0.1:0");
+        drop(futures::executor::block_on(server));
+    });
+
+    // Reactor-only functions work under another executor.
+    timeout(20, || {
+        futures::executor::block_on(async {
+            corio::sleep(Duration::from_millis(1)).await;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_r, _w) = corio::open_connection(addr).await.unwrap();
+        })
+    });
+}
+
+/// One rule for zero where asyncio raises `ValueError` (`max_workers`,
+/// `Barrier(0)`): a panic at the call that receives the zero, naming it. Zero
+/// where asyncio gives it a meaning stays valid (`Queue(0)` is unbounded,
+/// `Semaphore(0)` starts with no permit).
+#[test]
+fn zero_one_rule() {
+    fn panics_with(what: &str, f: impl FnOnce()) {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("zero should panic");
+        let msg = common::panic_msg(&*err);
+        assert!(msg.contains("must be greater than 0"), "{what}: {msg}");
+    }
+    panics_with("ThreadPool::new(0)", || drop(corio::ThreadPool::new(0)));
+    panics_with("Barrier::new(0)", || drop(corio::sync::Barrier::new(0)));
+    panics_with("Builder::worker_threads(0)", || {
+        drop(corio::Runtime::builder().worker_threads(0))
+    });
+    panics_with("Builder::max_blocking_threads(0)", || {
+        drop(corio::Runtime::builder().max_blocking_threads(0))
+    });
+    panics_with("BlockingPool max_threads(0)", || {
+        drop(corio::BlockingPool::builder().max_threads(0))
+    });
+    assert_eq!(corio::queue::Queue::<u8>::new(0).maxsize(), 0);
+    let sem = corio::sync::Semaphore::new(0);
+    assert!(sem.try_acquire().is_none());
 }
 
 #[test]

@@ -105,9 +105,15 @@ impl Builder {
         }
     }
 
-    /// Number of worker threads (default: `num_cpus::get()`). `build` fails on 0.
+    /// Number of worker threads (default: `num_cpus::get()`).
+    ///
+    /// # Panics
+    /// If `n` is 0 (as tokio's builder; [`current_thread`](Builder::current_thread)
+    /// is the one-thread flavour).
     #[must_use]
+    #[track_caller]
     pub fn worker_threads(mut self, n: usize) -> Builder {
+        assert!(n > 0, "corio-scheduler: worker_threads must be greater than 0");
         self.worker_threads = Some(n);
         self
     }
@@ -249,8 +255,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `worker_threads(0)` was asked; the OS error if a thread could
-    /// not be spawned (the threads already started are stopped and joined first).
+    /// `InvalidInput` if no worker would start (`num_cpus` reported 0) or more than
+    /// 32768 were asked; the OS error if a thread could not be spawned (the threads
+    /// already started are stopped and joined first).
     pub fn build(self) -> io::Result<Executor> {
         let n = if self.current_thread {
             1
@@ -260,8 +267,8 @@ impl Builder {
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "corio-scheduler: worker_threads(0): an executor needs at least one worker thread \
-                 (use Builder::current_thread() for none)",
+                "corio-scheduler: no worker thread to start (the CPU count read 0): set \
+                 worker_threads(n)",
             ));
         }
         if n > 1 << 15 {

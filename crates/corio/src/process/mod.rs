@@ -105,6 +105,24 @@ impl Command {
         }
     }
 
+    /// A command running `cmd` through `/bin/sh -c` (what
+    /// [`create_subprocess_shell`] spawns), to set pipes on before `spawn`. The
+    /// shell interprets `cmd`: never pass unchecked input.
+    ///
+    /// ```
+    /// use corio::process::Command;
+    /// corio::run(async {
+    ///     let out = Command::shell("echo $((6 * 7))").output().await?;
+    ///     assert_eq!(out.stdout, b"42\n");
+    ///     std::io::Result::Ok(())
+    /// }).unwrap();
+    /// ```
+    pub fn shell(cmd: impl AsRef<OsStr>) -> Self {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(cmd);
+        c
+    }
+
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
         self.inner.arg(arg);
@@ -385,22 +403,21 @@ where
     Command::new(program).args(args).spawn()
 }
 
-/// asyncio's `create_subprocess_shell(cmd)`: a [`Command`] running `cmd`
-/// through `/bin/sh -c` (set pipes on it, then `spawn`). The shell interprets
-/// `cmd`: never pass unchecked input.
+/// asyncio's `create_subprocess_shell(cmd)`: spawns `/bin/sh -c cmd`,
+/// inheriting stdin/stdout/stderr, and returns the [`Child`] as
+/// [`create_subprocess_exec`] does. Use [`Command::shell`] for pipes. The shell
+/// interprets `cmd`: never pass unchecked input.
 ///
 /// ```
 /// use corio::process::create_subprocess_shell;
 /// corio::run(async {
-///     let out = create_subprocess_shell("echo $((6 * 7))").output().await?;
-///     assert_eq!(out.stdout, b"42\n");
+///     let mut child = create_subprocess_shell("exit $((6 * 7))")?;
+///     assert_eq!(child.wait().await?.code(), Some(42));
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub fn create_subprocess_shell(cmd: impl AsRef<OsStr>) -> Command {
-    let mut c = Command::new("/bin/sh");
-    c.arg("-c").arg(cmd);
-    c
+pub fn create_subprocess_shell(cmd: impl AsRef<OsStr>) -> io::Result<Child> {
+    Command::shell(cmd).spawn()
 }
 
 /// A running (or finished) child process (asyncio's `Process`).

@@ -193,18 +193,29 @@ impl Builder {
         self
     }
 
-    /// Number of worker threads (default: the number of CPUs; at least 1).
+    /// Number of worker threads (default: the number of CPUs).
+    ///
+    /// # Panics
+    /// If `n` is 0 (as tokio's; use `flavor = "current_thread"` in the macros
+    /// for a single thread).
     #[must_use]
+    #[track_caller]
     pub fn worker_threads(mut self, n: usize) -> Self {
-        self.worker_threads = Some(n.max(1));
+        assert!(n > 0, "corio::Builder: worker_threads must be greater than 0");
+        self.worker_threads = Some(n);
         self
     }
 
     /// Most threads the runtime's blocking pool (for `to_thread` /
-    /// `run_in_executor(None, ..)`) starts (default 512; at least 1).
+    /// `run_in_executor(None, ..)`) starts (default 512).
+    ///
+    /// # Panics
+    /// If `n` is 0.
     #[must_use]
+    #[track_caller]
     pub fn max_blocking_threads(mut self, n: usize) -> Self {
-        self.max_blocking_threads = n.max(1);
+        assert!(n > 0, "corio::Builder: max_blocking_threads must be greater than 0");
+        self.max_blocking_threads = n;
         self
     }
 
@@ -826,10 +837,7 @@ impl Handle {
     pub fn current() -> Handle {
         match Handle::try_current() {
             Some(h) => h,
-            None => panic!(
-                "there is no corio runtime on this thread: call this from inside corio::run(...) \
-                 or Runtime::block_on, or keep a Handle (rt.handle()) and use it"
-            ),
+            None => outside_runtime("corio::Handle::current()"),
         }
     }
 
@@ -1043,6 +1051,18 @@ where
     with_current(what, |h| h.spawn_opts(fut, name, grace, location))
 }
 
+/// The one panic of every facade function that needs a runtime and is called
+/// outside one (asyncio's `RuntimeError: no running event loop`); `what` names
+/// the function, e.g. `corio::create_task()`.
+#[track_caller]
+pub(crate) fn outside_runtime(what: &str) -> ! {
+    panic!(
+        "{what} called outside a corio runtime: call it from code running inside \
+         corio::run(...) or Runtime::block_on, or keep a Handle (rt.handle()) and use it \
+         from other threads"
+    )
+}
+
 /// Run `f` with this thread's runtime, without cloning its `Handle` (an
 /// atomic increment and decrement on a counter every worker shares: measurable
 /// on the spawn path).
@@ -1054,11 +1074,7 @@ fn with_current<R>(what: &str, f: impl FnOnce(&Handle) -> R) -> R {
     // Fills the thread-local cache on a worker's first use.
     let in_runtime = CONTEXT.with(|c| c.borrow().is_some()) || Handle::try_current().is_some();
     if !in_runtime {
-        panic!(
-            "corio::{what}() called outside a corio runtime: call it from code running inside \
-             corio::run(...) or Runtime::block_on, or spawn from other threads with \
-             Handle::create_task (get a Handle from rt.handle())"
-        );
+        outside_runtime(&format!("corio::{what}()"));
     }
     // A shared borrow: code run by `f` (a future dropped during a spawn) may
     // spawn again, which only borrows again.

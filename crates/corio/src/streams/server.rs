@@ -199,7 +199,11 @@ impl Drop for Server {
 /// the worker (that lookup is what the `await` waits for); a literal address is
 /// bound at once.
 ///
-/// Errors: the bind error (e.g. `AddrInUse`), or `Other` outside a runtime.
+/// Errors: the bind error (e.g. `AddrInUse`).
+///
+/// # Panics
+/// Polled outside a corio runtime (the server's tasks run on it), as every
+/// facade function that needs one (see the crate docs).
 ///
 /// ```
 /// corio::run(async {
@@ -244,7 +248,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
     A: ToSocketAddrs + Send + 'static,
 {
-    let handle = current_handle("start_server")?;
+    let handle = current_handle("corio::start_server()");
     let addrs = super::resolve::resolve(addr).await?;
     let listener = TcpListener::bind(&addrs[..])?;
     let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
@@ -276,7 +280,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
     P: AsRef<Path>,
 {
-    let handle = current_handle("start_unix_server")?;
+    let handle = current_handle("corio::start_unix_server()");
     let listener = UnixListener::bind(path)?;
     let sockets = vec![SocketAddress::Unix(listener.local_addr()?)];
     let accept = move |cx: &mut Context<'_>| {
@@ -287,13 +291,9 @@ where
     Ok(launch(handle, accept, handler, sockets))
 }
 
-fn current_handle(what: &str) -> io::Result<Handle> {
-    Handle::try_current().ok_or_else(|| {
-        io::Error::other(format!(
-            "{what} must be called inside a corio runtime (corio::run, Runtime::block_on or a task): \
-             the server's tasks run on that runtime"
-        ))
-    })
+/// The runtime the server's tasks will run on.
+fn current_handle(what: &str) -> Handle {
+    Handle::try_current().unwrap_or_else(|| crate::runtime::outside_runtime(what))
 }
 
 type Conn = (StreamReader, StreamWriter);

@@ -50,8 +50,9 @@ impl Barrier {
     ///
     /// # Panics
     /// If `parties` is 0 (asyncio raises `ValueError`).
+    #[track_caller]
     pub fn new(parties: usize) -> Self {
-        assert!(parties > 0, "Barrier::new: parties must be at least 1");
+        assert!(parties > 0, "Barrier::new: parties must be greater than 0");
         Barrier {
             parties,
             state: Mutex::new(BarrierState {
