@@ -62,7 +62,10 @@ impl ThreadPool {
     /// If `max_workers` is 0.
     #[track_caller]
     pub fn with_name(max_workers: usize, thread_name: impl Into<String>) -> ThreadPool {
-        assert!(max_workers > 0, "ThreadPool: max_workers must be greater than 0");
+        assert!(
+            max_workers > 0,
+            "ThreadPool: max_workers must be greater than 0"
+        );
         ThreadPool {
             max_workers,
             pool: Pool::new(Config {

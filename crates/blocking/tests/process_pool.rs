@@ -340,7 +340,10 @@ fn sigkill_mid_call_breaks_only_that_call() {
         pids.len() == 1 && pids[0] != victim
     });
     let replacement = pool.worker_pids()[0];
-    assert_eq!(wait_timeout(pool.submit(&PID, ()), LONG).unwrap(), replacement);
+    assert_eq!(
+        wait_timeout(pool.submit(&PID, ()), LONG).unwrap(),
+        replacement
+    );
 }
 
 fn exit_and_abort_name_the_status() {
@@ -856,7 +859,10 @@ fn reply_above_max_reply_size_is_a_clear_error() {
         .max_workers(1)
         .max_reply_size(1024)
         .build();
-    assert_eq!(wait_timeout(pool.submit(&BIG, 900), LONG).unwrap().len(), 900);
+    assert_eq!(
+        wait_timeout(pool.submit(&BIG, 900), LONG).unwrap().len(),
+        900
+    );
     let before = pool.worker_pids();
     let err = wait_timeout(pool.submit(&BIG, 10_000), LONG).unwrap_err();
     match &err {
@@ -878,7 +884,10 @@ fn reply_above_max_reply_size_is_a_clear_error() {
             "the worker that sent it was killed and reaped"
         );
     }
-    assert_eq!(wait_timeout(pool.submit(&BIG, 10), LONG).unwrap(), vec![7; 10]);
+    assert_eq!(
+        wait_timeout(pool.submit(&BIG, 10), LONG).unwrap(),
+        vec![7; 10]
+    );
 }
 
 fn call_timeout_kills_and_replaces_a_hung_worker() {
@@ -1014,7 +1023,10 @@ fn idle_worker_killed_is_reaped_and_replaced_at_once() {
     });
     assert!(!has_zombie_children(), "no zombie child left");
     let replacement = pool.worker_pids()[0];
-    assert_eq!(wait_timeout(pool.submit(&PID, ()), LONG).unwrap(), replacement);
+    assert_eq!(
+        wait_timeout(pool.submit(&PID, ()), LONG).unwrap(),
+        replacement
+    );
 }
 
 /// True if some child of this process is a zombie.

@@ -23,7 +23,8 @@ fn awaited_under_futures_block_on() {
         futures::executor::block_on(async {
             let pool = BlockingPool::new();
             let tp = ThreadPool::new(2);
-            let (a, b, c) = futures::join!(pool.submit(|| 1), tp.submit(|| 2), spawn_blocking(|| 3));
+            let (a, b, c) =
+                futures::join!(pool.submit(|| 1), tp.submit(|| 2), spawn_blocking(|| 3));
             assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 2, 3));
         })
     });

@@ -138,8 +138,8 @@ pub use deferred::{Deferred, DeferredError, InvalidStateError};
 #[cfg(feature = "process-pool")]
 pub use executor::ProcessPool;
 pub use executor::{
-    run_in_executor, to_thread, to_thread_cancellable, BlockingError, BlockingPool, BlockingTask,
-    BlockingExecutor, Job, RunInExecutor, ThreadPool,
+    run_in_executor, to_thread, to_thread_cancellable, BlockingError, BlockingExecutor,
+    BlockingPool, BlockingTask, Job, RunInExecutor, ThreadPool,
 };
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;

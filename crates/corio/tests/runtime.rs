@@ -87,12 +87,20 @@ fn outside_a_runtime_one_rule() {
         let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
             .expect_err("should panic outside a runtime");
         let msg = common::panic_msg(&*err);
-        assert!(msg.contains("called outside a corio runtime"), "{what}: {msg}");
+        assert!(
+            msg.contains("called outside a corio runtime"),
+            "{what}: {msg}"
+        );
         assert!(msg.contains(what), "{what}: {msg}");
     }
-    panics_naming("corio::create_task()", || drop(corio::create_task(async {})));
+    panics_naming("corio::create_task()", || {
+        drop(corio::create_task(async {}))
+    });
     panics_naming("corio::to_thread()", || drop(corio::to_thread(|| 1)));
-    panics_naming("corio::Handle::current()", || drop(corio::Handle::current()));
+    panics_naming(
+        "corio::Handle::current()",
+        || drop(corio::Handle::current()),
+    );
     panics_naming("corio::TaskGroup::create_task()", || {
         let group = corio::TaskGroup::new();
         drop(group.create_task(async {}));

@@ -113,7 +113,10 @@ impl Builder {
     #[must_use]
     #[track_caller]
     pub fn worker_threads(mut self, n: usize) -> Builder {
-        assert!(n > 0, "corio-scheduler: worker_threads must be greater than 0");
+        assert!(
+            n > 0,
+            "corio-scheduler: worker_threads must be greater than 0"
+        );
         self.worker_threads = Some(n);
         self
     }

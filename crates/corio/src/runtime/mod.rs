@@ -201,7 +201,10 @@ impl Builder {
     #[must_use]
     #[track_caller]
     pub fn worker_threads(mut self, n: usize) -> Self {
-        assert!(n > 0, "corio::Builder: worker_threads must be greater than 0");
+        assert!(
+            n > 0,
+            "corio::Builder: worker_threads must be greater than 0"
+        );
         self.worker_threads = Some(n);
         self
     }
@@ -214,7 +217,10 @@ impl Builder {
     #[must_use]
     #[track_caller]
     pub fn max_blocking_threads(mut self, n: usize) -> Self {
-        assert!(n > 0, "corio::Builder: max_blocking_threads must be greater than 0");
+        assert!(
+            n > 0,
+            "corio::Builder: max_blocking_threads must be greater than 0"
+        );
         self.max_blocking_threads = n;
         self
     }
