@@ -4,14 +4,16 @@
 //! Latency bounds are the ones the runtime promises (100 ms for a round trip during a
 //! stall, 40 ms of timer lateness); an unhealed runtime misses them by seconds (the
 //! whole stall), so they measure the healing, not the machine. Each failure message
-//! carries the load average, to tell a loaded machine from a regression.
+//! carries the load average, to tell a loaded machine from a regression. The tests run
+//! one at a time ([`serial`]): each one blocks or spins worker threads for seconds, and
+//! on a 2-core machine two of them at once would oversubscribe the CPU for each other.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::timeout;
@@ -21,6 +23,15 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 
 const MSG: usize = 8;
 const BLOCK: &[u8; MSG] = b"block!!!";
+
+/// Runs the tests of this file one at a time (see the module docs).
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next one still runs.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".into())
@@ -40,12 +51,15 @@ impl Reports {
         self.0.lock().unwrap().clone()
     }
 
-    /// Waits (bounded) until `n` reports arrived.
-    fn wait_for(&self, n: usize, within: Duration) -> Vec<(Instant, StallReport)> {
-        let deadline = Instant::now() + within;
+    /// Waits (at most 5 s) until the end of a stall of each task in `tasks` was
+    /// reported; returns every report so far.
+    fn wait_for_ends(&self, tasks: &[u64]) -> Vec<(Instant, StallReport)> {
+        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let all = self.all();
-            if all.len() >= n || Instant::now() > deadline {
+            if tasks.iter().all(|id| !about(&all, *id, true).is_empty())
+                || Instant::now() > deadline
+            {
                 return all;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -53,11 +67,27 @@ impl Reports {
     }
 }
 
-/// Flags a blocking handler sets around its blocking call.
+/// The reports in `all` about task `id`: of stall starts (`ended` false) or ends.
+fn about(all: &[(Instant, StallReport)], id: u64, ended: bool) -> Vec<&(Instant, StallReport)> {
+    all.iter()
+        .filter(|(_, r)| r.task_id() == id && r.ended() == ended)
+        .collect()
+}
+
+/// Flags a blocking handler sets around its blocking call, and its task's id.
 #[derive(Default)]
 struct Blocking {
     started: AtomicBool,
     done: AtomicBool,
+    task_id: AtomicU64,
+}
+
+/// The id of the task calling this.
+fn current_task_id() -> u64 {
+    corio::current_task()
+        .expect("called inside a task")
+        .id()
+        .as_u64()
 }
 
 /// An echo server of `MSG`-byte messages; a `BLOCK` message makes its handler call
@@ -75,6 +105,7 @@ fn start_server(rt: &Runtime, block: fn(), flags: Arc<Blocking>) -> SocketAddr {
                 let mut buf = [0u8; MSG];
                 while stream.read_exact(&mut buf).await.is_ok() {
                     if &buf == BLOCK {
+                        flags.task_id.store(current_task_id(), SeqCst);
                         flags.started.store(true, SeqCst);
                         block();
                         flags.done.store(true, SeqCst);
@@ -174,12 +205,15 @@ fn echo_heals_around(block: fn(), block_for: Duration) {
     );
     // The blocked connection is served once its handler returns.
     round_trip_after_block(&mut blocked);
-    let all = reports.wait_for(2, Duration::from_secs(5));
-    let started: Vec<_> = all.iter().filter(|(_, r)| !r.ended()).collect();
+    // Reports about the blocked handler (the stall under test; other tasks' polls are
+    // short, and `waiting_for_a_core_is_not_a_stall` checks they are not reported).
+    let blocked_id = flags.task_id.load(SeqCst);
+    let all = reports.wait_for_ends(&[blocked_id]);
+    let started = about(&all, blocked_id, false);
     assert_eq!(started.len(), 1, "one report per stall: {all:?}");
     let report = &started[0].1;
     assert_eq!(report.task().and_then(|t| t.name()), Some("echo-conn"));
-    let ended: Vec<_> = all.iter().filter(|(_, r)| r.ended()).collect();
+    let ended = about(&all, blocked_id, true);
     assert_eq!(ended.len(), 1, "one end report per stall: {all:?}");
     let total = ended[0].1.elapsed();
     assert!(
@@ -196,6 +230,7 @@ fn round_trip_after_block(s: &mut std::net::TcpStream) {
 
 #[test]
 fn echo_flows_while_a_handler_sleeps_5_s() {
+    let _serial = serial();
     timeout(60, || {
         echo_heals_around(
             || std::thread::sleep(Duration::from_secs(5)),
@@ -206,6 +241,7 @@ fn echo_flows_while_a_handler_sleeps_5_s() {
 
 #[test]
 fn echo_flows_while_a_handler_spins_3_s() {
+    let _serial = serial();
     timeout(60, || {
         echo_heals_around(
             || {
@@ -232,6 +268,7 @@ fn threads_named(prefix: &str) -> usize {
 
 #[test]
 fn every_worker_blocked_an_extra_worker_runs_tasks_then_retires() {
+    let _serial = serial();
     timeout(60, || {
         let reports = Reports::default();
         let rt = Runtime::builder()
@@ -242,10 +279,12 @@ fn every_worker_blocked_an_extra_worker_runs_tasks_then_retires() {
             .unwrap();
         let h = rt.handle();
         let blocked = Arc::new(AtomicUsize::new(0));
+        let blocker_ids = Arc::new(Mutex::new(Vec::new()));
         let blockers: Vec<_> = (0..2)
             .map(|_| {
-                let blocked = blocked.clone();
+                let (blocked, ids) = (blocked.clone(), blocker_ids.clone());
                 h.create_task(async move {
+                    ids.lock().unwrap().push(current_task_id());
                     blocked.fetch_add(1, SeqCst);
                     std::thread::sleep(Duration::from_secs(3));
                 })
@@ -302,12 +341,15 @@ fn every_worker_blocked_an_extra_worker_runs_tasks_then_retires() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        let all = reports.wait_for(4, Duration::from_secs(5));
-        assert_eq!(
-            all.iter().filter(|(_, r)| !r.ended()).count(),
-            2,
-            "one report per stalled worker: {all:?}"
-        );
+        let blocker_ids = blocker_ids.lock().unwrap().clone();
+        let all = reports.wait_for_ends(&blocker_ids);
+        for id in &blocker_ids {
+            assert_eq!(
+                about(&all, *id, false).len(),
+                1,
+                "one report per stalled worker (task {id}): {all:?}"
+            );
+        }
         // Still a working runtime with its 2 workers.
         assert_eq!(rt.block_on(h.create_task(async { 7 })).unwrap(), 7);
     });
@@ -315,6 +357,7 @@ fn every_worker_blocked_an_extra_worker_runs_tasks_then_retires() {
 
 #[test]
 fn one_report_per_stall_with_name_and_location_within_twice_the_threshold() {
+    let _serial = serial();
     timeout(60, || {
         const THRESHOLD: Duration = Duration::from_millis(100);
         let reports = Reports::default();
@@ -329,14 +372,14 @@ fn one_report_per_stall_with_name_and_location_within_twice_the_threshold() {
         let line = line!() + 2;
         rt.block_on(async move {
             let task = corio::create_task_named("slow-one", async move {
-                *s.lock().unwrap() = Some(Instant::now());
+                *s.lock().unwrap() = Some((Instant::now(), current_task_id()));
                 std::thread::sleep(THRESHOLD * 5);
             });
             task.await.unwrap();
         });
-        let started = started.lock().unwrap().unwrap();
-        let all = reports.wait_for(2, Duration::from_secs(5));
-        let starts: Vec<_> = all.iter().filter(|(_, r)| !r.ended()).collect();
+        let (started, slow_id) = started.lock().unwrap().unwrap();
+        let all = reports.wait_for_ends(&[slow_id]);
+        let starts = about(&all, slow_id, false);
         assert_eq!(starts.len(), 1, "exactly one report per stall: {all:?}");
         let (at, report) = starts[0];
         let task = report.task().expect("the task is alive while it stalls");
@@ -351,7 +394,7 @@ fn one_report_per_stall_with_name_and_location_within_twice_the_threshold() {
             load_average()
         );
         assert!(report.elapsed() >= THRESHOLD);
-        let ends: Vec<_> = all.iter().filter(|(_, r)| r.ended()).collect();
+        let ends = about(&all, slow_id, true);
         assert_eq!(ends.len(), 1, "one end report: {all:?}");
         assert!(ends[0].1.elapsed() >= THRESHOLD * 4, "{:?}", ends[0].1);
         assert!(format!("{}", ends[0].1).contains("slow-one"));
@@ -360,6 +403,7 @@ fn one_report_per_stall_with_name_and_location_within_twice_the_threshold() {
 
 #[test]
 fn stall_threshold_none_turns_the_monitor_off() {
+    let _serial = serial();
     timeout(60, || {
         let reports = Reports::default();
         let rt = Runtime::builder()
@@ -374,5 +418,104 @@ fn stall_threshold_none_turns_the_monitor_off() {
         rt.block_on(task).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert!(reports.all().is_empty());
+    });
+}
+
+/// Busy threads that never block, to oversubscribe the CPU until dropped.
+struct CpuHogs {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuHogs {
+    /// Four busy threads per core (at least 8).
+    fn start() -> CpuHogs {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..(4 * cores).max(8))
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        CpuHogs { stop, threads }
+    }
+}
+
+impl Drop for CpuHogs {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// On an oversubscribed CPU a worker often waits for a core in the middle of a short
+/// poll (for longer than the threshold). That is not a stall: only time the poll ran
+/// or blocked counts. Many short polls for 2 s with four times as many busy threads as
+/// cores: no report, except for the one task that really blocks its worker.
+#[test]
+fn waiting_for_a_core_is_not_a_stall() {
+    let _serial = serial();
+    timeout(60, || {
+        let reports = Reports::default();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .on_stall(reports.handler())
+            .build()
+            .unwrap();
+        let hogs = CpuHogs::start();
+        let sleeper_id = Arc::new(AtomicU64::new(0));
+        let id = sleeper_id.clone();
+        let polls = rt.block_on(async move {
+            let sleeper = corio::create_task(async move {
+                id.store(current_task_id(), SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+            });
+            // Tasks that keep both workers busy with short polls (one yield each).
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let yielders: Vec<_> = (0..8)
+                .map(|_| {
+                    corio::create_task(async move {
+                        let mut polls = 0u64;
+                        while Instant::now() < deadline {
+                            corio::yield_now().await;
+                            polls += 1;
+                        }
+                        polls
+                    })
+                })
+                .collect();
+            let mut polls = 0;
+            for t in yielders {
+                polls += t.await.unwrap();
+            }
+            sleeper.await.unwrap();
+            polls
+        });
+        drop(hogs);
+        let sleeper_id = sleeper_id.load(SeqCst);
+        let all = reports.wait_for_ends(&[sleeper_id]);
+        let load = load_average();
+        let false_stalls: Vec<_> = all
+            .iter()
+            .filter(|(_, r)| r.task_id() != sleeper_id && !r.ended())
+            .collect();
+        assert!(
+            false_stalls.is_empty(),
+            "{} of about {polls} short polls reported as stalls (load {load}): {false_stalls:?}",
+            false_stalls.len()
+        );
+        assert_eq!(
+            about(&all, sleeper_id, false).len(),
+            1,
+            "a task sleeping 300 ms in one poll is one stall, also on a busy CPU (load {load}): \
+             {all:?}"
+        );
     });
 }

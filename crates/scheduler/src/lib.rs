@@ -52,7 +52,9 @@ mod owned;
 mod park;
 mod shared;
 mod stall;
+mod stall_time;
 mod sync;
+mod thread_stats;
 mod worker;
 
 pub use builder::Builder;

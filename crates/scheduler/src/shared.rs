@@ -128,7 +128,7 @@ pub(crate) struct Remote {
     /// Spawn location of the task polled last (null if none; see `stall::publish_task`).
     pub(crate) task_location: AtomicPtr<Location<'static>>,
     /// The OS thread id of the thread running this slot (0 if unknown), written at
-    /// thread start: the stall monitor reads its run-queue wait (see `stall`).
+    /// thread start: the stall monitor reads its scheduler accounting (see `stall_time`).
     pub(crate) tid: AtomicU64,
 }
 

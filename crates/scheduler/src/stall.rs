@@ -27,12 +27,13 @@
 //! 2. **Tick.** While any worker is awake the monitor wakes every `threshold / 4` (at
 //!    least 1 ms). For each active worker it reads `polls` and `idle_at`: when `polls`
 //!    changed since the last tick it notes the time (the poll started at most one tick
-//!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed, the worker is in
-//!    a poll, and the poll is older than `threshold`, the worker is **stalled**. Time
-//!    the worker thread spent waiting for a core does not count (Linux: the run-queue
-//!    wait of its `schedstat`, read once the poll is older than `threshold / 2`): on
-//!    an oversubscribed machine a preempted worker is not stalled, and starting an
-//!    extra worker for it would only oversubscribe the CPU further.
+//!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed and the worker is
+//!    in a poll, it measures the poll from its first look at it (`stall_time`). The
+//!    worker is **stalled** once its thread has run or been blocked for `threshold` of
+//!    that interval: time the thread spent waiting for a CPU (Linux: its `schedstat`)
+//!    does not count, so on an oversubscribed machine a preempted worker is neither
+//!    reported nor replaced by an extra worker, which would only oversubscribe the CPU
+//!    further.
 //! 3. **Report.** The first tick that sees a stall calls `on_stall` once with the task's
 //!    id, spawn location and how long so far; the tick that sees the poll counter move
 //!    (or the worker idle) calls it once more with the total (accurate to one tick).
@@ -70,7 +71,9 @@ use std::time::{Duration, Instant};
 use corio_core::Runnable;
 
 use crate::shared::Shared;
+use crate::stall_time::PollClock;
 use crate::sync::{lock, thread, Arc, AtomicBool, AtomicUsize, Mutex, Ordering::*, Parker};
+use crate::thread_stats::ThreadStats;
 use crate::worker::{worker_main, WorkerCore};
 
 /// The callback type of [`Builder::on_stall`](crate::Builder::on_stall).
@@ -267,18 +270,14 @@ impl Shared {
 }
 
 /// What the monitor remembers about one worker slot between ticks.
-#[derive(Clone)]
 struct Watch {
     polls: u64,
     since: Instant,
     reported: bool,
     task_id: u64,
     location: Option<&'static Location<'static>>,
-    /// The worker thread's run-queue wait (ns) when this poll was first seen long.
-    wait_base: Option<u64>,
-    /// Run-queue wait since `wait_base`: time the thread was runnable but had no
-    /// core (an oversubscribed machine), which is not a stall.
-    preempted: Duration,
+    /// The poll's stall time, measured from the first look that saw it in the poll.
+    clock: Option<PollClock>,
 }
 
 /// The monitor thread's state.
@@ -288,6 +287,8 @@ struct Monitor {
     threshold: Duration,
     tick: Duration,
     watches: Vec<Watch>,
+    /// Per worker slot: its thread's scheduler accounting.
+    stats: Vec<ThreadStats>,
 }
 
 /// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
@@ -305,9 +306,11 @@ pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Res
             reported: false,
             task_id: 0,
             location: None,
-            wait_base: None,
-            preempted: Duration::ZERO,
+            clock: None,
         })
+        .collect();
+    let stats = (0..shared.remotes.len())
+        .map(|_| ThreadStats::new())
         .collect();
     let monitor = Monitor {
         shared,
@@ -315,6 +318,7 @@ pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Res
         threshold,
         tick: tick_of(threshold),
         watches,
+        stats,
     };
     thread::Builder::new()
         .name("corio-monitor".into())
@@ -399,8 +403,7 @@ impl Monitor {
                 watch.since = now;
                 watch.task_id = remote.task_id.load(Relaxed);
                 watch.location = load_location(&remote.task_location);
-                watch.wait_base = None;
-                watch.preempted = Duration::ZERO;
+                watch.clock = None;
             }
             if !shared.idle.is_parked(i) {
                 look.awake += 1;
@@ -409,23 +412,19 @@ impl Monitor {
                 continue;
             }
             let watch = &mut self.watches[i];
-            let elapsed = now.saturating_duration_since(watch.since);
-            if elapsed < self.threshold / 2 {
-                continue;
-            }
-            // A long poll: count only the time the thread ran or blocked, not the
-            // time it waited for a core. On an oversubscribed machine a worker
-            // preempted in a short poll is not stalled, and an extra worker would
-            // only add to the oversubscription.
             if !watch.reported {
-                if let Some(waited) = runqueue_wait_ns(remote.tid.load(Relaxed)) {
-                    let base = *watch.wait_base.get_or_insert(waited);
-                    watch.preempted = Duration::from_nanos(waited.saturating_sub(base));
+                let (tid, stats) = (remote.tid.load(Relaxed), &mut self.stats[i]);
+                let Some(clock) = &mut watch.clock else {
+                    // The first look at this poll: measure from here on.
+                    watch.clock = Some(PollClock::start(stats, tid));
+                    continue;
+                };
+                if !clock.is_stall(stats, tid, self.threshold) {
+                    continue;
                 }
             }
-            if elapsed.saturating_sub(watch.preempted) < self.threshold {
-                continue;
-            }
+            // Not `now`: at least the stall time just measured.
+            let elapsed = Instant::now().saturating_duration_since(watch.since);
             look.stalled += 1;
             if !watch.reported {
                 watch.reported = true;
@@ -599,40 +598,6 @@ pub(crate) fn load_location(
     // SAFETY: the slot only ever holds null or a pointer made from a
     // `&'static Location<'static>` (see `store_location`).
     unsafe { ptr.as_ref() }
-}
-
-/// The calling thread's OS thread id (0 if unknown).
-pub(crate) fn current_tid() -> u64 {
-    #[cfg(all(target_os = "linux", not(loom)))]
-    {
-        // "/proc/thread-self" links to "<pid>/task/<tid>".
-        std::fs::read_link("/proc/thread-self")
-            .ok()
-            .and_then(|p| p.file_name()?.to_str()?.parse().ok())
-            .unwrap_or(0)
-    }
-    #[cfg(not(all(target_os = "linux", not(loom))))]
-    {
-        0
-    }
-}
-
-/// How long thread `tid` of this process has waited on a run queue (runnable, not
-/// running), in ns: the second field of its `schedstat`. `None` if unknown.
-fn runqueue_wait_ns(tid: u64) -> Option<u64> {
-    #[cfg(all(target_os = "linux", not(loom)))]
-    {
-        if tid == 0 {
-            return None;
-        }
-        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-        text.split_ascii_whitespace().nth(1)?.parse().ok()
-    }
-    #[cfg(not(all(target_os = "linux", not(loom))))]
-    {
-        let _ = tid;
-        None
-    }
 }
 
 /// Publishes `runnable`'s id and spawn location before it is polled (relaxed stores of

@@ -558,7 +558,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore, extra: bool) {
     let _exited = Exited(shared.clone());
     shared.remotes[core.index]
         .tid
-        .store(crate::stall::current_tid(), Relaxed);
+        .store(crate::thread_stats::current_tid(), Relaxed);
     if let Some(start) = &shared.config.on_thread_start {
         start();
     }

@@ -1,0 +1,205 @@
+//! How much of a long poll counts as a stall.
+//!
+//! While a worker is inside one poll, the wall-clock time passing is made of time its
+//! thread ran, time it was blocked (in a system call: `std::thread::sleep`, a slow
+//! read) and time it was runnable but waited for a CPU. The first two are a stall: the
+//! worker can do nothing else. The third is not: on an oversubscribed machine a worker
+//! preempted in a short poll runs its next task as soon as it gets a core, and an extra
+//! worker would only oversubscribe the CPU further.
+//!
+//! Only the interval the monitor measured counts, from its first look at the poll (a
+//! poll may have begun, and its thread waited for a core, long before: the monitor
+//! thread is descheduled too). The thread's `schedstat` ([`SchedStat`]) gives, since
+//! then, its run time and its finished waits for a CPU, so
+//!
+//! - `accounted = wall - finished waits` = ran + blocked + a wait still in progress
+//!   (the kernel adds a wait to `queued_ns` only when it ends);
+//! - a wait in progress began after the last look before the thread was last seen on a
+//!   CPU (its run time or its count of arrivals on a CPU moved);
+//! - so `certain = max(ran, accounted - time since then)` is stall time whatever the
+//!   thread does now, and `accounted` is stall time if it is not waiting for a CPU now,
+//!   which the monitor checks (the thread's state: blocked) only when that decides.
+//!
+//! Without `schedstat` (not Linux) every bit of wall-clock time counts.
+
+use std::time::{Duration, Instant};
+
+use crate::thread_stats::{SchedStat, ThreadStats};
+
+/// The monitor's measurement of one poll of one worker.
+pub(crate) struct PollClock {
+    /// The monitor's first look at the poll.
+    start: Instant,
+    base: Option<SchedStat>,
+    last_at: Instant,
+    last: Option<SchedStat>,
+    /// A wait for a CPU still in progress began after this.
+    wait_began_after: Instant,
+}
+
+/// Stall time of a poll so far, by what is known about its thread now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StallTime {
+    /// Whatever the thread does now.
+    pub(crate) certain: Duration,
+    /// If the thread is not waiting for a CPU now.
+    pub(crate) if_not_waiting: Duration,
+}
+
+impl PollClock {
+    /// Starts measuring at the monitor's first look at a poll of thread `tid`.
+    pub(crate) fn start(stats: &mut ThreadStats, tid: u64) -> PollClock {
+        // Read, then take the time: a wait that ends after the read but before `now`
+        // is then not subtracted later (it lies before the start).
+        let sample = stats.schedstat(tid);
+        PollClock::from_sample(Instant::now(), sample)
+    }
+
+    fn from_sample(at: Instant, sample: Option<SchedStat>) -> PollClock {
+        PollClock {
+            start: at,
+            base: sample,
+            last_at: at,
+            last: sample,
+            wait_began_after: at,
+        }
+    }
+
+    /// Is the poll of thread `tid` a stall (at least `threshold` of stall time)?
+    pub(crate) fn is_stall(
+        &mut self,
+        stats: &mut ThreadStats,
+        tid: u64,
+        threshold: Duration,
+    ) -> bool {
+        // Take the time, then read: waits that end in between are subtracted, never
+        // counted.
+        let time = self.observe(Instant::now(), stats.schedstat(tid));
+        if time.certain >= threshold {
+            return true;
+        }
+        if time.if_not_waiting < threshold {
+            return false;
+        }
+        // Blocked in a system call, or waiting for a CPU? Ask, then read again: a wait
+        // that began after the thread was seen blocked is a few microseconds long.
+        if stats.is_blocked(tid) != Some(true) {
+            return false;
+        }
+        let time = self.observe(Instant::now(), stats.schedstat(tid));
+        time.if_not_waiting >= threshold
+    }
+
+    /// Takes in a sample read at `at`.
+    fn observe(&mut self, at: Instant, sample: Option<SchedStat>) -> StallTime {
+        let wall = at.saturating_duration_since(self.start);
+        let (Some(base), Some(now)) = (self.base, sample) else {
+            return StallTime {
+                certain: wall,
+                if_not_waiting: wall,
+            };
+        };
+        if let Some(last) = self.last {
+            if now.ran_ns != last.ran_ns || now.arrivals != last.arrivals {
+                // On a CPU at some moment after the last look.
+                self.wait_began_after = self.last_at;
+            }
+        }
+        self.last = Some(now);
+        self.last_at = at;
+        let ran = Duration::from_nanos(now.ran_ns.saturating_sub(base.ran_ns));
+        let waited = Duration::from_nanos(now.queued_ns.saturating_sub(base.queued_ns));
+        let accounted = wall.saturating_sub(waited);
+        let maybe_waiting = at.saturating_duration_since(self.wait_began_after);
+        StallTime {
+            certain: ran.max(accounted.saturating_sub(maybe_waiting)),
+            if_not_waiting: accounted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn stat(ran_ms: u64, queued_ms: u64, arrivals: u64) -> Option<SchedStat> {
+        Some(SchedStat {
+            ran_ns: ran_ms * MS,
+            queued_ns: queued_ms * MS,
+            arrivals,
+        })
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A thread preempted right after the first look and still waiting for a CPU: its
+    /// kernel counters have not moved, so nothing is certain.
+    #[test]
+    fn a_wait_in_progress_is_not_certain() {
+        let t0 = Instant::now();
+        let mut clock = PollClock::from_sample(t0, stat(5, 7, 3));
+        let time = clock.observe(t0 + ms(50), stat(5, 7, 3));
+        assert_eq!(time.certain, Duration::ZERO);
+        // Blocked (no wait in progress) it would be 50 ms.
+        assert_eq!(time.if_not_waiting, ms(50));
+    }
+
+    /// Once the wait ends the kernel adds it: gone from both figures.
+    #[test]
+    fn a_finished_wait_does_not_count() {
+        let t0 = Instant::now();
+        let mut clock = PollClock::from_sample(t0, stat(5, 7, 3));
+        clock.observe(t0 + ms(30), stat(5, 7, 3));
+        // Got a CPU after a 40 ms wait, ran 1 ms.
+        let time = clock.observe(t0 + ms(41), stat(6, 47, 4));
+        assert_eq!(time.if_not_waiting, ms(1));
+        assert!(time.certain <= ms(1));
+    }
+
+    /// A spinning thread's run time is certain, however often it waits for a CPU.
+    #[test]
+    fn run_time_is_certain() {
+        let t0 = Instant::now();
+        let mut clock = PollClock::from_sample(t0, stat(0, 0, 1));
+        let mut time = clock.observe(t0, stat(0, 0, 1));
+        for k in 1..=10 {
+            // 2.5 ms per look: 2 ms on a CPU, 0.5 ms waiting (finished).
+            let at = t0 + Duration::from_micros(2500 * k);
+            time = clock.observe(
+                at,
+                Some(SchedStat {
+                    ran_ns: 2 * MS * k,
+                    queued_ns: MS / 2 * k,
+                    arrivals: 1 + k,
+                }),
+            );
+        }
+        assert!(time.certain >= ms(20), "{time:?}");
+    }
+
+    /// A thread on a CPU between two looks (its run time moved): a wait in progress
+    /// began after the earlier look, and what came before is certain.
+    #[test]
+    fn time_before_the_last_run_is_certain() {
+        let t0 = Instant::now();
+        let mut clock = PollClock::from_sample(t0, stat(0, 0, 1));
+        // Blocked 20 ms (no counter moves), then woken and run 1 ms.
+        clock.observe(t0 + ms(20), stat(0, 0, 1));
+        let time = clock.observe(t0 + ms(22), stat(1, 0, 2));
+        assert_eq!(time.certain, ms(20));
+    }
+
+    /// Without `schedstat` every bit of wall-clock time counts.
+    #[test]
+    fn without_schedstat_wall_clock_counts() {
+        let t0 = Instant::now();
+        let mut clock = PollClock::from_sample(t0, None);
+        let time = clock.observe(t0 + ms(12), None);
+        assert_eq!(time.certain, ms(12));
+        assert_eq!(time.if_not_waiting, ms(12));
+    }
+}
