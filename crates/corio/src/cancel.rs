@@ -147,11 +147,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corio_reactor::cancel::{is_cancelled as flag, set_cancelled};
 pub use corio_reactor::cancel::{is_cancelled_error, Cancelled};
-use corio_reactor::timer::{sleep_until, Sleep};
+use corio_reactor::timer::{now, sleep_until, Sleep};
 
 /// True while the current task has been asked to cancel (cooperatively) and
 /// the code asking is not inside [`cleanup`] or [`shield`](crate::shield).
@@ -372,7 +372,7 @@ impl<F: Future> Future for Coop<F> {
         if requested {
             let grace = this.state.grace;
             let timer = this.grace.get_or_insert_with(|| {
-                let now = Instant::now();
+                let now = now();
                 sleep_until(now.checked_add(grace).unwrap_or(now))
             });
             // Polled with the flag clear: the grace timer is not a leaf.

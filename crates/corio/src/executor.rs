@@ -189,6 +189,23 @@ where
     T: Send + 'static,
 {
     let work = Box::new(move || Box::new(f()) as Boxed);
+    #[cfg(feature = "sim")]
+    if crate::sim::is_active() {
+        // No threads in a simulation: the job runs here, whatever the
+        // executor, and its result is ready after a virtual cost.
+        let done = Arc::new(Slot::default());
+        Job {
+            work: Some(work),
+            done: done.clone(),
+        }
+        .run();
+        return RunInExecutor {
+            task: Pending::Job(done),
+            token: None,
+            cost: crate::sim::blocking_cost(),
+            _out: PhantomData,
+        };
+    }
     let task = match executor {
         Some(ex) => {
             let done = Arc::new(Slot::default());
@@ -210,6 +227,8 @@ where
     RunInExecutor {
         task,
         token: None,
+        #[cfg(feature = "sim")]
+        cost: None,
         _out: PhantomData,
     }
 }
@@ -272,6 +291,9 @@ pub struct RunInExecutor<T> {
     task: Pending,
     /// For [`to_thread_cancellable`]: cancelled when the awaiter gives up.
     token: Option<CancelToken>,
+    /// In a simulation: the job's virtual cost, waited before the result.
+    #[cfg(feature = "sim")]
+    cost: Option<corio_reactor::timer::Sleep>,
     _out: PhantomData<fn() -> T>,
 }
 
@@ -328,6 +350,13 @@ impl<T: 'static> Future for RunInExecutor<T> {
                 t.cancel();
             }
             return Poll::Ready(Err(BlockingError::Cancelled));
+        }
+        #[cfg(feature = "sim")]
+        if let Some(cost) = self.cost.as_mut() {
+            if Pin::new(cost).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.cost = None;
         }
         self.task.poll(cx).map(|res| {
             res.map(|boxed| match boxed.downcast::<T>() {

@@ -48,6 +48,7 @@
 //! | `open_connection`, `start_server` (+ Unix variants), `StreamReader`/`StreamWriter` | [`open_connection`], [`start_server`], [`streams`], [`net`] |
 //! | `create_subprocess_exec`, `Process` | [`process`] |
 //! | `loop.add_signal_handler`, Ctrl-C | [`signal`] |
+//! | Trio's `MockClock`, deterministic testing | `sim` (feature `sim`): seeded scheduling, virtual time, replay |
 //!
 //! # Errors compose with `?`
 //!
@@ -107,6 +108,8 @@
 pub mod process;
 pub mod queue;
 pub mod signal;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod streams;
 pub mod sync;
 /// TCP, UDP and Unix sockets implementing `futures_io::{AsyncRead, AsyncWrite}`

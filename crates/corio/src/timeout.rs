@@ -54,7 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use corio_reactor::timer::{sleep_until, Sleep};
+use corio_reactor::timer::{now, sleep_until, Sleep};
 
 /// The deadline of [`wait_for`] or of a [`Timeout`] scope passed before the
 /// future finished (asyncio's `TimeoutError`). The future was dropped.
@@ -88,7 +88,7 @@ impl From<TimeoutError> for std::io::Error {
 
 /// A deadline far enough away to mean "never" without overflowing `Instant`.
 fn deadline_after(delay: Duration) -> Instant {
-    let now = Instant::now();
+    let now = now();
     now.checked_add(delay)
         // ~30 years: no program waits that long, and Instant arithmetic stays valid.
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
@@ -328,7 +328,7 @@ impl<F: Future> Future for WaitFor<F> {
         let deadline = this.sleep.as_ref().map(Sleep::deadline);
         let first = !std::mem::replace(this.started, true);
         // Already due at the start: fail without starting the future.
-        let due_at_start = first && deadline.is_some_and(|d| Instant::now() >= d);
+        let due_at_start = first && deadline.is_some_and(|d| now() >= d);
         if !due_at_start {
             let outer = ENCLOSING.with(|e| e.get());
             let inner = match (outer, deadline) {
@@ -352,7 +352,7 @@ impl<F: Future> Future for WaitFor<F> {
             }
             // Expired. If an enclosing scope expired too, it reports: it checks
             // its own deadline as soon as this poll returns to it.
-            if outer.is_some_and(|o| Instant::now() >= o) {
+            if outer.is_some_and(|o| now() >= o) {
                 return Poll::Pending;
             }
         }

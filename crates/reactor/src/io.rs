@@ -77,6 +77,8 @@ impl<T: AsRawFd> Async<T> {
     /// it (e.g. a regular file, which epoll does not support: use a blocking
     /// pool for files).
     pub fn new(io: T) -> io::Result<Async<T>> {
+        #[cfg(feature = "sim")]
+        crate::sim::with_current(|c| c.map_or(Ok(()), |c| c.check_real_io()))?;
         let fd = io.as_raw_fd();
         set_nonblocking(fd)?;
         let source = Reactor::get().insert_io(fd)?;

@@ -72,6 +72,8 @@ mod hup;
 mod io;
 pub mod net;
 mod reactor;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod sync;
 pub mod timer;
 

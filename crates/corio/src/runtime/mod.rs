@@ -376,6 +376,10 @@ impl Builder {
 
     /// Start the workers and the blocking pool.
     pub fn build(self) -> io::Result<Runtime> {
+        #[cfg(feature = "sim")]
+        if crate::sim::is_active() {
+            return Err(crate::sim::refuse_threads("building a corio Runtime"));
+        }
         let debug_on = self.debug;
         let sink = self.debug_sink.clone().unwrap_or_else(debug::stderr_sink);
         let registry = Arc::new(Registry::new(debug_on));
@@ -1054,6 +1058,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    #[cfg(feature = "sim")]
+    if crate::sim::is_active() {
+        return crate::sim::spawn(fut, name, grace, location);
+    }
     with_current(what, |h| h.spawn_opts(fut, name, grace, location))
 }
 

@@ -53,6 +53,9 @@ pub struct Sleep {
     /// Wheel entry, from the first pending poll until completion or drop.
     key: Option<usize>,
     elapsed: bool,
+    /// The virtual clock `key` belongs to (0: the reactor's wheel).
+    #[cfg(feature = "sim")]
+    clock: u64,
 }
 
 impl fmt::Debug for Sleep {
@@ -65,12 +68,33 @@ impl fmt::Debug for Sleep {
     }
 }
 
+/// The current time: `Instant::now()`, or the virtual time inside a
+/// simulation (feature `sim`, see [`crate::sim`]). Every deadline this
+/// module computes from "now" reads it here.
+///
+/// ```
+/// let before = std::time::Instant::now();
+/// assert!(corio_reactor::timer::now() >= before);
+/// ```
+#[inline]
+pub fn now() -> Instant {
+    #[cfg(feature = "sim")]
+    if let Some(t) = crate::sim::with_current(|c| c.map(|c| c.now())) {
+        return t;
+    }
+    Instant::now()
+}
+
 /// Waits for `duration` (a very long duration saturates at ~30 years).
 pub fn sleep(duration: Duration) -> Sleep {
-    let mut s = sleep_until(far_deadline(Instant::now(), duration));
-    // A zero duration is complete already (no clock read at the first poll).
-    s.elapsed = duration.is_zero();
-    s
+    Sleep {
+        deadline: far_deadline(now(), duration),
+        key: None,
+        // A zero duration is complete already (no clock read at the first poll).
+        elapsed: duration.is_zero(),
+        #[cfg(feature = "sim")]
+        clock: 0,
+    }
 }
 
 /// Waits until `deadline`; a deadline in the past completes at once.
@@ -84,10 +108,14 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// assert!(Instant::now() >= deadline);
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
+    #[cfg(feature = "sim")]
+    crate::sim::with_current(|c| c.map(|c| c.check_deadline(deadline)));
     Sleep {
         deadline,
         key: None,
         elapsed: false,
+        #[cfg(feature = "sim")]
+        clock: 0,
     }
 }
 
@@ -107,6 +135,20 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
+        #[cfg(feature = "sim")]
+        if self.clock != 0 {
+            crate::sim::with_current(|c| match c {
+                Some(c) if c.id() == self.clock => {
+                    c.check_deadline(deadline);
+                    if let Some(key) = self.key {
+                        c.reset_timer(key, deadline);
+                    }
+                }
+                // Its simulation is over: the timer went with it.
+                _ => self.key = None,
+            });
+            return;
+        }
         if let Some(key) = self.key {
             // If the new deadline is already due, the next poll completes.
             Reactor::get().reset_timer(key, deadline);
@@ -122,6 +164,10 @@ impl Future for Sleep {
         // A cancelled task's sleep ends at once (see the `cancel` module).
         if this.elapsed || crate::cancel::is_cancelled() {
             return Poll::Ready(());
+        }
+        #[cfg(feature = "sim")]
+        if let Some(ready) = this.poll_virtual(cx) {
+            return ready;
         }
         let reactor = Reactor::get();
         match this.key {
@@ -153,8 +199,46 @@ impl Future for Sleep {
     }
 }
 
+#[cfg(feature = "sim")]
+impl Sleep {
+    /// Polls on the virtual clock installed on this thread, if any (`None`: no
+    /// simulation here, use the reactor). A `Sleep` armed on a clock stays on it.
+    fn poll_virtual(&mut self, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        crate::sim::with_current(|c| {
+            if self.clock != 0 && self.key.is_none() && !c.is_some_and(|c| c.id() == self.clock) {
+                // Unarmed, and its simulation is over: start afresh.
+                self.clock = 0;
+            }
+            let c = match c {
+                Some(c) if self.clock == 0 && self.key.is_none() => {
+                    self.clock = c.id();
+                    c
+                }
+                Some(c) if self.clock == c.id() => c,
+                // Armed on the reactor's wheel.
+                _ if self.clock == 0 => return None,
+                // Armed on a clock that is gone: it never fires.
+                _ => return Some(Poll::Pending),
+            };
+            let ready = c.poll_timer(&mut self.key, self.deadline, cx.waker());
+            self.elapsed = ready.is_ready();
+            Some(ready)
+        })
+    }
+}
+
 impl Drop for Sleep {
     fn drop(&mut self) {
+        #[cfg(feature = "sim")]
+        if self.clock != 0 {
+            if let Some(key) = self.key.take() {
+                crate::sim::with_current(|c| match c {
+                    Some(c) if c.id() == self.clock => c.remove_timer(key),
+                    _ => {}
+                });
+            }
+            return;
+        }
         if let Some(key) = self.key.take() {
             Reactor::get().remove_timer(key);
         }
@@ -211,7 +295,7 @@ pub struct Interval {
 ///
 /// If `period` is zero (an interval that never waits would spin).
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    interval_at(now(), period)
 }
 
 /// An [`Interval`] whose first tick is at `start`.
@@ -243,7 +327,7 @@ impl Interval {
             return Poll::Pending;
         }
         let scheduled = self.sleep.deadline();
-        let now = Instant::now();
+        let now = now();
         let on_grid = far_deadline(scheduled, self.period);
         let next = if now < on_grid {
             on_grid
@@ -267,7 +351,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep.reset(far_deadline(Instant::now(), self.period));
+        self.sleep.reset(far_deadline(now(), self.period));
     }
 
     /// The period.
@@ -341,7 +425,7 @@ pin_project_lite::pin_project! {
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    timeout_at(far_deadline(Instant::now(), duration), future)
+    timeout_at(far_deadline(now(), duration), future)
 }
 
 /// Like [`timeout`] with an absolute deadline.

@@ -1,0 +1,333 @@
+//! The simulated workers: N local queues with their LIFO slots, the injector,
+//! and the moves a step may make, kept on the simulation's one thread.
+//!
+//! The rules follow corio-scheduler's workers (`crates/scheduler/src/worker.rs`):
+//! - a task woken during a poll goes to that worker's LIFO slot (the task it
+//!   displaces to the back of the local queue); a task that woke itself (a
+//!   yield) goes to the back of the local queue;
+//! - a wake-up from outside any poll (a timer firing, the simulation's start)
+//!   goes to the injector;
+//! - a worker with work of its own polls its LIFO slot (at most
+//!   [`MAX_LIFO_POLLS`] times in a row), else the front of its queue, and every
+//!   [`INJECTOR_INTERVAL`] polls the injector first;
+//! - an idle worker takes the injector's front, or steals half of a victim's
+//!   queue (running the first), or, from a victim with an empty queue, its
+//!   LIFO slot;
+//! - a local queue holds [`LOCAL_CAPACITY`] tasks; on overflow half of it moves
+//!   to the injector.
+//!
+//! What differs from the real workers is that a poll is a step: the
+//! simulation chooses one possible move, runs that poll to its end, and
+//! chooses again. Interleavings are therefore explored at `.await` points, the
+//! granularity at which async code can race with itself.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::ThreadId;
+
+use corio_core::{Runnable, Schedule, ScheduleInfo, TaskId, TaskMeta, TaskRef};
+
+/// As corio-scheduler's `MAX_LIFO_POLLS`.
+const MAX_LIFO_POLLS: u32 = 3;
+/// As corio-scheduler's `INJECTOR_INTERVAL`.
+const INJECTOR_INTERVAL: u32 = 61;
+/// As corio-scheduler's local queue capacity.
+const LOCAL_CAPACITY: usize = 256;
+
+/// Where a move takes its task from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Lifo,
+    Local,
+    Injector,
+    /// Half of this victim's queue (the first one is run).
+    Steal(usize),
+    /// This victim's LIFO slot (its queue is empty).
+    StealLifo(usize),
+}
+
+/// One possible step: `worker` polls the task `task` (a simulation id) taken
+/// from `source`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Move {
+    pub(crate) worker: usize,
+    pub(crate) source: Source,
+    pub(crate) task: u64,
+}
+
+#[derive(Default)]
+struct Worker {
+    lifo: Option<Runnable>,
+    local: VecDeque<Runnable>,
+    lifo_polls: u32,
+    polls: u32,
+}
+
+impl Worker {
+    fn has_work(&self) -> bool {
+        self.lifo.is_some() || !self.local.is_empty()
+    }
+}
+
+pub(crate) struct Queues {
+    workers: Vec<Worker>,
+    injector: VecDeque<Runnable>,
+    /// The worker whose poll is running, if any.
+    running_on: Option<usize>,
+    /// Simulation ids, in order of first scheduling (deterministic, unlike
+    /// process-wide `TaskId`s).
+    ids: HashMap<TaskId, u64>,
+    /// Every task seen, to list blocked tasks and cancel them at the end.
+    live: Vec<(u64, TaskRef)>,
+    /// `live.len()` after its last pruning of finished tasks.
+    pruned_at: usize,
+}
+
+/// What the simulation shares with its tasks' schedule functions (which must
+/// be `Send + Sync`, though they only ever run on the simulation's thread).
+pub(crate) struct Shared {
+    thread: ThreadId,
+    queues: Mutex<Queues>,
+    leak: Mutex<Option<String>>,
+    unhandled_panics: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section moves plain values: poison is harmless.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize) -> Shared {
+        Shared {
+            thread: std::thread::current().id(),
+            queues: Mutex::new(Queues {
+                workers: (0..workers.max(1)).map(|_| Worker::default()).collect(),
+                injector: VecDeque::new(),
+                running_on: None,
+                ids: HashMap::new(),
+                live: Vec::new(),
+                pruned_at: 0,
+            }),
+            leak: Mutex::new(None),
+            unhandled_panics: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn queues(&self) -> MutexGuard<'_, Queues> {
+        lock(&self.queues)
+    }
+
+    /// Records the first leak of non-determinism.
+    pub(crate) fn record_leak(&self, what: String) {
+        let mut leak = lock(&self.leak);
+        if leak.is_none() {
+            *leak = Some(what);
+        }
+    }
+
+    pub(crate) fn take_leak(&self) -> Option<String> {
+        lock(&self.leak).take()
+    }
+
+    pub(crate) fn take_unhandled_panic(&self) -> Option<String> {
+        let mut p = lock(&self.unhandled_panics);
+        (!p.is_empty()).then(|| p.remove(0))
+    }
+
+    fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
+        if std::thread::current().id() != self.thread {
+            self.record_leak(format!(
+                "{} was woken from another OS thread ({:?}) during a simulation: a real thread \
+                 (std::thread::spawn, a ThreadPool or runtime made outside the simulation) \
+                 makes the run depend on the OS scheduler. Keep every thread out of the \
+                 simulated program (corio::to_thread runs inline in a simulation)",
+                describe(runnable.meta()),
+                std::thread::current().name().unwrap_or("unnamed"),
+            ));
+        }
+        let mut q = self.queues();
+        q.register(&runnable);
+        match q.running_on {
+            Some(w) if info.woken_while_running => q.push_local(w, runnable),
+            Some(w) => {
+                if let Some(displaced) = q.workers[w].lifo.replace(runnable) {
+                    q.push_local(w, displaced);
+                }
+            }
+            None => q.injector.push_back(runnable),
+        }
+    }
+}
+
+/// "task 3 'name' (spawned at file:line)".
+pub(crate) fn describe(meta: &TaskMeta) -> String {
+    let mut s = format!("task {}", meta.id().as_u64());
+    if let Some(name) = meta.name() {
+        s.push_str(&format!(" '{name}'"));
+    }
+    if let Some(loc) = meta.location() {
+        s.push_str(&format!(" (spawned at {}:{})", loc.file(), loc.line()));
+    }
+    s
+}
+
+impl Queues {
+    /// Gives a task seen for the first time its simulation id.
+    fn register(&mut self, runnable: &Runnable) {
+        let next = self.ids.len() as u64;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.ids.entry(runnable.id()) {
+            e.insert(next);
+            self.live.push((next, runnable.task_ref()));
+            if self.live.len() >= 2 * self.pruned_at.max(64) {
+                self.live.retain(|(_, t)| !t.is_finished());
+                self.pruned_at = self.live.len();
+            }
+        }
+    }
+
+    fn push_local(&mut self, w: usize, runnable: Runnable) {
+        let local = &mut self.workers[w].local;
+        if local.len() >= LOCAL_CAPACITY {
+            let half = local.len() / 2;
+            self.injector.extend(local.drain(..half));
+        }
+        self.workers[w].local.push_back(runnable);
+    }
+
+    fn sim_id(&self, r: &Runnable) -> u64 {
+        self.ids.get(&r.id()).copied().unwrap_or(u64::MAX)
+    }
+
+    /// Every move a step could make now, in a fixed order (so a seed's choice
+    /// indexes the same move every time).
+    pub(crate) fn moves(&self, out: &mut Vec<Move>) {
+        out.clear();
+        for (w, worker) in self.workers.iter().enumerate() {
+            if worker.has_work() {
+                let injector_turn = worker.polls % INJECTOR_INTERVAL == INJECTOR_INTERVAL - 1;
+                let (source, r) = match (&worker.lifo, worker.local.front()) {
+                    _ if injector_turn && !self.injector.is_empty() => {
+                        (Source::Injector, self.injector.front())
+                    }
+                    (Some(r), _) if worker.lifo_polls < MAX_LIFO_POLLS => (Source::Lifo, Some(r)),
+                    (_, Some(r)) => (Source::Local, Some(r)),
+                    (lifo, None) => (Source::Lifo, lifo.as_ref()),
+                };
+                if let Some(r) = r {
+                    out.push(Move {
+                        worker: w,
+                        source,
+                        task: self.sim_id(r),
+                    });
+                }
+                continue;
+            }
+            if let Some(r) = self.injector.front() {
+                out.push(Move {
+                    worker: w,
+                    source: Source::Injector,
+                    task: self.sim_id(r),
+                });
+            }
+            for (v, victim) in self.workers.iter().enumerate() {
+                if v == w {
+                    continue;
+                }
+                if let Some(r) = victim.local.front() {
+                    out.push(Move {
+                        worker: w,
+                        source: Source::Steal(v),
+                        task: self.sim_id(r),
+                    });
+                } else if let Some(r) = &victim.lifo {
+                    out.push(Move {
+                        worker: w,
+                        source: Source::StealLifo(v),
+                        task: self.sim_id(r),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Makes move `m`: takes its task and marks its worker as running.
+    pub(crate) fn take(&mut self, m: Move) -> Option<Runnable> {
+        let w = m.worker;
+        let r = match m.source {
+            Source::Lifo => {
+                self.workers[w].lifo_polls += 1;
+                self.workers[w].lifo.take()
+            }
+            Source::Local => {
+                self.workers[w].lifo_polls = 0;
+                self.workers[w].local.pop_front()
+            }
+            Source::Injector => self.injector.pop_front(),
+            Source::Steal(v) => {
+                let n = self.workers[v].local.len().div_ceil(2);
+                let mut stolen: VecDeque<Runnable> = self.workers[v].local.drain(..n).collect();
+                let first = stolen.pop_front();
+                self.workers[w].local.extend(stolen);
+                first
+            }
+            Source::StealLifo(v) => self.workers[v].lifo.take(),
+        };
+        self.workers[w].polls = self.workers[w].polls.wrapping_add(1);
+        self.running_on = Some(w);
+        r
+    }
+
+    pub(crate) fn poll_done(&mut self) {
+        self.running_on = None;
+    }
+
+    /// Unfinished tasks (at most `limit` described), for a deadlock report.
+    pub(crate) fn blocked(&self, limit: usize) -> (usize, Vec<String>) {
+        let unfinished: Vec<_> = self.live.iter().filter(|(_, t)| !t.is_finished()).collect();
+        let described = unfinished
+            .iter()
+            .take(limit)
+            .map(|(id, t)| format!("sim task {id}: {}", describe(t.meta())))
+            .collect();
+        (unfinished.len(), described)
+    }
+
+    /// Metadata of every unfinished task.
+    pub(crate) fn live_tasks(&self) -> Vec<TaskMeta> {
+        self.live
+            .iter()
+            .filter(|(_, t)| !t.is_finished())
+            .map(|(_, t)| t.meta().clone())
+            .collect()
+    }
+
+    /// Takes everything for shutdown: the queued runnables and the task list.
+    pub(crate) fn drain(&mut self) -> (Vec<Runnable>, Vec<TaskRef>) {
+        let mut runnables: Vec<Runnable> = self.injector.drain(..).collect();
+        for w in &mut self.workers {
+            runnables.extend(w.lifo.take());
+            runnables.extend(w.local.drain(..));
+        }
+        let tasks = self.live.drain(..).map(|(_, t)| t).collect();
+        (runnables, tasks)
+    }
+}
+
+/// The schedule function of every simulated task.
+#[derive(Clone)]
+pub(crate) struct SimSchedule(pub(crate) Arc<Shared>);
+
+impl Schedule for SimSchedule {
+    fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
+        self.0.schedule(runnable, info);
+    }
+
+    fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn std::any::Any + Send>) {
+        let msg = corio_core::panic_message(&*payload).unwrap_or("(a non-string payload)");
+        lock(&self.0.unhandled_panics).push(format!(
+            "{} panicked and nobody awaited it: {msg}",
+            describe(task)
+        ));
+    }
+}
