@@ -72,6 +72,12 @@ pub struct FutureSlot<F> {
     ptr: NonNull<F>,
 }
 
+impl<F> std::fmt::Debug for FutureSlot<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureSlot").finish_non_exhaustive()
+    }
+}
+
 impl<F: Future> FutureSlot<F> {
     /// Allocates room for a future of `future`'s type (`future` is only used for its type).
     #[inline(always)]

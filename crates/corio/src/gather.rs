@@ -49,6 +49,16 @@ pub enum MaybeDone<F: Future> {
     Gone,
 }
 
+impl<F: Future> fmt::Debug for MaybeDone<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MaybeDone::Future(_) => "MaybeDone::Future(..)",
+            MaybeDone::Done(_) => "MaybeDone::Done(..)",
+            MaybeDone::Gone => "MaybeDone::Gone",
+        })
+    }
+}
+
 impl<F: Future> MaybeDone<F> {
     /// Wrap a future (boxed so the slot is `Unpin` without unsafe projections).
     #[doc(hidden)]

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use corio_blocking::{BlockingError, BlockingTask};
 
 /// Generous bound for anything that should take milliseconds, on a loaded 2-core box.
-pub const LONG: Duration = Duration::from_secs(20);
+pub(crate) const LONG: Duration = Duration::from_secs(20);
 
 /// Waits for `task` at most `limit`; panics (fails the test) on timeout.
-pub fn wait_timeout<T>(task: BlockingTask<T>, limit: Duration) -> Result<T, BlockingError> {
+pub(crate) fn wait_timeout<T>(task: BlockingTask<T>, limit: Duration) -> Result<T, BlockingError> {
     let deadline = Instant::now() + limit;
     while !task.is_finished() {
         assert!(
@@ -23,7 +23,7 @@ pub fn wait_timeout<T>(task: BlockingTask<T>, limit: Duration) -> Result<T, Bloc
 }
 
 /// Polls `cond` until it holds, at most `limit`; panics with `what` on timeout.
-pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
@@ -34,20 +34,20 @@ pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 /// A gate closures block on until the test opens it (with a deadline, so a test
 /// bug cannot leave pool threads blocked forever).
 #[derive(Clone)]
-pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+pub(crate) struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
 
 impl Gate {
-    pub fn new() -> Gate {
+    pub(crate) fn new() -> Gate {
         Gate(Default::default())
     }
 
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         *self.0 .0.lock().unwrap() = true;
         self.0 .1.notify_all();
     }
 
     /// Blocks until opened; panics after `LONG`.
-    pub fn pass(&self) {
+    pub(crate) fn pass(&self) {
         let guard = self.0 .0.lock().unwrap();
         let (guard, res) = self
             .0

@@ -16,11 +16,11 @@ use corio_core::{Runnable, Schedule, ScheduleInfo, TaskMeta};
 
 /// Generous bound for anything a test waits on: 2 loaded cores can be slow, but a
 /// correct test never comes close; a broken one fails instead of hanging CI.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Iterations for the race tests: enough to hit the interleavings on real threads, small
 /// enough for Miri (which is ~1000x slower and explores interleavings itself).
-pub const fn iters(native: usize) -> usize {
+pub(crate) const fn iters(native: usize) -> usize {
     if cfg!(miri) {
         4
     } else {
@@ -31,27 +31,27 @@ pub const fn iters(native: usize) -> usize {
 /// A FIFO of runnables, with the `ScheduleInfo` each arrived with and the panics nobody
 /// retrieved.
 #[derive(Default)]
-pub struct Queue {
+pub(crate) struct Queue {
     pub runnables: Mutex<VecDeque<(Runnable, ScheduleInfo)>>,
     pub scheduled: AtomicUsize,
     pub panics: Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl Queue {
-    pub fn new() -> Arc<Queue> {
+    pub(crate) fn new() -> Arc<Queue> {
         Arc::new(Queue::default())
     }
 
-    pub fn pop(&self) -> Option<(Runnable, ScheduleInfo)> {
+    pub(crate) fn pop(&self) -> Option<(Runnable, ScheduleInfo)> {
         self.runnables.lock().unwrap().pop_front()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.runnables.lock().unwrap().len()
     }
 
     /// Runs until the queue is empty; returns how many runs.
-    pub fn run_all(&self) -> usize {
+    pub(crate) fn run_all(&self) -> usize {
         let mut n = 0;
         while let Some((r, _)) = self.pop() {
             r.run();
@@ -60,7 +60,7 @@ impl Queue {
         n
     }
 
-    pub fn panic_messages(&self) -> Vec<String> {
+    pub(crate) fn panic_messages(&self) -> Vec<String> {
         self.panics
             .lock()
             .unwrap()
@@ -72,7 +72,7 @@ impl Queue {
 
 /// The schedule function of a [`Queue`].
 #[derive(Clone)]
-pub struct Sched(pub Arc<Queue>);
+pub(crate) struct Sched(pub Arc<Queue>);
 
 impl Schedule for Sched {
     fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
@@ -96,36 +96,36 @@ impl Schedule for Sched {
 
 /// Counts live instances; each instance asserts it is dropped at most once.
 #[derive(Clone, Default)]
-pub struct Counter {
+pub(crate) struct Counter {
     pub created: Arc<AtomicUsize>,
     pub dropped: Arc<AtomicUsize>,
 }
 
 impl Counter {
-    pub fn new() -> Counter {
+    pub(crate) fn new() -> Counter {
         Counter::default()
     }
-    pub fn token(&self) -> Token {
+    pub(crate) fn token(&self) -> Token {
         self.created.fetch_add(1, Ordering::SeqCst);
         Token {
             dropped: self.dropped.clone(),
             done: false,
         }
     }
-    pub fn created(&self) -> usize {
+    pub(crate) fn created(&self) -> usize {
         self.created.load(Ordering::SeqCst)
     }
-    pub fn dropped(&self) -> usize {
+    pub(crate) fn dropped(&self) -> usize {
         self.dropped.load(Ordering::SeqCst)
     }
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.created() - self.dropped()
     }
 }
 
 /// One counted object.
 #[derive(Debug)]
-pub struct Token {
+pub(crate) struct Token {
     dropped: Arc<AtomicUsize>,
     done: bool,
 }
@@ -139,7 +139,7 @@ impl Drop for Token {
 }
 
 /// A waker that unparks a thread and counts its wake-ups.
-pub struct CountingWaker {
+pub(crate) struct CountingWaker {
     pub wakes: AtomicUsize,
     thread: Thread,
 }
@@ -154,7 +154,7 @@ impl Wake for CountingWaker {
     }
 }
 
-pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+pub(crate) fn counting_waker() -> (Arc<CountingWaker>, Waker) {
     let w = Arc::new(CountingWaker {
         wakes: AtomicUsize::new(0),
         thread: thread::current(),
@@ -163,7 +163,7 @@ pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
 }
 
 /// Polls `fut` on this thread until ready; panics after [`TIMEOUT`].
-pub fn block_on<F: Future>(fut: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     let (_, waker) = counting_waker();
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
@@ -179,13 +179,13 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 }
 
 /// Polls `fut` once with a no-op waker.
-pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+pub(crate) fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     std::pin::Pin::new(fut).poll(&mut cx)
 }
 
 /// Joins a thread, failing after [`TIMEOUT`] instead of hanging.
-pub fn join_timeout<T>(handle: thread::JoinHandle<T>) -> thread::Result<T> {
+pub(crate) fn join_timeout<T>(handle: thread::JoinHandle<T>) -> thread::Result<T> {
     let deadline = Instant::now() + TIMEOUT;
     while !handle.is_finished() {
         assert!(
@@ -199,16 +199,16 @@ pub fn join_timeout<T>(handle: thread::JoinHandle<T>) -> thread::Result<T> {
 
 /// A future that is pending until its shared flag is set, storing the latest waker.
 #[derive(Clone, Default)]
-pub struct Gate {
+pub(crate) struct Gate {
     inner: Arc<Mutex<(bool, Option<Waker>)>>,
 }
 
 impl Gate {
-    pub fn new() -> Gate {
+    pub(crate) fn new() -> Gate {
         Gate::default()
     }
     /// Opens the gate and wakes the waiter (if any).
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         let w = {
             let mut g = self.inner.lock().unwrap();
             g.0 = true;
@@ -219,14 +219,14 @@ impl Gate {
         }
     }
     /// Takes the stored waker (leaving the gate closed).
-    pub fn take_waker(&self) -> Option<Waker> {
+    pub(crate) fn take_waker(&self) -> Option<Waker> {
         self.inner.lock().unwrap().1.take()
     }
-    pub fn has_waker(&self) -> bool {
+    pub(crate) fn has_waker(&self) -> bool {
         self.inner.lock().unwrap().1.is_some()
     }
     /// Waits for the gate.
-    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub(crate) fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
         let inner = self.inner.clone();
         std::future::poll_fn(move |cx| {
             let mut g = inner.lock().unwrap();

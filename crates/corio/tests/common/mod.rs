@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Run `f` on its own thread and fail the test if it takes longer than `secs`
 /// (every test that waits goes through this, so a hang fails instead of
 /// blocking CI). A panic inside `f` is re-raised here with its message.
-pub fn timeout<T, F>(secs: u64, f: F) -> T
+pub(crate) fn timeout<T, F>(secs: u64, f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -31,7 +31,7 @@ where
 }
 
 /// `corio::run(fut)` with a timeout.
-pub fn run<F>(secs: u64, fut: F) -> F::Output
+pub(crate) fn run<F>(secs: u64, fut: F) -> F::Output
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
@@ -41,18 +41,18 @@ where
 
 /// Counts drops of the values it hands out.
 #[derive(Clone, Default)]
-pub struct DropCounter(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub(crate) struct DropCounter(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl DropCounter {
-    pub fn token(&self) -> DropToken {
+    pub(crate) fn token(&self) -> DropToken {
         DropToken(self.0.clone())
     }
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
-pub struct DropToken(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub(crate) struct DropToken(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl Drop for DropToken {
     fn drop(&mut self) {
@@ -61,7 +61,7 @@ impl Drop for DropToken {
 }
 
 /// The message of a panic payload.
-pub fn panic_msg(p: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_msg(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

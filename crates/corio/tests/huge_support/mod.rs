@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 /// Rust's default stack for spawned threads: the workers get exactly this.
-pub const WORKER_STACK: usize = 2 << 20;
+pub(crate) const WORKER_STACK: usize = 2 << 20;
 
 /// A future whose state holds an `N`-byte array across an await (so the array
 /// lives in the future itself, not on a stack), and that reads it back after
 /// the await: it resolves to `N + 1` only if the array survived intact.
-pub async fn big_future<const N: usize>() -> usize {
+pub(crate) async fn big_future<const N: usize>() -> usize {
     let mut buf = [0u8; N];
     buf[0] = 1;
     buf[N - 1] = 1;
@@ -22,7 +22,7 @@ pub async fn big_future<const N: usize>() -> usize {
 }
 
 /// Runs `f` on a new thread with a `stack`-byte stack, failing after `secs`.
-pub fn on_thread<T: Send + 'static>(
+pub(crate) fn on_thread<T: Send + 'static>(
     stack: usize,
     secs: u64,
     f: impl FnOnce() -> T + Send + 'static,
@@ -47,7 +47,7 @@ pub fn on_thread<T: Send + 'static>(
 }
 
 /// A runtime whose workers have Rust's default 2 MiB stack.
-pub fn runtime() -> corio::Runtime {
+pub(crate) fn runtime() -> corio::Runtime {
     corio::Runtime::builder()
         .worker_threads(2)
         .thread_stack_size(WORKER_STACK)
@@ -63,7 +63,7 @@ pub fn runtime() -> corio::Runtime {
 /// distance from `local`. The calls in between must move values by plain moves of locals, so
 /// the measuring frame itself adds no copies. A signal handler running meanwhile could only
 /// make the figure larger; the unpainted gap makes 16 KiB the smallest figure it can give.
-pub struct Paint {
+pub(crate) struct Paint {
     top: usize,
     bottom: usize,
     words: usize,
@@ -75,7 +75,7 @@ const GAP: usize = 16 << 10;
 
 impl Paint {
     #[inline(never)]
-    pub fn below<T>(local: &T, depth: usize) -> Paint {
+    pub(crate) fn below<T>(local: &T, depth: usize) -> Paint {
         let top = local as *const T as usize;
         let start = (top - GAP) & !(WORD - 1);
         let bottom = start - depth;
@@ -90,7 +90,7 @@ impl Paint {
     }
 
     #[inline(never)]
-    pub fn high_water(&self) -> usize {
+    pub(crate) fn high_water(&self) -> usize {
         for i in 0..self.words {
             let at = self.bottom + i * WORD;
             // SAFETY: as in `below`.

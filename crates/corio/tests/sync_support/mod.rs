@@ -9,11 +9,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Generous bound for a test body: a hang fails the test instead of blocking CI.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `f` on its own thread; panics if it does not finish within `limit`
 /// (re-raises its panic if it panicked).
-pub fn with_timeout<T: Send + 'static>(
+pub(crate) fn with_timeout<T: Send + 'static>(
     limit: Duration,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
@@ -37,7 +37,7 @@ pub fn with_timeout<T: Send + 'static>(
 }
 
 /// `futures::executor::block_on(fut)` under [`TEST_TIMEOUT`].
-pub fn block_on_timeout<F>(fut: F) -> F::Output
+pub(crate) fn block_on_timeout<F>(fut: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -46,7 +46,7 @@ where
 }
 
 /// Polls `fut` once with a no-op waker.
-pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+pub(crate) fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     fut.poll(&mut cx)
 }
@@ -54,7 +54,7 @@ pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
 /// Polls `fut` at most `polls` times (re-waking itself in between, so the
 /// executor keeps polling), then gives up and drops it: a random cancellation
 /// point for the cancellation storms. `None` means the future was dropped.
-pub async fn poll_n_then_drop<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
+pub(crate) async fn poll_n_then_drop<F: Future>(fut: F, polls: u32) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     let mut left = polls;
     std::future::poll_fn(move |cx| match fut.as_mut().poll(cx) {
@@ -70,11 +70,11 @@ pub async fn poll_n_then_drop<F: Future>(fut: F, polls: u32) -> Option<F::Output
 }
 
 /// A tiny xorshift PRNG: reproducible storms without a dependency.
-pub struct Rng(pub u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
     /// Next value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -83,7 +83,7 @@ impl Rng {
 }
 
 /// `corio::run(fut)` on its own thread under [`TEST_TIMEOUT`].
-pub fn run_timeout<F>(fut: F) -> F::Output
+pub(crate) fn run_timeout<F>(fut: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -93,7 +93,7 @@ where
 
 /// Polls `cond` every 5 ms until it holds; panics saying `what` after `limit`.
 /// For states no event announces (a process gone, a peer's end of stream).
-pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + limit;
     while !cond() {
         assert!(
@@ -105,7 +105,7 @@ pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> b
 }
 
 /// A process's state letter from /proc/<pid>/stat (`Z` zombie), `None` once gone.
-pub fn proc_state(pid: u32) -> Option<char> {
+pub(crate) fn proc_state(pid: u32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The state follows the parenthesised command name.
     s.rsplit(')').next()?.trim().chars().next()
@@ -113,7 +113,7 @@ pub fn proc_state(pid: u32) -> Option<char> {
 
 /// Lets this process open `want` descriptors if the hard limit allows it;
 /// returns the soft limit now in force.
-pub fn raise_nofile(want: u64) -> u64 {
+pub(crate) fn raise_nofile(want: u64) -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -10,13 +10,13 @@ use std::pin::pin;
 use std::time::Duration;
 
 /// Runs `f` under corio's block_on with a deadline, so a hang fails the test.
-pub fn run<F: Future>(secs: u64, f: F) -> F::Output {
+pub(crate) fn run<F: Future>(secs: u64, f: F) -> F::Output {
     corio_reactor::block_on(corio_reactor::timer::timeout(Duration::from_secs(secs), f))
         .unwrap_or_else(|_| panic!("test did not finish within {secs} s"))
 }
 
 /// Echoes everything back until the peer closes its write side, then closes.
-pub async fn echo<S>(mut s: S) -> io::Result<u64>
+pub(crate) async fn echo<S>(mut s: S) -> io::Result<u64>
 where
     S: futures::AsyncRead + futures::AsyncWrite + Unpin,
 {
@@ -35,7 +35,7 @@ where
 
 /// Accepts `conns` connections and echoes on each, all concurrently on the
 /// current task (no executor needed). Returns total bytes echoed.
-pub async fn tcp_echo_server(listener: &TcpListener, conns: usize) -> io::Result<u64> {
+pub(crate) async fn tcp_echo_server(listener: &TcpListener, conns: usize) -> io::Result<u64> {
     echo_server(conns, || async {
         let (s, _): (TcpStream, _) = listener.accept().await?;
         Ok(s)
@@ -44,7 +44,7 @@ pub async fn tcp_echo_server(listener: &TcpListener, conns: usize) -> io::Result
 }
 
 /// Same as [`tcp_echo_server`] for Unix sockets.
-pub async fn unix_echo_server(listener: &UnixListener, conns: usize) -> io::Result<u64> {
+pub(crate) async fn unix_echo_server(listener: &UnixListener, conns: usize) -> io::Result<u64> {
     echo_server(conns, || async {
         let (s, _): (UnixStream, _) = listener.accept().await?;
         Ok(s)
@@ -85,7 +85,7 @@ where
 }
 
 /// A client: `rounds` round trips of `size`-byte messages, checking each echo.
-pub async fn echo_client<S>(mut s: S, id: usize, rounds: usize, size: usize) -> io::Result<()>
+pub(crate) async fn echo_client<S>(mut s: S, id: usize, rounds: usize, size: usize) -> io::Result<()>
 where
     S: futures::AsyncRead + futures::AsyncWrite + Unpin,
 {
@@ -107,7 +107,7 @@ where
 }
 
 /// A fresh socket path in the temp dir (removed if it exists).
-pub fn sock_path(name: &str) -> std::path::PathBuf {
+pub(crate) fn sock_path(name: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("corio-{}-{name}.sock", std::process::id()));
     let _ = std::fs::remove_file(&p);
     p
