@@ -85,7 +85,12 @@ where
 }
 
 /// A client: `rounds` round trips of `size`-byte messages, checking each echo.
-pub(crate) async fn echo_client<S>(mut s: S, id: usize, rounds: usize, size: usize) -> io::Result<()>
+pub(crate) async fn echo_client<S>(
+    mut s: S,
+    id: usize,
+    rounds: usize,
+    size: usize,
+) -> io::Result<()>
 where
     S: futures::AsyncRead + futures::AsyncWrite + Unpin,
 {

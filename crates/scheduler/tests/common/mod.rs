@@ -10,7 +10,10 @@ use std::time::Duration;
 /// Runs `f` on a fresh thread and fails the test if it has not returned after
 /// `secs` seconds (so a hang fails instead of blocking CI). The bounds are generous:
 /// tests run in debug builds on 2 shared cores.
-pub(crate) fn with_timeout<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) fn with_timeout<T: Send + 'static>(
+    secs: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("test-body".into())
