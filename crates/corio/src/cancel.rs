@@ -93,13 +93,29 @@
 //! 1. `cancel()` sets the task's cancel flag and wakes it.
 //! 2. While the flag is set, every corio leaf the task awaits completes at
 //!    once, without waiting (level-triggered: on every later await too, so
-//!    the cancellation cannot be swallowed by accident). Leaves with an error
-//!    channel report it: an awaited [`Task`](crate::Task) gives
-//!    a cancelled `TaskError`, sockets give an `io::Error` for which
-//!    [`is_cancelled_error`] is true, [`to_thread`](crate::to_thread) gives
-//!    [`BlockingError::Cancelled`](crate::BlockingError). `sleep` and
-//!    `yield_now` return early; [`check`] and [`Cancellable::cancellable`]
-//!    turn any point (a lock, a queue, a semaphore) into a `Result`.
+//!    the cancellation cannot be swallowed by accident). How it completes
+//!    depends on what its output can say (one rule for every leaf):
+//!    - **Output `()` or "no more"**: it returns early, as if the wait were
+//!      over: [`sleep`](crate::sleep), [`yield_now`](crate::yield_now),
+//!      [`Event::wait`](crate::sync::Event::wait),
+//!      [`Queue::join`](crate::queue::GenericQueue::join), and a queue's
+//!      [`stream`](crate::queue::GenericQueue::stream) ends.
+//!    - **Output with a cancelled error**: it returns that error. An awaited
+//!      [`Task`](crate::Task) gives a cancelled `TaskError`, sockets give an
+//!      `io::Error` for which [`is_cancelled_error`] is true,
+//!      [`to_thread`](crate::to_thread) gives
+//!      [`BlockingError::Cancelled`](crate::BlockingError).
+//!    - **Output with no cancelled form** (a lock's guard, a semaphore
+//!      permit, a condition's re-acquired guard, a queue item or a `put`'s
+//!      `Ok`, a barrier index): the await never returns, like an uncaught
+//!      `CancelledError` at that `await` in asyncio. The task ends when that
+//!      poll returns: its future is dropped at once (destructors run, the
+//!      waiter leaves the primitive and passes on anything it was handed)
+//!      and the task resolves a cancelled `TaskError` without waiting for
+//!      the grace period. To handle it as a value instead, await
+//!      `.cancellable()` ([`Cancellable`]): `Err(Cancelled)` at once.
+//!
+//!    [`check`] is the same point for code that awaits nothing.
 //! 3. Inside [`cleanup`] (and [`shield`](crate::shield)) the leaves behave
 //!    normally, so cleanup can do real async work: flush a buffer, say
 //!    goodbye on a socket, roll back. When the shielded future ends, the next
@@ -136,10 +152,34 @@
 //! The check a leaf makes is one thread-local read; tasks without a grace
 //! period never set it, so they pay nothing else.
 //!
-//! Leaves whose output cannot say "cancelled" (a lock's guard, a semaphore
-//! permit, a queue item, an event or condition wait, a barrier) wait
-//! normally: make them cancellation points with [`Cancellable::cancellable`].
-//! The grace period bounds a task stuck in one anyway.
+//! A task ended at a lock leaves it consistent for everyone else:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use corio::sync::Lock;
+//!
+//! corio::run(async {
+//!     let lock = Arc::new(Lock::new(0));
+//!     let held = lock.acquire().await;
+//!     let task = corio::TaskBuilder::new()
+//!         .cancel_grace(Duration::from_secs(3600))
+//!         .spawn({
+//!             let lock = lock.clone();
+//!             async move {
+//!                 // Waits for the lock; after the cancel, ends the task here.
+//!                 let mut n = lock.acquire().await;
+//!                 *n += 1;
+//!             }
+//!         });
+//!     corio::sleep(Duration::from_millis(5)).await;
+//!     task.cancel();
+//!     // Resolved at once, not after the hour of grace, and without the lock.
+//!     assert!(task.await.unwrap_err().is_cancelled());
+//!     drop(held);
+//!     assert_eq!(*lock.acquire().await, 0);
+//! });
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -148,6 +188,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use std::cell::Cell;
 
 use corio_reactor::cancel::{is_cancelled as flag, set_cancelled};
 pub use corio_reactor::cancel::{is_cancelled_error, Cancelled};
@@ -179,6 +221,27 @@ pub fn check() -> Result<(), Cancelled> {
         Err(Cancelled)
     } else {
         Ok(())
+    }
+}
+
+thread_local! {
+    /// Set by a leaf that met the cancel flag but has no cancelled form of its
+    /// output to return; read by [`Coop`] when the task's poll returns.
+    static ENDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// For a leaf whose output has no cancelled form (a guard, a permit, a queue
+/// item): true while the current task is cancelled and not shielded. The leaf
+/// then returns `Pending` without registering anywhere, and the task's
+/// cooperative wrapper ends the task when this poll returns (see the module
+/// docs). Outside a cooperative task the flag is never set: false.
+#[inline]
+pub(crate) fn ends_task() -> bool {
+    if flag() {
+        ENDED.with(|e| e.set(true));
+        true
+    } else {
+        false
     }
 }
 
@@ -242,8 +305,9 @@ impl<F: Future> Future for Cleanup<F> {
 pub trait Cancellable: Future + Sized {
     /// `Err(Cancelled)` at once while the task is cancelled and not shielded
     /// (at the first poll and every later one), else the future's output in
-    /// `Ok`. Use it on leaves whose output cannot say "cancelled" (a lock's
-    /// guard, a queue's item):
+    /// `Ok`. On a leaf whose output cannot say "cancelled" (a lock's guard, a
+    /// queue's item), which would end the task, it gives the cancel back as a
+    /// value, so the code after it can run its cleanup:
     ///
     /// ```
     /// use corio::cancel::Cancellable;
@@ -378,26 +442,45 @@ impl<F: Future> Future for Coop<F> {
             // Polled with the flag clear: the grace timer is not a leaf.
             let expired = grace.is_zero() || shielded(|| Pin::new(timer).poll(cx)).is_ready();
             if expired {
-                // Drop the future here: its destructors run before the task resolves.
-                this.fut.set(None);
-                this.state.resolved_cancelled.store(true, Ordering::SeqCst);
-                return Poll::Ready(None);
+                return end(this.fut, this.state);
             }
         }
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             panic!("a cooperative task's future was polled after it completed");
         };
-        let out = std::task::ready!(with_flag(requested, || fut.poll(cx)));
-        this.fut.set(None);
+        let poll = if requested {
+            // A leaf with no cancelled output marks ENDED; kept per poll (a
+            // stale mark must not end another task polled on this thread).
+            let outer = ENDED.with(|e| e.replace(false));
+            let poll = with_flag(true, || fut.poll(cx));
+            let ended = ENDED.with(|e| e.replace(outer));
+            if ended && poll.is_pending() {
+                // The await cannot return: end the task now, not at the
+                // end of the grace (nothing is running its cleanup).
+                return end(this.fut, this.state);
+            }
+            poll
+        } else {
+            with_flag(false, || fut.poll(cx))
+        };
+        let out = std::task::ready!(poll);
         if this.state.is_requested() {
             // Cancelled: the value is dropped, the task resolves Cancelled
             // (after its cleanup, which just finished).
             drop(out);
-            this.state.resolved_cancelled.store(true, Ordering::SeqCst);
-            return Poll::Ready(None);
+            return end(this.fut, this.state);
         }
+        this.fut.set(None);
         Poll::Ready(Some(out))
     }
+}
+
+/// Resolve a cooperative task as cancelled: its future is dropped here, so its
+/// destructors run before the task resolves.
+fn end<F: Future>(mut fut: Pin<&mut Option<F>>, state: &CancelState) -> Poll<Option<F::Output>> {
+    fut.set(None);
+    state.resolved_cancelled.store(true, Ordering::SeqCst);
+    Poll::Ready(None)
 }
 
 /// A cancellation flag a blocking closure can poll (see

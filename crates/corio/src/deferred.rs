@@ -10,7 +10,8 @@ use std::task::{Context, Poll, Waker};
 /// Why awaiting a [`Deferred`] did not produce a value.
 #[derive(Clone)]
 pub enum DeferredError {
-    /// [`Deferred::cancel`] was called (asyncio's `CancelledError`).
+    /// [`Deferred::cancel`] was called (asyncio's `CancelledError`), or the
+    /// awaiting task was cancelled cooperatively (see [`crate::cancel`]).
     Cancelled,
     /// [`Deferred::set_exception`] was called with this error.
     Exception(Arc<dyn Error + Send + Sync + 'static>),
@@ -278,6 +279,14 @@ impl<T: Clone> Future for Deferred<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut st = this.inner.lock();
+        if crate::cancel::is_cancelled() {
+            // Awaiting a deferred is a leaf: a cancelled awaiter stops
+            // waiting, as an awaited `Task` does (the deferred is untouched).
+            if let Some(slot) = this.slot.take() {
+                st.waiters.try_remove(slot);
+            }
+            return Poll::Ready(Err(DeferredError::Cancelled));
+        }
         match &st.outcome {
             Some(Outcome::Value(v)) => {
                 let v = v.clone();

@@ -23,6 +23,10 @@
 //! taken when the future completes) and a dropped `put` gives back nothing it
 //! did not store; a dropped waiter that had been woken passes the wake-up on.
 //!
+//! In a task cancelled cooperatively ([`crate::cancel`]) nothing waits: `join`
+//! returns at once and the stream ends; `get` and `put`, whose outputs cannot
+//! say "cancelled", end the task at that await (as a dropped waiter, above).
+//!
 //! ```
 //! use corio::queue::Queue;
 //! futures::executor::block_on(async {
@@ -204,6 +208,8 @@ impl<C: Container> fmt::Debug for GenericQueue<C> {
             .field("maxsize", &st.maxsize)
             .field("unfinished", &st.unfinished)
             .field("shutdown", &st.shutdown)
+            .field("getters", &st.getters.pending_len())
+            .field("putters", &st.putters.pending_len())
             .finish()
     }
 }
@@ -382,6 +388,11 @@ impl<C: Container> GenericQueue<C> {
         key: &mut Option<WaitKey>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), QueueShutDown<C::Item>>> {
+        if crate::cancel::ends_task() {
+            // `Ok(())` would say "stored": the task ends here instead, and
+            // `Drop` passes on a wake-up we may have been handed.
+            return Poll::Pending;
+        }
         ready!(poll_proceed(cx));
         let mut wakes = WakeList::new();
         let r = {
@@ -558,6 +569,11 @@ pub struct Get<'a, C> {
 impl<C: Container> Future for Get<'_, C> {
     type Output = Result<C::Item, QueueShutDown>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::cancel::ends_task() {
+            // An item has no cancelled form: the task ends here, and `Drop`
+            // passes on a wake-up we may have been handed.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
         pending_at(this.queue.poll_get(&mut this.key, cx), this.at)
     }
@@ -590,6 +606,11 @@ impl<C: Container> Future for Join<'_, C> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if crate::cancel::is_cancelled() {
+            // A cancelled task stops waiting, as `sleep` does.
+            this.leave();
+            return Poll::Ready(());
+        }
         let mut st = lock(&this.queue.inner.state);
         if let Some(k) = this.key {
             let r = st.joiners.poll(k, cx.waker());
@@ -606,11 +627,17 @@ impl<C: Container> Future for Join<'_, C> {
     }
 }
 
-impl<C> Drop for Join<'_, C> {
-    fn drop(&mut self) {
+impl<C> Join<'_, C> {
+    fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             let _ = lock(&self.queue.inner.state).joiners.cancel(key);
         }
+    }
+}
+
+impl<C> Drop for Join<'_, C> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
@@ -630,6 +657,11 @@ impl<C: Container> Stream for QueueStream<C> {
     type Item = C::Item;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<C::Item>> {
         let this = self.get_mut();
+        if crate::cancel::is_cancelled() {
+            // A cancelled task's stream ends, as at shutdown.
+            this.leave();
+            return Poll::Ready(None);
+        }
         this.queue.poll_get(&mut this.key, cx).map(Result::ok)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -637,11 +669,17 @@ impl<C: Container> Stream for QueueStream<C> {
     }
 }
 
-impl<C> Drop for QueueStream<C> {
-    fn drop(&mut self) {
+impl<C> QueueStream<C> {
+    fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             self.queue.cancel_get(key);
         }
+    }
+}
+
+impl<C> Drop for QueueStream<C> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

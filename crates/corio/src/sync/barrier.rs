@@ -136,6 +136,11 @@ pub struct BarrierWait<'a> {
 impl Future for BarrierWait<'_> {
     type Output = Result<usize, BrokenBarrierError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::cancel::ends_task() {
+            // An index has no cancelled form: the task ends here, and `Drop`
+            // leaves the round.
+            return Poll::Pending;
+        }
         let barrier = self.barrier;
         let mut wakes = WakeList::new();
         let mut st = lock(&barrier.state);

@@ -171,6 +171,11 @@ impl<'a, T> Future for ConditionWait<'a, T> {
     type Output = LockGuard<'a, T>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let cond = self.cond;
+        if crate::cancel::ends_task() {
+            // A guard has no cancelled form: the task ends here, and `Drop`
+            // passes on a notification we may have been handed.
+            return Poll::Pending;
+        }
         loop {
             match &mut self.phase {
                 Phase::Start(guard) => {

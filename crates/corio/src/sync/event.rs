@@ -116,6 +116,11 @@ impl Future for EventWait<'_> {
 
 impl EventWait<'_> {
     fn poll_wait(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::cancel::is_cancelled() {
+            // A cancelled task stops waiting, as `sleep` does: leave the queue.
+            self.leave();
+            return Poll::Ready(());
+        }
         let mut st = lock(&self.event.state);
         match self.key {
             None => {
@@ -139,11 +144,17 @@ impl EventWait<'_> {
     }
 }
 
-impl Drop for EventWait<'_> {
-    fn drop(&mut self) {
+impl EventWait<'_> {
+    fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             // Nothing to pass on: every waiter is woken by `set` anyway.
             let _ = lock(&self.event.state).waiters.cancel(key);
         }
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }

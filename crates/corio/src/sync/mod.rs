@@ -27,6 +27,12 @@
 //! already been handed a permit, the lock or the notification, it passes it on
 //! to the next waiter. Nothing is lost and nothing stays locked.
 //!
+//! In a task cancelled cooperatively ([`crate::cancel`]) the waits do not
+//! wait: `Event::wait` returns at once; `acquire`, `Condition::wait` and
+//! `Barrier::wait`, whose outputs cannot say "cancelled", end the task at that
+//! await (the waiter leaves the queue as above). Inside
+//! [`cleanup`](crate::cleanup) they wait normally.
+//!
 //! ```
 //! use corio::sync::{Lock, Semaphore};
 //! use futures::FutureExt;

@@ -154,6 +154,11 @@ impl<C: CoreRef> AcquireRaw<C> {
             // hand out nothing more.
             return Poll::Pending;
         }
+        if crate::cancel::ends_task() {
+            // A permit has no cancelled form: the task ends here, and `Drop`
+            // passes on a permit we may have been handed.
+            return Poll::Pending;
+        }
         let mut st = lock(&self.core.core().state);
         match self.key {
             None => {
