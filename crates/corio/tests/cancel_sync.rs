@@ -335,7 +335,10 @@ fn barrier_waits() {
 }
 
 /// Get, put, join and the stream of one queue kind.
-async fn queue_waits<C: Container<Item = u32>>(kind: &str, new: fn(usize) -> GenericQueue<C>) {
+async fn queue_waits<C: Container<Item = u32> + Send + Sync + 'static>(
+    kind: &str,
+    new: fn(usize) -> GenericQueue<C>,
+) {
     // get on an empty queue
     let q = new(1);
     let g = q.clone();
