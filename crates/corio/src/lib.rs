@@ -27,6 +27,7 @@
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`] |
 //! | `asyncio.create_task(coro)` | [`create_task`], [`create_task_named`], [`TaskBuilder`] |
+//! | `create_task` of a coroutine whose state is plain objects (`Rc`/`RefCell` in Rust) | [`create_local_task`] (runs on the spawning thread), [`Builder::current_thread`] |
 //! | `Task` | [`Task`] (`cancel`, `cancelled`, `done`, `id`, `name`) |
 //! | `asyncio.sleep` | [`sleep`], [`sleep_until`], [`interval`] |
 //! | `asyncio.gather` | [`gather()`], [`gather!`] |
@@ -147,8 +148,8 @@ pub use executor::{
 pub use gather::{as_completed, gather, wait, AsCompleted, Gather, ReturnWhen, Wait, WaitResult};
 pub use runtime::callbacks::CallbackHandle;
 pub use runtime::{
-    create_task, create_task_named, run, Builder, Handle, Runtime, RuntimeMetrics, StallReport,
-    TaskBuilder, UnhandledPanic,
+    create_local_task, create_task, create_task_named, run, Builder, Handle, Runtime,
+    RuntimeMetrics, StallReport, TaskBuilder, UnhandledPanic,
 };
 pub use shield::{shield, Shielded};
 pub use task::{all_tasks, current_task, Task};

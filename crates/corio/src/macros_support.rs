@@ -30,8 +30,8 @@ pub struct MainConfig {
 pub fn run_main<T, F: Future<Output = T>>(config: MainConfig, fut: F) -> T {
     let mut builder = Runtime::builder();
     if config.current_thread {
-        // One worker thread runs every task.
-        builder = builder.worker_threads(1);
+        // Every task runs on this thread, inside `block_on`.
+        builder = builder.current_thread();
     } else if let Some(n) = config.worker_threads {
         builder = builder.worker_threads(n);
     }

@@ -33,6 +33,19 @@ async fn current_thread_runs_every_task_on_one_thread() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "tasks ran on {} threads", ids.len());
+    // The current-thread flavor: the thread running the test body itself, no worker.
+    assert_eq!(ids[0], std::thread::current().id());
+    assert_eq!(corio::Handle::current().metrics().scheduler.workers(), 1);
+}
+
+#[corio::test(flavor = "current_thread")]
+async fn current_thread_runs_local_tasks() {
+    let state = std::rc::Rc::new(std::cell::RefCell::new(0));
+    let s = state.clone();
+    corio::create_local_task(async move { *s.borrow_mut() += 1 })
+        .await
+        .unwrap();
+    assert_eq!(*state.borrow(), 1);
 }
 
 #[corio::test]

@@ -20,8 +20,8 @@
 //! * `worker_threads = N` (N ≥ 1): worker threads of the runtime (default:
 //!   `corio::Builder`'s, one per CPU);
 //! * `flavor = "multi_thread"` (the default) or `flavor = "current_thread"`
-//!   (one worker thread runs every spawned task; the body itself runs on the
-//!   calling thread, as with `Runtime::block_on`);
+//!   (`corio::Builder::current_thread`: the body and every spawned task run
+//!   on the calling thread, inside `Runtime::block_on`);
 //! * `crate = "path"`: where the corio crate is, when it was renamed in
 //!   `Cargo.toml` (default `::corio`).
 //!

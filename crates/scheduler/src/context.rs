@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr;
 
+use crate::local::LocalTasks;
 use crate::shared::Shared;
 use crate::worker::WorkerCx;
 use crate::Handle;
@@ -16,6 +17,8 @@ std::thread_local! {
     static DRAINING: Cell<*const Shared> = const { Cell::new(ptr::null()) };
     /// What `Handle::try_current` returns.
     static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// This thread's home for local tasks (see `local`), or null.
+    static LOCAL: Cell<*const LocalTasks> = const { Cell::new(ptr::null()) };
 }
 
 #[cfg(loom)]
@@ -23,6 +26,7 @@ loom::thread_local! {
     static WORKER: Cell<*const WorkerCx> = Cell::new(ptr::null());
     static DRAINING: Cell<*const Shared> = Cell::new(ptr::null());
     static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
+    static LOCAL: Cell<*const LocalTasks> = Cell::new(ptr::null());
 }
 
 /// Runs `f` with this thread's worker, if it is one.
@@ -36,20 +40,66 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCx>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
-/// Restores the previous worker and handle on drop.
+/// Restores the previous worker, handle and home on drop.
 pub(crate) struct WorkerGuard<'a> {
     prev: *const WorkerCx,
     _handle: HandleGuard,
+    _local: LocalGuard<'a>,
     _cx: PhantomData<&'a WorkerCx>,
 }
 
-/// Marks this thread as running `cx` (and sets `Handle::try_current`).
+/// Marks this thread as running `cx` (and sets `Handle::try_current` and the home of
+/// local tasks).
 pub(crate) fn enter_worker(cx: &WorkerCx) -> WorkerGuard<'_> {
     let prev = WORKER.with(|w| w.replace(cx));
     WorkerGuard {
         prev,
         _handle: enter_handle(cx.handle()),
+        _local: enter_local(cx.local()),
         _cx: PhantomData,
+    }
+}
+
+/// Runs `f` with this thread's home for local tasks, if it has one.
+pub(crate) fn with_local<R>(f: impl FnOnce(Option<&LocalTasks>) -> R) -> R {
+    let ptr = LOCAL.try_with(Cell::get).unwrap_or(ptr::null());
+    // SAFETY: `LOCAL` is non-null only between `enter_local` and the drop of its guard,
+    // which borrows the `LocalTasks` for that time, on this (the owning) thread.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// Restores the previous home on drop (after closing this one, if asked to).
+pub(crate) struct LocalGuard<'a> {
+    prev: *const LocalTasks,
+    home: &'a LocalTasks,
+    close: bool,
+}
+
+/// Makes `home` this thread's home for local tasks until the guard drops.
+pub(crate) fn enter_local(home: &LocalTasks) -> LocalGuard<'_> {
+    let prev = LOCAL.with(|l| l.replace(home));
+    LocalGuard {
+        prev,
+        home,
+        close: false,
+    }
+}
+
+/// [`enter_local`] for a home that ends with the guard (a `block_on` call): the drop
+/// closes it while it is still current, so a future dropped by the close may still
+/// spawn there (and is cancelled at once), even when the guard drops on unwinding.
+pub(crate) fn enter_local_until_closed(home: &LocalTasks) -> LocalGuard<'_> {
+    let mut guard = enter_local(home);
+    guard.close = true;
+    guard
+}
+
+impl Drop for LocalGuard<'_> {
+    fn drop(&mut self) {
+        if self.close {
+            self.home.close();
+        }
+        let _ = LOCAL.try_with(|l| l.set(self.prev));
     }
 }
 

@@ -4,12 +4,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use corio_core::Task;
 
 use crate::context;
+use crate::local::{Inbox, LocalTasks};
 use crate::metrics::Metrics;
 use crate::owned::Key;
 use crate::shared::{Scheduler, Shared};
@@ -153,7 +155,7 @@ impl Executor {
         if self.handle.shared.current_thread {
             block_on_current_thread(&self.handle.shared, future)
         } else {
-            block_on_thread(future)
+            block_on_thread(&self.handle.shared, future)
         }
     }
 
@@ -468,30 +470,74 @@ impl<F: Future> Future for Tracked<F> {
     }
 }
 
-/// Wakes a thread blocked in `block_on_thread`.
-struct ThreadWaker(Unparker);
+/// How many local tasks a `block_on` thread runs in a row before it looks at its
+/// own future again (the worker loop's injector interval, for the same reason: a
+/// stream of ready local tasks must not starve the future).
+const LOCAL_BATCH: u32 = crate::worker::INJECTOR_INTERVAL;
+
+/// Wakes a thread blocked in `block_on_thread`: sets its flag, then unparks it.
+struct ThreadWaker {
+    flag: Arc<MainFlag>,
+    thread: Unparker,
+}
 
 impl Wake for ThreadWaker {
     fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.flag.woken.store(true, SeqCst);
+        self.thread.unpark();
     }
 }
 
-/// Drives `future` on this thread, parking between polls (the parker's token is
-/// sticky, so a wake between the poll and the park is not lost).
-pub(crate) fn block_on_thread<F: Future>(future: F) -> F::Output {
+/// Runs up to `LOCAL_BATCH` local tasks of `home`; `true` if it stopped with more
+/// perhaps ready.
+fn run_local_batch(home: &LocalTasks) -> bool {
+    for _ in 0..LOCAL_BATCH {
+        match home.next() {
+            Some(runnable) => {
+                runnable.run();
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Drives `future` on this thread (not a worker: multi-thread flavor), and the local
+/// tasks spawned on it, parking when neither is ready. The parker's token is sticky,
+/// and both wakers set their flag before they unpark: a wake-up between the last
+/// check and the park is not lost.
+pub(crate) fn block_on_thread<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let parker = Parker::new();
-    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(parker.unparker().clone())));
+    let flag = Arc::new(MainFlag {
+        woken: AtomicBool::new(true),
+    });
+    let waker = Waker::from(std::sync::Arc::new(ThreadWaker {
+        flag: flag.clone(),
+        thread: parker.unparker().clone(),
+    }));
+    let home = LocalTasks::new(Inbox::new(
+        shared.clone(),
+        None,
+        Some(parker.unparker().clone()),
+    ));
+    let _home = context::enter_local_until_closed(&home);
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
+        if flag.woken.swap(false, AcqRel) {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
         }
-        parker.park();
+        if run_local_batch(&home) {
+            continue;
+        }
+        if !flag.woken.load(SeqCst) && !home.has_ready() {
+            parker.park();
+        }
     }
 }
 
@@ -520,6 +566,14 @@ fn block_on_current_thread<F: Future>(shared: &Arc<Shared>, future: F) -> F::Out
         woken: AtomicBool::new(true),
     });
     let parker = Parker::new();
+    // This thread's local tasks run here whether or not it runs the worker: woken
+    // through worker 0 (when it does) and through its own parker (when it waits).
+    let home = Rc::new(LocalTasks::new(Inbox::new(
+        shared.clone(),
+        Some(0),
+        Some(parker.unparker().clone()),
+    )));
+    let _home = context::enter_local_until_closed(&home);
     let waker = Waker::from(std::sync::Arc::new(MainWaker {
         flag: flag.clone(),
         shared: shared.clone(),
@@ -530,7 +584,8 @@ fn block_on_current_thread<F: Future>(shared: &Arc<Shared>, future: F) -> F::Out
     loop {
         let core = lock(&shared.core).take();
         if let Some(core) = core {
-            let worker = WorkerCx::new(shared.clone(), core, Some(flag.clone()));
+            let worker =
+                WorkerCx::new(shared.clone(), core, Some(flag.clone()), Some(home.clone()));
             {
                 let _guard = context::enter_worker(&worker);
                 let mut poll_main = || {
@@ -567,7 +622,10 @@ fn block_on_current_thread<F: Future>(shared: &Arc<Shared>, future: F) -> F::Out
                 return out;
             }
         }
-        if lock(&shared.core).is_none() && !flag.woken.load(SeqCst) {
+        if run_local_batch(&home) {
+            continue;
+        }
+        if lock(&shared.core).is_none() && !flag.woken.load(SeqCst) && !home.has_ready() {
             parker.park();
         }
     }

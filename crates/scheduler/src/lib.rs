@@ -47,6 +47,7 @@ mod context;
 mod executor;
 mod idle;
 mod lifo;
+mod local;
 mod metrics;
 mod owned;
 mod park;
@@ -59,6 +60,7 @@ mod worker;
 
 pub use builder::Builder;
 pub use executor::{Executor, Handle};
+pub use local::{spawn_local, try_spawn_local_with};
 pub use metrics::Metrics;
 pub use park::Park;
 pub use stall::StallReport;

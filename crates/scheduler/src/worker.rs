@@ -24,11 +24,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corio_core::Runnable;
 
 use crate::context;
+use crate::local::{Inbox, LocalTasks};
 use crate::shared::{bump, Remote, Shared};
 use crate::sync::{Arc, AtomicBool, Ordering::*, Parker, Steal, Worker};
 use crate::Handle;
@@ -85,15 +87,32 @@ pub(crate) struct WorkerCx {
     victim_polls: RefCell<Vec<u64>>,
     busy_since: Cell<Instant>,
     main: Option<Arc<MainFlag>>,
+    /// This thread's home for local tasks (`crate::local`): the worker thread's own, or
+    /// in the current-thread flavor that of the thread in `block_on`.
+    local: Rc<LocalTasks>,
     /// An extra worker started by the stall monitor (retires when no longer needed).
     extra: bool,
 }
 
 impl WorkerCx {
-    pub(crate) fn new(shared: Arc<Shared>, core: WorkerCore, main: Option<Arc<MainFlag>>) -> Self {
+    /// A worker running `core`; `local` is the home of the thread that runs it (`None`:
+    /// a worker thread, which gets a home of its own).
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        core: WorkerCore,
+        main: Option<Arc<MainFlag>>,
+        local: Option<Rc<LocalTasks>>,
+    ) -> Self {
         let n = shared.remotes.len();
         let polls = shared.remotes[core.index].polls.load(Relaxed);
         let seed = 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(core.index as u64 + 1) | 1;
+        let local = local.unwrap_or_else(|| {
+            Rc::new(LocalTasks::new(Inbox::new(
+                shared.clone(),
+                Some(core.index),
+                None,
+            )))
+        });
         WorkerCx {
             shared,
             core,
@@ -107,6 +126,7 @@ impl WorkerCx {
             victim_polls: RefCell::new(vec![0; n]),
             busy_since: Cell::new(Instant::now()),
             main,
+            local,
             extra: false,
         }
     }
@@ -131,6 +151,16 @@ impl WorkerCx {
 
     pub(crate) fn handle(&self) -> Handle {
         Handle::from_shared(self.shared.clone())
+    }
+
+    pub(crate) fn local(&self) -> &LocalTasks {
+        &self.local
+    }
+
+    /// An extra worker may retire: the stall it stood in for is over, and no local
+    /// task lives on its thread (those cannot move to another thread).
+    fn may_retire(&self) -> bool {
+        self.extra && self.local.live() == 0 && self.shared.extra_may_retire()
     }
 
     fn remote(&self) -> &Remote {
@@ -179,7 +209,7 @@ impl WorkerCx {
             if self.main_woken() {
                 continue;
             }
-            if self.extra && self.shared.extra_may_retire() {
+            if self.may_retire() {
                 self.leave_searching();
                 return;
             }
@@ -221,6 +251,13 @@ impl WorkerCx {
                 return Some(runnable);
             }
         }
+        // Local tasks (pinned to this thread) first on every other tick, so they and
+        // the worker's stealable tasks share it fairly.
+        if tick % 2 == 0 {
+            if let Some(runnable) = self.local.next() {
+                return Some(runnable);
+            }
+        }
         let lifo = &self.remote().lifo;
         if self.lifo_polls.get() < MAX_LIFO_POLLS {
             if let Some(runnable) = lifo.take() {
@@ -238,7 +275,7 @@ impl WorkerCx {
         loop {
             match self.shared.injector.steal_batch_and_pop(&self.core.local) {
                 Steal::Success(runnable) => return Some(runnable),
-                Steal::Empty => return None,
+                Steal::Empty => return self.local.next(),
                 Steal::Retry => {}
             }
         }
@@ -334,7 +371,7 @@ impl WorkerCx {
                 }
                 return Some(runnable);
             }
-            if self.shared.shutdown.load(Relaxed) || self.main_woken() {
+            if self.shared.shutdown.load(Relaxed) || self.main_woken() || self.local.has_ready() {
                 return None;
             }
             if start.elapsed() >= budget {
@@ -400,8 +437,10 @@ impl WorkerCx {
         None
     }
 
+    /// Work only this worker can see or take first: its queue, its LIFO slot, and the
+    /// local tasks of its thread.
     fn has_local_work(&self) -> bool {
-        !self.core.local.is_empty() || !self.remote().lifo.is_empty()
+        !self.core.local.is_empty() || !self.remote().lifo.is_empty() || self.local.has_ready()
     }
 
     /// Loop step 3: idle rules 4 and 5. Returns `true` if this extra worker must
@@ -431,7 +470,7 @@ impl WorkerCx {
             if shared.shutdown.load(SeqCst) {
                 break;
             }
-            if self.extra && !self.has_local_work() && shared.extra_may_retire() {
+            if !self.has_local_work() && self.may_retire() {
                 // Stall monitor step 7 (the monitor woke us to check).
                 if !shared.idle.unpark_worker_by_id(me) {
                     // A notifier took us out of the list and counted us searching.
@@ -479,6 +518,7 @@ impl WorkerCx {
                 let parked = if shared.idle.is_parked(self.core.index)
                     && !shared.shutdown.load(SeqCst)
                     && !self.main_woken()
+                    && !self.local.has_ready()
                 {
                     hook.park(None)
                 } else {
@@ -494,9 +534,11 @@ impl WorkerCx {
         self.core.parker.park();
     }
 
-    /// Shutdown step 2: drop everything this worker holds, and the injector's tasks.
+    /// Shutdown step 2: drop the local tasks of this thread (here, on their thread),
+    /// everything this worker holds, and the injector's tasks.
     pub(crate) fn drain(&self) {
         self.exiting.set(true);
+        self.local.close();
         drain_core(&self.shared, &self.core);
     }
 }
@@ -563,7 +605,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, core: WorkerCore, extra: bool) {
         start();
     }
     let retired = {
-        let mut cx = WorkerCx::new(shared.clone(), core, None);
+        let mut cx = WorkerCx::new(shared.clone(), core, None, None);
         cx.extra = extra;
         let guard = context::enter_worker(&cx);
         cx.run(None);

@@ -264,3 +264,59 @@ fn owned_tasks_wake_vs_close() {
             .is_cancelled());
     });
 }
+
+/// A local task that parks once and hands its waker to a new thread, which wakes it;
+/// returns that thread's handle (joined by the caller).
+async fn local_woken_from_another_thread() -> thread::JoinHandle<()> {
+    let mut waking = None;
+    std::future::poll_fn(|cx| match waking.take() {
+        Some(handle) => std::task::Poll::Ready(handle),
+        None => {
+            let waker = cx.waker().clone();
+            waking = Some(thread::spawn(move || waker.wake()));
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Local tasks' home-inbox protocol on a `block_on` thread: a local task woken from
+/// another thread (push to the inbox, `pending`, unpark) while the `block_on` thread
+/// checks its flags and parks is never lost, and runs on its home.
+#[test]
+fn local_task_woken_home_to_block_on() {
+    loom::model(|| {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        ex.block_on(async {
+            let task = corio_scheduler::spawn_local(local_woken_from_another_thread());
+            task.await.unwrap().join().unwrap();
+        });
+    });
+}
+
+/// The same protocol on a worker: the worker re-checks its home's `pending` flag
+/// before it parks, so a wake-up from another thread is never lost.
+#[test]
+fn local_task_woken_home_to_worker() {
+    loom::model(|| {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        let outer = ex.spawn(async {
+            let task = corio_scheduler::spawn_local(local_woken_from_another_thread());
+            task.await.unwrap().join().unwrap();
+        });
+        ex.block_on(outer).unwrap();
+    });
+}
+
+/// Current-thread flavor: the `block_on` thread runs the worker and its home; a
+/// wake-up from another thread reaches it through worker 0's parker.
+#[test]
+fn local_task_woken_home_current_thread() {
+    loom::model(|| {
+        let ex = Builder::new().current_thread().build().unwrap();
+        ex.block_on(async {
+            let task = corio_scheduler::spawn_local(local_woken_from_another_thread());
+            task.await.unwrap().join().unwrap();
+        });
+    });
+}

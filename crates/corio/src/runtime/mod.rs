@@ -111,6 +111,7 @@ type PanicHandler = Arc<dyn Fn(&TaskMeta, &(dyn Any + Send)) + Send + Sync + 'st
 /// ```
 pub struct Builder {
     worker_threads: Option<usize>,
+    current_thread: bool,
     max_blocking_threads: usize,
     thread_name: String,
     thread_stack_size: Option<usize>,
@@ -131,6 +132,7 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("worker_threads", &self.worker_threads)
+            .field("current_thread", &self.current_thread)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_name", &self.thread_name)
             .field("debug", &self.debug)
@@ -152,6 +154,7 @@ impl Builder {
     pub fn new() -> Self {
         Builder {
             worker_threads: None,
+            current_thread: false,
             max_blocking_threads: 512,
             thread_name: "corio-worker".to_owned(),
             thread_stack_size: None,
@@ -206,6 +209,36 @@ impl Builder {
             "corio::Builder: worker_threads must be greater than 0"
         );
         self.worker_threads = Some(n);
+        self
+    }
+
+    /// The current-thread flavor: no worker threads; every task runs on the thread
+    /// inside [`Runtime::block_on`] (or [`run`]), while it waits for its future, and
+    /// I/O and timers are driven there too. Tasks spawned while no thread is in
+    /// `block_on` wait for the next call. Blocking work ([`to_thread`](crate::to_thread))
+    /// still runs on the blocking pool. `worker_threads` is ignored.
+    ///
+    /// What `#[corio::main(flavor = "current_thread")]` builds. Useful for programs
+    /// ported from asyncio that share state between tasks through `Rc`/`RefCell`
+    /// ([`create_local_task`]), for tests, and to embed corio in a thread of its own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = corio::Runtime::builder().current_thread().build().unwrap();
+    /// let me = std::thread::current().id();
+    /// let ran_on = rt.block_on(async {
+    ///     let task = corio::create_task(async {
+    ///         corio::sleep(Duration::from_millis(5)).await;
+    ///         std::thread::current().id()
+    ///     });
+    ///     task.await.unwrap()
+    /// });
+    /// assert_eq!(ran_on, me);
+    /// ```
+    #[must_use]
+    pub fn current_thread(mut self) -> Self {
+        self.current_thread = true;
         self
     }
 
@@ -389,7 +422,9 @@ impl Builder {
         let mut sb = corio_scheduler::Builder::new()
             .thread_name(self.thread_name.clone())
             .park_hook(Arc::new(park::ReactorPark::new()));
-        if let Some(n) = self.worker_threads {
+        if self.current_thread {
+            sb = sb.current_thread();
+        } else if let Some(n) = self.worker_threads {
             sb = sb.worker_threads(n);
         }
         if let Some(bytes) = self.thread_stack_size {
@@ -514,7 +549,9 @@ impl Builder {
             executor: Some(executor),
             handle,
             inspector,
-            _driver: corio_reactor::Reactor::get().register_driver(),
+            // The current-thread flavor drives only inside `block_on`: between calls
+            // the reactor's fallback thread delivers I/O and timer wake-ups.
+            driver: (!self.current_thread).then(|| corio_reactor::Reactor::get().register_driver()),
         })
     }
 }
@@ -588,7 +625,8 @@ pub struct Runtime {
     /// The inspection thread and socket, when inspection is on (see `Builder::inspect`).
     inspector: Option<crate::inspect::Inspector>,
     /// While it lives, the reactor's fallback thread stays idle: our workers drive.
-    _driver: corio_reactor::DriverGuard,
+    /// `None` in the current-thread flavor, whose `block_on` holds one while it runs.
+    driver: Option<corio_reactor::DriverGuard>,
 }
 
 impl fmt::Debug for Runtime {
@@ -630,6 +668,10 @@ impl Runtime {
              thread the runtime needs; `.await` the future instead"
         );
         let _guard = enter(self.handle.clone());
+        let _driver = self
+            .driver
+            .is_none()
+            .then(|| corio_reactor::Reactor::get().register_driver());
         box_if_large!(fut => self.drive(fut))
     }
 
@@ -910,6 +952,19 @@ impl Handle {
         F: Future<Output = Option<T>> + Send + 'static,
         T: Send + 'static,
     {
+        let (builder, tracked) = self.track(fut, name, location);
+        Task::from_core(self.shared.sched.spawn_with(builder, tracked), coop)
+    }
+
+    /// What every task of this runtime gets before it is spawned, local or not: an
+    /// entry in the registry (`all_tasks`, the task tree), a copy of its spawner's
+    /// context variables, and its metadata.
+    fn track<F: Future>(
+        &self,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) -> (corio_core::Builder, Tracked<corio_core::Scoped<F>>) {
         let registry = &self.shared.registry;
         let name: Option<Arc<str>> = name.map(Arc::from);
         let parent = corio_core::current_id();
@@ -930,7 +985,52 @@ impl Handle {
         if let Some(name) = name {
             b = b.name(name);
         }
-        Task::from_core(self.shared.sched.spawn_with(b, tracked), coop)
+        (b, tracked)
+    }
+
+    /// A local task on this thread (see [`create_local_task`]).
+    #[track_caller]
+    fn spawn_local_opts<F>(
+        &self,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        grace: Option<Duration>,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        match grace.or(self.shared.cancel_grace) {
+            None => self.spawn_local_tracked(Plain { fut }, None, name, location),
+            Some(grace) => {
+                let state = CancelState::new(grace);
+                let coop = Coop::new(fut, state.clone());
+                self.spawn_local_tracked(coop, Some(state), name, location)
+            }
+        }
+    }
+
+    #[track_caller]
+    fn spawn_local_tracked<F, T>(
+        &self,
+        fut: F,
+        coop: Option<Arc<CancelState>>,
+        name: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) -> Task<T>
+    where
+        F: Future<Output = Option<T>> + 'static,
+        T: 'static,
+    {
+        let (builder, tracked) = self.track(fut, name, location);
+        match corio_scheduler::try_spawn_local_with(builder, tracked) {
+            Ok(task) => Task::from_core(task, coop),
+            Err(tracked) => {
+                drop(tracked); // frees its registry entry
+                panic!("{NO_LOCAL_CONTEXT}")
+            }
+        }
     }
 
     /// Live tasks of this runtime.
@@ -1031,6 +1131,33 @@ impl TaskBuilder {
     {
         let location = Location::caller();
         box_if_large!(fut => spawn_current("TaskBuilder::spawn", fut, self.name, self.grace, location))
+    }
+
+    /// Spawn a future that need not be `Send` on this thread (see
+    /// [`create_local_task`]).
+    ///
+    /// # Panics
+    /// Where no thread of a runtime runs (see [`create_local_task`]).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// corio::run(async {
+    ///     let shared = Rc::new(5);
+    ///     let t = corio::TaskBuilder::new()
+    ///         .name("local")
+    ///         .spawn_local(async move { *shared * 2 });
+    ///     assert_eq!(t.name(), Some("local"));
+    ///     assert_eq!(t.await.unwrap(), 10);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(self, fut: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let location = Location::caller();
+        box_if_large!(fut => spawn_local_current(fut, self.name, self.grace, location))
     }
 
     /// Spawn on the runtime of `handle`, from any thread.
@@ -1143,6 +1270,83 @@ where
     let location = Location::caller();
     let name = Some(name.into());
     box_if_large!(fut => spawn_current("create_task_named", fut, name, None, location))
+}
+
+/// The panic message of [`create_local_task`] where no thread of a runtime runs.
+const NO_LOCAL_CONTEXT: &str = "corio::create_local_task() called where no local task can run: \
+     a local task runs on the thread that spawns it, so call it from code running inside \
+     corio::run(...), Runtime::block_on or a task, not from a to_thread/run_in_executor \
+     closure or a plain thread; from there, spawn a Send future with Handle::create_task";
+
+/// Schedule a future that need not be `Send` as a task on **this thread**: the
+/// way to port asyncio code that keeps its state in plain objects (in Rust,
+/// `Rc<RefCell<..>>`) without rewriting that state.
+///
+/// The task runs only on the thread that spawned it, never on another worker,
+/// even when it is woken from another thread (its waker sends it home). Inside a
+/// task it runs on that task's worker; inside [`run`]'s or
+/// [`Runtime::block_on`]'s future it runs on the `block_on` thread, while that
+/// future waits (use [`Builder::current_thread`] to run *everything* on one
+/// thread). It returns a [`Task`] like [`create_task`]: await it, cancel it,
+/// drop it to detach it. Its output need not be `Send` either.
+///
+/// A local task still pending when its thread stops running the runtime (the
+/// `block_on` call returns, or the runtime shuts down) is cancelled there: its
+/// future is always dropped on its own thread.
+///
+/// # Panics
+/// Where no thread of a runtime runs: outside a runtime, in a
+/// [`to_thread`](crate::to_thread) closure, on a plain thread. The message says
+/// what to do instead.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// corio::run(async {
+///     // asyncio: a plain list shared by the coroutines of one loop.
+///     let log = Rc::new(RefCell::new(Vec::new()));
+///     let tasks: Vec<_> = (0..3)
+///         .map(|i| {
+///             let log = log.clone();
+///             corio::create_local_task(async move {
+///                 corio::yield_now().await;
+///                 log.borrow_mut().push(i);
+///             })
+///         })
+///         .collect();
+///     for t in tasks {
+///         t.await.unwrap();
+///     }
+///     assert_eq!(log.borrow().len(), 3);
+/// });
+/// ```
+#[track_caller]
+pub fn create_local_task<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let location = Location::caller();
+    box_if_large!(fut => spawn_local_current(fut, None, None, location))
+}
+
+/// `Handle::spawn_local_opts` on this thread's runtime.
+#[track_caller]
+fn spawn_local_current<F>(
+    fut: F,
+    name: Option<Cow<'static, str>>,
+    grace: Option<Duration>,
+    location: &'static Location<'static>,
+) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match Handle::try_current() {
+        Some(h) => h.spawn_local_opts(fut, name, grace, location),
+        None => panic!("{NO_LOCAL_CONTEXT}"),
+    }
 }
 
 /// Run `fut` to completion on a new default runtime, then shut it down
