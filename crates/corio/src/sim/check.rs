@@ -1,8 +1,10 @@
 //! Many seeds: [`check`](super::check), [`Config::try_check`] and the replay
 //! command printed on failure.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::sync::Once;
 
 use super::{Config, SimError};
 
@@ -96,23 +98,19 @@ impl Config {
                 .map(|i| self.first_seed.wrapping_add(i))
                 .collect(),
         };
-        let mut config = self.clone();
-        let mut longest = 0;
+        // A search expects failures: their panic messages go into the report,
+        // not to stderr. A replay (one seed) shows them with their backtraces.
+        let _quiet = self
+            .quiet_panics
+            .unwrap_or(self.replay_seed.is_none())
+            .then(Quiet::enter);
         for (i, &seed) in seeds.iter().enumerate() {
-            // PCT's change points fall within the length of the runs seen so
-            // far (the first run uses the configured horizon).
-            if self.auto_horizon && longest > 0 {
-                config.pct_horizon = longest;
-            }
-            match config.run_seed(seed, body()) {
-                Ok(out) => longest = longest.max(out.trace().len() as u64),
-                Err(error) => {
-                    return Err(CheckFailure {
-                        replay: replay_command(seed),
-                        error,
-                        seeds_tried: i as u64 + 1,
-                    })
-                }
+            if let Err(error) = self.run_seed(seed, body()) {
+                return Err(CheckFailure {
+                    replay: replay_command(seed),
+                    error,
+                    seeds_tried: i as u64 + 1,
+                });
             }
         }
         Ok(CheckReport {
@@ -157,4 +155,38 @@ fn replay_command(seed: u64) -> String {
         .map(|n| format!(" {n} -- --exact"))
         .unwrap_or_default();
     format!("{SEED_ENV}={seed} cargo test -p {package}{target}{test}")
+}
+
+thread_local! {
+    /// Set while this thread searches seeds: the panic hook stays silent.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Silences the panic hook on this thread until dropped (other threads, and
+/// this one afterwards, report panics as before).
+struct Quiet {
+    was: bool,
+}
+
+impl Quiet {
+    fn enter() -> Quiet {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let prev = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !QUIET.with(Cell::get) {
+                    prev(info);
+                }
+            }));
+        });
+        Quiet {
+            was: QUIET.with(|q| q.replace(true)),
+        }
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        QUIET.with(|q| q.set(self.was));
+    }
 }

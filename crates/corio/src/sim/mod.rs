@@ -19,10 +19,11 @@
 //! A run executes everything on the calling thread, but the scheduler it uses
 //! simulates corio's multi-threaded one: N workers, each with its local queue
 //! and LIFO slot, the shared injector, and stealing, with the same rules as
-//! corio-scheduler (see `sched.rs`). Each step, one possible move (a worker
-//! polls the task its rules give it, or an idle worker takes the injector's
-//! front or steals) is chosen by a [`Strategy`] from a PRNG seeded with the
-//! run's seed:
+//! corio-scheduler (see `sched.rs`). Each step, one possible move is chosen
+//! by a [`Strategy`] from a PRNG seeded with the run's seed: a worker takes
+//! the task its rules give it (its LIFO slot, its queue, the injector, or a
+//! steal), or polls the task it took (other workers may run in between, as
+//! real threads do):
 //!
 //! - [`Strategy::Random`]: uniformly among the possible moves;
 //! - [`Strategy::Pct`]: probabilistic concurrency testing. Each task gets a
@@ -172,6 +173,11 @@ pub(crate) fn all_tasks() -> Vec<corio_core::TaskMeta> {
     context::current().shared.queues().live_tasks()
 }
 
+/// PCT's default horizon: change points fall in the first 64 steps, where
+/// the races of small test programs are (a change point past the end of a
+/// run has no effect, so a longer run still gets random priorities).
+pub const DEFAULT_PCT_HORIZON: u64 = 64;
+
 /// How each step's move is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -214,7 +220,7 @@ pub struct Config {
     blocking_cost: Duration,
     fail_on_unhandled_panic: bool,
     pct_horizon: u64,
-    auto_horizon: bool,
+    quiet_panics: Option<bool>,
 }
 
 impl Default for Config {
@@ -225,7 +231,7 @@ impl Default for Config {
 
 impl Config {
     /// Defaults: 4 workers, [`Strategy::Random`], 100 seeds from 0, at most
-    /// 1,000,000 polls per run, blocking work costs 1 ms of virtual time, a
+    /// 1,000,000 steps per run, blocking work costs 1 ms of virtual time, a
     /// panic nobody awaits fails the run. The environment is not read (see
     /// [`from_env`](Config::from_env)).
     pub fn new() -> Config {
@@ -238,8 +244,8 @@ impl Config {
             max_steps: 1_000_000,
             blocking_cost: Duration::from_millis(1),
             fail_on_unhandled_panic: true,
-            pct_horizon: 100,
-            auto_horizon: true,
+            pct_horizon: DEFAULT_PCT_HORIZON,
+            quiet_panics: None,
         }
     }
 
@@ -292,7 +298,8 @@ impl Config {
         self
     }
 
-    /// Polls after which a run fails as making no progress (default 1,000,000).
+    /// Steps (takes and polls) after which a run fails as making no
+    /// progress (default 1,000,000).
     #[must_use]
     pub fn max_steps(mut self, n: u64) -> Config {
         self.max_steps = n;
@@ -314,12 +321,22 @@ impl Config {
         self
     }
 
-    /// PCT's change points fall in the first `steps` steps (default: 100 for
-    /// the first seed, then the longest run seen by `try_check`).
+    /// Whether [`try_check`](Config::try_check) keeps the panics of failing
+    /// runs off stderr (they are in its report). Default: quiet while
+    /// searching seeds, loud when replaying one.
+    #[must_use]
+    pub fn quiet_panics(mut self, quiet: bool) -> Config {
+        self.quiet_panics = Some(quiet);
+        self
+    }
+
+    /// PCT's change points fall in the first `steps` steps (default
+    /// [`DEFAULT_PCT_HORIZON`]); set it near the length of your runs
+    /// (about twice their polls: [`Trace::len`]). A seed replays only with
+    /// the same horizon.
     #[must_use]
     pub fn pct_horizon(mut self, steps: u64) -> Config {
         self.pct_horizon = steps.max(1);
-        self.auto_horizon = false;
         self
     }
 
@@ -346,8 +363,9 @@ fn env_number(name: &str) -> Option<u64> {
     }
 }
 
-/// One poll of a run: at `step`, simulated worker `worker` polled the task
-/// with simulation id `task` (ids count tasks in the order they were first
+/// One poll of a run: at `step` (the count of scheduling choices made so
+/// far: takes and polls), simulated worker `worker` polled the task with
+/// simulation id `task` (ids count tasks in the order they were first
 /// scheduled, the main future being 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceEntry {
@@ -428,7 +446,7 @@ pub enum SimErrorKind {
     Deadlock,
     /// Something non-deterministic reached corio (see "Leaks" in the module docs).
     Leak,
-    /// [`Config::max_steps`] polls without the main future finishing.
+    /// [`Config::max_steps`] steps without the main future finishing.
     StepLimit,
 }
 

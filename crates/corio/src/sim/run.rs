@@ -181,7 +181,7 @@ where
             break Some((
                 SimErrorKind::StepLimit,
                 format!(
-                    "no progress after {step} polls (the step limit): a task that loops with \
+                    "no progress after {step} steps (the step limit): a task that loops with \
                      yield_now() waiting for a timer keeps virtual time from moving, since time \
                      only jumps when every task is idle; await the condition (an Event) or a \
                      sleep instead, or raise Config::max_steps"
@@ -189,16 +189,16 @@ where
             ));
         }
         let m = moves[chooser.choose(&moves, step, &mut rng)];
-        let taken = shared.queues().take(m);
-        trace.push(TraceEntry {
-            step,
-            worker: m.worker,
-            task: m.task,
-        });
-        if let Some(r) = taken {
+        let to_poll = shared.queues().take(m);
+        if let Some(r) = to_poll {
+            trace.push(TraceEntry {
+                step,
+                worker: m.worker,
+                task: m.task,
+            });
             r.run();
+            shared.queues().poll_done();
         }
-        shared.queues().poll_done();
         // Report a leak at the step that made it.
         if let Some(leak) = shared.take_leak().or_else(|| clock.take_leak()) {
             break Some((SimErrorKind::Leak, leak));

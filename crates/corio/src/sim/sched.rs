@@ -16,9 +16,11 @@
 //! - a local queue holds [`LOCAL_CAPACITY`] tasks; on overflow half of it moves
 //!   to the injector.
 //!
-//! What differs from the real workers is that a poll is a step: the
-//! simulation chooses one possible move, runs that poll to its end, and
-//! chooses again. Interleavings are therefore explored at `.await` points, the
+//! A worker's turn is two steps, as on a real thread: it *takes* a task (into
+//! its hands: `current`), and later *polls* it. Other workers may take and
+//! poll any number of tasks in between, as when a thread is preempted between
+//! popping a task and polling it, or its poll is slow. A poll itself runs to
+//! its end in one step: interleavings are explored at `.await` points, the
 //! granularity at which async code can race with itself.
 
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +39,8 @@ const LOCAL_CAPACITY: usize = 256;
 /// Where a move takes its task from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
+    /// Poll the task this worker took earlier.
+    Current,
     Lifo,
     Local,
     Injector,
@@ -46,8 +50,8 @@ pub(crate) enum Source {
     StealLifo(usize),
 }
 
-/// One possible step: `worker` polls the task `task` (a simulation id) taken
-/// from `source`.
+/// One possible step: `worker` takes the task `task` (a simulation id) from
+/// `source`, or polls it (`Source::Current`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Move {
     pub(crate) worker: usize,
@@ -57,6 +61,8 @@ pub(crate) struct Move {
 
 #[derive(Default)]
 struct Worker {
+    /// Taken, not yet polled.
+    current: Option<Runnable>,
     lifo: Option<Runnable>,
     local: VecDeque<Runnable>,
     lifo_polls: u32,
@@ -137,12 +143,12 @@ impl Shared {
 
     fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
         if std::thread::current().id() != self.thread {
+            let who = describe(runnable.meta());
             self.record_leak(format!(
-                "{} was woken from another OS thread ({:?}) during a simulation: a real thread \
+                "a task {who} was woken from another OS thread ({:?}) during a simulation: a real thread \
                  (std::thread::spawn, a ThreadPool or runtime made outside the simulation) \
                  makes the run depend on the OS scheduler. Keep every thread out of the \
                  simulated program (corio::to_thread runs inline in a simulation)",
-                describe(runnable.meta()),
                 std::thread::current().name().unwrap_or("unnamed"),
             ));
         }
@@ -160,16 +166,17 @@ impl Shared {
     }
 }
 
-/// "task 3 'name' (spawned at file:line)".
+/// "'name' (spawned at file:line)", without the process-wide task id (which
+/// differs between runs of one seed).
 pub(crate) fn describe(meta: &TaskMeta) -> String {
-    let mut s = format!("task {}", meta.id().as_u64());
+    let mut s = String::new();
     if let Some(name) = meta.name() {
         s.push_str(&format!(" '{name}'"));
     }
     if let Some(loc) = meta.location() {
         s.push_str(&format!(" (spawned at {}:{})", loc.file(), loc.line()));
     }
-    s
+    s.trim_start().to_owned()
 }
 
 impl Queues {
@@ -204,6 +211,14 @@ impl Queues {
     pub(crate) fn moves(&self, out: &mut Vec<Move>) {
         out.clear();
         for (w, worker) in self.workers.iter().enumerate() {
+            if let Some(r) = &worker.current {
+                out.push(Move {
+                    worker: w,
+                    source: Source::Current,
+                    task: self.sim_id(r),
+                });
+                continue;
+            }
             if worker.has_work() {
                 let injector_turn = worker.polls % INJECTOR_INTERVAL == INJECTOR_INTERVAL - 1;
                 let (source, r) = match (&worker.lifo, worker.local.front()) {
@@ -251,10 +266,18 @@ impl Queues {
         }
     }
 
-    /// Makes move `m`: takes its task and marks its worker as running.
+    /// Makes move `m`: a take puts the task in its worker's hands (`None`
+    /// is returned); a poll returns the task to poll and marks its worker as
+    /// running.
     pub(crate) fn take(&mut self, m: Move) -> Option<Runnable> {
         let w = m.worker;
+        if m.source == Source::Current {
+            self.workers[w].polls = self.workers[w].polls.wrapping_add(1);
+            self.running_on = Some(w);
+            return self.workers[w].current.take();
+        }
         let r = match m.source {
+            Source::Current => None,
             Source::Lifo => {
                 self.workers[w].lifo_polls += 1;
                 self.workers[w].lifo.take()
@@ -273,9 +296,8 @@ impl Queues {
             }
             Source::StealLifo(v) => self.workers[v].lifo.take(),
         };
-        self.workers[w].polls = self.workers[w].polls.wrapping_add(1);
-        self.running_on = Some(w);
-        r
+        self.workers[w].current = r;
+        None
     }
 
     pub(crate) fn poll_done(&mut self) {
@@ -288,7 +310,7 @@ impl Queues {
         let described = unfinished
             .iter()
             .take(limit)
-            .map(|(id, t)| format!("sim task {id}: {}", describe(t.meta())))
+            .map(|(id, t)| format!("sim task {id} {}", describe(t.meta())))
             .collect();
         (unfinished.len(), described)
     }
@@ -306,6 +328,7 @@ impl Queues {
     pub(crate) fn drain(&mut self) -> (Vec<Runnable>, Vec<TaskRef>) {
         let mut runnables: Vec<Runnable> = self.injector.drain(..).collect();
         for w in &mut self.workers {
+            runnables.extend(w.current.take());
             runnables.extend(w.lifo.take());
             runnables.extend(w.local.drain(..));
         }
@@ -325,8 +348,10 @@ impl Schedule for SimSchedule {
 
     fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn std::any::Any + Send>) {
         let msg = corio_core::panic_message(&*payload).unwrap_or("(a non-string payload)");
+        let id = self.0.queues().ids.get(&task.id()).copied();
         lock(&self.0.unhandled_panics).push(format!(
-            "{} panicked and nobody awaited it: {msg}",
+            "sim task {} {} panicked and nobody awaited it: {msg}",
+            id.map_or("?".to_owned(), |i| i.to_string()),
             describe(task)
         ));
     }
