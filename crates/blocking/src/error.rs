@@ -245,43 +245,33 @@ impl fmt::Display for BlockingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlockingError::Panicked(payload) => match payload.message() {
-                Some(msg) => write!(f, "the blocking closure panicked: {msg}"),
-                None => f.write_str("the blocking closure panicked (non-string payload; use try_into_panic to get it)"),
+                Some(msg) => write!(f, "blocking closure panicked: {msg}"),
+                None => f.write_str("blocking closure panicked"),
             },
             BlockingError::RemotePanicked { function, message } => write!(
                 f,
-                "process-pool function `{function}` panicked in the worker process: {message} (the worker lives on)"
+                "process-pool function `{function}` panicked: {message}"
             ),
-            BlockingError::Shutdown => f.write_str(
-                "the pool has been shut down and refuses new work; submit to a pool that is still running",
-            ),
-            BlockingError::Cancelled => f.write_str(
-                "the work was dropped before it started because the pool shut down; shut the pool down only after awaiting the work you need",
-            ),
-            BlockingError::Spawn(err) => write!(
-                f,
-                "the pool has no thread and could not start one ({err}); lower the load or raise the process's thread limit"
-            ),
-            BlockingError::BrokenPool { pid, reason } => write!(
-                f,
-                "broken pool: worker process {pid} {reason} while running this call; the pool replaces it, retry if the function is safe to run again"
-            ),
+            BlockingError::Shutdown => f.write_str("pool is shut down"),
+            BlockingError::Cancelled => f.write_str("work cancelled before it started: pool shut down"),
+            BlockingError::Spawn(err) => write!(f, "could not start a pool thread: {err}"),
+            BlockingError::BrokenPool { pid, reason } => {
+                write!(f, "broken pool: worker process {pid} {reason}")
+            }
+            // The advice is the fix: the name is missing from one call.
             BlockingError::UnknownFunction(name) => write!(
                 f,
-                "the worker process does not know a function named `{name}`: pass it to corio_blocking::process::maybe_run_worker at the start of main"
+                "unknown process-pool function `{name}` (not passed to maybe_run_worker)"
             ),
-            BlockingError::Codec(msg) => write!(
-                f,
-                "could not (de)serialize a process-pool argument or result with postcard: {msg}; check that argument and result types round-trip through serde"
-            ),
-            BlockingError::WorkerStart(msg) => write!(f, "could not start a process-pool worker: {msg}"),
+            BlockingError::Codec(msg) => write!(f, "postcard codec error: {msg}"),
+            BlockingError::WorkerStart(msg) => write!(f, "could not start a pool worker: {msg}"),
             BlockingError::TimedOut { function, timeout } => write!(
                 f,
-                "process-pool function `{function}` did not finish within {timeout:?}; its worker was killed and is replaced (raise the timeout if the work needs longer)"
+                "process-pool function `{function}` did not finish within {timeout:?}"
             ),
             BlockingError::ReplyTooLarge { function, size, limit } => write!(
                 f,
-                "process-pool function `{function}` sent a reply of {size} bytes, more than the pool's limit of {limit} bytes; the worker was killed and is replaced (raise it with ProcessPool::builder().max_reply_size(..), or return less data)"
+                "process-pool function `{function}` replied {size} bytes, above max_reply_size {limit}"
             ),
         }
     }

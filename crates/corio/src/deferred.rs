@@ -36,8 +36,8 @@ impl fmt::Debug for DeferredError {
 impl fmt::Display for DeferredError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeferredError::Cancelled => f.write_str("the deferred result was cancelled"),
-            DeferredError::Exception(e) => write!(f, "the deferred result failed: {e}"),
+            DeferredError::Cancelled => f.write_str("deferred was cancelled"),
+            DeferredError::Exception(e) => write!(f, "deferred failed: {e}"),
         }
     }
 }
@@ -61,8 +61,7 @@ pub struct InvalidStateError {
 impl fmt::Display for InvalidStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "invalid state: this Deferred already has an outcome (result, exception or \
-             cancellation); an outcome can be set only once, check done() first",
+            "deferred already has an outcome",
         )
     }
 }

@@ -66,8 +66,7 @@ pub struct TimeoutError {
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "timed out: the deadline passed before the future finished, so it was dropped \
-             (cancelled); raise the timeout or shield the work with corio::shield",
+            "deadline has elapsed",
         )
     }
 }

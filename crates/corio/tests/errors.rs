@@ -11,6 +11,52 @@ fn public_errors_are_send_sync_static() {
     composes::<corio::TimeoutError>();
     composes::<corio::DeferredError>();
     composes::<corio::InvalidStateError>();
+    composes::<corio::BlockingError>();
+    composes::<corio::ForeignTokenError>();
+    composes::<corio::queue::TryPutError<u8>>();
+    composes::<corio::queue::TryGetError>();
+    composes::<corio::queue::QueueShutDown<u8>>();
+    composes::<corio::queue::TaskDoneError>();
+    composes::<corio::sync::ReleaseError>();
+    composes::<corio::sync::BrokenBarrierError>();
+    composes::<corio::streams::IncompleteReadError>();
+    composes::<corio::streams::LimitOverrunError>();
+    composes::<corio::streams::ReadError>();
+    composes::<corio_reactor::cancel::Cancelled>();
+    composes::<corio_reactor::timer::Elapsed>();
+}
+
+/// Short `Display` texts, as tokio's "deadline has elapsed": what happened,
+/// no advice in Python terms (the docs of each type give that).
+#[test]
+fn error_texts_are_short() {
+    let q = corio::queue::Queue::new(1);
+    q.put_nowait(1u8).unwrap();
+    let full = q.put_nowait(2).unwrap_err();
+    assert_eq!(full.to_string(), "queue is full");
+    assert_eq!(q.get_nowait().unwrap(), 1);
+    assert_eq!(q.get_nowait().unwrap_err().to_string(), "queue is empty");
+    q.task_done().unwrap();
+    let done = q.task_done().unwrap_err();
+    assert_eq!(done.to_string(), "task_done() called too many times");
+
+    let late = corio::run(corio::wait_for(
+        corio::sleep(std::time::Duration::from_secs(3600)),
+        std::time::Duration::from_millis(1),
+    ));
+    assert_eq!(late.unwrap_err().to_string(), "deadline has elapsed");
+
+    let pool = corio::ThreadPool::new(1);
+    pool.shutdown(true);
+    let refused = pool.submit(|| ()).wait().unwrap_err();
+    assert_eq!(refused.to_string(), "pool is shut down");
+
+    let d = corio::Deferred::new();
+    d.set_result(1u8).unwrap();
+    assert_eq!(
+        d.set_result(2).unwrap_err().to_string(),
+        "deferred already has an outcome"
+    );
 }
 
 #[test]

@@ -116,9 +116,17 @@ fn start_server_errors() {
         let err = corio::start_server(echo, addr).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     });
-    // Outside a runtime there is nowhere to run the server's tasks.
-    let err = corio_reactor::block_on(corio::start_server(echo, "127.0.0.1:0")).unwrap_err();
-    assert!(err.to_string().contains("inside a corio runtime"), "{err}");
+    // Outside a runtime there is nowhere to run the server's tasks: the same
+    // panic as create_task's.
+    let err = std::panic::catch_unwind(|| {
+        corio_reactor::block_on(corio::start_server(echo, "127.0.0.1:0"))
+    })
+    .expect_err("start_server outside a runtime panics");
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(msg.contains("called outside a corio runtime"), "{msg}");
 }
 
 #[test]

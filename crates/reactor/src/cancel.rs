@@ -56,8 +56,7 @@ pub struct Cancelled;
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "cancelled: the task was asked to cancel, so this operation did not wait; \
-             return (or run cleanup inside a shield) instead of retrying",
+            "operation cancelled",
         )
     }
 }

@@ -725,12 +725,8 @@ impl<T> fmt::Debug for TryPutError<T> {
 impl<T> fmt::Display for TryPutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TryPutError::Full(_) => f.write_str(
-                "queue is full (QueueFull): wait for room with `put(item).await`, or make the queue bigger",
-            ),
-            TryPutError::ShutDown(_) => {
-                f.write_str("queue is shut down (QueueShutDown): no more items can be put")
-            }
+            TryPutError::Full(_) => f.write_str("queue is full"),
+            TryPutError::ShutDown(_) => f.write_str("queue is shut down"),
         }
     }
 }
@@ -749,12 +745,8 @@ pub enum TryGetError {
 impl fmt::Display for TryGetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TryGetError::Empty => {
-                f.write_str("queue is empty (QueueEmpty): wait for an item with `get().await`")
-            }
-            TryGetError::ShutDown => {
-                f.write_str("queue is shut down and empty (QueueShutDown): no item will come")
-            }
+            TryGetError::Empty => f.write_str("queue is empty"),
+            TryGetError::ShutDown => f.write_str("queue is shut down and empty"),
         }
     }
 }
@@ -764,7 +756,7 @@ impl std::error::Error for TryGetError {}
 /// The queue was shut down (Python 3.13's `QueueShutDown`). From `put`, it
 /// carries the item back; from `get`, it holds `()`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct QueueShutDown<T = ()>(pub T);
+pub struct QueueShutDown<T = ()>(T);
 
 impl<T> QueueShutDown<T> {
     /// The item that was not stored (for `put`).
@@ -781,9 +773,7 @@ impl<T> fmt::Debug for QueueShutDown<T> {
 
 impl<T> fmt::Display for QueueShutDown<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "queue is shut down (QueueShutDown): `shutdown()` was called; puts fail and gets fail once it is empty",
-        )
+        f.write_str("queue is shut down")
     }
 }
 
@@ -796,9 +786,7 @@ pub struct TaskDoneError;
 
 impl fmt::Display for TaskDoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "task_done() called too many times: call it once per item taken with get(), after processing it",
-        )
+        f.write_str("task_done() called too many times")
     }
 }
 

@@ -34,14 +34,12 @@ impl fmt::Display for IncompleteReadError {
         match self.expected {
             Some(n) => write!(
                 f,
-                "incomplete read: the peer closed the stream after {} of {n} expected bytes \
-                 (the partial bytes are in the error)",
+                "incomplete read: {} of {n} expected bytes",
                 self.partial.len()
             ),
             None => write!(
                 f,
-                "incomplete read: the peer closed the stream before the separator, after {} bytes \
-                 (the partial bytes are in the error)",
+                "incomplete read: stream ended before the separator, after {} bytes",
                 self.partial.len()
             ),
         }
@@ -82,15 +80,13 @@ impl fmt::Display for LimitOverrunError {
         if self.separator_found {
             write!(
                 f,
-                "separator found after {} bytes, beyond the reader's limit of {} bytes; \
-                 raise the limit (StreamReader::with_limit) or read in chunks with read(n)",
+                "separator found after {} bytes, beyond the limit of {}",
                 self.consumed, self.limit
             )
         } else {
             write!(
                 f,
-                "separator not found within the reader's limit of {} bytes; \
-                 raise the limit (StreamReader::with_limit) or read in chunks with read(n)",
+                "separator not found within the limit of {} bytes",
                 self.limit
             )
         }

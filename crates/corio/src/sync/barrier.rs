@@ -196,8 +196,7 @@ pub struct BrokenBarrierError;
 impl fmt::Display for BrokenBarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "barrier is broken: it was aborted or reset while tasks waited; \
-             call Barrier::reset() before using it again",
+            "barrier is broken (aborted or reset while tasks waited)",
         )
     }
 }

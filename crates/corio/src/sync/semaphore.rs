@@ -520,8 +520,7 @@ impl fmt::Display for ReleaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "BoundedSemaphore released too many times: all {} permits are already free; \
-             release only permits you acquired (and forgot), or let the guard release it",
+            "BoundedSemaphore released too many times (all {} permits free)",
             self.bound
         )
     }

@@ -384,8 +384,7 @@ pub struct Elapsed(());
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "deadline has elapsed: the operation did not complete in time \
-             (retry with a longer timeout or check the peer)",
+            "deadline has elapsed",
         )
     }
 }
