@@ -109,10 +109,7 @@ fn thread_pool_shutdown_wait_runs_submitted_work_then_refuses() {
     }
     let err = wait_timeout(pool.submit(|| ()), LONG).unwrap_err();
     assert!(matches!(err, BlockingError::Shutdown));
-    assert!(
-        err.to_string().contains("pool is shut down"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("pool is shut down"), "{err}");
 }
 
 #[test]

@@ -60,9 +60,7 @@ pub struct InvalidStateError {
 
 impl fmt::Display for InvalidStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "deferred already has an outcome",
-        )
+        f.write_str("deferred already has an outcome")
     }
 }
 

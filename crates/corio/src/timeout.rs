@@ -65,9 +65,7 @@ pub struct TimeoutError {
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "deadline has elapsed",
-        )
+        f.write_str("deadline has elapsed")
     }
 }
 

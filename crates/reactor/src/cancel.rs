@@ -55,9 +55,7 @@ pub struct Cancelled;
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "operation cancelled",
-        )
+        f.write_str("operation cancelled")
     }
 }
 

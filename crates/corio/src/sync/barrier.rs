@@ -195,9 +195,7 @@ pub struct BrokenBarrierError;
 
 impl fmt::Display for BrokenBarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "barrier is broken (aborted or reset while tasks waited)",
-        )
+        f.write_str("barrier is broken (aborted or reset while tasks waited)")
     }
 }
 

@@ -383,9 +383,7 @@ pub struct Elapsed(());
 
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "deadline has elapsed",
-        )
+        f.write_str("deadline has elapsed")
     }
 }
 
