@@ -1,9 +1,27 @@
-//! Prints "hello", waits for 1 second, then prints "world" (asyncio's first snippet).
+//! asyncio's first snippet: print "hello", wait one second, print "world".
+//!
+//! ```python
+//! import asyncio
+//!
+//! async def main():
+//!     print('hello')
+//!     await asyncio.sleep(1)
+//!     print('world')
+//!
+//! asyncio.run(main())
+//! ```
 //!
 //! Run with `cargo run --release --example hello`.
 
-use corio_examples::seed::{self, Out};
+use std::time::Duration;
 
-fn main() {
-    corio::run(seed::hello(Out::stdout()));
+async fn hello() {
+    println!("hello");
+    corio::sleep(Duration::from_secs(1)).await;
+    println!("world");
+}
+
+/// `asyncio.run(main())`.
+pub fn main() {
+    corio::run(hello());
 }

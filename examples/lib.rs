@@ -1,6 +1,5 @@
-//! Shared helpers for corio's examples (each example is a file next to this one).
-//!
-//! `seed` holds the snippets of asyncio's "Coroutines and Tasks" page as
-//! functions, so the example binaries and the tests share them.
-
-pub mod seed;
+//! corio's runnable examples. Each example is one self-contained file next to
+//! this one (`cargo run --release --example hello`); `tour.rs` prints and runs
+//! the asyncio "Coroutines and Tasks" ports in order, and `tests/seed.rs` runs
+//! each of them and checks what it prints. This library is empty: Cargo wants
+//! one target besides the examples.
