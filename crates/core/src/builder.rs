@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::harness::Harness;
 use crate::layout::{AnyThread, OwnerThread};
-use crate::{Runnable, Schedule, Task, TaskId, TaskMeta};
+use crate::{Runnable, Schedule, Task, TaskId, TaskMeta, TaskStats};
 
 /// Futures larger than this many bytes are moved into a box of their own before anything
 /// else happens to them on the spawn path (the task then holds only the pointer), as tokio
@@ -185,8 +185,10 @@ where
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     id: Option<TaskId>,
+    parent: Option<TaskId>,
     name: Option<Arc<str>>,
     location: Option<&'static Location<'static>>,
+    timed: bool,
 }
 
 impl Builder {
@@ -218,12 +220,48 @@ impl Builder {
         self
     }
 
-    fn meta(self) -> TaskMeta {
-        TaskMeta {
+    /// Records the task that spawns this one (usually [`current_id`](crate::current_id)),
+    /// for task trees: [`TaskMeta::parent`].
+    ///
+    /// ```
+    /// let parent = corio_core::TaskId::fresh();
+    /// let (runnable, task) = corio_core::Builder::new().parent(parent).spawn(async {}, |_r| {});
+    /// assert_eq!(task.meta().parent(), Some(parent));
+    /// # drop(runnable);
+    /// ```
+    #[must_use]
+    pub fn parent(mut self, parent: TaskId) -> Builder {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Measures the task's time in polls and its current wait ([`TaskStats::busy`],
+    /// [`TaskStats::idle_for`]): two clock reads per poll, so off by default.
+    ///
+    /// ```
+    /// let (runnable, task) = corio_core::Builder::new().timed(true).spawn(async {}, |_r| {});
+    /// let task_ref = runnable.task_ref();
+    /// runnable.run();
+    /// assert!(task_ref.stats().busy().is_some());
+    /// # drop(task);
+    /// ```
+    ///
+    /// [`TaskStats::busy`]: crate::TaskStats::busy
+    /// [`TaskStats::idle_for`]: crate::TaskStats::idle_for
+    #[must_use]
+    pub fn timed(mut self, timed: bool) -> Builder {
+        self.timed = timed;
+        self
+    }
+
+    fn meta(self) -> (TaskMeta, TaskStats) {
+        let meta = TaskMeta {
             id: self.id.unwrap_or_else(TaskId::next),
+            parent: self.parent,
             name: self.name,
             location: self.location,
-        }
+        };
+        (meta, TaskStats::new(self.timed))
     }
 
     /// [`spawn`] with this builder's metadata.
@@ -247,7 +285,8 @@ impl Builder {
         F::Output: Send + 'static,
         S: Schedule,
     {
-        let ptr = Harness::<F, S, AnyThread>::allocate(future, schedule, self.meta(), AnyThread);
+        let (meta, stats) = self.meta();
+        let ptr = Harness::<F, S, AnyThread>::allocate(future, schedule, meta, stats, AnyThread);
         // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
         // output type is `F::Output`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
@@ -274,7 +313,8 @@ impl Builder {
         S: Schedule,
     {
         let owner = OwnerThread::current();
-        let ptr = Harness::<F, S, OwnerThread>::allocate(future, schedule, self.meta(), owner);
+        let (meta, stats) = self.meta();
+        let ptr = Harness::<F, S, OwnerThread>::allocate(future, schedule, meta, stats, owner);
         // SAFETY: as in `spawn_unboxed`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
     }

@@ -14,7 +14,7 @@ use crate::{TaskId, TaskMeta};
 pub(crate) struct Context {
     /// The header of the task being polled on this thread; valid while set, because the
     /// `Runnable` being run holds a reference for the whole poll.
-    current: Cell<Option<NonNull<Header>>>,
+    pub(crate) current: Cell<Option<NonNull<Header>>>,
     /// Units left in the running task's budget; `None` outside a `Runnable::run`.
     pub(crate) budget: Cell<Option<u8>>,
 }

@@ -41,7 +41,7 @@ use crate::state::{
     transition_to_running, Cancel, Notify, Snapshot, State, ToComplete, ToIdle, ToRunning,
 };
 use crate::sync::UnsafeCell;
-use crate::{Runnable, Schedule, ScheduleInfo, TaskError, TaskMeta};
+use crate::{Runnable, Schedule, ScheduleInfo, TaskError, TaskMeta, TaskStats};
 
 /// Aborts the process if dropped, i.e. if a panic unwinds through a critical section.
 /// `mem::forget` it at the end of the section (zero cost on the normal path).
@@ -138,7 +138,13 @@ where
     /// The cell is written field by field into the new allocation rather than built as a
     /// value and boxed: `Box::new(Cell { .. })` assembles the whole cell on the stack first
     /// (unoptimised builds always do), which for a large future is one more stack copy of it.
-    pub(crate) fn allocate(future: F, scheduler: S, meta: TaskMeta, owner: L) -> NonNull<Header> {
+    pub(crate) fn allocate(
+        future: F,
+        scheduler: S,
+        meta: TaskMeta,
+        stats: TaskStats,
+        owner: L,
+    ) -> NonNull<Header> {
         let layout = Layout::new::<Cell<F, S, L>>();
         // `Cell` always has a non-zero size (its header holds the state word).
         // SAFETY: the layout is non-zero-sized.
@@ -155,6 +161,7 @@ where
                 state: State::new(),
                 vtable: &Self::VTABLE,
                 meta,
+                stats,
             });
             ptr::addr_of_mut!((*cell).join_waker).write(UnsafeCell::new(None));
             ptr::addr_of_mut!((*cell).owner).write(owner);
@@ -441,6 +448,7 @@ where
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
         let mut cx = Context::from_waker(&waker);
         let enter = context::enter(ptr);
+        let started = cell.header.stats.begin_poll();
         let polled = {
             panic::catch_unwind(AssertUnwindSafe(|| {
                 cell.stage.with_mut(|stage| {
@@ -457,6 +465,9 @@ where
             }))
         };
 
+        if let Some(started) = started {
+            cell.header.stats.end_poll(started);
+        }
         let bomb = AbortOnUnwind;
         let rescheduled = match polled {
             Ok(Poll::Pending) => {

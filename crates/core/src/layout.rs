@@ -5,7 +5,8 @@
 //! ┌──────────────────────────────────────────────────────────────┐
 //! │ Header   state: AtomicUsize        flags + refcount (state.rs) │ hot: every handle
 //! │          vtable: &'static Vtable   type-erased entry points    │ touches these
-//! │          meta: TaskMeta            id, name?, location?        │
+//! │          meta: TaskMeta            id, parent?, name?, location? │
+//! │          stats: TaskStats          polls, await point, times   │
 //! ├──────────────────────────────────────────────────────────────┤
 //! │ join_waker: UnsafeCell<Option<Waker>>  who awaits the Task     │
 //! │ owner: L          () for spawn, the owning thread for spawn_local│
@@ -24,7 +25,7 @@ use std::task::Waker;
 
 use crate::state::State;
 use crate::sync::{thread_key, ThreadKey, UnsafeCell};
-use crate::{TaskError, TaskMeta};
+use crate::{TaskError, TaskMeta, TaskStats};
 
 /// The type-independent front of every task allocation.
 #[repr(C)]
@@ -32,6 +33,9 @@ pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) meta: TaskMeta,
+    /// Written by the polling thread (and leaf futures through `record_await_point`),
+    /// read by task dumps; relaxed atomics, outside the state machine.
+    pub(crate) stats: TaskStats,
 }
 
 /// Entry points that need the concrete task type. Every function takes the header pointer of

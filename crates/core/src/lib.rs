@@ -80,6 +80,7 @@ mod runnable;
 mod schedule;
 pub mod spin;
 mod state;
+mod stats;
 mod sync;
 mod task;
 mod task_ref;
@@ -93,13 +94,15 @@ pub use error::{panic_message, TaskError};
 pub use meta::{TaskId, TaskMeta};
 pub use runnable::Runnable;
 pub use schedule::{Schedule, ScheduleInfo};
+pub use stats::{record_await_point, TaskStats};
 pub use task::Task;
 pub use task_ref::TaskRef;
 
 /// Sizes of the task layout, for benchmarks and reports (not a stable API).
 #[doc(hidden)]
 pub mod __layout {
-    /// Bytes of the type-independent header (state word, vtable pointer, id, name, location).
+    /// Bytes of the type-independent header (state word, vtable pointer, id, parent, name,
+    /// location, statistics).
     pub const HEADER_SIZE: usize = std::mem::size_of::<crate::layout::Header>();
     /// Bytes of the header's hot part: the state word, the vtable pointer and the id.
     pub const HEADER_CORE_SIZE: usize = 3 * std::mem::size_of::<usize>();

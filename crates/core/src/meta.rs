@@ -1,4 +1,4 @@
-//! Task identity: [`TaskId`] and [`TaskMeta`] (id, optional name, optional spawn location).
+//! Task identity: [`TaskId`] and [`TaskMeta`] (id, optional parent, name and spawn location).
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -101,7 +101,7 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// What is known about a task besides its future: id, name and where it was spawned.
+/// What is known about a task besides its future: id, parent, name and where it was spawned.
 ///
 /// The one type for a task's identity across corio: set with [`Builder`](crate::Builder);
 /// read with [`Runnable::meta`](crate::Runnable::meta), [`Task::meta`](crate::Task::meta),
@@ -122,6 +122,7 @@ impl fmt::Display for TaskId {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TaskMeta {
     pub(crate) id: TaskId,
+    pub(crate) parent: Option<TaskId>,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) location: Option<&'static Location<'static>>,
 }
@@ -134,7 +135,19 @@ impl TaskMeta {
         name: Option<Arc<str>>,
         location: Option<&'static Location<'static>>,
     ) -> TaskMeta {
-        TaskMeta { id, name, location }
+        TaskMeta {
+            id,
+            parent: None,
+            name,
+            location,
+        }
+    }
+
+    /// The task that spawned it, when the spawner recorded one with
+    /// [`Builder::parent`](crate::Builder::parent) (`None` for tasks spawned from outside
+    /// any task).
+    pub fn parent(&self) -> Option<TaskId> {
+        self.parent
     }
 
     /// The task's id.
@@ -157,6 +170,7 @@ impl fmt::Debug for TaskMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMeta")
             .field("id", &self.id.as_u64())
+            .field("parent", &self.parent.map(TaskId::as_u64))
             .field("name", &self.name())
             .field("location", &self.location)
             .finish()

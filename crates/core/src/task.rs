@@ -52,6 +52,10 @@ impl<T> Task<T> {
         }
     }
 
+    pub(crate) fn header_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: the Task holds a reference, so the header is alive.
         unsafe { self.ptr.as_ref() }

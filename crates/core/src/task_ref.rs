@@ -4,7 +4,7 @@ use std::fmt;
 use std::ptr::NonNull;
 
 use crate::layout::Header;
-use crate::{Runnable, TaskId, TaskMeta};
+use crate::{Runnable, TaskId, TaskMeta, TaskStats};
 
 /// A counted, type-erased reference to a task, for an executor that keeps a list of the
 /// tasks it owns: to cancel them all at shutdown (including tasks idle on a waker nobody
@@ -71,15 +71,40 @@ impl TaskRef {
     pub fn id(&self) -> TaskId {
         self.header().meta.id
     }
+
+    /// What the task is doing: polls, await point, times (see [`TaskStats`]).
+    pub fn stats(&self) -> &TaskStats {
+        &self.header().stats
+    }
+}
+
+impl TaskRef {
+    /// A new reference to the live task at `ptr` (one reference-count increment).
+    ///
+    /// # Safety
+    /// `ptr` is the header of a live task, kept alive by the caller's own reference
+    /// while this runs.
+    pub(crate) unsafe fn new(ptr: NonNull<Header>) -> TaskRef {
+        // SAFETY: the caller's reference keeps the task alive while we add one.
+        unsafe { ptr.as_ref() }.state.ref_inc();
+        TaskRef { ptr }
+    }
 }
 
 impl Runnable {
     /// A new [`TaskRef`] to this task (one reference-count increment).
     pub fn task_ref(&self) -> TaskRef {
-        let ptr = self.header_ptr();
-        // SAFETY: the Runnable's reference keeps the task alive while we add one.
-        unsafe { ptr.as_ref() }.state.ref_inc();
-        TaskRef { ptr }
+        // SAFETY: the Runnable holds a reference to this live task.
+        unsafe { TaskRef::new(self.header_ptr()) }
+    }
+}
+
+impl<T> crate::Task<T> {
+    /// A new [`TaskRef`] to this task (one reference-count increment): for an executor
+    /// or facade that keeps a list of tasks it holds only `Task`s of.
+    pub fn task_ref(&self) -> TaskRef {
+        // SAFETY: the Task holds a reference to this live task.
+        unsafe { TaskRef::new(self.header_ptr()) }
     }
 }
 

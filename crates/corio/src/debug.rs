@@ -40,11 +40,30 @@
 //! assert!(reports.iter().any(|r| r.contains("slow poll") && r.contains("blocker")));
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use corio_core::TaskMeta;
+use corio_core::{TaskId, TaskMeta};
+
+/// The tasks already reported as slow: each is reported once.
+#[derive(Debug, Default)]
+pub(crate) struct SlowReported(Mutex<HashSet<TaskId>>);
+
+impl SlowReported {
+    /// True the first time `id` is given. Past 4096 ids, the ids of tasks that are
+    /// gone (not in `live()`) are forgotten, which bounds the memory.
+    pub(crate) fn first(&self, id: TaskId, live: impl FnOnce() -> Vec<TaskId>) -> bool {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let first = set.insert(id);
+        if set.len() > 4096 {
+            let live: HashSet<TaskId> = live().into_iter().collect();
+            set.retain(|id| live.contains(id));
+        }
+        first
+    }
+}
 
 /// One debug-mode finding.
 #[derive(Debug, Clone)]

@@ -1,6 +1,5 @@
-//! [`Task`], task introspection ([`current_task`], [`all_tasks`], both returning
-//! [`TaskMeta`]) and
-//! the registry behind `all_tasks`.
+//! [`Task`] and task introspection: [`current_task`] (a [`TaskMeta`]) and
+//! [`all_tasks`] (a [`TaskSnapshot`] of each live task).
 //!
 //! A [`Task<T>`] is asyncio's `Task`: a handle to a future running on the
 //! runtime's workers. Await it for `Result<T, TaskError>`; [`Task::cancel`] drops
@@ -25,16 +24,15 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use corio_core::{TaskError, TaskId, TaskMeta};
+use corio_core::{TaskError, TaskId, TaskMeta, TaskRef};
 
 use crate::cancel::CancelState;
-use crate::tree::{TaskSnapshot, TaskState, TaskStats, Timing};
+use crate::tree::TaskSnapshot;
 
 /// A handle to a spawned task (asyncio's `Task`).
 ///
@@ -236,18 +234,23 @@ pub fn current_task() -> Option<TaskMeta> {
     corio_core::current()
 }
 
-/// Every live task of the current runtime: spawned and not yet finished or
-/// dropped (`asyncio.all_tasks()`). Empty outside a runtime.
+/// Every live task of the current runtime, spawned and not yet finished or
+/// dropped (`asyncio.all_tasks()`), in id (spawn) order, with what each is doing:
+/// its state, polls and await point. Empty outside a runtime. The same snapshots,
+/// arranged as a tree, are [`task_tree`](crate::task_tree).
 ///
 /// ```
 /// use std::time::Duration;
 /// corio::run(async {
 ///     let t = corio::create_task_named("sleeper", corio::sleep(Duration::from_secs(60)));
-///     assert!(corio::all_tasks().iter().any(|i| i.name() == Some("sleeper")));
+///     let tasks = corio::all_tasks();
+///     let sleeper = tasks.iter().find(|s| s.name() == Some("sleeper")).unwrap();
+///     assert_eq!(sleeper.id(), t.id());
+///     println!("{sleeper}"); // task 2 'sleeper' (src/main.rs:4) scheduled, 0 polls
 ///     t.cancel();
 /// });
 /// ```
-pub fn all_tasks() -> Vec<TaskMeta> {
+pub fn all_tasks() -> Vec<TaskSnapshot> {
     #[cfg(feature = "sim")]
     if crate::sim::is_active() {
         return crate::sim::all_tasks();
@@ -258,283 +261,103 @@ pub fn all_tasks() -> Vec<TaskMeta> {
     }
 }
 
-/// Number of registry shards (see `next_shard`): with 16, a spawner and two to
-/// a few workers rarely contend on one lock.
-const SHARDS: usize = 16;
-
-struct Entry {
-    /// Which runtime the task belongs to ([`Registry::runtime`]).
-    runtime: u64,
-    /// Generation of the slot: keys of removed entries never match a new one.
-    gen: u64,
-    id: TaskId,
-    name: Option<Arc<str>>,
-    location: &'static Location<'static>,
-    /// The task that spawned it.
-    parent: Option<TaskId>,
-    /// The task's live statistics, inside its future (see `Tracked`): set at the
-    /// first poll, valid while the entry exists (the entry is removed, under
-    /// this shard's lock, before the future that holds them is freed).
-    stats: *const TaskStats,
+/// The local tasks of one runtime (`create_local_task`), for `all_tasks` and the
+/// task tree: the scheduler lists a local task only on its home thread, where no
+/// other thread can read it. One lock when a local task is spawned, one when its
+/// future is dropped.
+#[derive(Default)]
+pub(crate) struct LocalTaskList {
+    tasks: Mutex<slab::Slab<TaskRef>>,
 }
 
-// SAFETY: `stats` is only dereferenced under the shard's lock while the entry
-// exists (see the field); `TaskStats` is made of atomics, so sharing it between
-// threads is sound.
-unsafe impl Send for Entry {}
-
-struct Shard {
-    slab: slab::Slab<Entry>,
-    next_gen: u64,
-}
-
-/// Live tasks of every runtime in the process. Process-wide (not one per
-/// runtime) so a task's guard needs no reference-counted pointer to it: the
-/// hot spawn/finish path touches one uncontended lock and no shared counter.
-static SHARD_TABLE: [Mutex<Shard>; SHARDS] = [const {
-    Mutex::new(Shard {
-        slab: slab::Slab::new(),
-        next_gen: 0,
-    })
-}; SHARDS];
-
-fn shard(i: usize) -> MutexGuard<'static, Shard> {
-    // Entries are plain data written in one step: a poisoned shard is consistent.
-    SHARD_TABLE[i].lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The shard for this thread's next insert: each thread walks the shards
-/// round-robin from its own starting point (a thread-local counter, no shared
-/// atomic), so consecutive tasks of one spawner land in different shards and the
-/// workers finishing them (set waker, remove) rarely meet the spawner on a lock.
-fn next_shard() -> usize {
-    static THREADS: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static NEXT: std::cell::Cell<usize> =
-            std::cell::Cell::new(THREADS.fetch_add(7, Ordering::Relaxed) as usize);
-    }
-    NEXT.with(|n| {
-        let i = n.get();
-        n.set(i.wrapping_add(1));
-        i % SHARDS
-    })
-}
-
-/// Where a task's entry lives.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Key {
-    shard: u32,
-    idx: u32,
-    gen: u64,
-}
-
-fn with_entry(key: Key, f: impl FnOnce(&mut Entry)) {
-    let mut sh = shard(key.shard as usize);
-    if let Some(e) = sh.slab.get_mut(key.idx as usize) {
-        if e.gen == key.gen {
-            f(e);
-        }
-    }
-}
-
-/// Removes a task's entry (its future was dropped).
-fn remove(key: Key) {
-    let mut sh = shard(key.shard as usize);
-    if sh
-        .slab
-        .get(key.idx as usize)
-        .is_some_and(|e| e.gen == key.gen)
-    {
-        sh.slab.remove(key.idx as usize);
-    }
-}
-
-/// One runtime's view of the process-wide task table: what `all_tasks`, the
-/// task tree and stall reports read (names, parents, statistics). Shutdown does
-/// not need it: the scheduler cancels its own tasks.
-pub(crate) struct Registry {
-    runtime: u64,
-    /// Debug mode: tasks already reported as slow (reported once each).
-    slow_reported: Option<Mutex<std::collections::HashSet<TaskId>>>,
-}
-
-impl Registry {
-    pub(crate) fn new(debug: bool) -> Self {
-        static RUNTIMES: AtomicU64 = AtomicU64::new(1);
-        Registry {
-            runtime: RUNTIMES.fetch_add(1, Ordering::Relaxed),
-            slow_reported: debug.then(|| Mutex::new(Default::default())),
-        }
+impl LocalTaskList {
+    fn lock(&self) -> MutexGuard<'_, slab::Slab<TaskRef>> {
+        // Entries are written in one step: a poisoned list is consistent.
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn insert(
-        &self,
+    /// Spawns `fut` (the task `id`) with `spawn` and lists it; `spawn` gives the
+    /// future back when there is no local context (nothing is listed then).
+    /// `spawn` runs with the list locked: it must only create and queue the task.
+    pub(crate) fn spawn<F, T>(
+        self: &Arc<Self>,
         id: TaskId,
-        name: Option<Arc<str>>,
-        location: &'static Location<'static>,
-        parent: Option<TaskId>,
-    ) -> Key {
-        let i = next_shard();
-        let mut sh = shard(i);
-        let gen = sh.next_gen;
-        sh.next_gen += 1;
-        let idx = sh.slab.insert(Entry {
-            runtime: self.runtime,
-            gen,
-            id,
-            name,
-            location,
-            parent,
-            stats: std::ptr::null(),
-        });
-        Key {
-            shard: i as u32,
-            // Over 4 billion live tasks in one shard would exhaust memory first.
-            idx: idx as u32,
-            gen,
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> Vec<TaskMeta> {
-        let mut out = Vec::new();
-        for i in 0..SHARDS {
-            let sh = shard(i);
-            out.extend(
-                sh.slab
-                    .iter()
-                    .filter(|(_, e)| e.runtime == self.runtime)
-                    .map(|(_, e)| TaskMeta::new(e.id, e.name.clone(), Some(e.location))),
-            );
-        }
-        out.sort_by_key(TaskMeta::id);
-        out
-    }
-
-    /// Every live task of this runtime with its statistics; `running` lists
-    /// (worker, task id) pairs of the polls in progress.
-    pub(crate) fn tree_snapshot(
-        &self,
-        running: &[(usize, u64)],
-        timing: Option<Timing>,
-    ) -> Vec<TaskSnapshot> {
-        let mut out = Vec::new();
-        for i in 0..SHARDS {
-            let sh = shard(i);
-            for (_, e) in sh.slab.iter().filter(|(_, e)| e.runtime == self.runtime) {
-                let id = e.id;
-                // SAFETY: non-null `stats` stay valid while the entry exists, and
-                // the entry cannot be removed while this shard's lock is held.
-                let stats = unsafe { e.stats.as_ref() };
-                let (polls, busy, waiting_at, waiting_for) = match stats {
-                    Some(st) => st.read(timing),
-                    None => (0, None, None, None),
-                };
-                let state = match running.iter().find(|(_, t)| *t == id.as_u64()) {
-                    Some(&(worker, _)) => TaskState::Running { worker },
-                    None if polls == 0 => TaskState::Scheduled,
-                    None => TaskState::Waiting,
-                };
-                let (waiting_at, waiting_for) = match state {
-                    TaskState::Waiting => (waiting_at, waiting_for),
-                    _ => (None, None),
-                };
-                out.push(TaskSnapshot {
-                    id,
-                    name: e.name.clone(),
-                    location: Some(e.location),
-                    parent: e.parent,
-                    state,
-                    polls,
-                    busy,
-                    waiting_at,
-                    waiting_for,
-                });
-            }
-        }
-        out
-    }
-
-    /// The live task of this runtime whose id is `id` (stall reports).
-    pub(crate) fn find(&self, id: u64) -> Option<TaskMeta> {
-        (0..SHARDS).find_map(|i| {
-            let sh = shard(i);
-            sh.slab
-                .iter()
-                .find(|(_, e)| e.runtime == self.runtime && e.id.as_u64() == id)
-                .map(|(_, e)| TaskMeta::new(e.id, e.name.clone(), Some(e.location)))
-        })
-    }
-
-    /// Debug mode: record that `id` had a slow poll; true the first time.
-    pub(crate) fn first_slow_report(&self, id: TaskId) -> bool {
-        let Some(set) = &self.slow_reported else {
-            return true;
+        fut: F,
+        spawn: impl FnOnce(Listed<F>) -> Result<corio_core::Task<T>, Listed<F>>,
+    ) -> Result<corio_core::Task<T>, Listed<F>> {
+        let mut tasks = self.lock();
+        let entry = tasks.vacant_entry();
+        let listed = Listed {
+            fut,
+            entry: ListEntry {
+                list: self.clone(),
+                key: entry.key(),
+                id,
+            },
         };
-        let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
-        let first = set.insert(id);
-        // Bound the memory: past 4096 ids, forget the tasks that are gone.
-        if set.len() > 4096 {
-            let alive: std::collections::HashSet<TaskId> =
-                self.snapshot().iter().map(TaskMeta::id).collect();
-            set.retain(|id| alive.contains(id));
+        let spawned = spawn(listed);
+        if let Ok(task) = &spawned {
+            entry.insert(task.task_ref());
         }
-        first
+        drop(tasks);
+        spawned
+    }
+
+    /// `f` of every listed task, under the lock (`f` must only read the task).
+    pub(crate) fn map<R>(&self, f: impl FnMut(&TaskRef) -> R) -> Vec<R> {
+        self.lock().iter().map(|(_, t)| t).map(f).collect()
     }
 
     pub(crate) fn len(&self) -> usize {
-        (0..SHARDS)
-            .map(|i| {
-                shard(i)
-                    .slab
-                    .iter()
-                    .filter(|(_, e)| e.runtime == self.runtime)
-                    .count()
-            })
-            .sum()
+        self.lock().len()
     }
 }
 
-/// Removes the task's registry entry when its future is dropped (finished or
-/// cancelled): lives inside the spawned future.
-pub(crate) struct RegistryGuard {
-    pub(crate) key: Key,
+impl fmt::Debug for LocalTaskList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTaskList")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
-impl Drop for RegistryGuard {
+/// A local task's entry, removed when its future is dropped.
+struct ListEntry {
+    list: Arc<LocalTaskList>,
+    key: usize,
+    id: TaskId,
+}
+
+impl Drop for ListEntry {
     fn drop(&mut self) {
-        remove(self.key);
+        let mut tasks = self.list.lock();
+        // The slot is this task's only if it holds its id: a future given back
+        // unspawned (no local context) never filled its slot.
+        let removed = match tasks.get(self.key) {
+            Some(t) if t.id() == self.id => Some(tasks.remove(self.key)),
+            _ => None,
+        };
+        drop(tasks);
+        // Dropped unlocked (a `TaskRef` may free its task).
+        drop(removed);
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A spawned future together with its registry guard and live statistics.
-    pub(crate) struct Tracked<F> {
+    /// A local task's future with its entry in the runtime's local-task list.
+    pub(crate) struct Listed<F> {
         #[pin]
-        pub(crate) fut: F,
-        pub(crate) guard: RegistryGuard,
-        pub(crate) polled: bool,
-        // Not moved once pinned (inside the task): the registry entry points at it.
-        pub(crate) stats: TaskStats,
-        pub(crate) timing: Option<Timing>,
+        fut: F,
+        entry: ListEntry,
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F: Future> Future for Listed<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let out = this.stats.poll(this.fut, cx, *this.timing);
-        if out.is_pending() && !*this.polled {
-            // The task is suspended for the first time: from now on the task
-            // tree may show its statistics (pinned: the entry may point at
-            // them). A task that finishes in its first poll never takes the
-            // shard's lock here.
-            *this.polled = true;
-            let stats: *const TaskStats = &*this.stats;
-            with_entry(this.guard.key, |e| e.stats = stats);
-        }
-        out
+        self.project().fut.poll(cx)
     }
 }
 

@@ -30,7 +30,10 @@
 //! });
 //! ```
 //!
-//! What is recorded, and what it costs:
+//! What is recorded, and what it costs (all of it is kept in the task itself,
+//! in corio-core's [`TaskStats`](corio_core::TaskStats), and read through the
+//! scheduler's list of the tasks it owns: spawning and finishing a task take no
+//! lock for it besides that list's one insert and one removal):
 //! - the parent (the task that called `create_task`, if any) and the spawn
 //!   location: once, at spawn;
 //! - the number of polls and, while the task is suspended, the source line of
@@ -48,11 +51,10 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use corio_core::TaskId;
+use corio_core::{TaskId, TaskMeta, TaskRef};
 
 /// What a task is doing when a snapshot is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,10 +85,7 @@ impl fmt::Display for TaskState {
 /// (returned by [`all_tasks`](crate::all_tasks) and inside a [`TaskTree`]).
 #[derive(Clone, Debug)]
 pub struct TaskSnapshot {
-    pub(crate) id: TaskId,
-    pub(crate) name: Option<std::sync::Arc<str>>,
-    pub(crate) location: Option<&'static Location<'static>>,
-    pub(crate) parent: Option<TaskId>,
+    meta: TaskMeta,
     pub(crate) state: TaskState,
     pub(crate) polls: u64,
     pub(crate) busy: Option<Duration>,
@@ -95,24 +94,57 @@ pub struct TaskSnapshot {
 }
 
 impl TaskSnapshot {
+    /// Reads a live task; `running` lists the (worker, task id) pairs of the polls
+    /// in progress (the scheduler's `running_tasks`).
+    pub(crate) fn read(task: &TaskRef, running: &[(usize, u64)]) -> TaskSnapshot {
+        let meta = task.meta();
+        let stats = task.stats();
+        let polls = stats.polls();
+        let state = match running.iter().find(|(_, t)| *t == meta.id().as_u64()) {
+            Some(&(worker, _)) => TaskState::Running { worker },
+            None if polls == 0 => TaskState::Scheduled,
+            None => TaskState::Waiting,
+        };
+        let (waiting_at, waiting_for) = match state {
+            TaskState::Waiting => {
+                let at = stats.await_point();
+                (at, at.and(stats.idle_for()))
+            }
+            _ => (None, None),
+        };
+        TaskSnapshot {
+            meta: meta.clone(),
+            state,
+            polls,
+            busy: stats.busy(),
+            waiting_at,
+            waiting_for,
+        }
+    }
+
+    /// The task's identity: id, parent, name and spawn location.
+    pub fn meta(&self) -> &TaskMeta {
+        &self.meta
+    }
+
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.id
+        self.meta.id()
     }
 
     /// The task's name, if it has one.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.meta.name()
     }
 
     /// Where the task was spawned.
     pub fn location(&self) -> Option<&'static Location<'static>> {
-        self.location
+        self.meta.location()
     }
 
     /// The task that spawned it (`None` for tasks spawned from outside any task).
     pub fn parent(&self) -> Option<TaskId> {
-        self.parent
+        self.meta.parent()
     }
 
     /// Scheduled, running on a worker, or waiting.
@@ -193,7 +225,7 @@ impl TaskTree {
 
     /// The tasks whose parent is not alive (or that have none): the tree's roots.
     pub fn roots(&self) -> impl Iterator<Item = &TaskSnapshot> {
-        self.tasks.iter().filter(|t| match t.parent {
+        self.tasks.iter().filter(|t| match t.parent() {
             None => true,
             Some(p) => self.find(p).is_none(),
         })
@@ -201,7 +233,7 @@ impl TaskTree {
 
     /// The live tasks spawned by `id`.
     pub fn children(&self, id: TaskId) -> impl Iterator<Item = &TaskSnapshot> {
-        self.tasks.iter().filter(move |t| t.parent == Some(id))
+        self.tasks.iter().filter(move |t| t.parent() == Some(id))
     }
 
     /// The task with this id, if alive.
@@ -229,7 +261,7 @@ impl fmt::Display for TaskTree {
         let mut children: BTreeMap<TaskId, Vec<usize>> = BTreeMap::new();
         let mut roots = Vec::new();
         for (i, t) in self.tasks.iter().enumerate() {
-            match t.parent.filter(|p| self.find(*p).is_some()) {
+            match t.parent().filter(|p| self.find(*p).is_some()) {
                 Some(p) => children.entry(p).or_default().push(i),
                 None => roots.push(i),
             }
@@ -269,35 +301,11 @@ pub fn task_tree() -> TaskTree {
     }
 }
 
-/// Live statistics of one task, kept inside its spawned future (no extra
-/// allocation) and read by snapshots through the task registry.
-#[derive(Debug, Default)]
-pub(crate) struct TaskStats {
-    polls: AtomicU64,
-    busy_ns: AtomicU64,
-    /// The await point of the last `Pending` (null if no corio leaf recorded
-    /// one); snapshots ignore it while the task runs.
-    waiting_at: AtomicPtr<Location<'static>>,
-    /// When the current wait began, in ns since the runtime's epoch (0 = unknown).
-    waiting_since: AtomicU64,
-}
-
-thread_local! {
-    /// The await point recorded by the last corio leaf future that returned
-    /// `Pending` on this thread, with the id of the task it was polled in.
-    /// The task's wrapper takes it when the poll returns `Pending` (so the
-    /// poll path itself touches no thread-local).
-    static LAST_WAIT: std::cell::Cell<(u64, Option<&'static Location<'static>>)> =
-        const { std::cell::Cell::new((0, None)) };
-}
-
 /// Record that the current task is about to wait at `at` (a corio leaf future
 /// returning `Pending`). Does nothing outside a task.
 #[inline]
 pub(crate) fn record_wait(at: &'static Location<'static>) {
-    if let Some(id) = corio_core::current_id() {
-        LAST_WAIT.with(|c| c.set((id.as_u64(), Some(at))));
-    }
+    corio_core::record_await_point(at);
 }
 
 /// `poll`, recording `at` as the current task's await point when it is
@@ -346,75 +354,5 @@ impl<F: Future> Future for AwaitPoint<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         pending_at(this.fut.poll(cx), this.at)
-    }
-}
-
-/// The clock for busy and wait times, when the runtime measures them: a
-/// marker, the epoch is process-wide (so a task carries no `Instant`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing;
-
-impl Timing {
-    fn now_ns(self) -> u64 {
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        // Nanoseconds fit u64 for 584 years of uptime.
-        EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
-    }
-}
-
-impl TaskStats {
-    /// Poll `fut` as this task: counts the poll, and when it returns `Pending`
-    /// stores the await point a leaf recorded; with `timing`, also measures the
-    /// poll and stamps the start of the wait.
-    pub(crate) fn poll<F: Future>(
-        &self,
-        fut: Pin<&mut F>,
-        cx: &mut Context<'_>,
-        timing: Option<Timing>,
-    ) -> Poll<F::Output> {
-        self.polls
-            .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
-        let started = timing.map(|t| t.now_ns());
-        let out = fut.poll(cx);
-        if out.is_pending() {
-            let (task, at) = LAST_WAIT.with(|c| c.replace((0, None)));
-            let mine = corio_core::current_id().map(|id| id.as_u64()) == Some(task);
-            let at = at.filter(|_| mine).map_or(std::ptr::null_mut(), |at| {
-                at as *const Location<'static> as *mut Location<'static>
-            });
-            self.waiting_at.store(at, Relaxed);
-        }
-        if let (Some(t), Some(started)) = (timing, started) {
-            let now = t.now_ns();
-            self.busy_ns
-                .store(self.busy_ns.load(Relaxed) + (now - started), Relaxed);
-            self.waiting_since.store(now.max(1), Relaxed);
-        }
-        out
-    }
-
-    /// Read the statistics into a snapshot (the task's state is decided by the caller).
-    pub(crate) fn read(
-        &self,
-        timing: Option<Timing>,
-    ) -> (
-        u64,
-        Option<Duration>,
-        Option<&'static Location<'static>>,
-        Option<Duration>,
-    ) {
-        let polls = self.polls.load(Relaxed);
-        let at = self.waiting_at.load(Relaxed);
-        // SAFETY: the pointer is null or was made from a `&'static Location`.
-        let at: Option<&'static Location<'static>> = unsafe { at.as_ref() };
-        let busy = timing.map(|_| Duration::from_nanos(self.busy_ns.load(Relaxed)));
-        let since = self.waiting_since.load(Relaxed);
-        let waiting_for = match (timing, at) {
-            (Some(t), Some(_)) if since != 0 => {
-                Some(Duration::from_nanos(t.now_ns().saturating_sub(since)))
-            }
-            _ => None,
-        };
-        (polls, busy, at, waiting_for)
     }
 }

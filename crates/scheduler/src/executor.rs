@@ -395,7 +395,31 @@ impl Handle {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn tasks(&self) -> Vec<corio_core::TaskMeta> {
-        self.shared.owned.snapshot()
+        self.map_tasks(|t| t.meta().clone())
+    }
+
+    /// `f` of every live task of this executor, in no particular order: for task dumps
+    /// that read more than the metadata (the task's [`TaskStats`](corio_core::TaskStats):
+    /// polls, await point, times). `f` runs while a lock of the task list is held: it
+    /// must only read the task it is given (no spawning, no cancelling, no task handle
+    /// dropped), or it may deadlock.
+    ///
+    /// ```
+    /// let ex = corio_scheduler::Executor::new()?;
+    /// let task = ex.spawn(std::future::pending::<()>());
+    /// let id = task.id();
+    /// while !ex.handle().map_tasks(|t| (t.id(), t.stats().polls())).contains(&(id, 1)) {
+    ///     std::thread::yield_now(); // until a worker has polled it once
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn map_tasks<R>(&self, f: impl FnMut(&corio_core::TaskRef) -> R) -> Vec<R> {
+        self.shared.owned.map(f)
+    }
+
+    /// How many tasks of this executor are live (spawned, their future not yet dropped).
+    pub fn task_count(&self) -> usize {
+        self.shared.owned.len()
     }
 
     /// Creates the task, lists it in the executor's owned tasks and schedules it (a

@@ -148,7 +148,7 @@ pub mod loom_model {
         }
         /// Tasks listed now.
         pub fn len(&self) -> usize {
-            self.0.snapshot().len()
+            self.0.len()
         }
         /// Whether no task is listed.
         pub fn is_empty(&self) -> bool {

@@ -32,7 +32,7 @@
 //! A cancel does not wait for a task that is in the middle of a poll on some worker:
 //! its future is dropped by that worker when the poll returns.
 
-use corio_core::{Runnable, Task, TaskMeta, TaskRef};
+use corio_core::{Runnable, Task, TaskRef};
 use crossbeam_utils::CachePadded;
 use slab::Slab;
 
@@ -140,19 +140,30 @@ impl OwnedTasks {
         cancelled
     }
 
-    /// The metadata of every listed task (spawned, future not yet dropped).
-    pub(crate) fn snapshot(&self) -> Vec<TaskMeta> {
+    /// `f` of every listed task (spawned, future not yet dropped), each shard visited
+    /// under its lock: `f` must only read the task (no spawn, no cancel, no drop of a
+    /// task handle), as it runs with a shard locked.
+    pub(crate) fn map<R>(&self, mut f: impl FnMut(&TaskRef) -> R) -> Vec<R> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            out.extend(
-                shard
-                    .tasks
-                    .iter()
-                    .filter_map(|(_, t)| Some(t.as_ref()?.meta().clone())),
-            );
+            out.extend(shard.tasks.iter().filter_map(|(_, t)| Some(f(t.as_ref()?))));
         }
         out
+    }
+
+    /// How many tasks are listed.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                lock(shard)
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| t.is_some())
+                    .count()
+            })
+            .sum()
     }
 
     /// This thread's shard: picked once per thread, spreading threads round-robin.

@@ -48,13 +48,13 @@ use corio_core::TaskMeta;
 use crate::cancel::{CancelState, Coop};
 use crate::debug::{self, DebugReport, Sink};
 use crate::deferred::Deferred;
-use crate::task::{Plain, Registry, RegistryGuard, Task, Tracked};
-use crate::tree::{TaskTree, Timing};
+use crate::task::{LocalTaskList, Plain, Task};
+use crate::tree::{TaskSnapshot, TaskTree};
 
 /// `box_if_large!(fut => call)`: evaluates `call` with `fut` boxed first when the future is
 /// larger than `corio_core::BOX_FUTURE_THRESHOLD`, as is otherwise. Every public entry point
 /// that takes a future does this before moving it anywhere else, so a huge future is copied
-/// at most once (into its box), never through the wrappers (`Tracked`, the scheduler's and
+/// at most once (into its box), never through the wrappers (the scheduler's `Tracked` and
 /// corio-core's) onto the caller's or a worker's stack. `call` should move `fut` straight
 /// into a function, not into a closure (which would hold one more copy).
 macro_rules! box_if_large {
@@ -415,7 +415,6 @@ impl Builder {
         }
         let debug_on = self.debug;
         let sink = self.debug_sink.clone().unwrap_or_else(debug::stderr_sink);
-        let registry = Arc::new(Registry::new(debug_on));
         let shutdown_requested: Deferred<String> = Deferred::new();
         let slot: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
 
@@ -480,8 +479,8 @@ impl Builder {
                 .stall_handler
                 .clone()
                 .unwrap_or_else(|| Arc::new(stall::default_handler));
-            let registry = registry.clone();
-            // The task a stall's end is about may be gone from the task table by
+            let slot = slot.clone();
+            // The task a stall's end is about may be gone from the task list by
             // then: remember what the start report found, per worker.
             let stalled = Mutex::new(std::collections::HashMap::new());
             sb = sb.on_stall(move |report: &corio_scheduler::StallReport| {
@@ -490,7 +489,14 @@ impl Builder {
                     let task = stalled.remove(&report.worker());
                     StallReport::with_task(report, task)
                 } else {
-                    let report = StallReport::new(report, &registry);
+                    let id = report.task_id();
+                    let task = slot.get().and_then(Weak::upgrade).and_then(|shared| {
+                        let found = shared
+                            .sched
+                            .map_tasks(|t| (t.id().as_u64() == id).then(|| t.meta().clone()));
+                        found.into_iter().flatten().next()
+                    });
+                    let report = StallReport::with_task(report, task);
                     if let Some(task) = report.task() {
                         stalled.insert(report.worker(), task.clone());
                     }
@@ -502,10 +508,15 @@ impl Builder {
         }
         if debug_on {
             let sink = sink.clone();
-            let registry = registry.clone();
+            let slot = slot.clone();
+            let reported = debug::SlowReported::default();
             let threshold = self.slow_poll_threshold;
             sb = sb.on_slow_poll(threshold, move |meta: &TaskMeta, elapsed: Duration| {
-                if !registry.first_slow_report(meta.id()) {
+                let live = || match slot.get().and_then(Weak::upgrade) {
+                    Some(shared) => shared.sched.map_tasks(|t| t.id()),
+                    None => Vec::new(),
+                };
+                if !reported.first(meta.id(), live) {
                     return;
                 }
                 sink(&DebugReport::SlowPoll {
@@ -525,11 +536,11 @@ impl Builder {
         let shared = Arc::new(Shared {
             name: self.thread_name.clone(),
             sched: executor.handle().clone(),
-            registry,
+            local_tasks: Default::default(),
             blocking,
             shutdown_requested,
             debug: debug_on,
-            timing: (self.inspect || debug_on).then_some(Timing),
+            timed: self.inspect || debug_on,
             cancel_grace: self.cancel_grace,
         });
         let _ = slot.set(Arc::downgrade(&shared));
@@ -560,13 +571,14 @@ pub(crate) struct Shared {
     /// The runtime's name in messages: its thread name prefix.
     name: String,
     sched: corio_scheduler::Handle,
-    registry: Arc<Registry>,
+    /// Local tasks, listed where every thread can read them (see `LocalTaskList`).
+    local_tasks: Arc<LocalTaskList>,
     pub(crate) blocking: corio_blocking::BlockingPool,
     /// Set (with the reason) when the unhandled-panic policy shuts the runtime down.
     shutdown_requested: Deferred<String>,
     debug: bool,
     /// Measure busy and wait times of tasks (inspection or debug mode on).
-    timing: Option<Timing>,
+    timed: bool,
     /// Default grace period of cooperative cancellation (`None`: drop at once).
     cancel_grace: Option<Duration>,
 }
@@ -632,7 +644,7 @@ pub struct Runtime {
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
-            .field("live_tasks", &self.handle.shared.registry.len())
+            .field("live_tasks", &self.handle.metrics().live_tasks)
             .field("debug", &self.handle.shared.debug)
             .finish()
     }
@@ -778,7 +790,7 @@ impl Runtime {
         clean
     }
 
-    /// Counters of the scheduler, the task registry and the blocking pool.
+    /// Counters of the scheduler (live tasks included) and the blocking pool.
     pub fn metrics(&self) -> RuntimeMetrics {
         self.handle.metrics()
     }
@@ -952,40 +964,32 @@ impl Handle {
         F: Future<Output = Option<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let (builder, tracked) = self.track(fut, name, location);
-        Task::from_core(self.shared.sched.spawn_with(builder, tracked), coop)
-    }
-
-    /// What every task of this runtime gets before it is spawned, local or not: an
-    /// entry in the registry (`all_tasks`, the task tree), a copy of its spawner's
-    /// context variables, and its metadata.
-    fn track<F: Future>(
-        &self,
-        fut: F,
-        name: Option<Cow<'static, str>>,
-        location: &'static Location<'static>,
-    ) -> (corio_core::Builder, Tracked<corio_core::Scoped<F>>) {
-        let registry = &self.shared.registry;
-        let name: Option<Arc<str>> = name.map(Arc::from);
-        let parent = corio_core::current_id();
-        // The id is chosen here so the entry is complete in one locked insert.
-        let id = corio_core::TaskId::fresh();
-        let key = registry.insert(id, name.clone(), location, parent);
+        let builder = self.task_builder(name, location);
         // The task starts with a copy of its spawner's context variables
         // (asyncio's create_task copies the current context).
         let fut = corio_core::Context::current().scope(fut);
-        let tracked = Tracked {
-            fut,
-            guard: RegistryGuard { key },
-            polled: false,
-            stats: Default::default(),
-            timing: self.shared.timing,
-        };
-        let mut b = corio_core::Builder::new().id(id).location(location);
+        Task::from_core(self.shared.sched.spawn_with(builder, fut), coop)
+    }
+
+    /// The metadata every task of this runtime gets, local or not: its parent (the
+    /// spawning task), name and spawn location, and whether its times are measured.
+    /// The scheduler's task list is the table of live tasks (`all_tasks`, the task
+    /// tree): the identity and the statistics live in the task itself.
+    fn task_builder(
+        &self,
+        name: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) -> corio_core::Builder {
+        let mut b = corio_core::Builder::new()
+            .location(location)
+            .timed(self.shared.timed);
+        if let Some(parent) = corio_core::current_id() {
+            b = b.parent(parent);
+        }
         if let Some(name) = name {
             b = b.name(name);
         }
-        (b, tracked)
+        b
     }
 
     /// A local task on this thread (see [`create_local_task`]).
@@ -1023,36 +1027,50 @@ impl Handle {
         F: Future<Output = Option<T>> + 'static,
         T: 'static,
     {
-        let (builder, tracked) = self.track(fut, name, location);
-        match corio_scheduler::try_spawn_local_with(builder, tracked) {
+        // The scheduler lists local tasks on their own thread only: the runtime's
+        // local-task list lets every thread see them (all_tasks, the task tree).
+        let id = corio_core::TaskId::fresh();
+        let builder = self.task_builder(name, location).id(id);
+        let fut = corio_core::Context::current().scope(fut);
+        let spawned = self.shared.local_tasks.spawn(id, fut, |fut| {
+            corio_scheduler::try_spawn_local_with(builder, fut)
+        });
+        match spawned {
             Ok(task) => Task::from_core(task, coop),
-            Err(tracked) => {
-                drop(tracked); // frees its registry entry
+            Err(fut) => {
+                drop(fut);
                 panic!("{NO_LOCAL_CONTEXT}")
             }
         }
     }
 
-    /// Live tasks of this runtime.
-    pub fn all_tasks(&self) -> Vec<TaskMeta> {
-        self.shared.registry.snapshot()
+    /// Every live task of this runtime with what it is doing, in id (spawn)
+    /// order (see [`all_tasks`](crate::all_tasks)).
+    pub fn all_tasks(&self) -> Vec<TaskSnapshot> {
+        let running = self.shared.sched.running_tasks();
+        let mut tasks = self
+            .shared
+            .sched
+            .map_tasks(|t| TaskSnapshot::read(t, &running));
+        tasks.extend(
+            self.shared
+                .local_tasks
+                .map(|t| TaskSnapshot::read(t, &running)),
+        );
+        tasks.sort_by_key(TaskSnapshot::id);
+        tasks
     }
 
     /// Every live task of this runtime as a tree (see [`task_tree`](crate::task_tree)).
     pub fn task_tree(&self) -> TaskTree {
-        let running = self.shared.sched.running_tasks();
-        TaskTree::new(
-            self.shared
-                .registry
-                .tree_snapshot(&running, self.shared.timing),
-        )
+        TaskTree::new(self.all_tasks())
     }
 
-    /// Counters of the scheduler, the task registry and the blocking pool.
+    /// Counters of the scheduler (live tasks included) and the blocking pool.
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics {
             scheduler: self.shared.sched.metrics(),
-            live_tasks: self.shared.registry.len(),
+            live_tasks: self.shared.sched.task_count() + self.shared.local_tasks.len(),
             blocking_threads: self.shared.blocking.thread_count(),
             blocking_idle_threads: self.shared.blocking.idle_count(),
         }

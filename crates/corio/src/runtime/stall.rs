@@ -6,7 +6,6 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::task::Registry;
 use crate::TaskMeta;
 
 /// The handler type of [`Builder::on_stall`](super::Builder::on_stall).
@@ -48,11 +47,6 @@ pub struct StallReport {
 }
 
 impl StallReport {
-    /// A stall just detected: the task is looked up in the task table.
-    pub(crate) fn new(report: &corio_scheduler::StallReport, registry: &Registry) -> Self {
-        Self::with_task(report, registry.find(report.task_id()))
-    }
-
     /// A report about `task` (found when the stall began).
     pub(crate) fn with_task(report: &corio_scheduler::StallReport, task: Option<TaskMeta>) -> Self {
         StallReport {

@@ -169,7 +169,7 @@ pub fn now() -> Instant {
 }
 
 /// Live tasks of the running simulation (for [`all_tasks`](crate::all_tasks)).
-pub(crate) fn all_tasks() -> Vec<corio_core::TaskMeta> {
+pub(crate) fn all_tasks() -> Vec<crate::TaskSnapshot> {
     context::current().shared.queues().live_tasks()
 }
 

@@ -316,11 +316,11 @@ impl Queues {
     }
 
     /// Metadata of every unfinished task.
-    pub(crate) fn live_tasks(&self) -> Vec<TaskMeta> {
+    pub(crate) fn live_tasks(&self) -> Vec<crate::TaskSnapshot> {
         self.live
             .iter()
             .filter(|(_, t)| !t.is_finished())
-            .map(|(_, t)| t.meta().clone())
+            .map(|(_, t)| crate::TaskSnapshot::read(t, &[]))
             .collect()
     }
 
