@@ -112,8 +112,10 @@
 //!      poll returns: its future is dropped at once (destructors run, the
 //!      waiter leaves the primitive and passes on anything it was handed)
 //!      and the task resolves a cancelled `TaskError` without waiting for
-//!      the grace period. To handle it as a value instead, await
-//!      `.cancellable()` ([`Cancellable`]): `Err(Cancelled)` at once.
+//!      the grace period. (In the body of an expired timeout or a cancelled
+//!      task group, see below, it is that body that ends.) To handle it as
+//!      a value instead, await `.cancellable()` ([`Cancellable`]):
+//!      `Err(Cancelled)` at once.
 //!
 //!    [`check`] is the same point for code that awaits nothing.
 //! 3. Inside [`cleanup`] (and [`shield`](crate::shield)) the leaves behave
@@ -151,6 +153,40 @@
 //!
 //! The check a leaf makes is one thread-local read; tasks without a grace
 //! period never set it, so they pay nothing else.
+//!
+//! ## Scopes that cancel their body
+//!
+//! A [`TaskGroup`](crate::TaskGroup) cancels its body and children when a
+//! child fails or on [`TaskGroup::cancel`](crate::TaskGroup::cancel); an
+//! expired [`timeout`](crate::timeout) or [`wait_for`](crate::wait_for)
+//! cancels its body. With a grace period in force (the current task's, else
+//! the runtime's) they cancel cooperatively, by the same rules as a task:
+//! the body is polled as cancelled until it returns, its cleanup bounded by
+//! the grace; children inherit the grace of the task that creates them. Only
+//! the scope's body is cancelled: after `wait_for` returns its
+//! `TimeoutError`, the task's own leaves wait normally again.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! corio::run(async {
+//!     let task = corio::TaskBuilder::new()
+//!         .cancel_grace(Duration::from_secs(5))
+//!         .spawn(async {
+//!             let r = corio::wait_for(
+//!                 async {
+//!                     corio::sleep(Duration::from_secs(3600)).await; // cancelled at the deadline
+//!                     corio::cleanup(corio::sleep(Duration::from_millis(5))).await;
+//!                     "rolled back"
+//!                 },
+//!                 Duration::from_millis(10),
+//!             )
+//!             .await;
+//!             assert!(r.is_err()); // TimeoutError, after the cleanup
+//!         });
+//!     task.await.unwrap();
+//! });
+//! ```
 //!
 //! A task ended at a lock leaves it consistent for everyone else:
 //!
@@ -226,17 +262,78 @@ pub fn check() -> Result<(), Cancelled> {
 
 thread_local! {
     /// Set by a leaf that met the cancel flag but has no cancelled form of its
-    /// output to return; read by [`Coop`] when the task's poll returns.
+    /// output to return; read by [`poll_cancelled`] when the scope's poll returns.
     static ENDED: Cell<bool> = const { Cell::new(false) };
+    /// The grace period of the cooperative task being polled on this thread.
+    static GRACE: Cell<Option<Duration>> = const { Cell::new(None) };
+}
+
+/// The grace period a scope inside the current task cancels its body with
+/// (a task group's body, a timeout's body, a task group's children): the
+/// current task's, else the runtime's default. `None` when cooperative
+/// cancellation is off: the scope drops its body, as by default.
+pub(crate) fn scope_grace() -> Option<Duration> {
+    GRACE
+        .with(Cell::get)
+        .or_else(|| crate::runtime::Handle::try_current().and_then(|h| h.cancel_grace()))
+}
+
+/// The grace period of the cooperative task being polled on this thread
+/// (children of a task group inherit it).
+pub(crate) fn task_grace() -> Option<Duration> {
+    GRACE.with(Cell::get)
+}
+
+/// Restores `GRACE` when a cooperative task's poll returns or unwinds.
+struct GraceGuard(Option<Duration>);
+
+impl Drop for GraceGuard {
+    fn drop(&mut self) {
+        GRACE.with(|g| g.set(self.0));
+    }
+}
+
+/// Polls `fut` as cancelled (the flag set; [`cleanup`] scopes inside still
+/// clear it) for a scope that was cancelled cooperatively: a task, a task
+/// group's body, a timeout's body. `Ready(Some(out))`: it returned (its
+/// cleanup is over). `Ready(None)`: give up on it and drop it now, because
+/// `grace` has passed since the first call (`timer` holds that deadline) or it
+/// awaited a leaf that cannot return. `Pending`: its cleanup goes on.
+pub(crate) fn poll_cancelled<F: Future>(
+    fut: Pin<&mut F>,
+    timer: &mut Option<Sleep>,
+    grace: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<Option<F::Output>> {
+    let timer = timer.get_or_insert_with(|| {
+        let now = now();
+        sleep_until(now.checked_add(grace).unwrap_or(now))
+    });
+    // Polled with the flag clear: the grace timer is not a leaf.
+    if grace.is_zero() || shielded(|| Pin::new(timer).poll(cx)).is_ready() {
+        return Poll::Ready(None);
+    }
+    // A stale mark must not end this scope, nor this scope's mark an outer one.
+    let outer = ENDED.with(|e| e.replace(false));
+    let poll = with_flag(true, || fut.poll(cx));
+    let ended = ENDED.with(|e| e.replace(outer));
+    match poll {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        // The await cannot return: give up now, not at the end of the grace
+        // (nothing is running a cleanup).
+        Poll::Pending if ended => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 /// For a leaf whose output has no cancelled form (a guard, a permit, a queue
-/// item): true while the current task is cancelled and not shielded. The leaf
-/// then returns `Pending` without registering anywhere, and the task's
-/// cooperative wrapper ends the task when this poll returns (see the module
-/// docs). Outside a cooperative task the flag is never set: false.
+/// item): true while the current task (or a scope polling its body as
+/// cancelled) is cancelled and not shielded. The leaf then returns `Pending`
+/// without registering anywhere, and [`poll_cancelled`] gives up on the
+/// cancelled scope's future when this poll returns (see the module docs).
+/// Outside a cancelled scope the flag is never set: false.
 #[inline]
-pub(crate) fn ends_task() -> bool {
+pub(crate) fn stops_scope() -> bool {
     if flag() {
         ENDED.with(|e| e.set(true));
         true
@@ -432,41 +529,19 @@ impl<F: Future> Future for Coop<F> {
             // sees this waker or we see its flag.
             *this.state.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
         }
-        let requested = this.state.is_requested();
-        if requested {
-            let grace = this.state.grace;
-            let timer = this.grace.get_or_insert_with(|| {
-                let now = now();
-                sleep_until(now.checked_add(grace).unwrap_or(now))
-            });
-            // Polled with the flag clear: the grace timer is not a leaf.
-            let expired = grace.is_zero() || shielded(|| Pin::new(timer).poll(cx)).is_ready();
-            if expired {
-                return end(this.fut, this.state);
-            }
-        }
+        let _restore = GraceGuard(GRACE.with(|g| g.replace(Some(this.state.grace))));
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             panic!("a cooperative task's future was polled after it completed");
         };
-        let poll = if requested {
-            // A leaf with no cancelled output marks ENDED; kept per poll (a
-            // stale mark must not end another task polled on this thread).
-            let outer = ENDED.with(|e| e.replace(false));
-            let poll = with_flag(true, || fut.poll(cx));
-            let ended = ENDED.with(|e| e.replace(outer));
-            if ended && poll.is_pending() {
-                // The await cannot return: end the task now, not at the
-                // end of the grace (nothing is running its cleanup).
-                return end(this.fut, this.state);
-            }
-            poll
-        } else {
-            with_flag(false, || fut.poll(cx))
-        };
-        let out = std::task::ready!(poll);
         if this.state.is_requested() {
-            // Cancelled: the value is dropped, the task resolves Cancelled
-            // (after its cleanup, which just finished).
+            // Its value, if it returns one after the cancel, is dropped: the
+            // task resolves Cancelled after its cleanup.
+            std::task::ready!(poll_cancelled(fut, this.grace, this.state.grace, cx));
+            return end(this.fut, this.state);
+        }
+        let out = std::task::ready!(with_flag(false, || fut.poll(cx)));
+        if this.state.is_requested() {
+            // Cancelled while it finished: the value is dropped.
             drop(out);
             return end(this.fut, this.state);
         }

@@ -219,7 +219,10 @@ impl GroupShared {
             classify,
         };
         self.lock().running += 1;
-        let task = handle.spawn_inner(child, name, location);
+        // A child inherits the grace of the cooperative task creating it, so
+        // the group's cancel gives it its cleanup too.
+        let grace = crate::cancel::task_grace();
+        let task = handle.spawn_opts(child, name, grace, location);
         let out = GroupTask {
             slot,
             id: task.id(),
@@ -293,6 +296,12 @@ impl GroupShared {
 ///   the panic message if it panicked (the original payload
 ///   goes to the `TaskGroupError`); it can cancel that child alone, which is
 ///   not a failure of the group.
+/// * With cooperative cancellation on (a grace period for the task creating
+///   the group or for the runtime, see [`crate::cancel`]), "cancel" and
+///   "drop" above mean cancel cooperatively: the body and the children (which
+///   inherit their creator's grace) see the cancel at their leaves and run
+///   their [`cleanup`](crate::cleanup) scopes, for at most the grace period,
+///   before `run` returns.
 /// * Dropping the group without `join`/`run` cancels the children (no task
 ///   outlives its group); a task created after the group started cancelling or
 ///   after it finished is cancelled at once (Python raises `RuntimeError` there).
@@ -474,6 +483,7 @@ impl TaskGroup {
     pub async fn run<F: Future>(&self, body: F) -> Result<Option<F::Output>, TaskGroupError> {
         let shared = &self.group.shared;
         let mut body = std::pin::pin!(Some(body));
+        let mut grace_timer = None;
         let out = std::future::poll_fn(|cx| {
             if !shared.cancelling.load(Ordering::SeqCst) {
                 shared.lock().body = Some(cx.waker().clone());
@@ -489,7 +499,15 @@ impl TaskGroup {
                     return Poll::Ready(Some(out));
                 }
             }
-            // The group is cancelling: the body goes first.
+            // The group is cancelling: the body goes first. With cooperative
+            // cancellation on it is cancelled as a task is (its leaves complete
+            // as cancelled, its cleanup runs, the grace bounds it); else dropped.
+            if let (Some(fut), Some(grace)) =
+                (body.as_mut().as_pin_mut(), crate::cancel::scope_grace())
+            {
+                let cleanup = crate::cancel::poll_cancelled(fut, &mut grace_timer, grace, cx);
+                std::task::ready!(cleanup); // its value, if any, is dropped
+            }
             body.set(None);
             shared.lock().body = None;
             Poll::Ready(None)

@@ -34,7 +34,12 @@
 //!
 //! Rules (asyncio's, where Rust allows):
 //! * On expiry the body is **dropped** before `Err(TimeoutError)` is returned:
-//!   its destructors have run when the caller sees the error.
+//!   its destructors have run when the caller sees the error. With
+//!   cooperative cancellation on (a grace period for the task or the runtime,
+//!   see [`crate::cancel`]) the body is cancelled as a task would be first:
+//!   its leaves complete as cancelled and its [`cleanup`](crate::cleanup)
+//!   scopes run, for at most the grace period; then it is dropped and
+//!   `Err(TimeoutError)` returned. Only the body is cancelled, not the task.
 //! * A deadline that is already due when the wait starts fails at once without
 //!   polling the body: `wait_for(fut, Duration::ZERO)` never starts `fut`, as
 //!   asyncio's `wait_for(aw, 0)`.
@@ -278,6 +283,10 @@ pin_project_lite::pin_project! {
         // The scope object, with the generation of the deadline `sleep` holds.
         scope: Option<(Arc<Mutex<ScopeState>>, u64)>,
         started: bool,
+        // Expired with cooperative cancellation on: the grace the body's
+        // cleanup has, and its deadline once it started.
+        cancelling: Option<Duration>,
+        grace_timer: Option<Sleep>,
     }
 }
 
@@ -288,6 +297,8 @@ impl<F> WaitFor<F> {
             sleep: when.map(sleep_until),
             scope,
             started: false,
+            cancelling: None,
+            grace_timer: None,
         }
     }
 }
@@ -306,8 +317,18 @@ impl<F: Future> Future for WaitFor<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if this.fut.is_none() {
+        let Some(mut fut) = this.fut.as_mut().as_pin_mut() else {
             panic!("WaitFor polled after it completed");
+        };
+        if let Some(grace) = *this.cancelling {
+            // Expired: the body runs its cleanup as a cancelled task would.
+            std::task::ready!(crate::cancel::poll_cancelled(
+                fut,
+                this.grace_timer,
+                grace,
+                cx
+            ));
+            return expire(this.fut, this.scope);
         }
         // A rescheduled scope: re-arm the timer, and be woken by the next reschedule.
         if let Some((shared, seen)) = this.scope.as_mut() {
@@ -325,41 +346,61 @@ impl<F: Future> Future for WaitFor<F> {
         let deadline = this.sleep.as_ref().map(Sleep::deadline);
         let first = !std::mem::replace(this.started, true);
         // Already due at the start: fail without starting the future.
-        let due_at_start = first && deadline.is_some_and(|d| now() >= d);
-        if !due_at_start {
-            let outer = ENCLOSING.with(|e| e.get());
-            let inner = match (outer, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            ENCLOSING.with(|e| e.set(inner));
-            let _restore = EnclosingGuard(outer);
-            let fut = this.fut.as_mut().as_pin_mut();
-            if let Some(Poll::Ready(out)) = fut.map(|f| f.poll(cx)) {
-                this.fut.set(None);
-                return Poll::Ready(Ok(out));
-            }
-            let Some(sleep) = this.sleep.as_mut() else {
-                return Poll::Pending;
-            };
-            // The deadline timer is not a leaf: a cancelled task's timeout
-            // does not expire early.
-            if crate::cancel::shielded(|| Pin::new(sleep).poll(cx)).is_pending() {
-                return Poll::Pending;
-            }
-            // Expired. If an enclosing scope expired too, it reports: it checks
-            // its own deadline as soon as this poll returns to it.
-            if outer.is_some_and(|o| now() >= o) {
-                return Poll::Pending;
-            }
+        if first && deadline.is_some_and(|d| now() >= d) {
+            return expire(this.fut, this.scope);
         }
-        // Drop the future before returning: the caller sees its destructors run.
-        this.fut.set(None);
-        if let Some((shared, _)) = this.scope.as_ref() {
-            let mut st = lock(shared);
-            st.expired = true;
-            st.waker = None;
+        let outer = ENCLOSING.with(|e| e.get());
+        let inner = match (outer, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        ENCLOSING.with(|e| e.set(inner));
+        let _restore = EnclosingGuard(outer);
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            this.fut.set(None);
+            return Poll::Ready(Ok(out));
         }
-        Poll::Ready(Err(TimeoutError { _private: () }))
+        let Some(sleep) = this.sleep.as_mut() else {
+            return Poll::Pending;
+        };
+        // The deadline timer is not a leaf: a cancelled task's timeout
+        // does not expire early.
+        if crate::cancel::shielded(|| Pin::new(sleep).poll(cx)).is_pending() {
+            return Poll::Pending;
+        }
+        // Expired. If an enclosing scope expired too, it reports: it checks
+        // its own deadline as soon as this poll returns to it.
+        if outer.is_some_and(|o| now() >= o) {
+            return Poll::Pending;
+        }
+        if let Some(grace) = crate::cancel::scope_grace() {
+            // Cooperative cancellation is on: cancel the body, do not drop it.
+            if let Some((shared, _)) = this.scope.as_ref() {
+                lock(shared).expired = true;
+            }
+            *this.cancelling = Some(grace);
+            std::task::ready!(crate::cancel::poll_cancelled(
+                fut,
+                this.grace_timer,
+                grace,
+                cx
+            ));
+        }
+        expire(this.fut, this.scope)
     }
+}
+
+/// The deadline won: drop the future before returning, so the caller sees its
+/// destructors run.
+fn expire<F: Future>(
+    mut fut: Pin<&mut Option<F>>,
+    scope: &Option<(Arc<Mutex<ScopeState>>, u64)>,
+) -> Poll<Result<F::Output, TimeoutError>> {
+    fut.set(None);
+    if let Some((shared, _)) = scope.as_ref() {
+        let mut st = lock(shared);
+        st.expired = true;
+        st.waker = None;
+    }
+    Poll::Ready(Err(TimeoutError { _private: () }))
 }

@@ -388,7 +388,7 @@ impl<C: Container> GenericQueue<C> {
         key: &mut Option<WaitKey>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), QueueShutDown<C::Item>>> {
-        if crate::cancel::ends_task() {
+        if crate::cancel::stops_scope() {
             // `Ok(())` would say "stored": the task ends here instead, and
             // `Drop` passes on a wake-up we may have been handed.
             return Poll::Pending;
@@ -569,7 +569,7 @@ pub struct Get<'a, C> {
 impl<C: Container> Future for Get<'_, C> {
     type Output = Result<C::Item, QueueShutDown>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::ends_task() {
+        if crate::cancel::stops_scope() {
             // An item has no cancelled form: the task ends here, and `Drop`
             // passes on a wake-up we may have been handed.
             return Poll::Pending;

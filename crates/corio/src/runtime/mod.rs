@@ -881,6 +881,11 @@ impl fmt::Debug for Handle {
 }
 
 impl Handle {
+    /// The runtime's default cancellation grace ([`Builder::cancel_grace`]).
+    pub(crate) fn cancel_grace(&self) -> Option<Duration> {
+        self.shared.cancel_grace
+    }
+
     /// The runtime this thread is in (a worker, or inside `block_on`), if any
     /// (asyncio's `get_running_loop`, returning `None` instead of raising).
     pub fn try_current() -> Option<Handle> {

@@ -136,7 +136,7 @@ pub struct BarrierWait<'a> {
 impl Future for BarrierWait<'_> {
     type Output = Result<usize, BrokenBarrierError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::ends_task() {
+        if crate::cancel::stops_scope() {
             // An index has no cancelled form: the task ends here, and `Drop`
             // leaves the round.
             return Poll::Pending;

@@ -171,7 +171,7 @@ impl<'a, T> Future for ConditionWait<'a, T> {
     type Output = LockGuard<'a, T>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let cond = self.cond;
-        if crate::cancel::ends_task() {
+        if crate::cancel::stops_scope() {
             // A guard has no cancelled form: the task ends here, and `Drop`
             // passes on a notification we may have been handed.
             return Poll::Pending;

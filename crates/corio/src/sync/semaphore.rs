@@ -154,7 +154,7 @@ impl<C: CoreRef> AcquireRaw<C> {
             // hand out nothing more.
             return Poll::Pending;
         }
-        if crate::cancel::ends_task() {
+        if crate::cancel::stops_scope() {
             // A permit has no cancelled form: the task ends here, and `Drop`
             // passes on a permit we may have been handed.
             return Poll::Pending;
