@@ -14,9 +14,11 @@ cd "$(dirname "$0")/.."
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-Zsanitizer=address ${RUSTFLAGS:-}"
+export CORIO_SANITIZER=address
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1}"
 # Its own target dir: flags differ from a normal build, so sharing would rebuild everything.
-export CARGO_TARGET_DIR="${ASAN_TARGET_DIR:-target/asan}"
-cargo test --workspace --all-features --no-fail-fast --target "$target" --tests "$@" -- \
+export CARGO_TARGET_DIR="${ASAN_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/asan}"
+cargo test --workspace --exclude corio-benches --all-features --no-fail-fast --target "$target" --tests "$@" -- \
   --skip running_on_another_thread_panics \
-  --skip dropping_an_unrun_runnable_on_another_thread_panics
+  --skip dropping_an_unrun_runnable_on_another_thread_panics \
+  --skip attribute_misuse_is_a_clear_compile_error

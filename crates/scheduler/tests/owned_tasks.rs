@@ -48,13 +48,16 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// The wakers of parked tasks, kept alive (never woken) until the test drops them.
+type Wakers = Vec<Arc<Mutex<Option<Waker>>>>;
+
 /// `n` tasks parked on wakers nobody wakes; returns once every one has parked (for
 /// the current-thread flavor, `block_on` drives them there).
 fn parked_tasks(
     ex: &Executor,
     n: usize,
     current_thread: bool,
-) -> (Vec<corio_scheduler::Task<()>>, Arc<AtomicUsize>) {
+) -> (Vec<corio_scheduler::Task<()>>, Arc<AtomicUsize>, Wakers) {
     let drops = Arc::new(AtomicUsize::new(0));
     let polled = Arc::new(AtomicUsize::new(0));
     let slots: Vec<_> = (0..n).map(|_| Arc::new(Mutex::new(None))).collect();
@@ -77,10 +80,10 @@ fn parked_tasks(
     } else {
         wait_until("every task to park", || polled.load(SeqCst) == n);
     }
-    // The wakers stay alive (in `slots`) but are never woken: leak them for the test's
-    // duration, as a waker registered with a dead event source would be.
-    std::mem::forget(slots);
-    (tasks, drops)
+    // The wakers stay alive (in `slots`) but are never woken, as a waker registered with
+    // a dead event source would be. Each holds a reference to its task, so the caller
+    // drops them at the end: then every task's memory is freed (LeakSanitizer checks).
+    (tasks, drops, slots)
 }
 
 /// Multi-thread and current-thread flavors: a task parked on a waker nobody will wake
@@ -94,7 +97,7 @@ fn parked_tasks_are_cancelled_at_shutdown() {
                 b = b.current_thread();
             }
             let ex = b.build().unwrap();
-            let (tasks, drops) = parked_tasks(&ex, 100, current_thread);
+            let (tasks, drops, wakers) = parked_tasks(&ex, 100, current_thread);
             assert_eq!(drops.load(SeqCst), 0);
             assert_eq!(ex.handle().tasks().len(), 100);
             drop(ex);
@@ -103,6 +106,7 @@ fn parked_tasks_are_cancelled_at_shutdown() {
                 let err = futures::executor::block_on(t).unwrap_err();
                 assert!(err.is_cancelled());
             }
+            drop(wakers);
         }
     });
 }
@@ -114,7 +118,7 @@ fn parked_tasks_are_cancelled_at_shutdown() {
 fn shutdown_timeout_cancels_tasks_queued_behind_a_stuck_worker() {
     with_timeout(60, || {
         let ex = Builder::new().worker_threads(1).build().unwrap();
-        let (parked, parked_drops) = parked_tasks(&ex, 10, false);
+        let (parked, parked_drops, wakers) = parked_tasks(&ex, 10, false);
         let child_drops = Arc::new(AtomicUsize::new(0));
         let (stuck_tx, stuck_rx) = mpsc::channel::<()>();
         let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -149,6 +153,7 @@ fn shutdown_timeout_cancels_tasks_queued_behind_a_stuck_worker() {
         // The detached worker finishes its poll, then drops the (cancelled) task.
         let err = futures::executor::block_on(stuck).unwrap_err();
         assert!(err.is_cancelled());
+        drop(wakers);
     });
 }
 
@@ -227,7 +232,7 @@ fn background_shutdown_cancels_parked_tasks() {
             .unhandled_panic(|_, _| {})
             .build()
             .unwrap();
-        let (_parked, drops) = parked_tasks(&ex, 10, false);
+        let (_parked, drops, wakers) = parked_tasks(&ex, 10, false);
         let slot: Arc<Mutex<Option<Executor>>> = Arc::default();
         let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
         let s = slot.clone();
@@ -243,5 +248,6 @@ fn background_shutdown_cancels_parked_tasks() {
         wait_until("the parked tasks to be cancelled", || {
             drops.load(SeqCst) == 10
         });
+        drop(wakers);
     });
 }

@@ -2,8 +2,7 @@
 //! (for `StreamReader::at_eof`), and a waker for one non-blocking attempt.
 
 use std::os::fd::RawFd;
-use std::sync::{Arc, OnceLock};
-use std::task::{Wake, Waker};
+use std::task::Waker;
 
 /// True when `fd` has reached end of stream: it polls readable (or hung up)
 /// and has no bytes to read. A pending error (`POLLERR`) is not end of stream:
@@ -32,18 +31,14 @@ pub(crate) fn fd_at_eof(fd: RawFd) -> bool {
     r == 0 && available == 0
 }
 
-struct Noop;
-
-impl Wake for Noop {
-    fn wake(self: Arc<Self>) {}
-}
-
 /// A waker that does nothing, for one non-blocking attempt at an operation
-/// whose caller does not wait (`StreamWriter::write` sending at once). The
-/// crate's rust-version predates `Waker::noop`.
+/// whose caller does not wait (`StreamWriter::write` sending at once).
+///
+/// A static one, not an `Arc` of a zero-sized type kept in a `OnceLock`: that
+/// allocation would be 16 bytes whose only pointer (the waker's data pointer)
+/// points past its end, so LeakSanitizer reported it as leaked.
 pub(crate) fn noop_waker() -> &'static Waker {
-    static NOOP: OnceLock<Waker> = OnceLock::new();
-    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
+    futures_task::noop_waker_ref()
 }
 
 /// One non-blocking `read(2)` of `fd` into `buf`, whatever the reactor last

@@ -55,6 +55,15 @@ pub(crate) fn runtime() -> corio::Runtime {
         .expect("build a runtime")
 }
 
+/// True when ci/asan.sh or ci/tsan.sh runs the tests (they set `CORIO_SANITIZER`).
+/// Stack painting cannot work there: AddressSanitizer moves locals to a heap-allocated
+/// "fake stack" (detect_stack_use_after_return), so the address of a local says nothing
+/// about the thread's stack and painting below it writes to unmapped memory; both
+/// sanitizers also grow every frame, so the figures would not be corio's.
+pub fn under_sanitizer() -> bool {
+    std::env::var_os("CORIO_SANITIZER").is_some()
+}
+
 /// Paint on this thread's stack, to find how deep the calls made after it reach.
 ///
 /// `Paint::below(&local, depth)` fills `depth` bytes starting 16 KiB below `local` (a
