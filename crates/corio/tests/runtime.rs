@@ -306,7 +306,7 @@ fn two_runtimes_share_the_reactor() {
             rt.block_on(corio::sleep(Duration::from_millis(30)));
             let took = start.elapsed();
             assert!(
-                took >= Duration::from_millis(30) && took < Duration::from_secs(2),
+                took >= Duration::from_millis(30) && took < Duration::from_secs(10),
                 "{took:?}"
             );
         }
@@ -316,7 +316,9 @@ fn two_runtimes_share_the_reactor() {
             let t = corio::create_task(corio::sleep(Duration::from_millis(30)));
             t.await.unwrap();
         });
-        assert!(start.elapsed() < Duration::from_secs(2));
+        // Generous: this checks the timer fires (nobody driving the reactor would hang
+        // until the 30 s timeout), not how fast.
+        assert!(start.elapsed() < Duration::from_secs(10));
     });
 }
 

@@ -21,7 +21,8 @@ fn sleep_and_sleep_until_wait_at_least_that_long() {
         assert!(start.elapsed() >= ms(50));
         corio::sleep_until(start + ms(80)).await;
         let e = start.elapsed();
-        assert!(e >= ms(80) && e < ms(2000), "{e:?}");
+        // The upper bound only catches a lost timer, not slowness (a loaded machine).
+        assert!(e >= ms(80) && e < ms(10_000), "{e:?}");
     });
 }
 
@@ -35,7 +36,7 @@ fn interval_ticks() {
         }
         // first tick is immediate, then 3 periods
         let e = start.elapsed();
-        assert!(e >= ms(55) && e < ms(2000), "{e:?}");
+        assert!(e >= ms(55) && e < ms(10_000), "{e:?}");
     });
 }
 
