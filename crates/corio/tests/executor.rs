@@ -48,7 +48,10 @@ fn blocking_work_does_not_block_the_workers() {
             }
         });
         for r in corio::gather(blocking).await {
-            assert!(r.unwrap() >= 10, "the ticker ran while the blocking jobs did");
+            assert!(
+                r.unwrap() >= 10,
+                "the ticker ran while the blocking jobs did"
+            );
         }
         ticker.await.unwrap();
     });
