@@ -60,7 +60,7 @@ pub(crate) fn runtime() -> corio::Runtime {
 /// "fake stack" (detect_stack_use_after_return), so the address of a local says nothing
 /// about the thread's stack and painting below it writes to unmapped memory; both
 /// sanitizers also grow every frame, so the figures would not be corio's.
-pub fn under_sanitizer() -> bool {
+pub(crate) fn under_sanitizer() -> bool {
     std::env::var_os("CORIO_SANITIZER").is_some()
 }
 
