@@ -127,6 +127,9 @@ pub(crate) struct LocalTasks {
     inbox: Arc<Inbox>,
     /// The batch taken from the inbox, run one per call to `next`.
     ready: RefCell<VecDeque<Runnable>>,
+    /// `ready` may hold a task: lets `next` answer "none" without touching `ready`
+    /// (it is asked on every other tick of a busy worker).
+    maybe_ready: Cell<bool>,
     list: Rc<List>,
 }
 
@@ -143,6 +146,7 @@ impl LocalTasks {
         LocalTasks {
             inbox: Arc::new(inbox),
             ready: RefCell::new(VecDeque::new()),
+            maybe_ready: Cell::new(false),
             list: Rc::new(List {
                 tasks: RefCell::new(Slab::new()),
                 closed: Cell::new(false),
@@ -150,24 +154,31 @@ impl LocalTasks {
         }
     }
 
-    /// The next local task to run, if any (protocol step 3).
+    /// The next local task to run, if any (protocol step 3). The common answer,
+    /// "none", costs a `Cell` read and a relaxed load.
+    #[inline]
     pub(crate) fn next(&self) -> Option<Runnable> {
-        if let Some(runnable) = self.ready.borrow_mut().pop_front() {
-            return Some(runnable);
-        }
-        if !self.inbox.pending.load(Relaxed) {
+        if !self.maybe_ready.get() && !self.inbox.pending.load(Relaxed) {
             return None;
         }
-        self.inbox.pending.store(false, SeqCst);
+        self.next_slow()
+    }
+
+    fn next_slow(&self) -> Option<Runnable> {
         let mut ready = self.ready.borrow_mut();
-        // `ready` is empty: swapping hands its buffer to the inbox for reuse.
-        std::mem::swap(&mut *ready, &mut *lock(&self.inbox.queue));
-        ready.pop_front()
+        if ready.is_empty() && self.inbox.pending.load(Relaxed) {
+            self.inbox.pending.store(false, SeqCst);
+            // `ready` is empty: swapping hands its buffer to the inbox for reuse.
+            std::mem::swap(&mut *ready, &mut *lock(&self.inbox.queue));
+        }
+        let next = ready.pop_front();
+        self.maybe_ready.set(!ready.is_empty());
+        next
     }
 
     /// Is a local task ready to run? (A wake condition before parking, step 2.)
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.borrow().is_empty() || self.inbox.pending.load(SeqCst)
+        self.maybe_ready.get() || self.inbox.pending.load(SeqCst)
     }
 
     /// Local tasks spawned here whose future is not yet dropped.
@@ -201,6 +212,7 @@ impl LocalTasks {
         drop(tasks);
         // Spawned on its home: straight to the batch, no lock and no wake-up.
         self.ready.borrow_mut().push_back(runnable);
+        self.maybe_ready.set(true);
         task
     }
 
@@ -232,6 +244,7 @@ impl LocalTasks {
                 }
             }
         }
+        self.maybe_ready.set(false);
     }
 }
 
