@@ -1366,6 +1366,15 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    #[cfg(feature = "sim")]
+    if crate::sim::is_active() {
+        panic!(
+            "corio::create_local_task() inside a corio::sim simulation: the simulation does not \
+             model tasks pinned to one worker yet; spawn a Send future with corio::create_task"
+        );
+    }
+    // The runtime gives the defaults and the task list; the thread's home (a worker,
+    // or a `block_on` thread) comes from corio-scheduler's thread-local context.
     match Handle::try_current() {
         Some(h) => h.spawn_local_opts(fut, name, grace, location),
         None => panic!("{NO_LOCAL_CONTEXT}"),
