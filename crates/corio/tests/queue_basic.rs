@@ -37,7 +37,7 @@ fn bounded_queue_reports_full_and_empty() {
     assert!(q.full());
     let err = q.put_nowait('c').unwrap_err();
     assert!(err.is_full());
-    assert!(err.to_string().contains("QueueFull"));
+    assert_eq!(err.to_string(), "queue is full");
     assert_eq!(err.into_inner(), 'c');
     assert_eq!(q.qsize(), 2);
     // Unbounded: never full.
