@@ -5,10 +5,10 @@
 //! them like `pstree`:
 //!
 //! ```text
-//! └── task 1 'main' (src/main.rs:40) running on worker 0, 3 polls, busy 1.2ms
-//!     ├── task 2 'accept' (src/main.rs:12) waiting at src/net.rs:30 for 4.1s
-//!     │   └── task 5 (src/main.rs:18) waiting at src/main.rs:21 for 0.3s
-//!     └── task 3 'ticker' (src/main.rs:14) scheduled
+//! └── task 1 'main' spawned at src/main.rs:40 running on worker 0, 3 polls, busy 1.2ms
+//!     ├── task 2 'accept' spawned at src/main.rs:12 waiting at src/net.rs:30 for 4.1s
+//!     │   └── task 5 spawned at src/main.rs:18 waiting at src/main.rs:21 for 0.3s
+//!     └── task 3 'ticker' spawned at src/main.rs:14 scheduled
 //! ```
 //!
 //! ```
@@ -178,13 +178,8 @@ impl TaskSnapshot {
 
 impl fmt::Display for TaskSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {}", self.id())?;
-        if let Some(name) = self.name() {
-            write!(f, " '{name}'")?;
-        }
-        if let Some(loc) = self.location() {
-            write!(f, " ({loc})")?;
-        }
+        // The identity as every report prints it: "task 2 'accept' spawned at ...".
+        write!(f, "{}", self.meta)?;
         match (self.state, self.waiting_at) {
             (TaskState::Waiting, Some(at)) => write!(f, " waiting at {at}")?,
             (state, _) => write!(f, " {state}")?,

@@ -218,23 +218,22 @@ impl<C: Container> fmt::Debug for GenericQueue<C> {
 /// below drop without one.
 impl<C> GenericQueue<C> {
     fn cancel_get(&self, key: WaitKey) {
-        let mut wakes = WakeList::new();
-        {
-            let mut st = lock(&self.inner.state);
-            if st.getters.cancel(key).is_some() {
-                // We were woken for an item we will not take: wake the next getter.
-                let _ = st.getters.notify_one((), &mut wakes);
-            }
-        }
-        wakes.wake();
+        self.cancel_wait(key, |st| &mut st.getters);
     }
 
     fn cancel_put(&self, key: WaitKey) {
+        self.cancel_wait(key, |st| &mut st.putters);
+    }
+
+    /// Removes a dropped getter's or putter's registration from its list.
+    fn cancel_wait(&self, key: WaitKey, list: fn(&mut State<C>) -> &mut WaitList<()>) {
         let mut wakes = WakeList::new();
         {
             let mut st = lock(&self.inner.state);
-            if st.putters.cancel(key).is_some() {
-                let _ = st.putters.notify_one((), &mut wakes);
+            let waiters = list(&mut st);
+            if waiters.cancel(key).is_some() {
+                // It was woken for a turn it will not take: wake the next one.
+                let _ = waiters.notify_one((), &mut wakes);
             }
         }
         wakes.wake();
