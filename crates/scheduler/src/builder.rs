@@ -380,6 +380,11 @@ impl Builder {
                 }
             }
         }
+        // Under loom the models drive the monitor's steps themselves
+        // (`loom_model::Monitor`): its ticking loop would not end.
+        #[cfg(loom)]
+        drop(monitor_parker);
+        #[cfg(not(loom))]
         if let Some(parker) = monitor_parker {
             if let Err(err) = stall::start_monitor(shared.clone(), parker) {
                 drop(Executor::from_parts(handle, threads));

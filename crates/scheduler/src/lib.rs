@@ -41,6 +41,9 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+// Under loom no stall monitor thread is started (the models drive its hook steps):
+// its loop and what only it uses are dead code there.
+#![cfg_attr(loom, allow(dead_code))]
 
 mod builder;
 mod context;
@@ -107,6 +110,33 @@ pub mod loom_model {
         /// Workers searching now.
         pub fn num_searching(&self) -> usize {
             self.0.num_searching()
+        }
+    }
+
+    /// The stall monitor of an executor built with a park hook and a stall threshold,
+    /// for the model to drive (under loom the builder starts no monitor thread). Its own
+    /// parker is not modelled: only the steps that touch the park hook.
+    pub struct Monitor(crate::stall::Monitor);
+
+    impl Monitor {
+        /// The monitor of `handle`'s executor.
+        ///
+        /// # Panics
+        /// If the executor was built without a stall threshold.
+        pub fn new(handle: &crate::Handle) -> Monitor {
+            let monitor =
+                crate::stall::Monitor::new(handle.shared.clone(), crate::sync::Parker::new());
+            Monitor(monitor.expect("build the executor with stall_threshold(Some(_))"))
+        }
+        /// Protocol step 5 once, as the monitor does while a worker is stalled: wake a
+        /// parked worker to take the hook, or wait in the hook itself (one tick).
+        /// Returns `true` if it waited in the hook.
+        pub fn drive_reactor(&self) -> bool {
+            self.0.drive_reactor()
+        }
+        /// Has shutdown begun (the monitor's loop ends)?
+        pub fn shutting_down(&self) -> bool {
+            self.0.shutting_down()
         }
     }
 

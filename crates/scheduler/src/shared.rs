@@ -53,8 +53,8 @@ use crate::owned::OwnedTasks;
 use crate::park::Park;
 use crate::stall::{MonitorShared, StallConfig};
 use crate::sync::{
-    lock, thread, AtomicBool, AtomicPtr, AtomicU64, Condvar, Injector, Mutex, Ordering::*, Steal,
-    Stealer, Unparker,
+    fence, lock, thread, AtomicBool, AtomicPtr, AtomicU64, Condvar, Injector, Mutex, Ordering::*,
+    Steal, Stealer, Unparker,
 };
 use crate::worker::WorkerCore;
 
@@ -247,16 +247,46 @@ impl Shared {
 
     /// Wakes `worker` wherever it sleeps. Its own parker's token is sticky; if it is in
     /// (or entering) the park hook, the hook is unparked too. The worker stores `in_hook`
-    /// then re-reads its wake condition, we changed the condition then read `in_hook`
-    /// (both `SeqCst`): one of us sees the other.
+    /// then re-reads its wake condition ([`Shared::wait_in_hook`]), we changed the
+    /// condition then read `in_hook`, each side with a `SeqCst` fence in between: one
+    /// of us sees the other.
     pub(crate) fn unpark_worker(&self, worker: usize) {
         let remote = &self.remotes[worker];
         remote.unparker.unpark();
+        fence(SeqCst);
         if remote.in_hook.load(SeqCst) {
             if let Some(hook) = &self.park_hook {
                 hook.unpark();
             }
         }
+    }
+
+    /// Takes the park hook if no other thread holds it (`hook_busy`), waits in it, and
+    /// gives it back: the step a parking worker and the stall monitor share. The taker
+    /// announces itself in `waiter` (its `in_hook` flag) and then checks `may_wait`;
+    /// whoever changes what `may_wait` reads and then reads `waiter` unparks the hook.
+    /// Both sides put a `SeqCst` fence between their store and their load (a Dekker
+    /// pair: one of the two sees the other, so no wake-up is lost between the check
+    /// and [`Park::park`]; fences rather than `SeqCst` accesses alone, which loom
+    /// models as acquire/release and where it then finds a lost wake-up). Returns `None` if another thread
+    /// holds the hook, else what `Park::park` returned (`true` without waiting when
+    /// `may_wait` said no: the taker was woken).
+    pub(crate) fn wait_in_hook(
+        &self,
+        hook: &dyn Park,
+        waiter: &AtomicBool,
+        may_wait: impl FnOnce() -> bool,
+        timeout: Option<Duration>,
+    ) -> Option<bool> {
+        if self.hook_busy.swap(true, Acquire) {
+            return None;
+        }
+        waiter.store(true, SeqCst);
+        fence(SeqCst);
+        let parked = if may_wait() { hook.park(timeout) } else { true };
+        waiter.store(false, SeqCst);
+        self.hook_busy.store(false, Release);
+        Some(parked)
     }
 
     /// Does any queue or LIFO slot hold a task? (Idle rule 4's last look.)

@@ -44,9 +44,11 @@
 //!    hook (`hook_busy` is clear), the monitor hands the hook over: it wakes a parked
 //!    worker that is not in the hook (a spurious wake-up on its own parker: the worker
 //!    is still in the sleepers list, loops, finds the hook free and waits in it). If no
-//!    worker is parked, the monitor takes `hook_busy` itself and waits in the hook for
-//!    one tick (`Park::park(Some(tick))`); wakers fired there schedule through the
-//!    injector. When it leaves the hook it wakes a parked worker to take it, so the hook
+//!    worker is parked, the monitor takes the hook itself and waits in it for one tick
+//!    (`Park::park(Some(tick))`); wakers fired there schedule through the injector.
+//!    Taking the hook is one step the monitor and a parking worker share
+//!    (`Shared::wait_in_hook`): take `hook_busy`, store its own `in_hook` flag, re-check
+//!    whether it may wait (for the monitor: no shutdown), wait, clear both. When it leaves the hook it wakes a parked worker to take it, so the hook
 //!    is never left empty while a worker sleeps on its own parker. A thread that runs a
 //!    task is never the one the reactor waits for.
 //! 6. **Replace.** When every active worker is stalled, the monitor starts an extra
@@ -61,8 +63,10 @@
 //!    is in it); the monitor sees the flag and exits. Extra workers stop like the base
 //!    workers, and the executor waits for them too.
 //!
-//! Steps 1 and 5 (the hook hand-over racing with a worker leaving the hook and with
-//! shutdown) are model-checked with loom in `tests/loom.rs`.
+//! Step 5 (the monitor taking the hook over, racing with the worker that leaves it to
+//! run a task) and step 8 for a monitor waiting in the hook are model-checked with
+//! loom in `tests/loom.rs`, which drives the monitor's steps itself (under loom the
+//! builder starts no monitor thread). The monitor's own parker (step 1) is not.
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -72,7 +76,7 @@ use corio_core::Runnable;
 
 use crate::shared::Shared;
 use crate::stall_time::PollClock;
-use crate::sync::{lock, thread, Arc, AtomicBool, AtomicUsize, Mutex, Ordering::*, Parker};
+use crate::sync::{fence, lock, thread, Arc, AtomicBool, AtomicUsize, Mutex, Ordering::*, Parker};
 use crate::thread_stats::ThreadStats;
 use crate::worker::{worker_main, WorkerCore};
 
@@ -233,6 +237,9 @@ impl Shared {
     pub(crate) fn wake_monitor(&self) {
         if let Some(m) = &self.monitor {
             m.unparker.unpark();
+            // The Dekker pair of `Shared::wait_in_hook` (the monitor re-checks
+            // `shutdown` after storing its `in_hook`).
+            fence(SeqCst);
             if m.in_hook.load(SeqCst) {
                 if let Some(hook) = &self.park_hook {
                     hook.unpark();
@@ -281,7 +288,7 @@ struct Watch {
 }
 
 /// The monitor thread's state.
-struct Monitor {
+pub(crate) struct Monitor {
     shared: Arc<Shared>,
     parker: Parker,
     threshold: Duration,
@@ -294,31 +301,8 @@ struct Monitor {
 /// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
 /// config). The thread exits at shutdown.
 pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Result<()> {
-    let Some(cfg) = &shared.config.stall else {
+    let Some(monitor) = Monitor::new(shared, parker) else {
         return Ok(());
-    };
-    let threshold = cfg.threshold;
-    let now = Instant::now();
-    let watches = (0..shared.remotes.len())
-        .map(|_| Watch {
-            polls: 0,
-            since: now,
-            reported: false,
-            task_id: 0,
-            location: None,
-            clock: None,
-        })
-        .collect();
-    let stats = (0..shared.remotes.len())
-        .map(|_| ThreadStats::new())
-        .collect();
-    let monitor = Monitor {
-        shared,
-        parker,
-        threshold,
-        tick: tick_of(threshold),
-        watches,
-        stats,
     };
     thread::Builder::new()
         .name("corio-monitor".into())
@@ -327,13 +311,42 @@ pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Res
 }
 
 impl Monitor {
+    /// The monitor of `shared`; `None` if it has no stall config.
+    pub(crate) fn new(shared: Arc<Shared>, parker: Parker) -> Option<Monitor> {
+        let threshold = shared.config.stall.as_ref()?.threshold;
+        let now = Instant::now();
+        let watches = (0..shared.remotes.len())
+            .map(|_| Watch {
+                polls: 0,
+                since: now,
+                reported: false,
+                task_id: 0,
+                location: None,
+                clock: None,
+            })
+            .collect();
+        let stats = (0..shared.remotes.len())
+            .map(|_| ThreadStats::new())
+            .collect();
+        Some(Monitor {
+            shared,
+            parker,
+            threshold,
+            tick: tick_of(threshold),
+            watches,
+            stats,
+        })
+    }
+}
+
+impl Monitor {
     fn run(mut self) {
         loop {
-            if self.shared.shutdown.load(SeqCst) {
+            if self.shutting_down() {
                 return;
             }
             let state = self.look();
-            if self.shared.shutdown.load(SeqCst) {
+            if self.shutting_down() {
                 return;
             }
             if state.stalled > 0 && self.drive_reactor() {
@@ -346,6 +359,11 @@ impl Monitor {
                 self.park_timeout(self.tick);
             }
         }
+    }
+
+    /// Shutdown has begun: the monitor's loop ends (step 8).
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shared.shutdown.load(SeqCst)
     }
 
     /// Step 1: sleep without a timeout, unless a worker is awake after all.
@@ -488,26 +506,21 @@ impl Monitor {
     }
 
     /// Step 5. Returns `true` if the monitor spent the tick waiting in the hook.
-    fn drive_reactor(&self) -> bool {
+    pub(crate) fn drive_reactor(&self) -> bool {
         let shared = &*self.shared;
         let (Some(hook), Some(m)) = (&shared.park_hook, &shared.monitor) else {
             return false;
         };
-        if shared.hook_busy.load(SeqCst) {
+        if shared.hook_busy.load(SeqCst) || self.wake_parked_worker_for_hook() {
             return false;
         }
-        if self.wake_parked_worker_for_hook() {
+        let may_wait = || !shared.shutdown.load(SeqCst);
+        if shared
+            .wait_in_hook(&**hook, &m.in_hook, may_wait, Some(self.tick))
+            .is_none()
+        {
             return false;
         }
-        if shared.hook_busy.swap(true, Acquire) {
-            return false;
-        }
-        m.in_hook.store(true, SeqCst);
-        if !shared.shutdown.load(SeqCst) {
-            hook.park(Some(self.tick));
-        }
-        m.in_hook.store(false, SeqCst);
-        shared.hook_busy.store(false, Release);
         // Never leave the hook empty while a worker sleeps on its own parker.
         self.wake_parked_worker_for_hook();
         true

@@ -510,25 +510,15 @@ impl WorkerCx {
     fn park_once(&self) {
         let shared = &*self.shared;
         if let Some(hook) = &shared.park_hook {
-            if !shared.hook_busy.swap(true, Acquire) {
-                let remote = self.remote();
-                remote.in_hook.store(true, SeqCst);
-                // Re-check the wake conditions after announcing `in_hook` (the Dekker
-                // pair with `Shared::unpark_worker` and the main future's waker).
-                let parked = if shared.idle.is_parked(self.core.index)
+            let me = self.core.index;
+            let may_wait = || {
+                shared.idle.is_parked(me)
                     && !shared.shutdown.load(SeqCst)
                     && !self.main_woken()
                     && !self.local.has_ready()
-                {
-                    hook.park(None)
-                } else {
-                    true
-                };
-                remote.in_hook.store(false, SeqCst);
-                shared.hook_busy.store(false, Release);
-                if parked {
-                    return;
-                }
+            };
+            if shared.wait_in_hook(&**hook, &self.remote().in_hook, may_wait, None) == Some(true) {
+                return;
             }
         }
         self.core.parker.park();

@@ -320,3 +320,158 @@ fn local_task_woken_home_current_thread() {
         });
     });
 }
+
+/// A park hook standing in for the reactor: one I/O event arrives
+/// ([`ModelReactor::arrive`]) and is delivered by whichever thread waits in the hook
+/// or polls it. `park` ignores its timeout (a tick that passes delivers nothing): in
+/// these models every wake-up must be explicit, and a lost one is a deadlock loom
+/// reports. Two threads in the hook at once fail the model.
+#[derive(Default)]
+struct ModelReactor {
+    state: loom::sync::Mutex<ReactorState>,
+    waiting: loom::sync::Condvar,
+    inside: AtomicUsize,
+}
+
+#[derive(Default)]
+struct ReactorState {
+    /// `unpark` was called (sticky, like `polling::Poller::notify`).
+    token: bool,
+    /// The event arrived and nobody delivered it yet.
+    event: bool,
+    delivered: bool,
+}
+
+impl ModelReactor {
+    fn state(&self) -> loom::sync::MutexGuard<'_, ReactorState> {
+        self.state.lock().unwrap()
+    }
+
+    /// The I/O event arrives (a thread waiting in the hook returns).
+    fn arrive(&self) {
+        self.state().event = true;
+        self.waiting.notify_all();
+    }
+
+    fn delivered(&self) -> bool {
+        self.state().delivered
+    }
+}
+
+impl corio_scheduler::Park for ModelReactor {
+    fn park(&self, _timeout: Option<std::time::Duration>) -> bool {
+        assert_eq!(
+            self.inside.fetch_add(1, SeqCst),
+            0,
+            "two threads in the hook"
+        );
+        let mut state = self.state();
+        loop {
+            if state.event {
+                state.event = false;
+                state.delivered = true;
+                break;
+            }
+            if state.token {
+                state.token = false;
+                break;
+            }
+            state = self.waiting.wait(state).unwrap();
+        }
+        drop(state);
+        self.inside.fetch_sub(1, SeqCst);
+        true
+    }
+
+    fn unpark(&self) {
+        self.state().token = true;
+        self.waiting.notify_all();
+    }
+
+    fn poll_ready(&self) {
+        let mut state = self.state();
+        if state.event {
+            state.event = false;
+            state.delivered = true;
+        }
+    }
+}
+
+/// One worker with the model reactor as its park hook, and its stall monitor (driven
+/// by the model).
+fn executor_with_reactor() -> (
+    corio_scheduler::Executor,
+    std::sync::Arc<ModelReactor>,
+    corio_scheduler::loom_model::Monitor,
+) {
+    // A std `Arc` (the builder's type): loom does not need to see its counts.
+    let reactor = std::sync::Arc::new(ModelReactor::default());
+    let ex = Builder::new()
+        .worker_threads(1)
+        .park_hook(reactor.clone())
+        .stall_threshold(Some(std::time::Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let monitor = corio_scheduler::loom_model::Monitor::new(ex.handle());
+    (ex, reactor, monitor)
+}
+
+/// The reactor hand-over (stall monitor step 5): the only worker waits in the hook, is
+/// woken to run a task, and that task blocks it until an I/O event is delivered. The
+/// monitor, racing with the worker leaving the hook, takes the hook over: whatever the
+/// interleaving the event is delivered (by the worker before it left, or by the
+/// monitor), never by two threads in the hook at once, and shutdown then ends
+/// everything (a lost wake-up would be a deadlock).
+#[test]
+fn monitor_takes_the_hook_from_a_worker_running_a_task() {
+    loom::model(|| {
+        let (ex, reactor, monitor) = executor_with_reactor();
+        let r = reactor.clone();
+        let blocker = ex.spawn(async move {
+            // A blocking call: holds the worker until the event is delivered.
+            while !r.delivered() {
+                thread::yield_now();
+            }
+        });
+        let r = reactor.clone();
+        let monitor = thread::spawn(move || {
+            while !r.delivered() && !monitor.shutting_down() {
+                if !monitor.drive_reactor() {
+                    thread::yield_now();
+                }
+            }
+        });
+        reactor.arrive();
+        ex.block_on(blocker).unwrap();
+        drop(ex);
+        monitor.join().unwrap();
+        assert!(reactor.delivered());
+    });
+}
+
+/// Shutdown racing with the monitor taking the hook (step 8): the worker runs a task
+/// that blocks it, so the monitor waits in the hook, with nothing to wake it there but
+/// `begin_shutdown` (its `in_hook` flag against the shutdown flag, both `SeqCst`).
+#[test]
+fn shutdown_wakes_the_monitor_in_the_hook() {
+    loom::model(|| {
+        let (ex, _reactor, monitor) = executor_with_reactor();
+        let stop = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let _blocker = ex.spawn(async move {
+            while !s.load(SeqCst) {
+                thread::yield_now();
+            }
+        });
+        // Until it has waited in the hook once (or shutdown began).
+        let monitor = thread::spawn(move || {
+            while !monitor.shutting_down() && !monitor.drive_reactor() {
+                thread::yield_now();
+            }
+        });
+        let shutdown = thread::spawn(move || drop(ex));
+        stop.store(true, SeqCst);
+        shutdown.join().unwrap();
+        monitor.join().unwrap();
+    });
+}
