@@ -58,6 +58,13 @@
 //! - [`net`] is an in-memory TCP-like network (latency, lost connections,
 //!   partitions) with the same `futures_io` traits as [`crate::net`].
 //!
+//! A simulation has no [`Handle`](crate::Handle): `Handle::current()`,
+//! `call_soon`/`call_later`/`call_at` and the task tree are runtime
+//! features. Tests that measure the real clock (`start.elapsed()`) do not
+//! carry over either: virtual sleeps take no real time. The facade's own
+//! task-group, task-group-scope and cancellation-of-waiters test files run
+//! under simulation unchanged (`tests/sim_facade.rs`).
+//!
 //! # Leaks of non-determinism
 //!
 //! A run fails with [`SimErrorKind::Leak`], at the step where it happened,

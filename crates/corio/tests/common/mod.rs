@@ -30,13 +30,33 @@ where
     }
 }
 
-/// `corio::run(fut)` with a timeout.
+/// `corio::run(fut)` with a timeout. Compiled into tests/sim_facade.rs, it
+/// runs `fut` in a `corio::sim` simulation instead (seed `CORIO_SIM_SEED`,
+/// default 0), so those test files run unchanged under simulation too.
 pub(crate) fn run<F>(secs: u64, fut: F) -> F::Output
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    #[cfg(feature = "sim")]
+    if module_path!().starts_with("sim_facade::") {
+        return timeout(secs, move || simulate(fut));
+    }
     timeout(secs, move || corio::run(fut))
+}
+
+/// Runs `fut` as a simulation's main future; a failure (a panic, a deadlock,
+/// a leak of real time or I/O) fails the test with the simulation's report.
+#[cfg(feature = "sim")]
+fn simulate<F: std::future::Future + 'static>(fut: F) -> F::Output {
+    let seed = std::env::var(corio::sim::SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    match corio::sim::Config::new().run_seed(seed, fut) {
+        Ok(out) => out.into_output(),
+        Err(e) => panic!("under corio::sim: {e}"),
+    }
 }
 
 /// Counts drops of the values it hands out.
