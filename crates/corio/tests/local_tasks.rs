@@ -402,3 +402,14 @@ fn current_thread_shutdown_cancels_pending_tasks_without_hanging() {
         assert!(sleeper.wait_blocking().unwrap_err().is_cancelled());
     });
 }
+
+/// The simulation does not model pinned tasks: it says so instead of claiming that
+/// no runtime runs.
+#[cfg(feature = "sim")]
+#[test]
+#[should_panic(expected = "does not model tasks pinned to one worker")]
+fn in_a_simulation_it_panics_saying_so() {
+    corio::sim::check(|| async {
+        drop(corio::create_local_task(async {}));
+    });
+}
