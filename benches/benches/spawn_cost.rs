@@ -13,8 +13,9 @@
 //!
 //! Modes: `scheduler` (corio-scheduler's `Handle::spawn`), `facade` (no context
 //! variable set), `facade-vars` (8 context variables set in the spawning task, so
-//! every child starts with a copy of them). Without valgrind it prints ns per task,
-//! which on the shared machine is only a rough figure.
+//! every child starts with a copy of them), `facade-yield` (one task awaits
+//! `yield_now` `N` times: the per-poll cost, no spawn). Without valgrind it prints
+//! ns per task, which on the shared machine is only a rough figure.
 
 #![allow(missing_docs)]
 
@@ -58,6 +59,21 @@ fn facade(n: u64, vars: bool) -> u64 {
     rt.block_on(outer).expect("outer task")
 }
 
+/// One task awaiting `yield_now` `n` times; returns the sum `facade` would.
+fn facade_yield(n: u64) -> u64 {
+    let rt = corio::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .expect("building the corio runtime");
+    let outer = rt.handle().create_task(async move {
+        for _ in 0..n {
+            corio::yield_now().await;
+        }
+        n * n.saturating_sub(1) / 2
+    });
+    rt.block_on(outer).expect("outer task")
+}
+
 fn scheduler(n: u64) -> u64 {
     let ex = corio_scheduler::Builder::new()
         .worker_threads(1)
@@ -84,9 +100,10 @@ fn main() {
         "scheduler" => scheduler(n),
         "facade" => facade(n, false),
         "facade-vars" => facade(n, true),
+        "facade-yield" => facade_yield(n),
         "--bench" => facade(n, false),
         other => {
-            eprintln!("unknown mode {other}: use scheduler, facade or facade-vars");
+            eprintln!("unknown mode {other}: use scheduler, facade, facade-vars or facade-yield");
             std::process::exit(2);
         }
     };

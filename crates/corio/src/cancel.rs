@@ -239,6 +239,7 @@ use corio_reactor::timer::{now, sleep_until, Sleep};
 ///     assert!(!corio::cancel::is_cancelled());
 /// });
 /// ```
+#[inline]
 pub fn is_cancelled() -> bool {
     flag()
 }
