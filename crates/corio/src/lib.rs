@@ -166,6 +166,8 @@ pub use tree::{await_point, task_tree, AwaitPoint, TaskSnapshot, TaskState, Task
 
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(all(feature = "macros", feature = "sim"))]
+pub use corio_macros::sim_test;
 #[cfg(feature = "macros")]
 pub use corio_macros::{main, test};
 mod macros_support;

@@ -413,3 +413,30 @@ mod net {
         });
     }
 }
+
+#[cfg(feature = "macros")]
+mod macro_attr {
+    use std::time::Duration;
+
+    #[corio::sim_test]
+    async fn sim_test_runs_the_body_in_a_simulation() {
+        let start = corio::sim::now();
+        corio::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(corio::sim::now() - start, Duration::from_secs(3600));
+    }
+
+    #[corio::sim_test(worker_threads = 2)]
+    async fn sim_test_takes_worker_threads() {
+        let t = corio::create_task(async { 5 });
+        assert_eq!(t.await.unwrap(), 5);
+    }
+
+    #[corio::sim_test]
+    #[should_panic(
+        expected = "replay it with:\n    CORIO_SIM_SEED=0 cargo test -p corio --test sim"
+    )]
+    async fn sim_test_reports_a_failing_seed() {
+        corio::yield_now().await;
+        panic!("planted");
+    }
+}

@@ -71,10 +71,31 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
 }
 
+/// Runs an `async fn` test as a `corio::sim` deterministic simulation under
+/// many seeds (feature `sim` of corio): `corio::sim::check` with the
+/// environment's `CORIO_SIM_SEEDS` / `CORIO_SIM_SEED`. On failure the test
+/// panics with the seed and the command that replays it.
+///
+/// ```ignore
+/// #[corio::sim_test(worker_threads = 2)]
+/// async fn two_tasks_meet() {
+///     let t = corio::create_task(async { 1 });
+///     assert_eq!(t.await.unwrap(), 1);
+/// }
+/// ```
+///
+/// Options: `worker_threads = N` (simulated workers, default 4) and
+/// `crate = "path"`. The fn returns `()`; do not add `#[test]`.
+#[proc_macro_attribute]
+pub fn sim_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::SimTest, args.into(), item.into()).into()
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Main,
     Test,
+    SimTest,
 }
 
 impl Kind {
@@ -82,6 +103,7 @@ impl Kind {
         match self {
             Kind::Main => "#[corio::main]",
             Kind::Test => "#[corio::test]",
+            Kind::SimTest => "#[corio::sim_test]",
         }
     }
 }
@@ -152,6 +174,13 @@ fn parse_config(kind: Kind, args: TokenStream2) -> syn::Result<Config> {
                     ));
                 }
                 cfg.worker_threads = Some((n, span));
+            }
+            "flavor" if kind == Kind::SimTest => {
+                return Err(syn::Error::new(
+                    span,
+                    "#[corio::sim_test] has no `flavor`: a simulation runs on one thread and \
+                     simulates `worker_threads` workers",
+                ))
             }
             "flavor" => {
                 if flavor_seen {
@@ -266,13 +295,19 @@ fn check_signature(kind: Kind, func: &ItemFn) -> syn::Result<()> {
             format!("{attr} functions take no arguments"),
         ));
     }
-    if kind == Kind::Test {
+    if kind != Kind::Main {
         if let Some(a) = func.attrs.iter().find(|a| a.path().is_ident("test")) {
             return Err(syn::Error::new(
                 a.meta.span(),
-                "a second test attribute: #[corio::test] already adds #[test]; remove this one",
+                format!("a second test attribute: {attr} already adds #[test]; remove this one"),
             ));
         }
+    }
+    if kind == Kind::SimTest && !matches!(sig.output, syn::ReturnType::Default) {
+        return Err(syn::Error::new(
+            sig.output.span(),
+            "#[corio::sim_test] functions return `()`: a failure is a panic (assert!, unwrap)",
+        ));
     }
     Ok(())
 }
@@ -294,6 +329,27 @@ fn generate(kind: Kind, cfg: Config, mut func: ItemFn) -> TokenStream2 {
     let body = &func.block;
     let span = body.span();
     let name = func.sig.ident.to_string();
+    if kind == Kind::SimTest {
+        let workers = match cfg.worker_threads {
+            Some((n, _)) => quote!(.workers(#n)),
+            None => quote!(),
+        };
+        // A fresh body per seed: the closure is called once for each.
+        let new_body = quote_spanned! {span=>
+            {
+                #krate::sim::Config::from_env()#workers.check(|| async #body)
+            }
+        };
+        func.sig.asyncness = None;
+        match syn::parse2(new_body) {
+            Ok(block) => *func.block = block,
+            Err(e) => return e.to_compile_error(),
+        }
+        return quote! {
+            #[::core::prelude::v1::test]
+            #func
+        };
+    }
     // The turbofish fixes the async block's output to the fn's return type
     // before the body is checked, so `?` in the body converts errors into it.
     let new_body = quote_spanned! {span=>
@@ -312,7 +368,7 @@ fn generate(kind: Kind, cfg: Config, mut func: ItemFn) -> TokenStream2 {
         Err(e) => return e.to_compile_error(),
     }
     let test_attr = match kind {
-        Kind::Test => quote!(#[::core::prelude::v1::test]),
+        Kind::Test | Kind::SimTest => quote!(#[::core::prelude::v1::test]),
         Kind::Main => quote!(),
     };
     quote! {
