@@ -14,8 +14,15 @@
 //! Modes: `scheduler` (corio-scheduler's `Handle::spawn`), `facade` (no context
 //! variable set), `facade-vars` (8 context variables set in the spawning task, so
 //! every child starts with a copy of them), `facade-yield` (one task awaits
-//! `yield_now` `N` times: the per-poll cost, no spawn). Without valgrind it prints
-//! ns per task, which on the shared machine is only a rough figure.
+//! `yield_now` `N` times: the per-poll cost, no spawn) and `facade-ping-pong` (two
+//! tasks pass a number back and forth `N` times over bounded channels). A third argument
+//! `no-monitor` builds the runtime with `stall_threshold(None)`; compare with the
+//! default (monitor on, 10 ms) by instructions per unit of `N`. Callgrind runs the
+//! threads one at a time, far slower than natively, so the monitor thread ticks (every
+//! 2.5 ms of wall-clock time while a worker is busy) about 50 times more often per task
+//! than it would natively: `--separate-threads=yes` shows its share apart from the
+//! worker's. Without valgrind it prints ns per task, which on the shared machine is
+//! only a rough figure.
 
 #![allow(missing_docs)]
 
@@ -34,11 +41,18 @@ static VARS: [ContextVar<u64>; 8] = [
     ContextVar::new("v7"),
 ];
 
-fn facade(n: u64, vars: bool) -> u64 {
-    let rt = corio::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .expect("building the corio runtime");
+/// A one-worker facade runtime, with the stall monitor on (the default) or off.
+fn runtime(monitor: bool) -> corio::Runtime {
+    let builder = corio::Runtime::builder().worker_threads(1);
+    let builder = if monitor {
+        builder
+    } else {
+        builder.stall_threshold(None)
+    };
+    builder.build().expect("building the corio runtime")
+}
+
+fn facade(rt: &corio::Runtime, n: u64, vars: bool) -> u64 {
     let handle = rt.handle();
     let h = handle.clone();
     let outer = handle.create_task(async move {
@@ -59,19 +73,41 @@ fn facade(n: u64, vars: bool) -> u64 {
     rt.block_on(outer).expect("outer task")
 }
 
-/// One task awaiting `yield_now` `n` times; returns the sum `facade` would.
-fn facade_yield(n: u64) -> u64 {
-    let rt = corio::Runtime::builder()
-        .worker_threads(1)
-        .build()
-        .expect("building the corio runtime");
-    let outer = rt.handle().create_task(async move {
-        for _ in 0..n {
+/// One task yields `n` times; returns the sum `facade` would.
+fn yields(rt: &corio::Runtime, n: u64) -> u64 {
+    let task = rt.handle().create_task(async move {
+        let mut sum = 0;
+        for i in 0..n {
             corio::yield_now().await;
+            sum += i;
         }
-        n * n.saturating_sub(1) / 2
+        sum
     });
-    rt.block_on(outer).expect("outer task")
+    rt.block_on(task).expect("yielding task")
+}
+
+/// Two tasks pass a number back and forth `n` times; returns the sum `facade` would.
+fn ping_pong(rt: &corio::Runtime, n: u64) -> u64 {
+    use futures::{SinkExt, StreamExt};
+    let (mut ping_tx, mut ping_rx) = futures::channel::mpsc::channel::<u64>(1);
+    let (mut pong_tx, mut pong_rx) = futures::channel::mpsc::channel::<u64>(1);
+    let handle = rt.handle();
+    handle.create_task(async move {
+        while let Some(v) = ping_rx.next().await {
+            if pong_tx.send(v).await.is_err() {
+                break;
+            }
+        }
+    });
+    let pinger = handle.create_task(async move {
+        let mut sum = 0;
+        for i in 0..n {
+            ping_tx.send(i).await.expect("ponger alive");
+            sum += pong_rx.next().await.expect("ponger answers");
+        }
+        sum
+    });
+    rt.block_on(pinger).expect("pinging task")
 }
 
 fn scheduler(n: u64) -> u64 {
@@ -95,15 +131,19 @@ fn main() {
     // `cargo bench` passes `--bench`: run a short default then.
     let mode = args.get(1).map(String::as_str).unwrap_or("facade");
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let monitor = args.get(3).map(String::as_str) != Some("no-monitor");
     let start = Instant::now();
     let sum = match mode {
         "scheduler" => scheduler(n),
-        "facade" => facade(n, false),
-        "facade-vars" => facade(n, true),
-        "facade-yield" => facade_yield(n),
-        "--bench" => facade(n, false),
+        "facade" | "--bench" => facade(&runtime(monitor), n, false),
+        "facade-vars" => facade(&runtime(monitor), n, true),
+        "facade-yield" => yields(&runtime(monitor), n),
+        "facade-ping-pong" => ping_pong(&runtime(monitor), n),
         other => {
-            eprintln!("unknown mode {other}: use scheduler, facade, facade-vars or facade-yield");
+            eprintln!(
+                "unknown mode {other}: use scheduler, facade, facade-vars, facade-yield or \
+                 facade-ping-pong"
+            );
             std::process::exit(2);
         }
     };

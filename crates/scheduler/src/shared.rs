@@ -253,9 +253,10 @@ impl Shared {
     pub(crate) fn unpark_worker(&self, worker: usize) {
         let remote = &self.remotes[worker];
         remote.unparker.unpark();
-        fence(SeqCst);
-        if remote.in_hook.load(SeqCst) {
-            if let Some(hook) = &self.park_hook {
+        // Without a hook nobody waits in one (and the fence would be wasted).
+        if let Some(hook) = &self.park_hook {
+            fence(SeqCst);
+            if remote.in_hook.load(SeqCst) {
                 hook.unpark();
             }
         }

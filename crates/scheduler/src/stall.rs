@@ -237,11 +237,11 @@ impl Shared {
     pub(crate) fn wake_monitor(&self) {
         if let Some(m) = &self.monitor {
             m.unparker.unpark();
-            // The Dekker pair of `Shared::wait_in_hook` (the monitor re-checks
-            // `shutdown` after storing its `in_hook`).
-            fence(SeqCst);
-            if m.in_hook.load(SeqCst) {
-                if let Some(hook) = &self.park_hook {
+            if let Some(hook) = &self.park_hook {
+                // The Dekker pair of `Shared::wait_in_hook` (the monitor re-checks
+                // `shutdown` after storing its `in_hook`).
+                fence(SeqCst);
+                if m.in_hook.load(SeqCst) {
                     hook.unpark();
                 }
             }
