@@ -948,17 +948,32 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_placed::<OnWorkers, F>(fut, name, grace, location)
+    }
+
+    /// The one spawn path of tasks and local tasks: `P` says where the task runs.
+    fn spawn_placed<P, F>(
+        &self,
+        fut: F,
+        name: Option<Cow<'static, str>>,
+        grace: Option<Duration>,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future,
+        P: Place<Plain<F>> + Place<Coop<F>>,
+    {
         match grace.or(self.shared.cancel_grace) {
-            None => self.spawn_tracked(Plain { fut }, None, name, location),
+            None => self.spawn_tracked::<P, _, _>(Plain { fut }, None, name, location),
             Some(grace) => {
                 let state = CancelState::new(grace);
                 let coop = Coop::new(fut, state.clone());
-                self.spawn_tracked(coop, Some(state), name, location)
+                self.spawn_tracked::<P, _, _>(coop, Some(state), name, location)
             }
         }
     }
 
-    fn spawn_tracked<F, T>(
+    fn spawn_tracked<P, F, T>(
         &self,
         fut: F,
         coop: Option<Arc<CancelState>>,
@@ -966,14 +981,14 @@ impl Handle {
         location: &'static Location<'static>,
     ) -> Task<T>
     where
-        F: Future<Output = Option<T>> + Send + 'static,
-        T: Send + 'static,
+        F: Future<Output = Option<T>>,
+        P: Place<F>,
     {
         let builder = self.task_builder(name, location);
         // The task starts with a copy of its spawner's context variables
         // (asyncio's create_task copies the current context).
         let fut = corio_core::Context::current().scope(fut);
-        Task::from_core(self.shared.sched.spawn_with(builder, fut), coop)
+        Task::from_core(P::spawn(self, builder, fut), coop)
     }
 
     /// The metadata every task of this runtime gets, local or not: its parent (the
@@ -995,58 +1010,6 @@ impl Handle {
             b = b.name(name);
         }
         b
-    }
-
-    /// A local task on this thread (see [`create_local_task`]).
-    #[track_caller]
-    fn spawn_local_opts<F>(
-        &self,
-        fut: F,
-        name: Option<Cow<'static, str>>,
-        grace: Option<Duration>,
-        location: &'static Location<'static>,
-    ) -> Task<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        match grace.or(self.shared.cancel_grace) {
-            None => self.spawn_local_tracked(Plain { fut }, None, name, location),
-            Some(grace) => {
-                let state = CancelState::new(grace);
-                let coop = Coop::new(fut, state.clone());
-                self.spawn_local_tracked(coop, Some(state), name, location)
-            }
-        }
-    }
-
-    #[track_caller]
-    fn spawn_local_tracked<F, T>(
-        &self,
-        fut: F,
-        coop: Option<Arc<CancelState>>,
-        name: Option<Cow<'static, str>>,
-        location: &'static Location<'static>,
-    ) -> Task<T>
-    where
-        F: Future<Output = Option<T>> + 'static,
-        T: 'static,
-    {
-        // The scheduler lists local tasks on their own thread only: the runtime's
-        // local-task list lets every thread see them (all_tasks, the task tree).
-        let id = corio_core::TaskId::fresh();
-        let builder = self.task_builder(name, location).id(id);
-        let fut = corio_core::Context::current().scope(fut);
-        let spawned = self.shared.local_tasks.spawn(id, fut, |fut| {
-            corio_scheduler::try_spawn_local_with(builder, fut)
-        });
-        match spawned {
-            Ok(task) => Task::from_core(task, coop),
-            Err(fut) => {
-                drop(fut);
-                panic!("{NO_LOCAL_CONTEXT}")
-            }
-        }
     }
 
     /// Every live task of this runtime with what it is doing, in id (spawn)
@@ -1295,6 +1258,64 @@ where
     box_if_large!(fut => spawn_current("create_task_named", fut, name, None, location))
 }
 
+/// Where a spawned task runs: [`OnWorkers`] (any worker, so the future must be
+/// `Send`) or [`OnThisThread`] (a local task); both share `Handle::spawn_placed`.
+trait Place<F: Future> {
+    fn spawn(
+        h: &Handle,
+        builder: corio_core::Builder,
+        fut: corio_core::Scoped<F>,
+    ) -> corio_core::Task<F::Output>;
+}
+
+/// [`create_task`]: on the runtime's workers.
+struct OnWorkers;
+
+impl<F> Place<F> for OnWorkers
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[inline]
+    fn spawn(
+        h: &Handle,
+        builder: corio_core::Builder,
+        fut: corio_core::Scoped<F>,
+    ) -> corio_core::Task<F::Output> {
+        h.shared.sched.spawn_with(builder, fut)
+    }
+}
+
+/// [`create_local_task`]: on this thread, in corio-scheduler's home for it.
+struct OnThisThread;
+
+impl<F> Place<F> for OnThisThread
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn spawn(
+        h: &Handle,
+        builder: corio_core::Builder,
+        fut: corio_core::Scoped<F>,
+    ) -> corio_core::Task<F::Output> {
+        // The scheduler lists local tasks on their own thread only: the runtime's
+        // local-task list lets every thread see them (all_tasks, the task tree).
+        let id = corio_core::TaskId::fresh();
+        let builder = builder.id(id);
+        let spawned = h.shared.local_tasks.spawn(id, fut, |fut| {
+            corio_scheduler::try_spawn_local_with(builder, fut)
+        });
+        match spawned {
+            Ok(task) => task,
+            Err(fut) => {
+                drop(fut);
+                panic!("{NO_LOCAL_CONTEXT}")
+            }
+        }
+    }
+}
+
 /// The panic message of [`create_local_task`] where no thread of a runtime runs.
 const NO_LOCAL_CONTEXT: &str = "corio::create_local_task() called where no local task can run: \
      a local task runs on the thread that spawns it, so call it from code running inside \
@@ -1354,7 +1375,7 @@ where
     box_if_large!(fut => spawn_local_current(fut, None, None, location))
 }
 
-/// `Handle::spawn_local_opts` on this thread's runtime.
+/// A local task (see [`create_local_task`]) on this thread's runtime.
 #[track_caller]
 fn spawn_local_current<F>(
     fut: F,
@@ -1376,7 +1397,7 @@ where
     // The runtime gives the defaults and the task list; the thread's home (a worker,
     // or a `block_on` thread) comes from corio-scheduler's thread-local context.
     match Handle::try_current() {
-        Some(h) => h.spawn_local_opts(fut, name, grace, location),
+        Some(h) => h.spawn_placed::<OnThisThread, F>(fut, name, grace, location),
         None => panic!("{NO_LOCAL_CONTEXT}"),
     }
 }
