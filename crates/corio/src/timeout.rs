@@ -40,9 +40,12 @@
 //!   its leaves complete as cancelled and its [`cleanup`](crate::cleanup)
 //!   scopes run, for at most the grace period; then it is dropped and
 //!   `Err(TimeoutError)` returned. Only the body is cancelled, not the task.
-//! * A deadline that is already due when the wait starts fails at once without
-//!   polling the body: `wait_for(fut, Duration::ZERO)` never starts `fut`, as
-//!   asyncio's `wait_for(aw, 0)`.
+//! * A deadline that is already due when the wait starts: `wait_for` fails at
+//!   once without polling the future (`wait_for(fut, Duration::ZERO)` never
+//!   starts `fut`, as asyncio's `wait_for(aw, 0)`), while a [`Timeout`] scope
+//!   runs its body up to its first wait, as `async with asyncio.timeout(0)`:
+//!   a body that finishes without waiting returns `Ok` (the scope has not
+//!   expired), one that waits is cancelled there.
 //! * Afterwards the body is polled before the deadline is checked, so a body
 //!   that finishes in the same poll as the deadline wins.
 //! * Nested scopes report from the **outermost** expired one: an inner scope
@@ -345,8 +348,9 @@ impl<F: Future> Future for WaitFor<F> {
         }
         let deadline = this.sleep.as_ref().map(Sleep::deadline);
         let first = !std::mem::replace(this.started, true);
-        // Already due at the start: fail without starting the future.
-        if first && deadline.is_some_and(|d| now() >= d) {
+        // Already due at the start: wait_for fails without starting the
+        // future; a scope runs its body up to its first wait (asyncio's).
+        if first && this.scope.is_none() && deadline.is_some_and(|d| now() >= d) {
             return expire(this.fut, this.scope);
         }
         let outer = ENCLOSING.with(|e| e.get());

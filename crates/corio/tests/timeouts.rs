@@ -58,7 +58,8 @@ fn timeout_not_called_and_disabled() {
 }
 
 /// test_timeout_zero / test_timeout_in_the_past_sleep_zero: an already-due
-/// deadline expires without running the body.
+/// scope runs its body up to its first wait and expires there; a body that
+/// does not wait finishes (asyncio's `_on_timeout` is only scheduled).
 #[test]
 fn timeout_zero_and_in_the_past() {
     common::run(30, async {
@@ -73,11 +74,15 @@ fn timeout_zero_and_in_the_past() {
             .await;
         assert!(r.is_err());
         assert!(cm.expired());
-        assert!(!started.load(Ordering::SeqCst));
+        assert!(started.load(Ordering::SeqCst), "ran up to its first wait");
 
         let cm = corio::timeout_at(Instant::now() - ms(1000));
         assert!(cm.run(corio::yield_now()).await.is_err());
         assert!(cm.expired());
+
+        let cm = corio::timeout(Duration::ZERO);
+        assert_eq!(cm.run(async { 7 }).await, Ok(7));
+        assert!(!cm.expired(), "a body that never waited did not time out");
     });
 }
 
