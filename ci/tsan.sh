@@ -15,8 +15,9 @@ fi
 target="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
 export CORIO_SANITIZER=thread
-# halt_on_error: the first report fails its test binary (and so the run).
-export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
+# halt_on_error: the first report fails its test binary (and so the run). The
+# suppressions (ci/tsan.supp) cover only crossbeam's fence-based code, each explained.
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp}"
 # Its own target dir: a sanitized std and different flags; sharing would rebuild everything.
 export CARGO_TARGET_DIR="${TSAN_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/tsan}"
 # Left out as in ci/asan.sh: the benches (corio-benches) and the trybuild compile-fail
