@@ -306,13 +306,16 @@ fn test_shell() {
 #[test]
 fn test_kill_terminate_send_signal() {
     run_timeout(async {
-        for (sig, how) in [(libc::SIGKILL, 0), (libc::SIGTERM, 1), (libc::SIGHUP, 2)] {
+        // send_signal uses SIGUSR1, not CPython's SIGHUP: under `nohup` (or any
+        // launcher that ignores SIGHUP) children inherit the ignored disposition
+        // and a shell cannot reset it, so SIGHUP would not end the child.
+        for (sig, how) in [(libc::SIGKILL, 0), (libc::SIGTERM, 1), (libc::SIGUSR1, 2)] {
             let mut p = Command::new("sh")
                 .args(["-c", "echo ready; exec sleep 60"])
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
-            // Signal only once the shell has started (a SIGHUP to a shell still
+            // Signal only once the shell has started (a signal to a shell still
             // starting could be caught by its set-up).
             assert_eq!(
                 p.stdout.as_mut().unwrap().readline().await.unwrap(),
