@@ -26,7 +26,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// - Idle threads exit after [`idle_timeout`](Builder::idle_timeout).
 /// - [`submit`](BlockingPool::submit) returns a [`BlockingTask`], a plain future that
 ///   any executor can await; a panic in the closure resolves it with
-///   [`BlockingError::Panicked`] and leaves the pool intact.
+///   a [panic](BlockingError::is_panic) error and leaves the pool intact.
 /// - [`shutdown(wait)`](BlockingPool::shutdown) /
 ///   [`shutdown_timeout`](BlockingPool::shutdown_timeout) drop queued closures that
 ///   never started and waits (bounded) for running ones. Dropping the pool does the
@@ -144,7 +144,7 @@ impl BlockingPool {
     /// Runs `f` on a pool thread; the returned task resolves with its result.
     ///
     /// Never blocks and never fails synchronously: on a pool that has been shut
-    /// down the task resolves at once with [`BlockingError::Shutdown`].
+    /// down the task resolves at once with a [shutdown](BlockingError::is_shutdown) error.
     ///
     /// ```
     /// let pool = corio_blocking::BlockingPool::new();
@@ -180,8 +180,8 @@ impl BlockingPool {
     }
 
     /// Shuts the pool down: closures still queued (never started) are dropped and
-    /// their tasks resolve with [`BlockingError::Cancelled`]; later `submit`s resolve
-    /// with [`BlockingError::Shutdown`]; running closures are waited for, at most
+    /// their tasks resolve with a [cancelled](BlockingError::is_cancelled) error; later `submit`s resolve
+    /// with a [shutdown](BlockingError::is_shutdown) error; running closures are waited for, at most
     /// `timeout`.
     ///
     /// Returns true if every thread exited in time. Threads still running a closure

@@ -29,8 +29,8 @@
 //! ```
 //!
 //! Panics in the work never take a pool down: they resolve the task with
-//! [`BlockingError::Panicked`] (or [`RemotePanicked`](BlockingError::RemotePanicked)
-//! for a process pool).
+//! a [`BlockingError`] whose [`is_panic`](BlockingError::is_panic) is true (with
+//! the message, and for a thread pool the payload).
 //!
 //! The pools' thread protocol (idle counting, one spinning thread, shutdown) is
 //! described in `pool.rs`; the result hand-off in `task.rs`.
@@ -45,7 +45,7 @@ mod task;
 mod thread_pool;
 
 pub use blocking_pool::{default_pool, spawn_blocking, BlockingPool, Builder};
-pub use error::{BlockingError, PanicPayload};
+pub use error::BlockingError;
 #[cfg(all(unix, feature = "process-pool"))]
 pub use process::{ProcessPool, ProcessPoolBuilder, RemoteFn};
 pub use task::BlockingTask;

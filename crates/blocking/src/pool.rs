@@ -36,7 +36,7 @@
 //!
 //! **Shutdown** sets `shutdown` and wakes every sleeper. In `DropQueued` mode the
 //! queue is taken out under the lock and each job is failed with
-//! [`BlockingError::Cancelled`]; in `Drain` mode (ThreadPool, like Python) queued
+//! a [cancelled](BlockingError::is_cancelled) error; in `Drain` mode (ThreadPool, like Python) queued
 //! jobs still run. A thread exits when it finds the queue empty and `shutdown` set,
 //! and signals `exited`, which `wait_exit` waits on until `threads` is 0.
 //!
@@ -142,7 +142,7 @@ impl Pool {
     }
 
     /// Packs `f` into a job and queues it; on a pool that is shut down the task
-    /// resolves at once with [`BlockingError::Shutdown`].
+    /// resolves at once with a [shutdown](BlockingError::is_shutdown) error.
     pub(crate) fn submit<F, T>(&self, f: F) -> BlockingTask<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -153,7 +153,7 @@ impl Pool {
         let mut context = corio_core::Context::current();
         let (job, task) = packet(move || context.run(f));
         if let Err(job) = self.push(job) {
-            job.fail(BlockingError::Shutdown);
+            job.fail(BlockingError::shutdown());
         }
         task
     }
@@ -234,7 +234,7 @@ impl Pool {
         drop(st);
         shared.work.notify_all();
         for job in dropped {
-            job.fail(BlockingError::Cancelled);
+            job.fail(BlockingError::cancelled());
         }
     }
 
@@ -324,7 +324,7 @@ pub(crate) fn claim_pushed(
 /// The error queued work fails with when no thread is left to run it because a
 /// thread could not be started (`io::Error` is not `Clone`: same kind and message).
 pub(crate) fn spawn_error(err: &io::Error) -> BlockingError {
-    BlockingError::Spawn(io::Error::new(err.kind(), err.to_string()))
+    BlockingError::spawn(io::Error::new(err.kind(), err.to_string()))
 }
 
 fn lock_st(shared: &Shared) -> MutexGuard<'_, State> {

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::error::{BlockingError, PanicPayload};
+use crate::error::BlockingError;
 use crate::sync::{lock, thread, Mutex};
 
 /// A one-shot result slot: written once by the producing side, taken once by
@@ -118,7 +118,7 @@ where
         let func = lock(&self.func).take();
         if let Some(func) = func {
             let result = catch_unwind(AssertUnwindSafe(func))
-                .map_err(|p| BlockingError::Panicked(PanicPayload::new(p)));
+                .map_err(|p| BlockingError::panicked(p));
             self.slot.complete(result);
         }
     }
@@ -185,7 +185,7 @@ impl<R: serde::de::DeserializeOwned + Send> Output<R> for Decode<R> {
         self.slot.poll_take(cx).map(|res| {
             res.and_then(|bytes| {
                 postcard::from_bytes(&bytes)
-                    .map_err(|e| BlockingError::Codec(format!("decoding the result failed: {e}")))
+                    .map_err(|e| BlockingError::codec(format!("decoding the result failed: {e}")))
             })
         })
     }

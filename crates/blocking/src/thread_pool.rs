@@ -20,7 +20,7 @@ use crate::task::BlockingTask;
 /// - [`shutdown(wait)`](ThreadPool::shutdown) or
 ///   [`shutdown_timeout(d)`](ThreadPool::shutdown_timeout) (the same pair on every
 ///   corio pool): no new work is accepted (it resolves
-///   with [`BlockingError::Shutdown`]); work already submitted still runs, as with
+///   with a [shutdown](BlockingError::is_shutdown) error); work already submitted still runs, as with
 ///   Python's default `cancel_futures=False`.
 /// - Dropping the pool is `shutdown(true)`: it waits for submitted work, like leaving
 ///   Python's `with ThreadPoolExecutor() as pool:` block.
@@ -80,7 +80,7 @@ impl ThreadPool {
     /// Submits `f` (Python's `pool.submit(f)`; `await loop.run_in_executor(pool,
     /// f)` is `pool.submit(f).await`); the handle can be awaited or waited on with
     /// [`BlockingTask::wait`]. After [`shutdown`](ThreadPool::shutdown) it
-    /// resolves at once with [`BlockingError::Shutdown`].
+    /// resolves at once with a [shutdown](BlockingError::is_shutdown) error.
     pub fn submit<F, T>(&self, f: F) -> BlockingTask<T>
     where
         F: FnOnce() -> T + Send + 'static,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{wait_timeout, LONG};
-use corio_blocking::{BlockingError, BlockingPool, ThreadPool};
+use corio_blocking::{BlockingPool, ThreadPool};
 
 #[test]
 fn blocking_pool_panic_becomes_an_error_with_the_payload() {
@@ -30,7 +30,7 @@ fn non_string_payloads_are_kept_for_resume_unwind() {
 fn thread_pool_panic_becomes_an_error() {
     let pool = ThreadPool::new(1);
     let err = wait_timeout(pool.submit(|| -> () { panic!("in a thread pool") }), LONG).unwrap_err();
-    assert!(matches!(err, BlockingError::Panicked(_)));
+    assert!(err.is_panic());
     assert_eq!(err.panic_message(), Some("in a thread pool"));
     assert_eq!(wait_timeout(pool.submit(|| 1), LONG).unwrap(), 1);
 }

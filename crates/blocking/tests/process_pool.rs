@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, wait_timeout, LONG};
 use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
-use corio_blocking::BlockingError;
 
 // ---- the registered functions -------------------------------------------------
 
@@ -315,14 +314,9 @@ fn panic_is_an_error_and_the_worker_lives_on() {
     let pool = ProcessPool::new(1);
     let before = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     let err = wait_timeout(pool.submit(&FAIL, "bad input".to_owned()), LONG).unwrap_err();
-    match &err {
-        BlockingError::RemotePanicked { function, message } => {
-            assert_eq!(function, "fail");
-            assert_eq!(message, "bad input");
-        }
-        other => panic!("expected RemotePanicked, got {other:?}"),
-    }
-    assert!(err.is_panic());
+    assert!(err.is_panic(), "{err:?}");
+    assert_eq!(err.function(), Some("fail"));
+    assert_eq!(err.panic_message(), Some("bad input"));
     assert!(err.to_string().contains("panicked"), "{err}");
     let after = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_eq!(
@@ -346,13 +340,9 @@ fn sigkill_mid_call_breaks_only_that_call() {
     kill(victim, libc::SIGKILL);
 
     let err = wait_timeout(victim_call, LONG).unwrap_err();
-    match &err {
-        BlockingError::BrokenPool { pid, reason } => {
-            assert_eq!(*pid, victim);
-            assert!(reason.contains("SIGKILL"), "{reason}");
-        }
-        other => panic!("expected BrokenPool, got {other:?}"),
-    }
+    assert!(err.is_broken_pool(), "{err:?}");
+    assert_eq!(err.worker_pid(), Some(victim));
+    assert!(err.to_string().contains("SIGKILL"), "{err}");
     assert!(err.to_string().contains("broken pool"), "{err}");
     assert!(
         is_reaped(victim),
@@ -375,12 +365,12 @@ fn exit_and_abort_name_the_status() {
     let pool = ProcessPool::new(1);
     let err = wait_timeout(pool.submit(&EXIT_WITH, 3), LONG).unwrap_err();
     assert!(
-        matches!(&err, BlockingError::BrokenPool { reason, .. } if reason == "exited with status 3"),
+        err.is_broken_pool() && err.to_string().ends_with(" exited with status 3"),
         "{err:?}"
     );
     let err = wait_timeout(pool.submit(&ABORT, ()), LONG).unwrap_err();
     assert!(
-        matches!(&err, BlockingError::BrokenPool { reason, .. } if reason.contains("SIGABRT")),
+        err.is_broken_pool() && err.to_string().contains("SIGABRT"),
         "{err:?}"
     );
     // A worker killed while idle is replaced before the next call, which succeeds.
@@ -395,7 +385,7 @@ fn unknown_function_is_an_error_not_a_hang() {
     let pool = ProcessPool::new(1);
     let err = wait_timeout(pool.submit(&NOT_REGISTERED, ()), LONG).unwrap_err();
     assert!(
-        matches!(&err, BlockingError::UnknownFunction(name) if name == "not_registered"),
+        err.is_unknown_function() && err.function() == Some("not_registered"),
         "{err:?}"
     );
     assert!(err.to_string().contains("maybe_run_worker"), "{err}");
@@ -415,7 +405,7 @@ fn mismatched_result_type_is_a_codec_error() {
     // The worker's `square` returns (u64, u32); decoding 3*3 = 9 as a string length
     // runs past the end of the reply.
     let err = wait_timeout(pool.submit(&SQUARE_WRONG_RESULT, 3), LONG).unwrap_err();
-    assert!(matches!(err, BlockingError::Codec(_)), "{err:?}");
+    assert!(err.is_codec(), "{err:?}");
     assert!(err.to_string().contains("postcard"), "{err}");
     assert_eq!(wait_timeout(pool.submit(&SQUARE, 3), LONG).unwrap().0, 9);
 }
@@ -433,7 +423,7 @@ fn shutdown_reaps_workers_and_refuses_calls() {
     }
     assert!(pool.worker_pids().is_empty());
     let err = wait_timeout(pool.submit(&SQUARE, 1), LONG).unwrap_err();
-    assert!(matches!(err, BlockingError::Shutdown), "{err:?}");
+    assert!(err.is_shutdown() && !err.is_cancelled(), "{err:?}");
 }
 
 fn shutdown_without_wait_returns_while_calls_run() {
@@ -796,7 +786,7 @@ fn helper(mode: &str) {
         println!("main ran");
         // A refused process starts no workers of its own.
         match wait_timeout(ProcessPool::new(1).submit(&PID, ()), LONG) {
-            Err(BlockingError::WorkerStart(msg)) if msg.contains("not a pool worker") => {
+            Err(err) if err.is_start_failure() && err.to_string().contains("not a pool worker") => {
                 println!("pool refused")
             }
             other => println!("pool did not refuse: {other:?}"),
@@ -839,7 +829,7 @@ fn rlimit_helper() {
     // Default cap: a 1 GiB announcement is refused before any allocation.
     let pool = ProcessPool::new(1);
     let err = wait_timeout(pool.submit(&BOGUS_REPLY, (1 << 30, 0)), LONG).unwrap_err();
-    println!("default cap: {err:?}");
+    println!("default cap: {err}");
     drop(pool);
     // A cap above the announcement: the buffer grows only as bytes arrive, so a
     // worker that sends 1 KiB of its "1 GiB" and hangs costs 1 KiB, then times out.
@@ -850,8 +840,8 @@ fn rlimit_helper() {
         .build();
     let a = pool.submit(&BOGUS_REPLY, (1 << 30, 1024));
     let b = pool.submit(&BOGUS_REPLY, (1 << 30, 1024));
-    println!("raised cap: {:?}", wait_timeout(a, LONG).unwrap_err());
-    println!("raised cap: {:?}", wait_timeout(b, LONG).unwrap_err());
+    println!("raised cap: {}", wait_timeout(a, LONG).unwrap_err());
+    println!("raised cap: {}", wait_timeout(b, LONG).unwrap_err());
     println!(
         "after: {:?}",
         wait_timeout(pool.submit(&SQUARE, 3), LONG).map(|r| r.0)
@@ -873,14 +863,17 @@ fn bogus_reply_sizes_under_a_memory_limit() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     assert!(
-        lines[0].starts_with("default cap: ReplyTooLarge")
-            && lines[0].contains("size: 1073741824")
-            && lines[0].contains(&format!("limit: {}", 8 << 20)),
+        lines[0].starts_with("default cap: ")
+            && lines[0].contains("replied 1073741824 bytes")
+            && lines[0].ends_with(&format!("above max_reply_size {}", 8 << 20)),
         "{}",
         lines[0]
     );
     for line in &lines[1..3] {
-        assert!(line.starts_with("raised cap: TimedOut"), "{line}");
+        assert!(
+            line.starts_with("raised cap: ") && line.contains("did not finish within"),
+            "{line}"
+        );
     }
     assert_eq!(lines[3], "after: Ok(9)");
 }
@@ -896,18 +889,9 @@ fn reply_above_max_reply_size_is_a_clear_error() {
     );
     let before = pool.worker_pids();
     let err = wait_timeout(pool.submit(&BIG, 10_000), LONG).unwrap_err();
-    match &err {
-        BlockingError::ReplyTooLarge {
-            function,
-            size,
-            limit,
-        } => {
-            assert_eq!(function, "big");
-            assert!(*size > 10_000, "{size}");
-            assert_eq!(*limit, 1024);
-        }
-        other => panic!("expected ReplyTooLarge, got {other:?}"),
-    }
+    assert!(err.is_reply_too_large(), "{err:?}");
+    assert_eq!(err.function(), Some("big"));
+    assert!(err.to_string().ends_with("above max_reply_size 1024"), "{err}");
     assert!(err.to_string().contains("max_reply_size"), "{err}");
     for pid in before {
         assert!(
@@ -931,13 +915,9 @@ fn call_timeout_kills_and_replaces_a_hung_worker() {
     )
     .unwrap_err();
     assert!(t0.elapsed() >= Duration::from_millis(200), "not early");
-    match &err {
-        BlockingError::TimedOut { function, timeout } => {
-            assert_eq!(function, "sleep_forever");
-            assert_eq!(*timeout, Duration::from_millis(200));
-        }
-        other => panic!("expected TimedOut, got {other:?}"),
-    }
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(err.function(), Some("sleep_forever"));
+    assert!(err.to_string().ends_with("within 200ms"), "{err}");
     assert!(is_reaped(hung), "the hung worker was killed and reaped");
     let next = wait_timeout(pool.submit(&PID, ()), LONG).unwrap();
     assert_ne!(next, hung);
@@ -949,7 +929,7 @@ fn call_timeout_kills_and_replaces_a_hung_worker() {
         .build();
     assert_eq!(wait_timeout(pool.submit(&SQUARE, 5), LONG).unwrap().0, 25);
     let err = wait_timeout(pool.submit(&SLEEP_FOREVER, ()), LONG).unwrap_err();
-    assert!(matches!(err, BlockingError::TimedOut { .. }), "{err:?}");
+    assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("did not finish within"), "{err}");
 }
 
@@ -985,12 +965,13 @@ fn check_after_grace(
 ) {
     let err = wait_timeout(hung, LONG).unwrap_err();
     assert!(
-        matches!(&err, BlockingError::BrokenPool { pid, reason }
-            if *pid == worker && reason.contains("grace period")),
+        err.is_broken_pool()
+            && err.worker_pid() == Some(worker)
+            && err.to_string().contains("grace period"),
         "the hung call's worker was killed: {err:?}"
     );
     let err = wait_timeout(queued, LONG).unwrap_err();
-    assert!(matches!(&err, BlockingError::Cancelled), "{err:?}");
+    assert!(err.is_cancelled(), "{err:?}");
     eventually("the hung worker was reaped", LONG, || is_reaped(worker));
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{eventually, wait_timeout, Gate, LONG};
-use corio_blocking::{BlockingError, BlockingPool, ThreadPool};
+use corio_blocking::{BlockingPool, ThreadPool};
 
 #[test]
 fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout() {
@@ -41,11 +41,11 @@ fn blocking_pool_drops_queued_work_and_waits_for_running_work_up_to_the_timeout(
 
     for task in queued {
         let err = wait_timeout(task, LONG).unwrap_err();
-        assert!(matches!(err, BlockingError::Cancelled), "{err:?}");
+        assert!(err.is_cancelled(), "{err:?}");
         assert!(err.to_string().contains("shut down"), "{err}");
     }
     let refused = wait_timeout(pool.submit(|| 1), LONG).unwrap_err();
-    assert!(matches!(refused, BlockingError::Shutdown));
+    assert!(refused.is_shutdown() && !refused.is_cancelled());
     assert!(refused.to_string().contains("shut down"), "{refused}");
 
     // The detached thread finishes its closure, delivers the result, and exits.
@@ -83,7 +83,8 @@ fn blocking_pool_shutdown_returns_true_once_running_work_is_done() {
     );
     for task in tasks {
         match wait_timeout(task, LONG) {
-            Ok(_) | Err(BlockingError::Cancelled) => {}
+            Ok(_) => {}
+            Err(e) if e.is_cancelled() => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -108,7 +109,7 @@ fn thread_pool_shutdown_wait_runs_submitted_work_then_refuses() {
         wait_timeout(h, LONG).unwrap();
     }
     let err = wait_timeout(pool.submit(|| ()), LONG).unwrap_err();
-    assert!(matches!(err, BlockingError::Shutdown));
+    assert!(err.is_shutdown() && !err.is_cancelled());
     assert!(err.to_string().contains("pool is shut down"), "{err}");
 }
 

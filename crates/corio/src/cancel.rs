@@ -104,7 +104,7 @@
 //!      [`Task`](crate::Task) gives a cancelled `TaskError`, sockets give an
 //!      `io::Error` for which [`is_cancelled_error`] is true,
 //!      [`to_thread`](crate::to_thread) gives
-//!      [`BlockingError::Cancelled`](crate::BlockingError).
+//!      a [cancelled](crate::BlockingError::is_cancelled) `BlockingError`.
 //!    - **Output with no cancelled form** (a lock's guard, a semaphore
 //!      permit, a condition's re-acquired guard, a queue item or a `put`'s
 //!      `Ok`, a barrier index): the await never returns, like an uncaught
@@ -255,7 +255,7 @@ pub fn is_cancelled() -> bool {
 /// ```
 pub fn check() -> Result<(), Cancelled> {
     if flag() {
-        Err(Cancelled)
+        Err(Cancelled::default())
     } else {
         Ok(())
     }
@@ -437,7 +437,7 @@ impl<F: Future> Future for CancellableFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if flag() {
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(Cancelled::default()));
         }
         self.project().fut.poll(cx).map(Ok)
     }

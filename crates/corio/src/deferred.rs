@@ -7,46 +7,65 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// Why awaiting a [`Deferred`] did not produce a value.
+/// Why awaiting a [`Deferred`] did not produce a value: it was
+/// [cancelled](Self::is_cancelled) (asyncio's `CancelledError`), or an
+/// [exception](Self::exception) was set with [`Deferred::set_exception`] (that
+/// error is also the [`source`](Error::source)).
+///
+/// ```
+/// let fut: corio::Deferred<()> = corio::Deferred::new();
+/// fut.set_exception(std::io::Error::other("disk on fire")).unwrap();
+/// let err = corio::run(fut).unwrap_err();
+/// assert!(!err.is_cancelled());
+/// assert_eq!(err.exception().unwrap().to_string(), "disk on fire");
+/// assert_eq!(err.to_string(), "deferred failed: disk on fire");
+/// ```
 #[derive(Clone)]
-pub enum DeferredError {
-    /// [`Deferred::cancel`] was called (asyncio's `CancelledError`), or the
-    /// awaiting task was cancelled cooperatively (see [`crate::cancel`]).
-    Cancelled,
-    /// [`Deferred::set_exception`] was called with this error.
-    Exception(Arc<dyn Error + Send + Sync + 'static>),
+pub struct DeferredError {
+    /// The error given to `set_exception`; `None` for a cancellation.
+    exception: Option<Arc<dyn Error + Send + Sync + 'static>>,
 }
 
 impl DeferredError {
-    /// True for [`DeferredError::Cancelled`].
+    fn cancelled() -> Self {
+        DeferredError { exception: None }
+    }
+
+    /// True when [`Deferred::cancel`] was called, or the awaiting task was
+    /// cancelled cooperatively (see [`crate::cancel`]).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, DeferredError::Cancelled)
+        self.exception.is_none()
+    }
+
+    /// The error given to [`Deferred::set_exception`]; `None` when cancelled.
+    pub fn exception(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.exception.as_deref()
     }
 }
 
 impl fmt::Debug for DeferredError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeferredError::Cancelled => f.write_str("Cancelled"),
-            DeferredError::Exception(e) => f.debug_tuple("Exception").field(e).finish(),
+        match &self.exception {
+            None => f.write_str("DeferredError(Cancelled)"),
+            Some(e) => f.debug_tuple("DeferredError").field(e).finish(),
         }
     }
 }
 
 impl fmt::Display for DeferredError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeferredError::Cancelled => f.write_str("deferred was cancelled"),
-            DeferredError::Exception(e) => write!(f, "deferred failed: {e}"),
+        match &self.exception {
+            None => f.write_str("deferred was cancelled"),
+            Some(e) => write!(f, "deferred failed: {e}"),
         }
     }
 }
 
 impl Error for DeferredError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            DeferredError::Cancelled => None,
-            DeferredError::Exception(e) => Some(&**e),
+        match &self.exception {
+            None => None,
+            Some(e) => Some(&**e),
         }
     }
 }
@@ -140,7 +159,7 @@ impl<T> Inner<T> {
 /// clone of the value.
 ///
 /// ```
-/// use corio::{Deferred, DeferredError};
+/// use corio::Deferred;
 ///
 /// let fut: Deferred<u32> = Deferred::new();
 /// assert!(!fut.done());
@@ -150,7 +169,7 @@ impl<T> Inner<T> {
 ///
 /// let cancelled: Deferred<u32> = Deferred::new();
 /// assert!(cancelled.cancel());
-/// assert!(matches!(corio::run(cancelled), Err(DeferredError::Cancelled)));
+/// assert!(corio::run(cancelled).unwrap_err().is_cancelled());
 /// ```
 pub struct Deferred<T> {
     inner: Arc<Inner<T>>,
@@ -192,14 +211,17 @@ impl<T> Deferred<T> {
     {
         let boxed: Box<dyn Error + Send + Sync> = error.into();
         self.inner
-            .complete(Outcome::Failed(DeferredError::Exception(Arc::from(boxed))))
+            .complete(Outcome::Failed(DeferredError {
+                exception: Some(Arc::from(boxed)),
+            }))
     }
 
-    /// Cancel: waiters resume with [`DeferredError::Cancelled`]. Returns false (and
+    /// Cancel: waiters resume with a [cancelled](DeferredError::is_cancelled)
+    /// [`DeferredError`]. Returns false (and
     /// changes nothing) if an outcome was already set, as asyncio's `cancel()`.
     pub fn cancel(&self) -> bool {
         self.inner
-            .complete(Outcome::Failed(DeferredError::Cancelled))
+            .complete(Outcome::Failed(DeferredError::cancelled()))
             .is_ok()
     }
 
@@ -210,10 +232,7 @@ impl<T> Deferred<T> {
 
     /// True if the deferred was cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(
-            self.inner.lock().outcome,
-            Some(Outcome::Failed(DeferredError::Cancelled))
-        )
+        matches!(&self.inner.lock().outcome, Some(Outcome::Failed(e)) if e.is_cancelled())
     }
 
     /// The outcome if there is one (asyncio's `result()`, without raising when
@@ -251,7 +270,7 @@ impl<T> fmt::Debug for Deferred<T> {
         let state = match &st.outcome {
             None => "pending",
             Some(Outcome::Value(_)) => "finished",
-            Some(Outcome::Failed(DeferredError::Cancelled)) => "cancelled",
+            Some(Outcome::Failed(e)) if e.is_cancelled() => "cancelled",
             Some(Outcome::Failed(_)) => "failed",
         };
         f.debug_struct("Deferred").field("state", &state).finish()
@@ -282,7 +301,7 @@ impl<T: Clone> Future for Deferred<T> {
             if let Some(slot) = this.slot.take() {
                 st.waiters.try_remove(slot);
             }
-            return Poll::Ready(Err(DeferredError::Cancelled));
+            return Poll::Ready(Err(DeferredError::cancelled()));
         }
         match &st.outcome {
             Some(Outcome::Value(v)) => {

@@ -66,7 +66,7 @@ pub use corio_blocking::{BlockingError, BlockingPool, BlockingTask, ThreadPool};
 pub trait BlockingExecutor: Send + Sync {
     /// Run `job` (call [`Job::run`]) on a thread of this executor. A job
     /// dropped without running resolves its awaiter with
-    /// [`BlockingError::Cancelled`].
+    /// a [cancelled](BlockingError::is_cancelled) error.
     fn execute(&self, job: Job);
 }
 
@@ -125,12 +125,12 @@ impl Slot {
 
 impl Job {
     /// Run the closure on the calling thread and deliver its result. A panic is
-    /// caught and delivered as [`BlockingError::Panicked`]; it does not unwind
+    /// caught and delivered as a [panic](BlockingError::is_panic) error; it does not unwind
     /// into the executor's thread.
     pub fn run(mut self) {
         if let Some(work) = self.work.take() {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                .map_err(|p| BlockingError::Panicked(corio_blocking::PanicPayload::new(p)));
+                .map_err(BlockingError::panicked);
             self.done.set(out);
         }
     }
@@ -139,7 +139,7 @@ impl Job {
 impl Drop for Job {
     fn drop(&mut self) {
         if self.work.is_some() {
-            self.done.set(Err(BlockingError::Cancelled));
+            self.done.set(Err(BlockingError::cancelled()));
         }
     }
 }
@@ -349,7 +349,7 @@ impl<T: 'static> Future for RunInExecutor<T> {
             if let Some(t) = &self.token {
                 t.cancel();
             }
-            return Poll::Ready(Err(BlockingError::Cancelled));
+            return Poll::Ready(Err(BlockingError::cancelled()));
         }
         #[cfg(feature = "sim")]
         if let Some(cost) = self.cost.as_mut() {

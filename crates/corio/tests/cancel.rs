@@ -125,13 +125,13 @@ fn leaves_complete_as_cancelled_at_once_level_triggered() {
                 tx.send(("await task", t.elapsed())).unwrap();
                 let t = Instant::now();
                 let r = corio::to_thread(|| std::thread::sleep(ms(300))).await;
-                assert!(matches!(r, Err(corio::BlockingError::Cancelled)), "{r:?}");
+                assert!(matches!(&r, Err(e) if e.is_cancelled()), "{r:?}");
                 tx.send(("to_thread", t.elapsed())).unwrap();
                 let lock = corio::sync::Lock::new(());
                 let _held = lock.try_acquire().unwrap();
                 let t = Instant::now();
                 assert!(lock.acquire().cancellable().await.is_err());
-                assert_eq!(corio::cancel::check(), Err(corio::cancel::Cancelled));
+                assert!(corio::cancel::check().is_err());
                 tx.send(("cancellable lock", t.elapsed())).unwrap();
                 // Inside a cleanup scope leaves behave normally...
                 let t = Instant::now();
@@ -344,7 +344,7 @@ fn to_thread_closure_sees_the_cancel_request() {
                     s.store(token.is_cancelled(), Ordering::SeqCst);
                 })
                 .await;
-                assert!(matches!(r, Err(corio::BlockingError::Cancelled)), "{r:?}");
+                assert!(matches!(&r, Err(e) if e.is_cancelled()), "{r:?}");
             });
         corio::sleep(ms(10)).await;
         task.cancel();

@@ -5,7 +5,7 @@ mod sync_support;
 use std::pin::Pin;
 use std::task::Poll;
 
-use corio::queue::{LifoQueue, PriorityQueue, Queue, TryGetError, TryPutError};
+use corio::queue::{LifoQueue, PriorityQueue, Queue, TryGetError};
 use futures::{FutureExt, StreamExt};
 use sync_support::{block_on_timeout, poll_once};
 
@@ -31,7 +31,7 @@ fn bounded_queue_reports_full_and_empty() {
     let q = Queue::new(2);
     assert_eq!(q.maxsize(), 2);
     assert!(q.empty());
-    assert_eq!(q.get_nowait(), Err(TryGetError::Empty));
+    assert!(q.get_nowait().unwrap_err().is_empty());
     q.put_nowait('a').unwrap();
     q.put_nowait('b').unwrap();
     assert!(q.full());
@@ -163,10 +163,9 @@ fn stream_yields_items_then_ends_at_shutdown() {
 fn put_error_gives_item_back() {
     let q = Queue::new(0);
     q.shutdown(false);
-    match q.put_nowait(String::from("kept")) {
-        Err(TryPutError::ShutDown(s)) => assert_eq!(s, "kept"),
-        other => panic!("expected ShutDown, got {other:?}"),
-    }
+    let err = q.put_nowait(String::from("kept")).unwrap_err();
+    assert!(err.is_shutdown() && !err.is_full(), "{err:?}");
+    assert_eq!(err.into_inner(), "kept");
     let e = q
         .put(String::from("also"))
         .now_or_never()

@@ -2,14 +2,14 @@
 //! names kept. asyncio's `StreamReader()` fed by hand is
 //! `StreamReader::detached(limit)`; `loop.call_soon(cb)` feeding a waiting
 //! read is a task with a `StreamFeeder`. `ValueError` from readline is
-//! `ReadError::LimitOverrun`; the buffer is observed by reading it.
+//! a `ReadError` that `is_limit_overrun()`; the buffer is observed by reading it.
 
 mod sync_support;
 
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use corio::streams::{ReadError, StreamReader, StreamWriter, DEFAULT_LIMIT};
+use corio::streams::{StreamReader, StreamWriter, DEFAULT_LIMIT};
 use sync_support::run_timeout;
 
 const DATA: &[u8] = b"line1\nline2\nline3\n";
@@ -161,18 +161,12 @@ fn test_readline() {
 fn test_readline_limit_with_existing_data() {
     run_timeout(async {
         let mut r = fed(3, &[b"li", b"ne1\nline2\n"]);
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         // The long line is gone, the next one is whole.
         assert_eq!(rest(&mut r).await, b"line2\n");
 
         let mut r = fed(3, &[b"li", b"ne1", b"li"]);
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         // No separator at all: the whole buffer is dropped.
         assert_eq!(rest(&mut r).await, b"");
     });
@@ -199,32 +193,20 @@ fn test_readline_limit() {
     run_timeout(async {
         // The buffer had one line of data: after the error it is empty.
         let mut r = fed(7, &[b"chunk1", b"chunk2", b"chunk3\n"]);
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         assert_eq!(rest(&mut r).await, b"");
 
         let mut r = fed(7, &[b"chunk1", b"chunk2\n", b"chunk3\n"]);
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         assert_eq!(rest(&mut r).await, b"chunk3\n");
 
         // The limit is strict: 7 bytes before the separator fit, 8 do not.
         let mut r = fed(7, &[b"1234567\n"]);
         assert_eq!(r.readline().await.unwrap(), b"1234567\n");
         r.feed_data(b"12345678\n");
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         r.feed_data(b"12345678");
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         assert_eq!(rest(&mut r).await, b"");
     });
 }
@@ -274,7 +256,7 @@ fn test_readline_exception() {
         assert_eq!(r.readline().await.unwrap(), b"line\n");
         r.set_exception(std::io::Error::new(ErrorKind::InvalidData, "ValueError"));
         assert!(
-            matches!(r.readline().await, Err(ReadError::Io(e)) if e.kind() == ErrorKind::InvalidData)
+            r.readline().await.unwrap_err().io_error().map(|e| e.kind()) == Some(ErrorKind::InvalidData)
         );
     });
 }
@@ -284,7 +266,7 @@ fn test_readuntil_separator() {
     run_timeout(async {
         let mut r = StreamReader::default();
         let e = r.readuntil(b"").await.unwrap_err();
-        assert!(matches!(e, ReadError::Io(ref e) if e.kind() == ErrorKind::InvalidInput));
+        assert_eq!(e.io_error().map(|e| e.kind()), Some(ErrorKind::InvalidInput));
         let none: [&[u8]; 0] = [];
         assert!(r.readuntil(&none).await.is_err());
         let with_empty: [&[u8]; 2] = [b"\n", b""];
@@ -341,13 +323,12 @@ fn test_readuntil_eof() {
     run_timeout(async {
         let mut r = fed(DEFAULT_LIMIT, &[b"some dataAA"]);
         r.feed_eof();
-        match r.readuntil(b"AAA").await {
-            Err(ReadError::IncompleteRead(e)) => {
-                assert_eq!(e.partial(), b"some dataAA");
-                assert_eq!(e.expected(), None);
-            }
-            other => panic!("{other:?}"),
-        }
+        let read_err = r.readuntil(b"AAA").await.unwrap_err();
+        let e = read_err
+            .incomplete_read()
+            .unwrap_or_else(|| panic!("expected IncompleteRead, got {read_err:?}"));
+        assert_eq!(e.partial(), b"some dataAA");
+        assert_eq!(e.expected(), None);
         assert_eq!(r.read_to_end().await.unwrap(), b"");
     });
 }
@@ -356,19 +337,19 @@ fn test_readuntil_eof() {
 fn test_readuntil_limit_found_sep() {
     run_timeout(async {
         let mut r = fed(3, &[b"some dataAA"]);
-        match r.readuntil(b"AAA").await {
-            Err(ReadError::LimitOverrun(e)) => assert!(e.to_string().contains("not found"), "{e}"),
-            other => panic!("{other:?}"),
-        }
+        let read_err = r.readuntil(b"AAA").await.unwrap_err();
+        let e = read_err
+            .limit_overrun()
+            .unwrap_or_else(|| panic!("expected LimitOverrun, got {read_err:?}"));
+        assert!(e.to_string().contains("not found"), "{e}");
         // The data stays; the separator fed after the overrun is seen.
         r.feed_data(b"A");
-        match r.readuntil(b"AAA").await {
-            Err(ReadError::LimitOverrun(e)) => {
-                assert!(e.to_string().contains("found after"), "{e}");
-                assert_eq!(e.consumed(), 9);
-            }
-            other => panic!("{other:?}"),
-        }
+        let read_err = r.readuntil(b"AAA").await.unwrap_err();
+        let e = read_err
+            .limit_overrun()
+            .unwrap_or_else(|| panic!("expected LimitOverrun, got {read_err:?}"));
+        assert!(e.to_string().contains("found after"), "{e}");
+        assert_eq!(e.consumed(), 9);
         assert_eq!(rest(&mut r).await, b"some dataAAA");
     });
 }
@@ -444,14 +425,13 @@ fn test_readexactly_eof() {
             },
         )
         .await;
-        match res {
-            Err(ReadError::IncompleteRead(e)) => {
-                assert_eq!(e.partial(), DATA);
-                assert_eq!(e.expected(), Some(n));
-                assert!(e.to_string().contains("18 of 36"), "{e}");
-            }
-            other => panic!("{other:?}"),
-        }
+        let read_err = res.unwrap_err();
+        let e = read_err
+            .incomplete_read()
+            .unwrap_or_else(|| panic!("expected IncompleteRead, got {read_err:?}"));
+        assert_eq!(e.partial(), DATA);
+        assert_eq!(e.expected(), Some(n));
+        assert!(e.to_string().contains("18 of 36"), "{e}");
     });
 }
 
@@ -484,7 +464,10 @@ fn test_exception_waiter() {
             |f| f.set_exception(std::io::Error::new(ErrorKind::InvalidData, "ValueError")),
         )
         .await;
-        assert!(matches!(res, Err(ReadError::Io(e)) if e.kind() == ErrorKind::InvalidData));
+        assert_eq!(
+            res.unwrap_err().io_error().map(|e| e.kind()),
+            Some(ErrorKind::InvalidData)
+        );
     });
 }
 

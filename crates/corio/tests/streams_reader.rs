@@ -5,7 +5,7 @@ mod sync_support;
 use std::time::Duration;
 
 use corio::net::UnixStream;
-use corio::streams::{ReadError, StreamReader, StreamWriter};
+use corio::streams::{StreamReader, StreamWriter};
 use futures::io::Cursor;
 use sync_support::run_timeout;
 
@@ -34,14 +34,13 @@ fn readexactly_reports_partial_bytes() {
     run_timeout(async {
         let mut r = reader(b"abcdefg");
         assert_eq!(r.readexactly(3).await.unwrap(), b"abc");
-        match r.readexactly(10).await {
-            Err(ReadError::IncompleteRead(e)) => {
-                assert_eq!(e.partial(), b"defg");
-                assert_eq!(e.expected(), Some(10));
-                assert!(e.to_string().contains("4 of 10"), "{e}");
-            }
-            other => panic!("expected IncompleteRead, got {other:?}"),
-        }
+        let read_err = r.readexactly(10).await.unwrap_err();
+        let e = read_err
+            .incomplete_read()
+            .unwrap_or_else(|| panic!("expected IncompleteRead, got {read_err:?}"));
+        assert_eq!(e.partial(), b"defg");
+        assert_eq!(e.expected(), Some(10));
+        assert!(e.to_string().contains("4 of 10"), "{e}");
         // And the io::Error conversion keeps the kind.
         let mut r = reader(b"x");
         let e: std::io::Error = r.readexactly(2).await.unwrap_err().into();
@@ -54,31 +53,25 @@ fn readuntil_limit_overrun_and_readline_recovery() {
     run_timeout(async {
         // Separator beyond the limit of 8 bytes.
         let mut r = StreamReader::with_limit(Cursor::new(b"0123456789ab\nnext\n".to_vec()), 8);
-        match r.readuntil(b"\n").await {
-            Err(ReadError::LimitOverrun(e)) => {
-                assert!(e.to_string().contains("limit of 8"), "{e}");
-            }
-            other => panic!("expected LimitOverrun, got {other:?}"),
-        }
+        let read_err = r.readuntil(b"\n").await.unwrap_err();
+        let e = read_err
+            .limit_overrun()
+            .unwrap_or_else(|| panic!("expected LimitOverrun, got {read_err:?}"));
+        assert!(e.to_string().contains("limit of 8"), "{e}");
         // readuntil leaves the data; readline discards the long line and moves on.
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         assert_eq!(r.readline().await.unwrap(), b"next\n");
 
         // No separator at all within the limit.
         let mut r = StreamReader::with_limit(Cursor::new(vec![b'x'; 100]), 16);
-        assert!(matches!(
-            r.readuntil(b"\n").await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readuntil(b"\n").await.unwrap_err().is_limit_overrun());
         // Separator not found before EOF: IncompleteRead with everything.
         let mut r = reader(b"no newline");
-        match r.readuntil(b"\n").await {
-            Err(ReadError::IncompleteRead(e)) => assert_eq!(e.partial(), b"no newline"),
-            other => panic!("{other:?}"),
-        }
+        let read_err = r.readuntil(b"\n").await.unwrap_err();
+        let e = read_err
+            .incomplete_read()
+            .unwrap_or_else(|| panic!("expected IncompleteRead, got {read_err:?}"));
+        assert_eq!(e.partial(), b"no newline");
     });
 }
 
@@ -89,10 +82,7 @@ fn default_limit_is_64k() {
         big.push(b'\n');
         let mut r = reader(&big);
         assert_eq!(r.limit(), 64 * 1024);
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
     });
 }
 

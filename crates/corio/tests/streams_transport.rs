@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use corio::streams::{
     open_connection, open_unix_connection_with, start_server, start_unix_server,
-    start_unix_server_with, ReadError, StreamConfig, StreamReader, StreamWriter,
+    start_unix_server_with, StreamConfig, StreamReader, StreamWriter,
 };
 use sync_support::{eventually, raise_nofile, run_timeout, with_timeout};
 
@@ -230,7 +230,7 @@ fn write_error_is_raised_before_buffered_data() {
         let e = r.read(100).await.unwrap_err();
         assert_eq!(e.kind(), err.kind());
         assert_eq!(r.exception().unwrap().kind(), err.kind());
-        assert!(matches!(r.readline().await, Err(ReadError::Io(_))));
+        assert!(r.readline().await.unwrap_err().io_error().is_some());
         // wait_closed reports the same error, every time.
         assert_eq!(w.wait_closed().await.unwrap_err().kind(), err.kind());
         assert_eq!(w.wait_closed().await.unwrap_err().kind(), err.kind());
@@ -295,10 +295,10 @@ fn readuntil_sees_a_separator_that_arrived_after_an_overrun() {
             .await
             .unwrap();
         assert_eq!(r.limit(), 16);
-        let e = match r.readuntil(b"\n").await {
-            Err(ReadError::LimitOverrun(e)) => e,
-            other => panic!("expected an overrun, got {other:?}"),
-        };
+        let read_err = r.readuntil(b"\n").await.unwrap_err();
+        let e = read_err
+            .limit_overrun()
+            .unwrap_or_else(|| panic!("expected LimitOverrun, got {read_err:?}"));
         assert!(e.to_string().contains("not found"), "{e}");
         assert_eq!(r.buffered(), 20, "the data stays buffered");
         go_tx.send(()).unwrap();
@@ -309,17 +309,14 @@ fn readuntil_sees_a_separator_that_arrived_after_an_overrun() {
             .unwrap();
         // The separator is in the socket, not yet in the buffer: readuntil takes
         // it in before judging, and reports it found beyond the limit.
-        let e = match r.readuntil(b"\n").await {
-            Err(ReadError::LimitOverrun(e)) => e,
-            other => panic!("expected an overrun, got {other:?}"),
-        };
+        let read_err = r.readuntil(b"\n").await.unwrap_err();
+        let e = read_err
+            .limit_overrun()
+            .unwrap_or_else(|| panic!("expected LimitOverrun, got {read_err:?}"));
         assert!(e.to_string().contains("found after 20 bytes"), "{e}");
         assert_eq!(e.consumed(), 20);
         // readline drops the long line through its separator; the next is intact.
-        assert!(matches!(
-            r.readline().await,
-            Err(ReadError::LimitOverrun(_))
-        ));
+        assert!(r.readline().await.unwrap_err().is_limit_overrun());
         assert_eq!(r.readline().await.unwrap(), b"next\n");
         server.close();
     });
@@ -350,10 +347,11 @@ fn readuntil_with_several_separators_over_a_socket() {
         assert_eq!(r.readuntil(&seps).await.unwrap(), b"GET / HTTP/1.1\r\n");
         assert_eq!(r.readuntil(&seps).await.unwrap(), b"Host: x\n");
         assert_eq!(r.readuntil(&seps).await.unwrap(), b"\r\n");
-        match r.readuntil(&seps).await {
-            Err(ReadError::IncompleteRead(e)) => assert_eq!(e.partial(), b"tail"),
-            other => panic!("{other:?}"),
-        }
+        let read_err = r.readuntil(&seps).await.unwrap_err();
+        let e = read_err
+            .incomplete_read()
+            .unwrap_or_else(|| panic!("expected IncompleteRead, got {read_err:?}"));
+        assert_eq!(e.partial(), b"tail");
     });
     let _ = std::fs::remove_file(&path);
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use corio::sync::{Barrier, BrokenBarrierError};
+use corio::sync::Barrier;
 use sync_support::{poll_once, with_timeout, TEST_TIMEOUT};
 
 #[test]
@@ -51,15 +51,14 @@ fn abort_breaks_waiters_and_later_callers_until_reset() {
     assert!(poll_once(Pin::new(&mut w)).is_pending());
     b.abort();
     assert!(b.broken());
-    assert_eq!(
-        poll_once(Pin::new(&mut w)),
-        Poll::Ready(Err(BrokenBarrierError))
-    );
-    assert_eq!(
+    let Poll::Ready(Err(err)) = poll_once(Pin::new(&mut w)) else {
+        panic!("the waiter was not released broken")
+    };
+    assert!(err.to_string().contains("reset"), "{err}");
+    assert!(matches!(
         poll_once(Pin::new(&mut b.wait())),
-        Poll::Ready(Err(BrokenBarrierError))
-    );
-    assert!(BrokenBarrierError.to_string().contains("reset"));
+        Poll::Ready(Err(_))
+    ));
     b.reset();
     assert!(!b.broken());
     let mut w = b.wait();
@@ -72,10 +71,7 @@ fn reset_breaks_current_waiters_only() {
     let mut w = b.wait();
     assert!(poll_once(Pin::new(&mut w)).is_pending());
     b.reset();
-    assert_eq!(
-        poll_once(Pin::new(&mut w)),
-        Poll::Ready(Err(BrokenBarrierError))
-    );
+    assert!(matches!(poll_once(Pin::new(&mut w)), Poll::Ready(Err(_))));
     assert!(!b.broken());
     let mut a = b.wait();
     assert!(poll_once(Pin::new(&mut a)).is_pending());

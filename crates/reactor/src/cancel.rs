@@ -64,8 +64,19 @@ pub fn set_cancelled(on: bool) -> bool {
 }
 
 /// The error of a leaf that completed because its task was cancelled.
+///
+/// Executors and wrappers that cancel leaves of their own make one with
+/// `Cancelled::default()`.
+///
+/// ```
+/// let err = std::io::Error::from(corio_reactor::cancel::Cancelled::default());
+/// assert!(corio_reactor::cancel::is_cancelled_error(&err));
+/// assert_eq!(err.to_string(), "operation cancelled");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Cancelled;
+pub struct Cancelled {
+    _private: (),
+}
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

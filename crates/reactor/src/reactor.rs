@@ -618,7 +618,7 @@ impl Source {
     /// rather than lose a wake-up; use `readable()`/`writable()` for many waiters).
     pub(crate) fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
         if crate::cancel::is_cancelled() {
-            return Poll::Ready(Err(crate::cancel::Cancelled.into()));
+            return Poll::Ready(Err(crate::cancel::Cancelled::default().into()));
         }
         let mut st = lock(&self.state);
         let d = &mut st.dirs[dir];
@@ -648,7 +648,7 @@ impl Source {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<u64>> {
         if crate::cancel::is_cancelled() {
-            return Poll::Ready(Err(crate::cancel::Cancelled.into()));
+            return Poll::Ready(Err(crate::cancel::Cancelled::default().into()));
         }
         let mut st = lock(&self.state);
         let d = &mut st.dirs[dir];

@@ -67,10 +67,10 @@ impl Worker {
     pub(super) fn start(shared: &StdArc<Shared>) -> Result<Worker, BlockingError> {
         refuse_to_start()?;
         let exe: PathBuf = std::env::current_exe().map_err(|e| {
-            BlockingError::WorkerStart(format!("cannot find the current executable: {e}"))
+            BlockingError::worker_start(format!("cannot find the current executable: {e}"))
         })?;
         let secret: Secret = sys::random_bytes().map_err(|e| {
-            BlockingError::WorkerStart(format!(
+            BlockingError::worker_start(format!(
                 "cannot read /dev/urandom for the worker's secret: {e}"
             ))
         })?;
@@ -82,7 +82,7 @@ impl Worker {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| {
-                BlockingError::WorkerStart(format!("cannot start {}: {e}", exe.display()))
+                BlockingError::worker_start(format!("cannot start {}: {e}", exe.display()))
             })?;
         let pid = child.id();
         register_pid(shared, pid);
@@ -90,7 +90,7 @@ impl Worker {
             forget_pid(shared, pid);
             let _ = child.kill();
             let _ = child.wait();
-            return Err(BlockingError::WorkerStart(
+            return Err(BlockingError::worker_start(
                 "the worker's pipes were not created".to_owned(),
             ));
         };
@@ -108,14 +108,14 @@ impl Worker {
             }
             Ok(hello) => {
                 worker.end(shared, true);
-                Err(BlockingError::WorkerStart(format!(
+                Err(BlockingError::worker_start(format!(
                     "worker {pid} introduced itself as pid {}: not our child",
                     hello.pid
                 )))
             }
             Err(problem) => {
                 let (status, _) = worker.end(shared, true);
-                Err(BlockingError::WorkerStart(format!(
+                Err(BlockingError::worker_start(format!(
                     "worker process {pid} did not complete the handshake ({problem}; it then {status}): \
                      call corio_blocking::process::maybe_run_worker(&[...]) first thing in main, \
                      before anything prints to stdout"
@@ -184,7 +184,7 @@ impl Worker {
         let frame = match wire::encode(&request).and_then(|payload| wire::frame(&payload)) {
             Ok(frame) => frame,
             Err(e) => {
-                return Ok(Err(BlockingError::Codec(format!(
+                return Ok(Err(BlockingError::codec(format!(
                     "the request for `{name}` cannot be sent: {e}"
                 ))))
             }
@@ -200,12 +200,12 @@ impl Worker {
         let reply = sys::read_payload_until(fd, len as usize, deadline)?;
         Ok(match wire::decode::<wire::Response>(&reply)? {
             wire::Response::Ok(bytes) => Ok(bytes),
-            wire::Response::Panicked(message) => Err(BlockingError::RemotePanicked {
-                function: name.to_owned(),
+            wire::Response::Panicked(message) => Err(BlockingError::remote_panicked(
+                name.to_owned(),
                 message,
-            }),
-            wire::Response::UnknownFunction(name) => Err(BlockingError::UnknownFunction(name)),
-            wire::Response::BadArgument(msg) => Err(BlockingError::Codec(msg)),
+            )),
+            wire::Response::UnknownFunction(name) => Err(BlockingError::unknown_function(name)),
+            wire::Response::BadArgument(msg) => Err(BlockingError::codec(msg)),
         })
     }
 
@@ -245,7 +245,7 @@ impl Worker {
 /// process (which would refuse to serve).
 fn refuse_to_start() -> Result<(), BlockingError> {
     if is_worker_process() {
-        return Err(BlockingError::WorkerStart(
+        return Err(BlockingError::worker_start(
             "this process is itself a pool worker whose main did not call \
              corio_blocking::process::maybe_run_worker first; refusing to start workers \
              recursively"
@@ -253,13 +253,13 @@ fn refuse_to_start() -> Result<(), BlockingError> {
         ));
     }
     if let Some(reason) = REFUSED.get() {
-        return Err(BlockingError::WorkerStart(format!(
+        return Err(BlockingError::worker_start(format!(
             "this process was started with {WORKER_ENV} set but is not a pool worker \
              ({reason}); it starts no workers of its own: unset {WORKER_ENV}"
         )));
     }
     if sys::is_privileged() {
-        return Err(BlockingError::WorkerStart(
+        return Err(BlockingError::worker_start(
             "this process runs with raised privileges (setuid, setgid or file capabilities), \
              and such a process never serves as a worker; run CPU-bound work in a ThreadPool"
                 .to_owned(),

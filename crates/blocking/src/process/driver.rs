@@ -99,7 +99,7 @@ pub(super) fn driver(shared: StdArc<Shared>) {
         let Some(w) = worker.as_mut() else { continue };
         if !w.functions.iter().any(|f| f == call.name) {
             call.reply
-                .complete(Err(BlockingError::UnknownFunction(call.name.to_owned())));
+                .complete(Err(BlockingError::unknown_function(call.name.to_owned())));
             continue;
         }
         let Call {
@@ -122,18 +122,11 @@ pub(super) fn driver(shared: StdArc<Shared>) {
         let err = match failure {
             CallFailure::TimedOut => {
                 w.end(&shared, true);
-                BlockingError::TimedOut {
-                    function: name.to_owned(),
-                    timeout: timeout.unwrap_or_default(),
-                }
+                BlockingError::timed_out(name.to_owned(), timeout.unwrap_or_default())
             }
             CallFailure::TooLarge(size) => {
                 w.end(&shared, true);
-                BlockingError::ReplyTooLarge {
-                    function: name.to_owned(),
-                    size,
-                    limit: shared.config.max_reply_size,
-                }
+                BlockingError::reply_too_large(name.to_owned(), size, shared.config.max_reply_size)
             }
             CallFailure::Broken(err) => {
                 // End of file or a broken pipe: the worker is exiting (wait for
@@ -150,7 +143,7 @@ pub(super) fn driver(shared: StdArc<Shared>) {
                 } else {
                     status
                 };
-                BlockingError::BrokenPool { pid, reason }
+                BlockingError::broken_pool(pid, reason)
             }
         };
         reply.complete(Err(err));

@@ -41,11 +41,11 @@
 //! - A worker runs only functions passed to [`maybe_run_worker`], and reads requests
 //!   only from the pipe its parent created (see [Security](#security)). It announces
 //!   the names it knows in a handshake, so an unknown name fails at once with
-//!   [`BlockingError::UnknownFunction`] (the worker checks again itself).
+//!   an [unknown-function](BlockingError::is_unknown_function) error (the worker checks again itself).
 //! - A panic in a function is caught in the worker and becomes
-//!   [`BlockingError::RemotePanicked`] for that call; the worker lives on.
+//!   a [panic](BlockingError::is_panic) error for that call; the worker lives on.
 //! - A worker that dies mid-call (killed, aborted, exited) fails that call with
-//!   [`BlockingError::BrokenPool`] naming the signal or exit status; it is reaped and
+//!   a [broken-pool](BlockingError::is_broken_pool) error naming the signal or exit status; it is reaped and
 //!   a fresh worker is started in its place at once. Other calls are unaffected. A
 //!   worker that dies while idle is noticed when it dies (a pidfd per worker on
 //!   Linux, watched by the pool's monitor thread; a check every 100 ms elsewhere):
@@ -54,10 +54,10 @@
 //! - Nothing a worker sends can make the parent allocate much more than it
 //!   received: a reply is read as its bytes arrive, and a reply announced above
 //!   [`max_reply_size`](ProcessPoolBuilder::max_reply_size) (default 8 MiB) is
-//!   refused unread with [`BlockingError::ReplyTooLarge`], and the worker replaced.
+//!   refused unread with a [reply-too-large](BlockingError::is_reply_too_large) error, and the worker replaced.
 //! - A call can have a timeout ([`ProcessPool::submit_timeout`],
 //!   [`call_timeout`](ProcessPoolBuilder::call_timeout)): past it the worker is
-//!   killed and replaced, and the call fails with [`BlockingError::TimedOut`].
+//!   killed and replaced, and the call fails with a [timeout](BlockingError::is_timeout) error.
 //! - Each worker is owned by one parent thread (its *driver*) that spawned it, sends
 //!   it one request at a time, and reaps it. Workers exit when their stdin closes
 //!   (pool shutdown, or the parent died); on Linux they also get SIGKILL if the
@@ -84,7 +84,7 @@
 //!    user and group ids differ).
 //!    Whoever starts a setuid program chooses its environment and stdin, and must
 //!    not get its privileges through them. A privileged process also refuses to
-//!    *start* workers, with [`BlockingError::WorkerStart`].
+//!    *start* workers, with a [start-failure](BlockingError::is_start_failure) error.
 //! 3. fd 0 and fd 1 are both pipes: never a file, a terminal, or a socket (an
 //!    inetd-style service would otherwise serve the network).
 //! 4. On Linux, the parent process runs the same executable file (same device and
@@ -105,7 +105,7 @@
 //! The variable is removed from the environment in every case, so processes the
 //! program starts later never see it. A refused process prints one line saying why
 //! on stderr, runs `main` normally, and refuses to start pool workers of its own
-//! (with [`BlockingError::WorkerStart`] saying why: a pool child that failed a
+//! (with a [start-failure](BlockingError::is_start_failure) error saying why: a pool child that failed a
 //! check would otherwise start children that fail it too). If check 5 fails, the
 //! bytes it read (at most 40) are gone from stdin; checks 1-4 consume nothing.
 //! A worker also exits when its parent does (end of file on stdin, and
@@ -342,7 +342,7 @@ impl ProcessPoolBuilder {
     /// The largest reply (encoded result) accepted from a worker, in bytes.
     /// A worker that announces more is killed without the pool reading or
     /// allocating any of it, and the call fails with
-    /// [`BlockingError::ReplyTooLarge`]. Default: [`DEFAULT_MAX_REPLY_SIZE`].
+    /// a [reply-too-large](BlockingError::is_reply_too_large) error. Default: [`DEFAULT_MAX_REPLY_SIZE`].
     #[must_use]
     pub fn max_reply_size(mut self, bytes: usize) -> Self {
         self.config.max_reply_size = bytes;
@@ -351,7 +351,7 @@ impl ProcessPoolBuilder {
 
     /// A timeout for every call made with [`ProcessPool::submit`], counted from when
     /// a worker starts the call (time spent queued does not count). A call that
-    /// runs longer fails with [`BlockingError::TimedOut`]; its worker is killed
+    /// runs longer fails with a [timeout](BlockingError::is_timeout) error; its worker is killed
     /// and replaced. Default: none. [`ProcessPool::submit_timeout`] sets one per call.
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
@@ -361,8 +361,8 @@ impl ProcessPoolBuilder {
 
     /// How long [`ProcessPool::shutdown`] (with or without `wait`) and `drop`
     /// let submitted calls finish. When it runs out, workers still running a call
-    /// are killed (the call fails with [`BlockingError::BrokenPool`]) and calls
-    /// not yet started fail with [`BlockingError::Cancelled`]. Default:
+    /// are killed (the call fails with a [broken-pool](BlockingError::is_broken_pool) error) and calls
+    /// not yet started fail with a [cancelled](BlockingError::is_cancelled) error. Default:
     /// [`DEFAULT_SHUTDOWN_GRACE`].
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
@@ -491,15 +491,16 @@ impl ProcessPool {
     /// Runs `func(arg)` in a worker process; the task resolves with its result.
     ///
     /// The counterpart of `pool.submit(func, arg)` and `await
-    /// loop.run_in_executor(pool, func, arg)`. Errors:
-    /// [`RemotePanicked`](BlockingError::RemotePanicked),
-    /// [`BrokenPool`](BlockingError::BrokenPool) (the worker died),
-    /// [`UnknownFunction`](BlockingError::UnknownFunction),
-    /// [`Codec`](BlockingError::Codec), [`WorkerStart`](BlockingError::WorkerStart),
-    /// [`Shutdown`](BlockingError::Shutdown), [`Cancelled`](BlockingError::Cancelled)
-    /// (still queued when the shutdown grace period ran out),
-    /// [`TimedOut`](BlockingError::TimedOut) (with a call timeout),
-    /// [`ReplyTooLarge`](BlockingError::ReplyTooLarge).
+    /// loop.run_in_executor(pool, func, arg)`. A [`BlockingError`] says which
+    /// failure it was: [`is_panic`](BlockingError::is_panic) (the function
+    /// panicked in the worker), [`is_broken_pool`](BlockingError::is_broken_pool)
+    /// (the worker died), [`is_unknown_function`](BlockingError::is_unknown_function),
+    /// [`is_codec`](BlockingError::is_codec),
+    /// [`is_start_failure`](BlockingError::is_start_failure),
+    /// [`is_shutdown`](BlockingError::is_shutdown) (with
+    /// [`is_cancelled`](BlockingError::is_cancelled) when it was still queued when
+    /// the shutdown grace period ran out), [`is_timeout`](BlockingError::is_timeout)
+    /// (with a call timeout), [`is_reply_too_large`](BlockingError::is_reply_too_large).
     ///
     /// Dropping the task does not cancel the call: the worker runs it to the end
     /// (a process is never interrupted mid-call, except by a timeout or the
@@ -514,12 +515,11 @@ impl ProcessPool {
 
     /// [`submit`](ProcessPool::submit) with a timeout for this call, counted from when a
     /// worker starts it. Past it, the worker is killed (and replaced) and the task
-    /// resolves with [`BlockingError::TimedOut`].
+    /// resolves with a [timeout](BlockingError::is_timeout) error.
     ///
     /// ```
     /// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
-    /// # use corio_blocking::BlockingError;
-    /// # use std::time::Duration;
+        /// # use std::time::Duration;
     /// fn nap(ms: u64) { std::thread::sleep(Duration::from_millis(ms)) }
     /// static NAP: RemoteFn<u64, ()> = RemoteFn::new("nap", nap);
     /// # fn main() {
@@ -527,7 +527,7 @@ impl ProcessPool {
     /// let pool = ProcessPool::new(1);
     /// let task = pool.submit_timeout(&NAP, 60_000, Duration::from_millis(100));
     /// let err = futures::executor::block_on(task).unwrap_err();
-    /// assert!(matches!(err, BlockingError::TimedOut { .. }));
+    /// assert!(err.is_timeout());
     /// # }
     /// ```
     pub fn submit_timeout<A, R>(
@@ -556,7 +556,7 @@ impl ProcessPool {
         let arg = match postcard::to_stdvec(&arg) {
             Ok(bytes) => bytes,
             Err(e) => {
-                return BlockingTask::failed(BlockingError::Codec(format!(
+                return BlockingTask::failed(BlockingError::codec(format!(
                     "encoding the argument of `{}` failed: {e}",
                     func.name
                 )))
@@ -570,7 +570,7 @@ impl ProcessPool {
             timeout,
         };
         if let Err(call) = self.push(call) {
-            call.reply.complete(Err(BlockingError::Shutdown));
+            call.reply.complete(Err(BlockingError::shutdown()));
         }
         BlockingTask::from_output(decode)
     }
@@ -615,12 +615,12 @@ impl ProcessPool {
         Ok(())
     }
 
-    /// Stops accepting calls (later ones resolve with [`BlockingError::Shutdown`]).
+    /// Stops accepting calls (later ones resolve with a [shutdown](BlockingError::is_shutdown) error).
     /// Calls already submitted still run, as with Python's default
     /// `cancel_futures=False`, for at most the pool's
     /// [grace period](ProcessPoolBuilder::shutdown_grace): then workers still
     /// running a call are killed and calls not started fail with
-    /// [`BlockingError::Cancelled`]. Each worker's stdin is closed, it exits, and
+    /// a [cancelled](BlockingError::is_cancelled) error. Each worker's stdin is closed, it exits, and
     /// it is reaped. With `wait`, blocks until all of that is done: at most the
     /// grace period plus a moment to reap the killed workers.
     pub fn shutdown(&self, wait: bool) {
@@ -670,7 +670,7 @@ impl ProcessPool {
         let cancelled = expire_grace(&mut st);
         drop(st);
         for call in cancelled {
-            call.reply.complete(Err(BlockingError::Cancelled));
+            call.reply.complete(Err(BlockingError::cancelled()));
         }
         // The killed workers' drivers see end of file at once and reap them.
         let st = lock(&shared.state);

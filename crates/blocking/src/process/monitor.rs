@@ -3,7 +3,7 @@
 //! non-reaping `waitid` every [`FALLBACK_PROBE`] elsewhere), takes it off the
 //! live list and wakes its driver, which reaps and replaces it. After a shutdown
 //! it enforces the grace period: when it runs out, every worker still alive is
-//! killed and calls still queued fail with [`BlockingError::Cancelled`].
+//! killed and calls still queued fail with a [cancelled](BlockingError::is_cancelled) error.
 //!
 //! The monitor never reaps: a pid stays the driver's until the driver forgets it
 //! (see `child.rs`), so the monitor can never signal a recycled pid.
@@ -93,7 +93,7 @@ pub(super) fn monitor(shared: StdArc<Shared>) {
             shared.work.notify_all();
         }
         for call in cancelled {
-            call.reply.complete(Err(BlockingError::Cancelled));
+            call.reply.complete(Err(BlockingError::cancelled()));
         }
     }
 }

@@ -7,8 +7,8 @@
 //!
 //! | asyncio | corio |
 //! |---|---|
-//! | `await q.put(x)` / `q.put_nowait(x)` | [`put(x).await`](GenericQueue::put) / [`put_nowait(x)`](GenericQueue::put_nowait) ([`TryPutError::Full`] = `QueueFull`) |
-//! | `await q.get()` / `q.get_nowait()` | [`get().await`](GenericQueue::get) / [`get_nowait()`](GenericQueue::get_nowait) ([`TryGetError::Empty`] = `QueueEmpty`) |
+//! | `await q.put(x)` / `q.put_nowait(x)` | [`put(x).await`](GenericQueue::put) / [`put_nowait(x)`](GenericQueue::put_nowait) ([`TryPutError`]: `QueueFull`) |
+//! | `await q.get()` / `q.get_nowait()` | [`get().await`](GenericQueue::get) / [`get_nowait()`](GenericQueue::get_nowait) ([`TryGetError`]: `QueueEmpty`) |
 //! | `qsize()`, `empty()`, `full()`, `maxsize` | same names |
 //! | `task_done()` / `await join()` | [`task_done`](GenericQueue::task_done) ([`TaskDoneError`] = `ValueError`) / [`join`](GenericQueue::join) |
 //! | `shutdown(immediate)` (3.13) | [`shutdown(immediate)`](GenericQueue::shutdown) ([`QueueShutDown`]) |
@@ -283,16 +283,17 @@ impl<C: Container> GenericQueue<C> {
         lock(&self.inner.state).shutdown
     }
 
-    /// Adds `item` at once, or fails with [`TryPutError::Full`] (asyncio's
-    /// `QueueFull`) or [`TryPutError::ShutDown`]; the item comes back in the error.
+    /// Adds `item` at once, or fails with a [`TryPutError`] that is
+    /// [full](TryPutError::is_full) (asyncio's `QueueFull`) or
+    /// [shut down](TryPutError::is_shutdown); the item comes back in the error.
     pub fn put_nowait(&self, item: C::Item) -> Result<(), TryPutError<C::Item>> {
         let mut wakes = WakeList::new();
         let r = {
             let mut st = lock(&self.inner.state);
             if st.shutdown {
-                Err(TryPutError::ShutDown(item))
+                Err(TryPutError::shut_down(item))
             } else if st.full() {
-                Err(TryPutError::Full(item))
+                Err(TryPutError::full(item))
             } else {
                 Self::push_locked(&mut st, item, &mut wakes);
                 Ok(())
@@ -302,16 +303,17 @@ impl<C: Container> GenericQueue<C> {
         r
     }
 
-    /// Takes the next item at once, or fails with [`TryGetError::Empty`]
-    /// (asyncio's `QueueEmpty`) or, once shut down and empty, [`TryGetError::ShutDown`].
+    /// Takes the next item at once, or fails with a [`TryGetError`] that is
+    /// [empty](TryGetError::is_empty) (asyncio's `QueueEmpty`) or, once shut down
+    /// and empty, [shut down](TryGetError::is_shutdown).
     pub fn get_nowait(&self) -> Result<C::Item, TryGetError> {
         let mut wakes = WakeList::new();
         let r = {
             let mut st = lock(&self.inner.state);
             match Self::pop_locked(&mut st, &mut wakes) {
                 Some(item) => Ok(item),
-                None if st.shutdown => Err(TryGetError::ShutDown),
-                None => Err(TryGetError::Empty),
+                None if st.shutdown => Err(TryGetError { shut_down: true }),
+                None => Err(TryGetError { shut_down: false }),
             }
         };
         wakes.wake();
@@ -430,7 +432,7 @@ impl<C: Container> GenericQueue<C> {
         {
             let mut st = lock(&self.inner.state);
             if st.unfinished == 0 {
-                return Err(TaskDoneError);
+                return Err(TaskDoneError { _private: () });
             }
             st.unfinished -= 1;
             if st.unfinished == 0 {
@@ -690,62 +692,105 @@ impl<C: Container> fmt::Debug for QueueStream<C> {
     }
 }
 
-/// Why [`GenericQueue::put_nowait`] failed; the item comes back.
+/// Why [`GenericQueue::put_nowait`] failed: the queue is full (asyncio's
+/// `QueueFull`, [`is_full`](Self::is_full)) or shut down (asyncio's
+/// `QueueShutDown`, [`is_shutdown`](Self::is_shutdown)). The item comes back with
+/// [`into_inner`](Self::into_inner).
+///
+/// ```
+/// let q = corio::queue::Queue::new(1);
+/// q.put_nowait("a").unwrap();
+/// let err = q.put_nowait("b").unwrap_err();
+/// assert!(err.is_full());
+/// assert_eq!(err.to_string(), "queue is full");
+/// assert_eq!(err.into_inner(), "b");
+/// ```
 #[derive(Clone, PartialEq, Eq)]
-pub enum TryPutError<T> {
-    /// The queue is at `maxsize` (asyncio's `QueueFull`).
-    Full(T),
-    /// The queue was shut down (asyncio's `QueueShutDown`).
-    ShutDown(T),
+pub struct TryPutError<T> {
+    item: T,
+    shut_down: bool,
 }
 
 impl<T> TryPutError<T> {
-    /// The item that was not stored.
-    pub fn into_inner(self) -> T {
-        match self {
-            TryPutError::Full(t) | TryPutError::ShutDown(t) => t,
+    fn full(item: T) -> Self {
+        TryPutError {
+            item,
+            shut_down: false,
         }
     }
-    /// True for `Full`.
+    fn shut_down(item: T) -> Self {
+        TryPutError {
+            item,
+            shut_down: true,
+        }
+    }
+    /// The item that was not stored.
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+    /// True when the queue was at `maxsize` (asyncio's `QueueFull`).
     pub fn is_full(&self) -> bool {
-        matches!(self, TryPutError::Full(_))
+        !self.shut_down
+    }
+    /// True when the queue was shut down (asyncio's `QueueShutDown`).
+    pub fn is_shutdown(&self) -> bool {
+        self.shut_down
     }
 }
 
 impl<T> fmt::Debug for TryPutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryPutError::Full(_) => f.write_str("Full(..)"),
-            TryPutError::ShutDown(_) => f.write_str("ShutDown(..)"),
-        }
+        f.debug_struct("TryPutError")
+            .field("shut_down", &self.shut_down)
+            .finish_non_exhaustive()
     }
 }
 
 impl<T> fmt::Display for TryPutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryPutError::Full(_) => f.write_str("queue is full"),
-            TryPutError::ShutDown(_) => f.write_str("queue is shut down"),
+        if self.shut_down {
+            f.write_str("queue is shut down")
+        } else {
+            f.write_str("queue is full")
         }
     }
 }
 
 impl<T> std::error::Error for TryPutError<T> {}
 
-/// Why [`GenericQueue::get_nowait`] failed.
+/// Why [`GenericQueue::get_nowait`] failed: no item right now (asyncio's
+/// `QueueEmpty`, [`is_empty`](Self::is_empty)), or shut down and empty, so no
+/// item will ever come (asyncio's `QueueShutDown`, [`is_shutdown`](Self::is_shutdown)).
+///
+/// ```
+/// let q = corio::queue::Queue::<u8>::new(0);
+/// let err = q.get_nowait().unwrap_err();
+/// assert!(err.is_empty() && !err.is_shutdown());
+/// assert_eq!(err.to_string(), "queue is empty");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryGetError {
-    /// No item right now (asyncio's `QueueEmpty`).
-    Empty,
-    /// Shut down and empty: no item will ever come (asyncio's `QueueShutDown`).
-    ShutDown,
+pub struct TryGetError {
+    shut_down: bool,
+}
+
+impl TryGetError {
+    /// True when the queue had no item (asyncio's `QueueEmpty`); a later call
+    /// may succeed.
+    pub fn is_empty(&self) -> bool {
+        !self.shut_down
+    }
+    /// True when the queue is shut down and empty (asyncio's `QueueShutDown`).
+    pub fn is_shutdown(&self) -> bool {
+        self.shut_down
+    }
 }
 
 impl fmt::Display for TryGetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryGetError::Empty => f.write_str("queue is empty"),
-            TryGetError::ShutDown => f.write_str("queue is shut down and empty"),
+        if self.shut_down {
+            f.write_str("queue is shut down and empty")
+        } else {
+            f.write_str("queue is empty")
         }
     }
 }
@@ -781,7 +826,9 @@ impl<T> std::error::Error for QueueShutDown<T> {}
 /// [`GenericQueue::task_done`] was called more times than items were put
 /// (asyncio's `ValueError: task_done() called too many times`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskDoneError;
+pub struct TaskDoneError {
+    _private: (),
+}
 
 impl fmt::Display for TaskDoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

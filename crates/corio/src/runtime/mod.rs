@@ -718,7 +718,7 @@ impl Runtime {
     /// When it returns, every task that is not in the middle of a poll has been
     /// cancelled: its future dropped, its [`Task`] resolving `Err(Cancelled)`.
     /// Blocking closures still queued are dropped without running (their
-    /// futures resolve [`BlockingError::Cancelled`](crate::BlockingError));
+    /// futures resolve a [cancelled](crate::BlockingError::is_cancelled) error);
     /// running ones cannot be interrupted: they are detached and finish on
     /// their own threads, which nobody joins. Returns false when something was
     /// still running at the deadline.

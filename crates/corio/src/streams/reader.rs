@@ -397,7 +397,7 @@ impl StreamReader {
         Ok(self.take(k))
     }
 
-    /// Exactly `n` bytes, or [`ReadError::IncompleteRead`] with the bytes that
+    /// Exactly `n` bytes, or an [incomplete read](ReadError::is_incomplete_read) with the bytes that
     /// came before end of stream (they are consumed).
     pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
         self.check_exception()?;
@@ -405,10 +405,7 @@ impl StreamReader {
             if self.fill().await? == 0 {
                 let k = self.buffered();
                 let partial = self.take(k);
-                return Err(ReadError::IncompleteRead(IncompleteReadError::new(
-                    partial,
-                    Some(n),
-                )));
+                return Err(IncompleteReadError::new(partial, Some(n)).into());
             }
         }
         Ok(self.take(n))
@@ -418,12 +415,12 @@ impl StreamReader {
     /// (`&[&b"\r\n"[..], b"\n"]`, Python 3.13), where the match that ends
     /// first wins (for a tie, the shorter separator).
     ///
-    /// Fails with [`ReadError::LimitOverrun`] when `limit` bytes arrive without
+    /// Fails with a [limit overrun](ReadError::is_limit_overrun) when `limit` bytes arrive without
     /// a separator, or the separator comes after the limit (the data stays in
     /// the buffer, as asyncio); before reporting that, it takes in whatever
     /// has arrived meanwhile (up to twice the limit), as asyncio's transport
     /// would have, so a separator that came late is seen. At end of stream it
-    /// fails with [`ReadError::IncompleteRead`] carrying the remaining bytes
+    /// fails with an [incomplete read](ReadError::is_incomplete_read) carrying the remaining bytes
     /// (consumed). An empty separator, or an empty list, is an
     /// `InvalidInput` error (asyncio's `ValueError`).
     ///
@@ -452,10 +449,11 @@ impl StreamReader {
         }) {
             Some((lo, hi)) if lo > 0 => (lo, hi),
             _ => {
-                return Err(ReadError::Io(io::Error::new(
+                return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "readuntil: give at least one separator, and no empty one",
-                )))
+                )
+                .into())
             }
         };
         self.check_exception()?;
@@ -472,47 +470,43 @@ impl StreamReader {
                     if self.absorb_available()? > 0 {
                         continue;
                     }
-                    return Err(ReadError::LimitOverrun(LimitOverrunError::new(
-                        offset, self.limit, false,
-                    )));
+                    return Err(LimitOverrunError::new(offset, self.limit, false).into());
                 }
             }
             if self.fill().await? == 0 {
                 let k = self.buffered();
                 let partial = self.take(k);
-                return Err(ReadError::IncompleteRead(IncompleteReadError::new(
-                    partial, None,
-                )));
+                return Err(IncompleteReadError::new(partial, None).into());
             }
         };
         if start > self.limit {
-            return Err(ReadError::LimitOverrun(LimitOverrunError::new(
-                start, self.limit, true,
-            )));
+            return Err(LimitOverrunError::new(start, self.limit, true).into());
         }
         Ok(self.take(end))
     }
 
     /// One line including its `\n`; at end of stream, the last unterminated
     /// bytes (empty at EOF). A line longer than the limit fails with
-    /// [`ReadError::LimitOverrun`] and is discarded (asyncio's `ValueError`),
+    /// a [limit overrun](ReadError::is_limit_overrun) and is discarded (asyncio's `ValueError`),
     /// so the next call starts at the next line.
     pub async fn readline(&mut self) -> Result<Vec<u8>, ReadError> {
-        match self.readuntil(b"\n").await {
-            Ok(line) => Ok(line),
-            Err(ReadError::IncompleteRead(e)) => Ok(e.into_partial()),
-            Err(ReadError::LimitOverrun(e)) => {
-                let consumed = e.consumed();
-                if self.data().get(consumed) == Some(&b'\n') {
-                    self.consume(consumed + 1);
-                } else {
-                    let k = self.buffered();
-                    self.consume(k);
-                }
-                Err(ReadError::LimitOverrun(e))
+        let err = match self.readuntil(b"\n").await {
+            Ok(line) => return Ok(line),
+            Err(err) => err,
+        };
+        if let Some(overrun) = err.limit_overrun() {
+            let consumed = overrun.consumed();
+            if self.data().get(consumed) == Some(&b'\n') {
+                self.consume(consumed + 1);
+            } else {
+                let k = self.buffered();
+                self.consume(k);
             }
-            Err(e) => Err(e),
+            return Err(err);
         }
+        // At end of stream, the last unterminated bytes are the line.
+        err.into_incomplete_read()
+            .map(IncompleteReadError::into_partial)
     }
 }
 

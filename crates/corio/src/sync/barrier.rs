@@ -90,7 +90,7 @@ impl Barrier {
         {
             let mut st = lock(&self.state);
             st.waiters
-                .notify_all(|| Err(BrokenBarrierError), &mut wakes);
+                .notify_all(|| Err(BrokenBarrierError::NEW), &mut wakes);
             st.count = 0;
             st.broken = stay_broken;
         }
@@ -155,7 +155,7 @@ impl Future for BarrierWait<'_> {
             },
             None => {
                 if st.broken {
-                    return Poll::Ready(Err(BrokenBarrierError));
+                    return Poll::Ready(Err(BrokenBarrierError::NEW));
                 }
                 let index = st.count;
                 if index + 1 == barrier.parties {
@@ -191,7 +191,13 @@ impl Drop for BarrierWait<'_> {
 /// The barrier was aborted or reset while waiting (asyncio's
 /// `BrokenBarrierError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokenBarrierError;
+pub struct BrokenBarrierError {
+    _private: (),
+}
+
+impl BrokenBarrierError {
+    const NEW: BrokenBarrierError = BrokenBarrierError { _private: () };
+}
 
 impl fmt::Display for BrokenBarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

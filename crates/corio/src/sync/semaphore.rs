@@ -520,7 +520,7 @@ impl fmt::Display for ReleaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "BoundedSemaphore released too many times (all {} permits free)",
+            "bounded semaphore released too many times (all {} permits free)",
             self.bound
         )
     }
