@@ -117,8 +117,8 @@ where
     fn run(&self) {
         let func = lock(&self.func).take();
         if let Some(func) = func {
-            let result = catch_unwind(AssertUnwindSafe(func))
-                .map_err(|p| BlockingError::panicked(p));
+            let result =
+                catch_unwind(AssertUnwindSafe(func)).map_err(|p| BlockingError::panicked(p));
             self.slot.complete(result);
         }
     }

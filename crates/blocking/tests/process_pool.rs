@@ -891,7 +891,10 @@ fn reply_above_max_reply_size_is_a_clear_error() {
     let err = wait_timeout(pool.submit(&BIG, 10_000), LONG).unwrap_err();
     assert!(err.is_reply_too_large(), "{err:?}");
     assert_eq!(err.function(), Some("big"));
-    assert!(err.to_string().ends_with("above max_reply_size 1024"), "{err}");
+    assert!(
+        err.to_string().ends_with("above max_reply_size 1024"),
+        "{err}"
+    );
     assert!(err.to_string().contains("max_reply_size"), "{err}");
     for pid in before {
         assert!(

@@ -210,10 +210,9 @@ impl<T> Deferred<T> {
         E: Into<Box<dyn Error + Send + Sync + 'static>>,
     {
         let boxed: Box<dyn Error + Send + Sync> = error.into();
-        self.inner
-            .complete(Outcome::Failed(DeferredError {
-                exception: Some(Arc::from(boxed)),
-            }))
+        self.inner.complete(Outcome::Failed(DeferredError {
+            exception: Some(Arc::from(boxed)),
+        }))
     }
 
     /// Cancel: waiters resume with a [cancelled](DeferredError::is_cancelled)

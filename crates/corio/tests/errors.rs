@@ -59,15 +59,16 @@ fn crosses_question_mark<E: Error + Send + Sync + 'static>(err: E) -> String {
         "{text:?}: starts in uppercase"
     );
     assert!(!text.ends_with('.'), "{text:?}: ends with a full stop");
-    fn fails<E: Error + Send + Sync + 'static>(
-        err: E,
-    ) -> Result<(), Box<dyn Error + Send + Sync>> {
+    fn fails<E: Error + Send + Sync + 'static>(err: E) -> Result<(), Box<dyn Error + Send + Sync>> {
         Err(err)?;
         Ok(())
     }
     let boxed = fails(err).unwrap_err();
     assert_eq!(boxed.to_string(), text);
-    assert!(boxed.downcast_ref::<E>().is_some(), "{text:?}: lost its type");
+    assert!(
+        boxed.downcast_ref::<E>().is_some(),
+        "{text:?}: lost its type"
+    );
     text
 }
 
@@ -91,7 +92,10 @@ fn every_public_error_is_short_and_crosses_question_mark() {
     assert!(task.is_cancelled());
     check(task);
     let text = crosses_question_mark(group);
-    assert!(text.starts_with("1 task(s) of the group failed: ["), "{text}");
+    assert!(
+        text.starts_with("1 task(s) of the group failed: ["),
+        "{text}"
+    );
     check(timeout);
 
     let cancelled = corio::Deferred::<u8>::new();
@@ -108,7 +112,10 @@ fn every_public_error_is_short_and_crosses_question_mark() {
     check(err);
 
     let pool = corio::ThreadPool::new(1);
-    let err = pool.submit(|| -> u8 { panic!("disk full") }).wait().unwrap_err();
+    let err = pool
+        .submit(|| -> u8 { panic!("disk full") })
+        .wait()
+        .unwrap_err();
     assert!(err.is_panic() && !err.is_shutdown());
     assert_eq!(err.panic_message(), Some("disk full"));
     check(err);

@@ -256,7 +256,8 @@ fn test_readline_exception() {
         assert_eq!(r.readline().await.unwrap(), b"line\n");
         r.set_exception(std::io::Error::new(ErrorKind::InvalidData, "ValueError"));
         assert!(
-            r.readline().await.unwrap_err().io_error().map(|e| e.kind()) == Some(ErrorKind::InvalidData)
+            r.readline().await.unwrap_err().io_error().map(|e| e.kind())
+                == Some(ErrorKind::InvalidData)
         );
     });
 }
@@ -266,7 +267,10 @@ fn test_readuntil_separator() {
     run_timeout(async {
         let mut r = StreamReader::default();
         let e = r.readuntil(b"").await.unwrap_err();
-        assert_eq!(e.io_error().map(|e| e.kind()), Some(ErrorKind::InvalidInput));
+        assert_eq!(
+            e.io_error().map(|e| e.kind()),
+            Some(ErrorKind::InvalidInput)
+        );
         let none: [&[u8]; 0] = [];
         assert!(r.readuntil(&none).await.is_err());
         let with_empty: [&[u8]; 2] = [b"\n", b""];

@@ -200,10 +200,9 @@ impl Worker {
         let reply = sys::read_payload_until(fd, len as usize, deadline)?;
         Ok(match wire::decode::<wire::Response>(&reply)? {
             wire::Response::Ok(bytes) => Ok(bytes),
-            wire::Response::Panicked(message) => Err(BlockingError::remote_panicked(
-                name.to_owned(),
-                message,
-            )),
+            wire::Response::Panicked(message) => {
+                Err(BlockingError::remote_panicked(name.to_owned(), message))
+            }
             wire::Response::UnknownFunction(name) => Err(BlockingError::unknown_function(name)),
             wire::Response::BadArgument(msg) => Err(BlockingError::codec(msg)),
         })

@@ -519,7 +519,7 @@ impl ProcessPool {
     ///
     /// ```
     /// # use corio_blocking::process::{maybe_run_worker, ProcessPool, RemoteFn};
-        /// # use std::time::Duration;
+    /// # use std::time::Duration;
     /// fn nap(ms: u64) { std::thread::sleep(Duration::from_millis(ms)) }
     /// static NAP: RemoteFn<u64, ()> = RemoteFn::new("nap", nap);
     /// # fn main() {
