@@ -118,7 +118,7 @@ where
         let func = lock(&self.func).take();
         if let Some(func) = func {
             let result =
-                catch_unwind(AssertUnwindSafe(func)).map_err(|p| BlockingError::panicked(p));
+                catch_unwind(AssertUnwindSafe(func)).map_err(BlockingError::panicked);
             self.slot.complete(result);
         }
     }
