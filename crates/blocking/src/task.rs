@@ -117,8 +117,7 @@ where
     fn run(&self) {
         let func = lock(&self.func).take();
         if let Some(func) = func {
-            let result =
-                catch_unwind(AssertUnwindSafe(func)).map_err(BlockingError::panicked);
+            let result = catch_unwind(AssertUnwindSafe(func)).map_err(BlockingError::panicked);
             self.slot.complete(result);
         }
     }
