@@ -44,7 +44,9 @@ pub struct BlockingError {
 
 /// What went wrong; private so that kinds can be added and their fields changed
 /// without breaking users, who ask through [`BlockingError`]'s accessors.
+/// Without the process pool its kinds are never made.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "process-pool"), allow(dead_code))]
 enum Kind {
     /// The closure panicked on a pool thread; the payload is kept for
     /// `try_into_panic`. The pool itself is unaffected.
@@ -113,7 +115,11 @@ impl BlockingError {
     pub(crate) fn spawn(err: io::Error) -> BlockingError {
         BlockingError::new(Kind::Spawn(err))
     }
+}
 
+/// The process pool's errors.
+#[cfg(feature = "process-pool")]
+impl BlockingError {
     pub(crate) fn remote_panicked(function: String, message: String) -> BlockingError {
         BlockingError::new(Kind::RemotePanicked { function, message })
     }
@@ -145,7 +151,9 @@ impl BlockingError {
             limit,
         })
     }
+}
 
+impl BlockingError {
     /// True when the work panicked (in a pool thread or in a worker process).
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, Kind::Panicked(_) | Kind::RemotePanicked { .. })
