@@ -82,8 +82,15 @@ fn never_retrieved_panics_are_reported() {
             // A panic that is retrieved is not reported.
             let seen = corio::create_task_named("watched", async { panic!("seen") }).await;
             assert!(seen.is_err());
+            // Wait for the panic report itself: a slow-poll report (panicking
+            // can be slow) may arrive first and must not end the wait.
             for _ in 0..1000 {
-                if !rt_reports.lock().unwrap().is_empty() {
+                let reported = rt_reports
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|r| matches!(r, DebugReport::UnretrievedPanic { .. }));
+                if reported {
                     break;
                 }
                 corio::sleep(Duration::from_millis(5)).await;
