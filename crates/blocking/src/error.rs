@@ -300,7 +300,7 @@ impl PanicPayload {
     /// Wraps a payload as returned by `std::panic::catch_unwind`.
     fn new(payload: Box<dyn Any + Send + 'static>) -> PanicPayload {
         PanicPayload {
-            message: payload_str(payload.as_ref()).map(str::to_owned),
+            message: corio_core::panic_message(payload.as_ref()).map(str::to_owned),
             payload: Mutex::new(Some(payload)),
         }
     }
@@ -350,14 +350,6 @@ impl From<BlockingError> for io::Error {
     }
 }
 
-/// The message of a panic payload made by `panic!("literal")` or `panic!("{}", x)`.
-pub(crate) fn payload_str(payload: &(dyn Any + Send)) -> Option<&str> {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Some(s)
-    } else {
-        payload.downcast_ref::<String>().map(String::as_str)
-    }
-}
 
 impl fmt::Display for BlockingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -160,50 +160,19 @@ impl Pool {
 
     /// Queues `job` and makes sure a thread is coming for it (see the protocol).
     /// `Err(job)` if the pool is shut down.
-    pub(crate) fn push(&self, job: StdArc<dyn Job>) -> Result<(), StdArc<dyn Job>> {
+    fn push(&self, job: StdArc<dyn Job>) -> Result<(), StdArc<dyn Job>> {
         let shared = &self.shared;
-        let mut st = lock(&shared.state);
-        if st.shutdown {
-            return Err(job);
-        }
-        st.queue.push_back(job);
-        shared.queued.store(st.queue.len(), Ordering::Release);
-        let s = &mut *st;
-        let claim = claim_pushed(
-            s.queue.len(),
-            s.spinning,
-            &mut s.sleeping,
-            &mut s.notified,
-            (&mut s.threads, shared.config.max_threads),
-        );
-        drop(st);
-        match claim {
-            Claim::Covered => {}
-            Claim::WakeSleeper => shared.work.notify_one(),
-            Claim::StartThread => {
-                if let Err(err) = spawn_thread(shared) {
-                    self.spawn_failed(err);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A thread we counted could not be started: uncount it, and if no thread is
-    /// left to run the queue, fail the queued jobs rather than leave them hanging.
-    fn spawn_failed(&self, err: io::Error) {
-        let shared = &self.shared;
-        let mut st = lock(&shared.state);
-        st.threads -= 1;
-        if st.threads > 0 {
-            return;
-        }
-        let jobs: Vec<_> = st.queue.drain(..).collect();
-        shared.queued.store(0, Ordering::Release);
-        drop(st);
-        for job in jobs {
-            job.fail(spawn_error(&err));
-        }
+        let queue = QueueOf {
+            state: &shared.state,
+            queued: &shared.queued,
+            work: &shared.work,
+            max_threads: shared.config.max_threads,
+        };
+        queue.push(
+            job,
+            || spawn_thread(shared),
+            |job, err| job.fail(spawn_error(err)),
+        )
     }
 
     pub(crate) fn thread_count(&self) -> usize {
@@ -279,6 +248,100 @@ impl Pool {
         {
             0
         }
+    }
+}
+
+/// The part of a pool's state that queueing work touches: the blocking pool's
+/// threads and the process pool's driver threads follow one protocol (the module
+/// docs), over their own `State`s.
+pub(crate) struct Backlog<'a, T> {
+    pub(crate) queue: &'a mut VecDeque<T>,
+    pub(crate) shutdown: bool,
+    pub(crate) spinning: usize,
+    pub(crate) sleeping: &'a mut usize,
+    pub(crate) notified: &'a mut usize,
+    /// The threads that run the queue, counted as in the protocol.
+    pub(crate) threads: &'a mut usize,
+}
+
+/// A pool state with a [`Backlog`].
+pub(crate) trait HasBacklog {
+    type Item;
+    fn backlog(&mut self) -> Backlog<'_, Self::Item>;
+}
+
+impl HasBacklog for State {
+    type Item = StdArc<dyn Job>;
+    fn backlog(&mut self) -> Backlog<'_, Self::Item> {
+        Backlog {
+            queue: &mut self.queue,
+            shutdown: self.shutdown,
+            spinning: self.spinning,
+            sleeping: &mut self.sleeping,
+            notified: &mut self.notified,
+            threads: &mut self.threads,
+        }
+    }
+}
+
+/// A pool's queue as a push sees it: the locked state, the lock-free copy of the
+/// queue's length for the spinning thread, the condvar sleepers wait on, and the
+/// most threads the pool starts.
+pub(crate) struct QueueOf<'a, S> {
+    pub(crate) state: &'a Mutex<S>,
+    pub(crate) queued: &'a AtomicUsize,
+    pub(crate) work: &'a Condvar,
+    pub(crate) max_threads: usize,
+}
+
+impl<S: HasBacklog> QueueOf<'_, S> {
+    /// Queues `item` and makes sure a thread is coming for it (steps 1-4 of the
+    /// protocol), starting one with `start_thread` if it must. `Err(item)` if the
+    /// pool is shut down. If no thread could be started and none is left to run
+    /// the queue, every queued item is handed to `fail` with the error rather
+    /// than left hanging.
+    pub(crate) fn push(
+        &self,
+        item: S::Item,
+        start_thread: impl FnOnce() -> io::Result<()>,
+        fail: impl Fn(S::Item, &io::Error),
+    ) -> Result<(), S::Item> {
+        let mut st = lock(self.state);
+        let b = st.backlog();
+        if b.shutdown {
+            return Err(item);
+        }
+        b.queue.push_back(item);
+        self.queued.store(b.queue.len(), Ordering::Release);
+        let claim = claim_pushed(
+            b.queue.len(),
+            b.spinning,
+            b.sleeping,
+            b.notified,
+            (b.threads, self.max_threads),
+        );
+        drop(st);
+        match claim {
+            Claim::Covered => {}
+            Claim::WakeSleeper => self.work.notify_one(),
+            Claim::StartThread => {
+                if let Err(err) = start_thread() {
+                    // Uncount the thread that never started.
+                    let mut st = lock(self.state);
+                    let b = st.backlog();
+                    *b.threads -= 1;
+                    if *b.threads == 0 {
+                        let items: Vec<_> = b.queue.drain(..).collect();
+                        self.queued.store(0, Ordering::Release);
+                        drop(st);
+                        for item in items {
+                            fail(item, &err);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

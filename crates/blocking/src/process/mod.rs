@@ -130,7 +130,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::pool::{claim_pushed, spawn_error, Claim};
+use crate::pool::{spawn_error, Backlog, HasBacklog, QueueOf};
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
@@ -445,6 +445,20 @@ struct State {
     grace_expired: bool,
 }
 
+impl HasBacklog for State {
+    type Item = Call;
+    fn backlog(&mut self) -> Backlog<'_, Call> {
+        Backlog {
+            queue: &mut self.queue,
+            shutdown: self.shutdown,
+            spinning: self.spinning,
+            sleeping: &mut self.sleeping,
+            notified: &mut self.notified,
+            threads: &mut self.drivers,
+        }
+    }
+}
+
 /// One queued call: the function name, the encoded argument, where the reply
 /// goes, and its own timeout (if any).
 struct Call {
@@ -577,42 +591,22 @@ impl ProcessPool {
 
     fn push(&self, call: Call) -> Result<(), Call> {
         let shared = &self.shared;
-        let mut st = lock(&shared.state);
-        if st.shutdown {
-            return Err(call);
-        }
-        st.queue.push_back(call);
-        shared.queued.store(st.queue.len(), Ordering::Release);
-        let s = &mut *st;
-        let claim = claim_pushed(
-            s.queue.len(),
-            s.spinning,
-            &mut s.sleeping,
-            &mut s.notified,
-            (&mut s.drivers, shared.config.max_workers),
-        );
-        drop(st);
-        if claim == Claim::WakeSleeper {
-            shared.work.notify_one();
-        } else if claim == Claim::StartThread {
+        let queue = QueueOf {
+            state: &shared.state,
+            queued: &shared.queued,
+            work: &shared.work,
+            max_threads: shared.config.max_workers,
+        };
+        let start_driver = || {
             let for_driver = shared.clone();
-            let spawned = thread::Builder::new()
+            thread::Builder::new()
                 .name("corio-process-pool".to_owned())
-                .spawn(move || driver::driver(for_driver));
-            if let Err(err) = spawned {
-                let mut st = lock(&shared.state);
-                st.drivers -= 1;
-                if st.drivers == 0 {
-                    let calls: Vec<_> = st.queue.drain(..).collect();
-                    shared.queued.store(0, Ordering::Release);
-                    drop(st);
-                    for call in calls {
-                        call.reply.complete(Err(spawn_error(&err)));
-                    }
-                }
-            }
-        }
-        Ok(())
+                .spawn(move || driver::driver(for_driver))
+                .map(drop)
+        };
+        queue.push(call, start_driver, |call, err| {
+            call.reply.complete(Err(spawn_error(err)))
+        })
     }
 
     /// Stops accepting calls (later ones resolve with a [shutdown](BlockingError::is_shutdown) error).

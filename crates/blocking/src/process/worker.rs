@@ -10,7 +10,6 @@ use super::gate::Secret;
 use super::sys;
 use super::wire::{self, Hello, Request, Response};
 use super::Registered;
-use crate::error::payload_str;
 
 /// Exit code when the parent is gone before the worker started.
 const EXIT_ORPHANED: i32 = 70;
@@ -95,7 +94,7 @@ fn dispatch(functions: &[&dyn Registered], request: &Request) -> Response {
         Ok(Ok(bytes)) => Response::Ok(bytes),
         Ok(Err(msg)) => Response::BadArgument(msg),
         Err(payload) => Response::Panicked(
-            payload_str(payload.as_ref())
+            corio_core::panic_message(payload.as_ref())
                 .unwrap_or("<non-string panic payload>")
                 .to_owned(),
         ),

@@ -66,67 +66,13 @@ impl TcpListener {
         TcpListener::from_std(socket.into())
     }
 
-    /// Wraps a std listener (made non-blocking here).
-    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            inner: Async::new(listener)?,
-        })
-    }
-
-    /// The local address (to learn the port after binding to port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
-    }
-
-    /// Accepts a connection. On EMFILE/ENFILE the error is returned and the
-    /// connection stays queued: see the [module docs](crate::net).
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    /// Poll form of [`accept`](TcpListener::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        match self.inner.poll_op(READ, cx, &mut |l| l.accept()) {
-            Poll::Ready(Ok((stream, addr))) => {
-                Poll::Ready(TcpStream::from_std(stream).map(|s| (s, addr)))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// A stream of incoming connections (never ends; errors are items).
-    pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
-    }
-
     /// Sets the IP time-to-live.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
 }
 
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-/// Stream of connections from [`TcpListener::incoming`].
-#[derive(Debug)]
-#[must_use = "streams do nothing unless polled"]
-pub struct Incoming<'a> {
-    listener: &'a TcpListener,
-}
-
-impl futures_core::Stream for Incoming<'_> {
-    type Item = io::Result<TcpStream>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.listener
-            .poll_accept(cx)
-            .map(|r| Some(r.map(|(s, _)| s)))
-    }
-}
+impl_listener!(TcpListener, net::TcpListener, TcpStream, SocketAddr, Incoming);
 
 /// A TCP connection. Cheap to clone (the clones share one socket).
 ///
@@ -174,28 +120,6 @@ impl TcpStream {
         })
     }
 
-    /// Wraps a connected std stream (made non-blocking here).
-    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            inner: Arc::new(Async::new(stream)?),
-        })
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
-    }
-
-    /// Shuts down the read, write or both halves (`Write`: the peer reads EOF).
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
-    }
-
     /// Sets TCP_NODELAY (disable Nagle: send small writes at once).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(nodelay)
@@ -227,11 +151,7 @@ impl TcpStream {
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
+impl_stream!(TcpStream, net::TcpStream, SocketAddr);
 
 macro_rules! impl_stream_io {
     ($ty:ty) => {
@@ -287,7 +207,107 @@ macro_rules! impl_stream_io {
         }
     };
 }
-pub(crate) use impl_stream_io;
+pub(super) use impl_stream_io;
 
-impl_stream_io!(TcpStream);
-impl_stream_io!(&TcpStream);
+/// What a TCP and a Unix-domain listener share: wrapping a std listener, the
+/// local address, `accept` and its poll form, `incoming` and its stream type.
+macro_rules! impl_listener {
+    ($listener:ident, $std:ty, $stream:ident, $addr:ty, $incoming:ident) => {
+        impl $listener {
+            /// Wraps a std listener (made non-blocking here).
+            pub fn from_std(listener: $std) -> io::Result<$listener> {
+                Ok($listener {
+                    inner: Async::new(listener)?,
+                })
+            }
+
+            /// The local address (for TCP, to learn the port after binding to port 0).
+            pub fn local_addr(&self) -> io::Result<$addr> {
+                self.inner.get_ref().local_addr()
+            }
+
+            /// Accepts a connection. On EMFILE/ENFILE the error is returned and the
+            /// connection stays queued: see the [module docs](crate::net).
+            pub async fn accept(&self) -> io::Result<($stream, $addr)> {
+                std::future::poll_fn(|cx| self.poll_accept(cx)).await
+            }
+
+            /// Poll form of `accept`.
+            pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<($stream, $addr)>> {
+                self.inner
+                    .poll_op(READ, cx, &mut |l| l.accept())
+                    .map(|r| r.and_then(|(s, addr)| Ok(($stream::from_std(s)?, addr))))
+            }
+
+            /// A stream of incoming connections (never ends; errors are items).
+            pub fn incoming(&self) -> $incoming<'_> {
+                $incoming { listener: self }
+            }
+        }
+
+        impl AsRawFd for $listener {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        #[doc = concat!("Stream of connections from [`", stringify!($listener), "::incoming`].")]
+        #[derive(Debug)]
+        #[must_use = "streams do nothing unless polled"]
+        pub struct $incoming<'a> {
+            listener: &'a $listener,
+        }
+
+        impl futures_core::Stream for $incoming<'_> {
+            type Item = io::Result<$stream>;
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                self.listener
+                    .poll_accept(cx)
+                    .map(|r| Some(r.map(|(s, _)| s)))
+            }
+        }
+    };
+}
+pub(super) use impl_listener;
+
+/// What a TCP and a Unix-domain stream share: wrapping a std stream, the two
+/// addresses, `shutdown`, and `AsyncRead`/`AsyncWrite` for the stream and a
+/// reference to it.
+macro_rules! impl_stream {
+    ($stream:ident, $std:ty, $addr:ty) => {
+        impl $stream {
+            /// Wraps a connected std stream (made non-blocking here).
+            pub fn from_std(stream: $std) -> io::Result<$stream> {
+                Ok($stream {
+                    inner: Arc::new(Async::new(stream)?),
+                })
+            }
+
+            /// The peer's address.
+            pub fn peer_addr(&self) -> io::Result<$addr> {
+                self.inner.get_ref().peer_addr()
+            }
+
+            /// The local address.
+            pub fn local_addr(&self) -> io::Result<$addr> {
+                self.inner.get_ref().local_addr()
+            }
+
+            /// Shuts down the read, write or both halves (`Write`: the peer reads
+            /// end of stream).
+            pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+                self.inner.get_ref().shutdown(how)
+            }
+        }
+
+        impl AsRawFd for $stream {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        $crate::net::tcp::impl_stream_io!($stream);
+        $crate::net::tcp::impl_stream_io!(&$stream);
+    };
+}
+pub(super) use impl_stream;

@@ -43,59 +43,15 @@ impl UnixListener {
         UnixListener::from_std(net::UnixListener::bind(path)?)
     }
 
-    /// Wraps a std listener (made non-blocking here).
-    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            inner: Async::new(listener)?,
-        })
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
-    }
-
-    /// Accepts a connection (EMFILE: see the [module docs](crate::net)).
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    /// Poll form of [`accept`](UnixListener::accept).
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        match self.inner.poll_op(READ, cx, &mut |l| l.accept()) {
-            Poll::Ready(Ok((s, addr))) => Poll::Ready(UnixStream::from_std(s).map(|s| (s, addr))),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// A stream of incoming connections (never ends; errors are items).
-    pub fn incoming(&self) -> UnixIncoming<'_> {
-        UnixIncoming { listener: self }
-    }
 }
 
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-/// Stream of connections from [`UnixListener::incoming`].
-#[derive(Debug)]
-#[must_use = "streams do nothing unless polled"]
-pub struct UnixIncoming<'a> {
-    listener: &'a UnixListener,
-}
-
-impl futures_core::Stream for UnixIncoming<'_> {
-    type Item = io::Result<UnixStream>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.listener
-            .poll_accept(cx)
-            .map(|r| Some(r.map(|(s, _)| s)))
-    }
-}
+super::tcp::impl_listener!(
+    UnixListener,
+    net::UnixListener,
+    UnixStream,
+    SocketAddr,
+    UnixIncoming
+);
 
 /// A Unix-domain stream socket. Cheap to clone (the clones share one socket).
 #[derive(Debug, Clone)]
@@ -144,34 +100,6 @@ impl UnixStream {
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
 
-    /// Wraps a connected std stream (made non-blocking here).
-    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            inner: Arc::new(Async::new(stream)?),
-        })
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
-    }
-
-    /// Shuts down the read, write or both halves.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
-    }
 }
 
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-super::tcp::impl_stream_io!(UnixStream);
-super::tcp::impl_stream_io!(&UnixStream);
+super::tcp::impl_stream!(UnixStream, net::UnixStream, SocketAddr);
