@@ -5,7 +5,7 @@
 //!   `task::spawn_blocking`, smol's `blocking::unblock`.
 //! - `spawn_blocking_round_trip`: one trivial closure, awaited before the next
 //!   (latency of a single hand-off to a pool thread and back).
-//! - `process_pool_round_trip`: one `ProcessPool::run` of a trivial registered
+//! - `process_pool_round_trip`: one `ProcessPool::submit` of a trivial registered
 //!   function (serialize, pipe to the worker, run, pipe back, deserialize).
 //!
 //! `main` is written by hand (no `criterion_main!`): the process pool starts copies

@@ -16,7 +16,7 @@
 //! **Claim invariant**: unless `threads == max_threads`, every queued job has a
 //! *claimer*: `queue.len() <= spinning + notified`. So a job never waits behind
 //! closures that may block forever: some thread that is not running user code is on
-//! its way to it. `spawn` restores the invariant after pushing:
+//! its way to it. `submit` (through `QueueOf::push`) restores the invariant after pushing:
 //!
 //! 1. if `queue.len() <= spinning + notified`, do nothing: a thread is already coming
 //!    (this is the hot path when a thread is spinning: no syscall at all);

@@ -101,6 +101,47 @@
 //! - **Pools**: `submit` runs work on every pool ([`ThreadPool`],
 //!   [`BlockingPool`], `ProcessPool`); each has `shutdown(wait)` and
 //!   `shutdown_timeout(d) -> bool`.
+//! - **Errors**: every public error type is an opaque struct that you ask
+//!   through accessors (`is_cancelled()`, `is_full()`, `is_timeout()`,
+//!   `panic_message()`, `into_inner()` for an item that came back, ...), never
+//!   an enum to match; `Display` is a short lowercase line ("deadline has
+//!   elapsed"), and the cause, where there is one, is the `source()`.
+//!
+//! # State in `Rc`/`RefCell`: local tasks and the current-thread flavour
+//!
+//! asyncio code keeps shared state in plain objects, since its coroutines never
+//! run in parallel. A port that keeps that state in `Rc`/`RefCell` spawns its
+//! tasks with [`create_local_task`] instead of [`create_task`]: the future need
+//! not be `Send`, and the task runs only on the thread that spawned it (a worker,
+//! or the thread inside [`run`]), woken home from any thread. To run *every*
+//! task, timer and I/O wake-up on one thread, as one asyncio loop does, build
+//! the runtime with [`Builder::current_thread`] (`#[corio::main(flavor =
+//! "current_thread")]`).
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//!
+//! let rt = corio::Runtime::builder().current_thread().build().unwrap();
+//! let total = rt.block_on(async {
+//!     let total = Rc::new(RefCell::new(0));
+//!     let tasks: Vec<_> = (1..=3)
+//!         .map(|n| {
+//!             let total = total.clone();
+//!             corio::create_local_task(async move {
+//!                 corio::yield_now().await;
+//!                 *total.borrow_mut() += n;
+//!             })
+//!         })
+//!         .collect();
+//!     for t in tasks {
+//!         t.await.unwrap();
+//!     }
+//!     let sum = *total.borrow();
+//!     sum
+//! });
+//! assert_eq!(total, 6);
+//! ```
 //!
 //! The crate is a facade over corio-core (tasks), corio-scheduler (the
 //! work-stealing workers), corio-reactor (I/O and timers) and corio-blocking
