@@ -350,7 +350,6 @@ impl From<BlockingError> for io::Error {
     }
 }
 
-
 impl fmt::Display for BlockingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {

@@ -72,7 +72,13 @@ impl TcpListener {
     }
 }
 
-impl_listener!(TcpListener, net::TcpListener, TcpStream, SocketAddr, Incoming);
+impl_listener!(
+    TcpListener,
+    net::TcpListener,
+    TcpStream,
+    SocketAddr,
+    Incoming
+);
 
 /// A TCP connection. Cheap to clone (the clones share one socket).
 ///

@@ -42,7 +42,6 @@ impl UnixListener {
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         UnixListener::from_std(net::UnixListener::bind(path)?)
     }
-
 }
 
 super::tcp::impl_listener!(
@@ -99,7 +98,6 @@ impl UnixStream {
         let (a, b) = net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
-
 }
 
 super::tcp::impl_stream!(UnixStream, net::UnixStream, SocketAddr);
