@@ -100,24 +100,28 @@
 //!      [`Event::wait`](crate::sync::Event::wait),
 //!      [`Queue::join`](crate::queue::GenericQueue::join), and a queue's
 //!      [`stream`](crate::queue::GenericQueue::stream) ends.
-//!    - **Output with a cancelled error**: it returns that error. An awaited
-//!      [`Task`](crate::Task) gives a cancelled `TaskError`, sockets give an
-//!      `io::Error` for which [`is_cancelled_error`] is true,
-//!      [`to_thread`](crate::to_thread) gives
-//!      a [cancelled](crate::BlockingError::is_cancelled) `BlockingError`.
-//!    - **Output with no cancelled form** (a lock's guard, a semaphore
-//!      permit, a condition's re-acquired guard, a queue item or a `put`'s
-//!      `Ok`, a barrier index): the await never returns, like an uncaught
-//!      `CancelledError` at that `await` in asyncio. The task ends when that
-//!      poll returns: its future is dropped at once (destructors run, the
-//!      waiter leaves the primitive and passes on anything it was handed)
-//!      and the task resolves a cancelled `TaskError` without waiting for
-//!      the grace period. (In the body of an expired timeout or a cancelled
-//!      task group, see below, it is that body that ends.) To handle it as
-//!      a value instead, await `.cancellable()` ([`Cancellable`]):
-//!      `Err(Cancelled)` at once.
+//!    - **Output with an error**: it returns the cancelled form of that
+//!      error, asyncio's `CancelledError` raised at that `await`, so `?`
+//!      passes it up. An awaited [`Task`](crate::Task) gives a cancelled
+//!      `TaskError`, sockets give an `io::Error` for which
+//!      [`is_cancelled_error`] is true, [`to_thread`](crate::to_thread) gives
+//!      a [cancelled](crate::BlockingError::is_cancelled) `BlockingError`, a
+//!      queue's `get` and `put` a [cancelled](crate::queue::GetError::is_cancelled)
+//!      `GetError` and `PutError` (the item comes back), and
+//!      [`Barrier::wait`](crate::sync::Barrier::wait) a
+//!      [cancelled](crate::sync::BarrierError::is_cancelled) `BarrierError`.
+//!    - **Output a guard or permit**: `acquire`/`acquire_owned` of a
+//!      [`Lock`](crate::sync::Lock), [`Semaphore`](crate::sync::Semaphore) or
+//!      [`BoundedSemaphore`](crate::sync::BoundedSemaphore) and
+//!      [`Condition::wait`](crate::sync::Condition::wait) give
+//!      `Result<guard, `[`Cancelled`]`>`: `Err` with nothing held.
 //!
-//!    [`check`] is the same point for code that awaits nothing.
+//!    A waiter that had been queued leaves its primitive and passes on what
+//!    it was handed (a permit, the lock, a notification, a queue wake-up), as
+//!    a dropped one does. Without cooperative cancellation these `Err`s never
+//!    happen: a cancelled task is dropped at its `await`, as before.
+//!    [`check`] is the same point for code that awaits nothing, and
+//!    `.cancellable()` ([`Cancellable`]) makes one of any future.
 //! 3. Inside [`cleanup`] (and [`shield`](crate::shield)) the leaves behave
 //!    normally, so cleanup can do real async work: flush a buffer, say
 //!    goodbye on a socket, roll back. When the shielded future ends, the next
@@ -188,32 +192,44 @@
 //! });
 //! ```
 //!
-//! A task ended at a lock leaves it consistent for everyone else:
+//! A task cancelled while it waits for a lock gets `Err(Cancelled)` there,
+//! handles it (here with `?`, after its cleanup), and leaves the lock
+//! consistent for everyone else:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
+//! use corio::cancel::Cancelled;
 //! use corio::sync::Lock;
 //!
 //! corio::run(async {
 //!     let lock = Arc::new(Lock::new(0));
-//!     let held = lock.acquire().await;
+//!     let held = lock.acquire().await.unwrap();
+//!     let (tx, rx) = std::sync::mpsc::channel();
 //!     let task = corio::TaskBuilder::new()
 //!         .cancel_grace(Duration::from_secs(3600))
 //!         .spawn({
 //!             let lock = lock.clone();
 //!             async move {
-//!                 // Waits for the lock; after the cancel, ends the task here.
-//!                 let mut n = lock.acquire().await;
+//!                 let mut n = match lock.acquire().await {
+//!                     Ok(n) => n,
+//!                     Err(cancelled) => {
+//!                         corio::cleanup(corio::sleep(Duration::from_millis(1))).await;
+//!                         tx.send("rolled back").unwrap();
+//!                         return Err(cancelled);
+//!                     }
+//!                 };
 //!                 *n += 1;
+//!                 Ok::<(), Cancelled>(())
 //!             }
 //!         });
 //!     corio::sleep(Duration::from_millis(5)).await;
 //!     task.cancel();
-//!     // Resolved at once, not after the hour of grace, and without the lock.
+//!     // Resolved after the cleanup, not after the hour of grace, without the lock.
 //!     assert!(task.await.unwrap_err().is_cancelled());
+//!     assert_eq!(rx.try_recv(), Ok("rolled back"));
 //!     drop(held);
-//!     assert_eq!(*lock.acquire().await, 0);
+//!     assert_eq!(*lock.acquire().await.unwrap(), 0);
 //! });
 //! ```
 
@@ -262,9 +278,6 @@ pub fn check() -> Result<(), Cancelled> {
 }
 
 thread_local! {
-    /// Set by a leaf that met the cancel flag but has no cancelled form of its
-    /// output to return; read by [`poll_cancelled`] when the scope's poll returns.
-    static ENDED: Cell<bool> = const { Cell::new(false) };
     /// The grace period of the cooperative task being polled on this thread.
     static GRACE: Cell<Option<Duration>> = const { Cell::new(None) };
 }
@@ -298,8 +311,8 @@ impl Drop for GraceGuard {
 /// clear it) for a scope that was cancelled cooperatively: a task, a task
 /// group's body, a timeout's body. `Ready(Some(out))`: it returned (its
 /// cleanup is over). `Ready(None)`: give up on it and drop it now, because
-/// `grace` has passed since the first call (`timer` holds that deadline) or it
-/// awaited a leaf that cannot return. `Pending`: its cleanup goes on.
+/// `grace` has passed since the first call (`timer` holds that deadline).
+/// `Pending`: its cleanup goes on.
 pub(crate) fn poll_cancelled<F: Future>(
     fut: Pin<&mut F>,
     timer: &mut Option<Sleep>,
@@ -314,33 +327,7 @@ pub(crate) fn poll_cancelled<F: Future>(
     if grace.is_zero() || shielded(|| Pin::new(timer).poll(cx)).is_ready() {
         return Poll::Ready(None);
     }
-    // A stale mark must not end this scope, nor this scope's mark an outer one.
-    let outer = ENDED.with(|e| e.replace(false));
-    let poll = with_flag(true, || fut.poll(cx));
-    let ended = ENDED.with(|e| e.replace(outer));
-    match poll {
-        Poll::Ready(out) => Poll::Ready(Some(out)),
-        // The await cannot return: give up now, not at the end of the grace
-        // (nothing is running a cleanup).
-        Poll::Pending if ended => Poll::Ready(None),
-        Poll::Pending => Poll::Pending,
-    }
-}
-
-/// For a leaf whose output has no cancelled form (a guard, a permit, a queue
-/// item): true while the current task (or a scope polling its body as
-/// cancelled) is cancelled and not shielded. The leaf then returns `Pending`
-/// without registering anywhere, and [`poll_cancelled`] gives up on the
-/// cancelled scope's future when this poll returns (see the module docs).
-/// Outside a cancelled scope the flag is never set: false.
-#[inline]
-pub(crate) fn stops_scope() -> bool {
-    if flag() {
-        ENDED.with(|e| e.set(true));
-        true
-    } else {
-        false
-    }
+    with_flag(true, || fut.poll(cx)).map(Some)
 }
 
 /// Restores the thread's cancel flag when a poll returns or unwinds.
@@ -403,16 +390,16 @@ impl<F: Future> Future for Cleanup<F> {
 pub trait Cancellable: Future + Sized {
     /// `Err(Cancelled)` at once while the task is cancelled and not shielded
     /// (at the first poll and every later one), else the future's output in
-    /// `Ok`. On a leaf whose output cannot say "cancelled" (a lock's guard, a
-    /// queue's item), which would end the task, it gives the cancel back as a
-    /// value, so the code after it can run its cleanup:
+    /// `Ok`. For a future that is no corio leaf (a channel of another crate,
+    /// a hand-written future), which would otherwise wait on in a cancelled
+    /// task until its grace ends:
     ///
     /// ```
     /// use corio::cancel::Cancellable;
     /// corio::run(async {
-    ///     let lock = corio::sync::Lock::new(0);
-    ///     let mut guard = lock.acquire().cancellable().await.unwrap();
-    ///     *guard += 1;
+    ///     let (tx, rx) = futures::channel::oneshot::channel();
+    ///     tx.send(7).unwrap();
+    ///     assert_eq!(rx.cancellable().await, Ok(Ok(7)));
     /// });
     /// ```
     fn cancellable(self) -> CancellableFuture<Self> {

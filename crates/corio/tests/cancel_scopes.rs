@@ -246,22 +246,26 @@ fn expired_timeout_body_cleanup_is_bounded_by_the_grace() {
 }
 
 #[test]
-fn expired_timeout_body_waiting_on_a_lock_ends_at_once() {
-    // A wait with no cancelled form ends the body, not after the hour of grace.
+fn expired_timeout_body_waiting_on_a_lock_sees_the_cancel() {
+    // The lock's wait completes as cancelled at the deadline and the body
+    // handles it, not after the hour of grace.
     let r = in_task(Some(HOUR), async {
         let lock = corio::sync::Lock::new(());
-        let _held = lock.acquire().await;
-        let after = AtomicBool::new(false);
+        let _held = lock.acquire().await.unwrap();
+        let (got, saw_cancel) = (AtomicBool::new(false), AtomicBool::new(false));
         let r = corio::wait_for(
             async {
-                let _g = lock.acquire().await;
-                after.store(true, Ordering::SeqCst);
+                match lock.acquire().await {
+                    Ok(_g) => got.store(true, Ordering::SeqCst),
+                    Err(_cancelled) => saw_cancel.store(true, Ordering::SeqCst),
+                }
             },
             ms(10),
         )
         .await;
-        assert!(!after.load(Ordering::SeqCst));
-        assert_eq!(lock.waiters(), 0, "the ended waiter left the queue");
+        assert!(!got.load(Ordering::SeqCst));
+        assert!(saw_cancel.load(Ordering::SeqCst), "the body saw no cancel");
+        assert_eq!(lock.waiters(), 0, "the cancelled waiter left the queue");
         r
     });
     assert!(r.is_err());

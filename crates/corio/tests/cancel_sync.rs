@@ -1,14 +1,14 @@
 //! Cooperative cancellation of the waits in `corio::sync`, `corio::queue` and
-//! `Deferred`: in a cancelled task each completes at once (a leaf whose
-//! output can say "done" returns early; one whose output cannot, a guard or
-//! an item, ends the task at that await), inside a cleanup scope each waits
-//! normally, and the primitive stays consistent and usable: a wake-up or
-//! permit handed to a waiter that is then cancelled is passed on.
+//! `Deferred`: in a cancelled task each completes at once with an outcome the
+//! task sees (`Err(Cancelled)` for a guard or permit, a cancelled form
+//! of a wait's error, an early return for a wait whose output is `()`), on
+//! every later await too; inside `cleanup` and `shield` each waits normally;
+//! and the primitive stays consistent and usable: a wake-up or permit handed
+//! to a waiter that is then cancelled is passed on.
 //!
 //! "At once" is checked without a clock: the cancelled task's grace is an
-//! hour, the primitive is never released, and the task must resolve within
-//! one poll after the cancel (a waiting leaf would need a wake-up that never
-//! comes); returning leaves must be `Ready` at their first poll.
+//! hour, the primitive is never released, and each wait must be `Ready` at
+//! its first poll (a waiting leaf would need a wake-up that never comes).
 
 mod common;
 
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use corio::cancel::Cancelled;
 use corio::queue::{Container, GenericQueue, LifoQueue, PriorityQueue, Queue};
 use corio::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore};
 use corio::{Deferred, TaskBuilder, TaskError};
@@ -29,19 +30,17 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// Bound on waits that must end (a loaded 2-core machine stays far below).
 const BOUND: Duration = Duration::from_secs(20);
 
-type Wait = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+/// One wait on a primitive; its output says whether it completed as
+/// cancelled (`Err(Cancelled)`, an error whose `is_cancelled()` is true, or, for a wait
+/// whose output is `()`, returning while the task reads as cancelled).
+type Wait = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
 fn wait<F, Fut>(f: F) -> Wait
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
 {
-    Arc::new(move || {
-        let fut = f();
-        Box::pin(async move {
-            let _ = fut.await;
-        })
-    })
+    Arc::new(move || Box::pin(f()))
 }
 
 /// Wait (with a bound) until `f` holds.
@@ -95,50 +94,47 @@ async fn cancel_then(body: BoxFuture<'static, ()>) -> (Result<(), TaskError>, us
     (out, polls.load(Ordering::SeqCst) - before)
 }
 
-/// A wait whose output cannot say "cancelled": three in a row after the
-/// cancel; the first ends the task within one poll and nothing after it runs.
-async fn ends_the_task(name: &str, w: Wait) {
-    let after = Arc::new(AtomicUsize::new(0));
-    let a = after.clone();
+/// Three of the wait in a row after the cancel: each is `Ready` at its first
+/// poll with a cancelled outcome the task sees, and the code after each runs
+/// (the task handles the cancel; it is not ended at the await). The task
+/// then resolves cancelled, without having waited.
+async fn completes_cancelled(name: &str, w: Wait) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
     let (out, polls) = cancel_then(Box::pin(async move {
         for _ in 0..3 {
-            w().await;
-            a.fetch_add(1, Ordering::SeqCst);
+            match futures::poll!(w()) {
+                Poll::Ready(true) => s.fetch_add(1, Ordering::SeqCst),
+                Poll::Ready(false) => panic!("completed as if not cancelled"),
+                Poll::Pending => panic!("waited"),
+            };
         }
     }))
     .await;
     assert!(out.unwrap_err().is_cancelled(), "{name}");
-    assert_eq!(
-        after.load(Ordering::SeqCst),
-        0,
-        "{name}: the await returned"
-    );
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "{name}");
     assert_eq!(polls, 1, "{name}: the task waited after the cancel");
 }
 
-/// A wait whose output can say "done": three in a row after the cancel, each
-/// `Ready` at its first poll.
-async fn returns_early(name: &'static str, w: Wait) {
-    let returned = Arc::new(AtomicUsize::new(0));
-    let r = returned.clone();
-    let (out, polls) = cancel_then(Box::pin(async move {
-        for _ in 0..3 {
-            let t = Instant::now();
-            assert!(futures::poll!(w()).is_ready(), "{name} waited");
-            assert!(t.elapsed() < BOUND);
-            r.fetch_add(1, Ordering::SeqCst);
-        }
-    }))
-    .await;
-    assert!(out.unwrap_err().is_cancelled(), "{name}");
-    assert_eq!(returned.load(Ordering::SeqCst), 3, "{name}");
-    assert_eq!(polls, 1, "{name}: the task waited after the cancel");
+/// Where a cancelled task runs a wait normally.
+#[derive(Clone, Copy, Debug)]
+enum Shelter {
+    /// `corio::cleanup(wait)`: inside the task, the flag held off.
+    Cleanup,
+    /// `corio::shield(wait)`: the wait runs as its own task.
+    Shield,
 }
 
-/// Inside a cleanup scope of a cancelled task the wait waits normally (until
-/// `release` is called, once `waiting` shows it queued); the cancel is
-/// delivered again by the next wait after the scope.
-async fn waits_in_cleanup(name: &str, w: Wait, waiting: impl Fn() -> bool, release: impl FnOnce()) {
+/// Inside a shelter the wait of a cancelled task waits normally (until
+/// `release` is called, once `waiting` shows it queued) and completes with
+/// its normal outcome; the cancel is delivered again by the next wait after.
+async fn waits_sheltered(
+    name: &str,
+    how: Shelter,
+    w: Wait,
+    waiting: impl Fn() -> bool,
+    release: impl FnOnce(),
+) {
     let inside = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicBool::new(false));
     let (i, d) = (inside.clone(), delivered.clone());
@@ -147,44 +143,63 @@ async fn waits_in_cleanup(name: &str, w: Wait, waiting: impl Fn() -> bool, relea
     let task = TaskBuilder::new().cancel_grace(HOUR).spawn(async move {
         s.store(true, Ordering::SeqCst);
         corio::sleep(HOUR).await;
-        corio::cleanup(w()).await;
+        let cancelled = match how {
+            Shelter::Cleanup => corio::cleanup(w()).await,
+            Shelter::Shield => corio::shield(w()).await.expect("shielded task"),
+        };
+        assert!(!cancelled, "the sheltered wait completed as cancelled");
         i.store(true, Ordering::SeqCst);
-        let t = Instant::now();
-        corio::sleep(HOUR).await; // the cancel again, after the scope
-        d.store(t.elapsed() < BOUND, Ordering::SeqCst);
+        // The cancel again, after the shelter.
+        d.store(futures::poll!(w()) == Poll::Ready(true), Ordering::SeqCst);
     });
     until("the task to sleep", || sleeping.load(Ordering::SeqCst)).await;
     task.cancel();
-    until("the shielded wait to queue", &waiting).await;
-    assert!(!task.done(), "{name}: the shielded wait did not wait");
-    assert!(!inside.load(Ordering::SeqCst), "{name}");
+    until("the sheltered wait to queue", &waiting).await;
+    assert!(!task.done(), "{name} {how:?}: the sheltered wait did not wait");
+    assert!(!inside.load(Ordering::SeqCst), "{name} {how:?}");
     release();
     let out = corio::wait_for(task, BOUND).await.expect("resolved");
-    assert!(out.unwrap_err().is_cancelled(), "{name}");
-    assert!(inside.load(Ordering::SeqCst), "{name}");
-    assert!(delivered.load(Ordering::SeqCst), "{name}");
+    assert!(out.unwrap_err().is_cancelled(), "{name} {how:?}");
+    assert!(inside.load(Ordering::SeqCst), "{name} {how:?}");
+    assert!(delivered.load(Ordering::SeqCst), "{name} {how:?}");
 }
+
+/// True for `Err(Cancelled)` (a guard's or permit's wait).
+fn cancelled<T>(r: Result<T, Cancelled>) -> bool {
+    r.is_err()
+}
+
+const SHELTERS: [Shelter; 2] = [Shelter::Cleanup, Shelter::Shield];
 
 #[test]
 fn lock_waits() {
     common::run(60, async {
         let lock = Arc::new(Lock::new(0u32));
-        let held = lock.clone().acquire_owned().await;
+        let held = lock.clone().acquire_owned().await.unwrap();
         let l = lock.clone();
-        ends_the_task("Lock::acquire", wait(move || l.clone().acquire_owned())).await;
+        let owned = wait(move || {
+            let l = l.clone();
+            async move { cancelled(l.acquire_owned().await) }
+        });
+        completes_cancelled("Lock::acquire_owned", owned.clone()).await;
         let l = lock.clone();
         let plain = wait(move || {
             let l = l.clone();
-            async move {
-                let _g = l.acquire().await;
-            }
+            async move { cancelled(l.acquire().await) }
         });
-        ends_the_task("Lock::acquire (borrowed)", plain.clone()).await;
+        completes_cancelled("Lock::acquire", plain.clone()).await;
         assert_eq!(lock.waiters(), 0);
-        let l = lock.clone();
-        waits_in_cleanup("Lock", plain, || l.waiters() == 1, || drop(held)).await;
+        // A free lock is not taken by a cancelled task either.
+        drop(held);
+        completes_cancelled("Lock::acquire (free)", plain.clone()).await;
+        assert!(!lock.locked());
+        for (how, w) in SHELTERS.into_iter().zip([plain, owned]) {
+            let held = lock.clone().acquire_owned().await.unwrap();
+            let l = lock.clone();
+            waits_sheltered("Lock", how, w, || l.waiters() == 1, || drop(held)).await;
+        }
         // Usable afterwards, data untouched by the cancelled waiters.
-        assert_eq!(*lock.acquire().await, 0);
+        assert_eq!(*lock.acquire().await.unwrap(), 0);
         assert!(!lock.locked());
     });
 }
@@ -193,26 +208,29 @@ fn lock_waits() {
 fn semaphore_waits() {
     common::run(60, async {
         let sem = Arc::new(Semaphore::new(1));
-        let held = sem.clone().acquire_owned().await;
+        let held = sem.clone().acquire_owned().await.unwrap();
         let s = sem.clone();
-        ends_the_task(
-            "Semaphore::acquire_owned",
-            wait(move || s.clone().acquire_owned()),
-        )
-        .await;
+        let owned = wait(move || {
+            let s = s.clone();
+            async move { cancelled(s.acquire_owned().await) }
+        });
+        completes_cancelled("Semaphore::acquire_owned", owned.clone()).await;
         let s = sem.clone();
         let plain = wait(move || {
             let s = s.clone();
-            async move {
-                let _p = s.acquire().await;
-            }
+            async move { cancelled(s.acquire().await) }
         });
-        ends_the_task("Semaphore::acquire", plain.clone()).await;
-        let s = sem.clone();
-        waits_in_cleanup("Semaphore", plain, || s.waiters() == 1, || drop(held)).await;
+        completes_cancelled("Semaphore::acquire", plain.clone()).await;
+        drop(held);
+        completes_cancelled("Semaphore::acquire (free)", owned.clone()).await;
+        for (how, w) in SHELTERS.into_iter().zip([owned, plain]) {
+            let held = sem.clone().acquire_owned().await.unwrap();
+            let s = sem.clone();
+            waits_sheltered("Semaphore", how, w, || s.waiters() == 1, || drop(held)).await;
+        }
         assert_eq!(sem.available_permits(), 1, "a permit was lost");
         assert_eq!(sem.waiters(), 0);
-        drop(sem.acquire().await);
+        drop(sem.acquire().await.unwrap());
     });
 }
 
@@ -220,24 +238,27 @@ fn semaphore_waits() {
 fn bounded_semaphore_waits() {
     common::run(60, async {
         let sem = Arc::new(BoundedSemaphore::new(1));
-        let held = sem.try_acquire().expect("free");
-        held.forget();
         let s = sem.clone();
         let plain = wait(move || {
             let s = s.clone();
-            async move {
-                let _p = s.acquire().await;
-            }
+            async move { cancelled(s.acquire().await) }
         });
-        ends_the_task("BoundedSemaphore::acquire", plain.clone()).await;
-        let (s, r) = (sem.clone(), sem.clone());
-        waits_in_cleanup(
-            "BoundedSemaphore",
-            plain,
-            || s.waiters() == 1,
-            || r.release().expect("within the bound"),
-        )
-        .await;
+        completes_cancelled("BoundedSemaphore::acquire (free)", plain.clone()).await;
+        sem.try_acquire().expect("free").forget();
+        completes_cancelled("BoundedSemaphore::acquire", plain.clone()).await;
+        for how in SHELTERS {
+            let (s, r) = (sem.clone(), sem.clone());
+            waits_sheltered(
+                "BoundedSemaphore",
+                how,
+                plain.clone(),
+                || s.waiters() == 1,
+                || r.release().expect("within the bound"),
+            )
+            .await;
+            sem.try_acquire().expect("released").forget();
+        }
+        sem.release().expect("within the bound");
         assert_eq!(sem.available_permits(), 1, "a permit was lost");
         assert!(sem.release().is_err(), "a permit was created");
     });
@@ -251,26 +272,39 @@ fn condition_waits() {
         let plain = wait(move || {
             let c = c.clone();
             async move {
-                // Taken shielded: the wait, not the lock, is under test.
-                let guard = corio::cleanup(c.acquire()).await;
-                let _g = c.wait(guard).await;
+                // Taken sheltered: the wait, not the lock, is under test.
+                let guard = corio::cleanup(c.acquire()).await.unwrap();
+                cancelled(c.wait(guard).await)
             }
         });
-        ends_the_task("Condition::wait", plain.clone()).await;
+        completes_cancelled("Condition::wait", plain.clone()).await;
         assert!(!cond.locked(), "the cancelled waiter kept the lock");
         assert_eq!(cond.waiters(), 0);
-        let (c, n) = (cond.clone(), cond.clone());
-        waits_in_cleanup(
-            "Condition",
-            plain,
-            || c.waiters() == 1,
-            || {
-                assert_eq!(n.notify(1), 1);
-            },
-        )
-        .await;
+        let c = cond.clone();
+        let wait_for = wait(move || {
+            let c = c.clone();
+            async move {
+                let guard = corio::cleanup(c.acquire()).await.unwrap();
+                cancelled(c.wait_for(guard, |n| *n > 0).await)
+            }
+        });
+        completes_cancelled("Condition::wait_for", wait_for).await;
+        assert!(!cond.locked(), "the cancelled waiter kept the lock");
+        for how in SHELTERS {
+            let (c, n) = (cond.clone(), cond.clone());
+            waits_sheltered(
+                "Condition",
+                how,
+                plain.clone(),
+                || c.waiters() == 1,
+                || {
+                    assert_eq!(n.notify(1), 1);
+                },
+            )
+            .await;
+        }
         assert!(!cond.locked());
-        assert_eq!(*cond.acquire().await, 0);
+        assert_eq!(*cond.acquire().await.unwrap(), 0);
     });
 }
 
@@ -281,17 +315,24 @@ fn event_waits() {
         let e = event.clone();
         let plain = wait(move || {
             let e = e.clone();
-            async move { e.wait().await }
+            async move {
+                e.wait().await;
+                corio::cancel::is_cancelled() // `()` says nothing: the task's flag does
+            }
         });
-        returns_early("Event::wait", plain.clone()).await;
-        let (e, s) = (event.clone(), event.clone());
-        waits_in_cleanup(
-            "Event",
-            plain,
-            || format!("{e:?}").contains("waiters: 1"),
-            || s.set(),
-        )
-        .await;
+        completes_cancelled("Event::wait", plain.clone()).await;
+        for how in SHELTERS {
+            let (e, s) = (event.clone(), event.clone());
+            waits_sheltered(
+                "Event",
+                how,
+                plain.clone(),
+                || format!("{e:?}").contains("waiters: 1"),
+                || s.set(),
+            )
+            .await;
+            event.clear();
+        }
         assert!(format!("{event:?}").contains("waiters: 0"), "{event:?}");
     });
 }
@@ -303,34 +344,35 @@ fn barrier_waits() {
         let b = barrier.clone();
         let plain = wait(move || {
             let b = b.clone();
-            async move {
-                let _ = b.wait().await;
-            }
+            async move { b.wait().await.is_err_and(|e| e.is_cancelled()) }
         });
-        ends_the_task("Barrier::wait", plain.clone()).await;
+        completes_cancelled("Barrier::wait", plain.clone()).await;
         assert_eq!(
             barrier.n_waiting(),
             0,
             "the cancelled waiter stayed in the round"
         );
-        let (b, other) = (barrier.clone(), barrier.clone());
-        let (tx, rx) = futures::channel::oneshot::channel();
-        waits_in_cleanup(
-            "Barrier",
-            plain,
-            || b.n_waiting() == 1,
-            move || {
-                // The partner and the shielded waiter release each other.
-                let partner = corio::create_task(async move { other.wait().await });
-                let _ = tx.send(partner);
-            },
-        )
-        .await;
-        let partner = rx.await.expect("released");
-        let r = corio::wait_for(partner, BOUND).await.expect("released");
-        assert!(r.unwrap().is_ok());
-        assert!(!barrier.broken());
-        assert_eq!(barrier.n_waiting(), 0);
+        for how in SHELTERS {
+            let (b, other) = (barrier.clone(), barrier.clone());
+            let (tx, rx) = futures::channel::oneshot::channel();
+            waits_sheltered(
+                "Barrier",
+                how,
+                plain.clone(),
+                || b.n_waiting() == 1,
+                move || {
+                    // The partner and the sheltered waiter release each other.
+                    let partner = corio::create_task(async move { other.wait().await });
+                    let _ = tx.send(partner);
+                },
+            )
+            .await;
+            let partner = rx.await.expect("released");
+            let r = corio::wait_for(partner, BOUND).await.expect("released");
+            assert!(r.unwrap().is_ok());
+            assert!(!barrier.broken());
+            assert_eq!(barrier.n_waiting(), 0);
+        }
     });
 }
 
@@ -339,73 +381,95 @@ async fn queue_waits<C: Container<Item = u32> + Send + Sync + 'static>(
     kind: &str,
     new: fn(usize) -> GenericQueue<C>,
 ) {
-    // get on an empty queue
+    // get on an empty queue, then on one with an item (not taken)
     let q = new(1);
     let g = q.clone();
     let get: Wait = wait(move || {
         let g = g.clone();
-        async move { g.get().await.map(|_| ()) }
+        async move { g.get().await.is_err_and(|e| e.is_cancelled()) }
     });
-    ends_the_task(&format!("{kind}::get"), get.clone()).await;
+    completes_cancelled(&format!("{kind}::get"), get.clone()).await;
+    q.put_nowait(9).expect("room");
+    completes_cancelled(&format!("{kind}::get (an item ready)"), get.clone()).await;
+    assert_eq!(q.get_nowait().ok(), Some(9), "a cancelled get took the item");
     // the stream ends
     let s = q.clone();
-    returns_early(
+    completes_cancelled(
         "stream",
         wait(move || {
             let s = s.clone();
-            async move { s.stream().next().await }
+            async move { s.stream().next().await.is_none() }
         }),
     )
     .await;
-    let (w, p) = (q.clone(), q.clone());
-    waits_in_cleanup(
-        &format!("{kind}: get"),
-        get,
-        || getters(&w) == 1,
-        || {
-            p.put_nowait(7).expect("room");
-        },
-    )
-    .await;
-    assert_eq!(q.qsize(), 0, "the shielded get took the item");
+    for how in SHELTERS {
+        let (w, p) = (q.clone(), q.clone());
+        waits_sheltered(
+            &format!("{kind}: get"),
+            how,
+            get.clone(),
+            || getters(&w) == 1,
+            || {
+                p.put_nowait(7).expect("room");
+            },
+        )
+        .await;
+        assert_eq!(q.qsize(), 0, "the sheltered get did not take the item");
+    }
 
-    // put on a full queue
+    // put on a full queue: the item comes back
     q.put_nowait(1).expect("room");
     let pq = q.clone();
     let put: Wait = wait(move || {
         let pq = pq.clone();
-        async move { pq.put(2).await.map_err(|_| ()) }
+        async move {
+            match pq.put(2).await {
+                Err(e) if e.is_cancelled() => {
+                    assert_eq!(e.into_inner(), 2, "the item came back");
+                    true
+                }
+                _ => false,
+            }
+        }
     });
-    ends_the_task(&format!("{kind}::put"), put.clone()).await;
+    completes_cancelled(&format!("{kind}::put"), put.clone()).await;
     assert_eq!(
         q.get_nowait().ok(),
         Some(1),
         "the cancelled put stored its item"
     );
-    q.put_nowait(1).expect("room");
-    let (w, g) = (q.clone(), q.clone());
-    waits_in_cleanup(
-        &format!("{kind}: put"),
-        put,
-        || putters(&w) == 1,
-        || {
-            assert_eq!(g.get_nowait().ok(), Some(1));
-        },
-    )
-    .await;
-    assert_eq!(
-        q.get_nowait().ok(),
-        Some(2),
-        "the shielded put stored its item"
-    );
+    completes_cancelled(&format!("{kind}::put (room)"), put.clone()).await;
+    assert!(q.empty(), "the cancelled put stored its item");
+    for how in SHELTERS {
+        q.put_nowait(1).expect("room");
+        let (w, g) = (q.clone(), q.clone());
+        waits_sheltered(
+            &format!("{kind}: put"),
+            how,
+            put.clone(),
+            || putters(&w) == 1,
+            || {
+                assert_eq!(g.get_nowait().ok(), Some(1));
+            },
+        )
+        .await;
+        assert_eq!(
+            q.get_nowait().ok(),
+            Some(2),
+            "the sheltered put stored its item"
+        );
+    }
 
     // join with unfinished items
     let j = q.clone();
-    returns_early(
+    completes_cancelled(
         "join",
         wait(move || {
             let j = j.clone();
-            async move { j.join().await }
+            async move {
+                j.join().await;
+                corio::cancel::is_cancelled()
+            }
         }),
     )
     .await;
@@ -452,11 +516,11 @@ fn deferred_wait() {
     common::run(60, async {
         let d = Deferred::<u32>::new();
         let w = d.clone();
-        returns_early(
+        completes_cancelled(
             "Deferred",
             wait(move || {
                 let w = w.clone();
-                async move { assert!(w.await.unwrap_err().is_cancelled()) }
+                async move { w.await.is_err_and(|e| e.is_cancelled()) }
             }),
         )
         .await;
@@ -477,7 +541,7 @@ fn on_one_worker<F: Future<Output = ()> + Send + 'static>(body: F) {
 
 /// Spawns a cooperative waiter (cancelled later) and a plain one, queued in
 /// that order; returns their tasks.
-async fn two_waiters(w: Wait, queued: impl Fn() -> usize) -> (corio::Task<()>, corio::Task<()>) {
+async fn two_waiters(w: Wait, queued: impl Fn() -> usize) -> (corio::Task<bool>, corio::Task<bool>) {
     let w2 = w.clone();
     let first = TaskBuilder::new()
         .cancel_grace(HOUR)
@@ -497,16 +561,19 @@ async fn passed_on(w: Wait, queued: impl Fn() -> usize, hand_over: impl FnOnce()
     let out = corio::wait_for(first, BOUND).await.expect("resolved");
     assert!(out.unwrap_err().is_cancelled());
     let out = corio::wait_for(second, BOUND).await.expect("passed on");
-    out.unwrap();
+    assert!(!out.unwrap(), "the plain waiter completed as cancelled");
 }
 
 #[test]
 fn lock_handed_to_a_cancelled_waiter_is_passed_on() {
     on_one_worker(async {
         let lock = Arc::new(Lock::new(()));
-        let held = lock.clone().acquire_owned().await;
+        let held = lock.clone().acquire_owned().await.unwrap();
         let (l, q) = (lock.clone(), lock.clone());
-        let w = wait(move || l.clone().acquire_owned());
+        let w = wait(move || {
+            let l = l.clone();
+            async move { cancelled(l.acquire_owned().await) }
+        });
         passed_on(w, || q.waiters(), || drop(held)).await;
         assert!(!lock.locked());
     });
@@ -517,7 +584,10 @@ fn permit_handed_to_a_cancelled_waiter_is_passed_on() {
     on_one_worker(async {
         let sem = Arc::new(Semaphore::new(0));
         let (s, q) = (sem.clone(), sem.clone());
-        let w = wait(move || s.clone().acquire_owned());
+        let w = wait(move || {
+            let s = s.clone();
+            async move { cancelled(s.acquire_owned().await) }
+        });
         passed_on(w, || q.waiters(), || sem.release()).await;
         assert_eq!(sem.available_permits(), 1);
     });
@@ -531,8 +601,8 @@ fn notification_handed_to_a_cancelled_waiter_is_passed_on() {
         let w = wait(move || {
             let c = c.clone();
             async move {
-                let g = c.acquire().await;
-                let _g = c.wait(g).await;
+                let g = c.acquire().await.unwrap();
+                cancelled(c.wait(g).await)
             }
         });
         passed_on(w, || q.waiters(), || assert_eq!(cond.notify(1), 1)).await;
@@ -547,7 +617,15 @@ fn queue_wake_ups_handed_to_cancelled_waiters_are_passed_on() {
         let (g, w) = (q.clone(), q.clone());
         let get = wait(move || {
             let g = g.clone();
-            async move { assert_eq!(g.get().await.ok(), Some(5)) }
+            async move {
+                match g.get().await {
+                    Ok(item) => {
+                        assert_eq!(item, 5);
+                        false
+                    }
+                    Err(e) => e.is_cancelled(),
+                }
+            }
         });
         passed_on(get, || getters(&w), || q.put_nowait(5).unwrap()).await;
         assert_eq!(q.qsize(), 0);
@@ -556,7 +634,7 @@ fn queue_wake_ups_handed_to_cancelled_waiters_are_passed_on() {
         let (p, w) = (q.clone(), q.clone());
         let put = wait(move || {
             let p = p.clone();
-            async move { p.put(6).await.map_err(|_| ()) }
+            async move { p.put(6).await.is_err_and(|e| e.is_cancelled()) }
         });
         passed_on(
             put,
@@ -577,7 +655,7 @@ fn cancelled_barrier_waiter_leaves_the_round() {
         let (first, second) = two_waiters(
             wait(move || {
                 let b = b.clone();
-                async move { b.wait().await.map(|_| ()) }
+                async move { b.wait().await.is_err_and(|e| e.is_cancelled()) }
             }),
             || q.n_waiting(),
         )
@@ -597,10 +675,10 @@ fn cancelled_barrier_waiter_leaves_the_round() {
         until("the third to queue", || barrier.n_waiting() == 2).await;
         assert!(!second.done(), "released one party short");
         barrier.wait().await.unwrap();
-        corio::wait_for(second, BOUND)
+        assert!(!corio::wait_for(second, BOUND)
             .await
             .expect("released")
-            .unwrap();
+            .unwrap());
         corio::wait_for(third, BOUND)
             .await
             .expect("released")

@@ -18,10 +18,11 @@ fn public_errors_are_send_sync_static() {
     composes::<corio::ForeignTokenError>();
     composes::<corio::queue::TryPutError<u8>>();
     composes::<corio::queue::TryGetError>();
-    composes::<corio::queue::QueueShutDown<u8>>();
+    composes::<corio::queue::GetError>();
+    composes::<corio::queue::PutError<u8>>();
     composes::<corio::queue::TaskDoneError>();
     composes::<corio::sync::ReleaseError>();
-    composes::<corio::sync::BrokenBarrierError>();
+    composes::<corio::sync::BarrierError>();
     composes::<corio::streams::IncompleteReadError>();
     composes::<corio::streams::LimitOverrunError>();
     composes::<corio::streams::ReadError>();
@@ -151,13 +152,50 @@ fn every_public_error_is_short_and_crosses_question_mark() {
     assert!(gone.is_shutdown() && !gone.is_empty());
     check(gone);
     let shut = corio::run(q.put(4)).unwrap_err();
+    assert!(shut.is_shutdown() && !shut.is_cancelled());
     assert_eq!(shut.into_inner(), 4);
-    check(corio::run(q.get()).unwrap_err());
+    let gone = corio::run(q.get()).unwrap_err();
+    assert!(gone.is_shutdown() && !gone.is_cancelled());
+    check(gone);
 
     check(corio::sync::BoundedSemaphore::new(1).release().unwrap_err());
     let barrier = corio::sync::Barrier::new(2);
     barrier.abort();
-    check(corio::run(barrier.wait()).unwrap_err());
+    let broken = corio::run(barrier.wait()).unwrap_err();
+    assert!(broken.is_broken() && !broken.is_cancelled());
+    check(broken);
+
+    // The waits of a task cancelled cooperatively.
+    let (tx, rx) = std::sync::mpsc::channel();
+    corio::run(async move {
+        let task = corio::TaskBuilder::new()
+            .cancel_grace(Duration::from_secs(3600))
+            .spawn(async move {
+                corio::sleep(Duration::from_secs(3600)).await;
+                let q = corio::queue::Queue::new(1);
+                let lock = corio::sync::Lock::new(());
+                let barrier = corio::sync::Barrier::new(2);
+                let errs = (
+                    q.get().await.unwrap_err(),
+                    q.put(5u8).await.unwrap_err(),
+                    barrier.wait().await.unwrap_err(),
+                    lock.acquire().await.unwrap_err(),
+                );
+                tx.send(errs).unwrap();
+            });
+        corio::sleep(ms(5)).await;
+        task.cancel();
+        let _ = task.await;
+    });
+    let (get, put, barrier, lock) = rx.recv().expect("the cancelled task ran on");
+    assert!(get.is_cancelled() && !get.is_shutdown());
+    assert_eq!(check(get), "queue get cancelled");
+    assert!(put.is_cancelled() && !put.is_shutdown());
+    assert_eq!(check(put.clone()), "queue put cancelled");
+    assert_eq!(put.into_inner(), 5);
+    assert!(barrier.is_cancelled() && !barrier.is_broken());
+    assert_eq!(check(barrier), "barrier wait cancelled");
+    check(lock);
 
     let (incomplete, overrun, io) = corio_reactor::block_on(async {
         let mut r = corio::streams::StreamReader::detached(4);

@@ -45,7 +45,7 @@ fn lock_cancelled_waiter_passes_lock_on() {
 
         let l2 = lock.clone();
         let waiter = thread::spawn(move || {
-            let mut g = block_on(l2.acquire());
+            let mut g = block_on(l2.acquire()).unwrap();
             *g += 1;
         });
 
@@ -78,7 +78,7 @@ fn semaphore_cancelled_waiter_passes_permit_on() {
 
         let s1 = sem.clone();
         let waiter = thread::spawn(move || {
-            let permit = block_on(s1.acquire());
+            let permit = block_on(s1.acquire()).unwrap();
             drop(permit); // released again
         });
         let s2 = sem.clone();

@@ -49,7 +49,7 @@ fn lock_guards_mutate_a_heap_value_from_many_threads() {
     let l = lock.clone();
     on_threads(move |i| {
         for r in 0..ROUNDS {
-            let mut g = block_on(l.acquire());
+            let mut g = block_on(l.acquire()).unwrap();
             // Reallocates now and then: a racing reader would touch freed memory.
             g.push(i * ROUNDS + r);
         }
@@ -79,7 +79,7 @@ fn lock_cancelled_waiter_passes_the_lock_on() {
     let lock = Arc::new(Lock::new(0u32));
     let held = lock.try_acquire().expect("free");
     let l = lock.clone();
-    let waiter = thread::spawn(move || *block_on(l.acquire()) += 1);
+    let waiter = thread::spawn(move || *block_on(l.acquire()).unwrap() += 1);
     {
         let mut queued = pin!(lock.acquire());
         let waker = noop_waker();
@@ -152,9 +152,9 @@ fn condition_hands_items_from_a_producer_to_consumers() {
             thread::spawn(move || {
                 block_on(async {
                     for _ in 0..ROUNDS {
-                        let mut g = cond.acquire().await;
+                        let mut g = cond.acquire().await.unwrap();
                         while g.is_empty() {
-                            g = cond.wait(g).await;
+                            g = cond.wait(g).await.unwrap();
                         }
                         g.pop();
                         taken.fetch_add(1, SeqCst);
@@ -165,14 +165,14 @@ fn condition_hands_items_from_a_producer_to_consumers() {
         .collect();
     block_on(async {
         for i in 0..THREADS * ROUNDS {
-            cond.acquire().await.push(i);
+            cond.acquire().await.unwrap().push(i);
             cond.notify(1);
         }
     });
     // Items pushed while no consumer waited are still taken; wake any stragglers.
     while taken.load(SeqCst) < THREADS * ROUNDS {
         block_on(async {
-            let _g = cond.acquire().await;
+            let _g = cond.acquire().await.unwrap();
             cond.notify_all();
         });
         thread::yield_now();
@@ -180,7 +180,7 @@ fn condition_hands_items_from_a_producer_to_consumers() {
     for c in consumers {
         c.join().expect("consumer");
     }
-    assert!(block_on(cond.acquire()).is_empty());
+    assert!(block_on(cond.acquire()).unwrap().is_empty());
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn shutdown_wakes_blocked_getters_and_putters() {
     q.shutdown(false);
     match poll_once(Pin::new(&mut getter)) {
         Poll::Ready(Err(e)) => assert_eq!(e.to_string(), "queue is shut down"),
-        other => panic!("expected QueueShutDown, got {other:?}"),
+        other => panic!("expected GetError::ShutDown, got {other:?}"),
     }
     match poll_once(Pin::new(&mut putter)) {
         Poll::Ready(Err(e)) => assert_eq!(e.into_inner(), 2),

@@ -17,7 +17,7 @@ async fn busy_program() -> usize {
         let (lock, q, count) = (lock.clone(), q.clone(), count.clone());
         tasks.push(corio::create_task(async move {
             for j in 0..3 {
-                let _g = lock.acquire().await;
+                let _g = lock.acquire().await.unwrap();
                 corio::yield_now().await;
                 count.fetch_add(1, Ordering::SeqCst);
                 drop(_g);

@@ -127,9 +127,9 @@ fn lost_wakeup_is_found() {
 // orders, with an await while holding the first.
 
 async fn transfer(first: Arc<corio::sync::Lock<u32>>, second: Arc<corio::sync::Lock<u32>>) {
-    let mut a = first.acquire().await;
+    let mut a = first.acquire().await.unwrap();
     corio::yield_now().await;
-    let mut b = second.acquire().await;
+    let mut b = second.acquire().await.unwrap();
     *a -= 1;
     *b += 1;
 }

@@ -42,7 +42,7 @@ fn lock_storm() {
         move |_, mut rng| {
             futures::executor::block_on(async {
                 for _ in 0..ROUNDS {
-                    if let Some(mut g) = poll_n_then_drop(lock.acquire(), rng.below(4) as u32).await
+                    if let Some(Ok(mut g)) = poll_n_then_drop(lock.acquire(), rng.below(4) as u32).await
                     {
                         *g += 1;
                         wins.fetch_add(1, Ordering::Relaxed);
@@ -103,7 +103,7 @@ fn condition_and_event_storm() {
                 for _ in 0..ROUNDS {
                     if t % 2 == 0 {
                         // Notifier side.
-                        if let Some(mut g) = poll_n_then_drop(cond.acquire(), 3).await {
+                        if let Some(Ok(mut g)) = poll_n_then_drop(cond.acquire(), 3).await {
                             *g += 1;
                         }
                         cond.notify(rng.below(3) as usize);
@@ -114,7 +114,7 @@ fn condition_and_event_storm() {
                         }
                     } else {
                         // Waiter side, cancelled at random points of wait().
-                        if let Some(g) = poll_n_then_drop(cond.acquire(), 3).await {
+                        if let Some(Ok(g)) = poll_n_then_drop(cond.acquire(), 3).await {
                             let _ = poll_n_then_drop(cond.wait(g), rng.below(6) as u32).await;
                         }
                         let _ = poll_n_then_drop(ev.wait(), rng.below(3) as u32).await;

@@ -58,14 +58,14 @@ fn condition_wait_for_predicate_across_threads() {
             let c2 = cond.clone();
             let consumer = std::thread::spawn(move || {
                 futures::executor::block_on(async {
-                    let g = c2.acquire().await;
-                    let g = c2.wait_for(g, |n| *n >= 5).await;
+                    let g = c2.acquire().await.unwrap();
+                    let g = c2.wait_for(g, |n| *n >= 5).await.unwrap();
                     *g
                 })
             });
             futures::executor::block_on(async {
                 for _ in 0..5 {
-                    *cond.acquire().await += 1;
+                    *cond.acquire().await.unwrap() += 1;
                     cond.notify_all();
                 }
             });
@@ -93,7 +93,7 @@ fn condition_notify_n_wakes_exactly_n_in_order() {
         "third waiter woke without a notify"
     );
     let g0 = match poll_once(ws[0].as_mut()) {
-        Poll::Ready(g) => g,
+        Poll::Ready(g) => g.unwrap(),
         Poll::Pending => panic!("first waiter not woken"),
     };
     // The second was notified but must wait for the lock held by the first.

@@ -23,7 +23,7 @@ fn excludes_across_threads() {
                     std::thread::spawn(move || {
                         futures::executor::block_on(async {
                             for _ in 0..ROUNDS {
-                                let mut g = lock.acquire().await;
+                                let mut g = lock.acquire().await.unwrap();
                                 let v = *g;
                                 std::hint::spin_loop();
                                 *g = v + 1;
@@ -35,7 +35,7 @@ fn excludes_across_threads() {
             for t in threads {
                 t.join().unwrap();
             }
-            futures::executor::block_on(async { *lock.acquire().await })
+            futures::executor::block_on(async { *lock.acquire().await.unwrap() })
         }
     });
     assert_eq!(total, THREADS * ROUNDS);
@@ -62,7 +62,7 @@ fn waiters_are_served_fifo() {
             );
         }
         let mut g = match poll_once(Pin::new(&mut waiters[i])) {
-            std::task::Poll::Ready(g) => g,
+            std::task::Poll::Ready(g) => g.unwrap(),
             std::task::Poll::Pending => panic!("oldest waiter {i} did not get the lock"),
         };
         g.push(i);
@@ -123,13 +123,13 @@ fn guard_released_on_panic() {
     let l2 = lock.clone();
     let r = std::thread::spawn(move || {
         futures::executor::block_on(async {
-            let _g = l2.acquire().await;
+            let _g = l2.acquire().await.unwrap();
             panic!("boom while holding the lock");
         })
     })
     .join();
     assert!(r.is_err());
-    let v = block_on_timeout(async move { *lock.acquire().await });
+    let v = block_on_timeout(async move { *lock.acquire().await.unwrap() });
     assert_eq!(v, 1);
 }
 
@@ -143,7 +143,7 @@ fn excludes_across_runtime_tasks() {
                 let lock = lock.clone();
                 corio::create_task(async move {
                     for _ in 0..100 {
-                        let mut g = lock.acquire().await;
+                        let mut g = lock.acquire().await.unwrap();
                         let v = *g;
                         corio::yield_now().await;
                         *g = v + 1;
@@ -154,7 +154,7 @@ fn excludes_across_runtime_tasks() {
         for t in tasks {
             t.await.unwrap();
         }
-        let v = *lock.acquire().await;
+        let v = *lock.acquire().await.unwrap();
         v
     });
     assert_eq!(total, 10_000);

@@ -20,7 +20,7 @@ fn owned_permits_bound_the_tasks_that_hold_them() {
             let max_seen = Arc::new(AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for _ in 0..20 {
-                let permit = sem.clone().acquire_owned().await;
+                let permit = sem.clone().acquire_owned().await.unwrap();
                 let (inside, max_seen) = (inside.clone(), max_seen.clone());
                 tasks.push(corio::create_task(async move {
                     let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -51,7 +51,7 @@ fn a_dropped_owned_acquire_passes_the_permit_on_and_forget_keeps_it() {
     drop(held); // hands the permit to the queued acquire
     drop(waiting); // which never used it: it goes back
     assert_eq!(sem.available_permits(), 1);
-    let p = sem.clone().acquire_owned().now_or_never().unwrap();
+    let p = sem.clone().acquire_owned().now_or_never().unwrap().unwrap();
     p.forget();
     assert_eq!(sem.available_permits(), 0);
     assert_eq!(
@@ -66,14 +66,14 @@ fn an_owned_lock_guard_moves_into_a_task_and_unlocks_when_it_ends() {
     with_timeout(TEST_TIMEOUT, || {
         corio::run(async {
             let lock = Arc::new(Lock::new(Vec::<u32>::new()));
-            let mut guard = lock.clone().acquire_owned().await;
+            let mut guard = lock.clone().acquire_owned().await.unwrap();
             assert!(lock.locked());
             let task = corio::create_task(async move {
                 corio::sleep(Duration::from_millis(5)).await;
                 guard.push(1);
             });
             // Queued behind the task's guard: sees its push.
-            let seen = lock.acquire().await.clone();
+            let seen = lock.acquire().await.unwrap().clone();
             assert_eq!(seen, vec![1]);
             task.await.unwrap();
             assert!(!lock.locked());

@@ -24,7 +24,7 @@ fn limits_concurrency_across_threads() {
                     std::thread::spawn(move || {
                         futures::executor::block_on(async {
                             for _ in 0..300 {
-                                let _p = sem.acquire().await;
+                                let _p = sem.acquire().await.unwrap();
                                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                                 max_seen.fetch_max(now, Ordering::SeqCst);
                                 std::thread::yield_now();
@@ -54,7 +54,7 @@ fn release_wakes_oldest_and_can_exceed_initial_value() {
     sem.release();
     assert!(poll_once(Pin::new(&mut b)).is_pending(), "b overtook a");
     let pa = match poll_once(Pin::new(&mut a)) {
-        std::task::Poll::Ready(p) => p,
+        std::task::Poll::Ready(p) => p.unwrap(),
         _ => panic!("a did not get the released permit"),
     };
     pa.forget();
@@ -106,7 +106,7 @@ fn bounded_acquire_waits_and_wakes() {
             let s2 = sem.clone();
             let t = std::thread::spawn(move || {
                 futures::executor::block_on(async {
-                    let _p = s2.acquire().await;
+                    let _p = s2.acquire().await.unwrap();
                     true
                 })
             });

@@ -42,20 +42,20 @@ fn task_cancel_storm_keeps_invariants() {
             tasks.push(corio::create_task(async move {
                 match i % 7 {
                     0 => {
-                        let mut g = lock.acquire().await;
+                        let mut g = lock.acquire().await.unwrap();
                         *g += 1;
                         corio::yield_now().await;
                     }
                     1 => {
-                        let _p = sem.acquire().await;
+                        let _p = sem.acquire().await.unwrap();
                         corio::sleep(Duration::from_micros(200)).await;
                     }
                     2 => {
-                        let _p = bsem.acquire().await;
+                        let _p = bsem.acquire().await.unwrap();
                         corio::yield_now().await;
                     }
                     3 => {
-                        let g = cond.acquire().await;
+                        let g = cond.acquire().await.unwrap();
                         let _g = cond.wait(g).await;
                     }
                     4 => event.wait().await,

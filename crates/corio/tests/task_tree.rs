@@ -204,12 +204,12 @@ fn lock_semaphore_and_event_waits_show_their_lines() {
         let lock = Arc::new(corio::sync::Lock::new(0u32));
         let sem = Arc::new(corio::sync::Semaphore::new(0));
         let event = Arc::new(corio::sync::Event::new());
-        let held = lock.acquire().await;
+        let held = lock.acquire().await.unwrap();
         let (l, s, e) = (lock.clone(), sem.clone(), event.clone());
         let lock_line = line!() + 1;
-        let a = corio::create_task_named("locker", async move { *l.acquire().await += 1 });
+        let a = corio::create_task_named("locker", async move { *l.acquire().await.unwrap() += 1 });
         let sem_line = line!() + 1;
-        let b = corio::create_task_named("permit", async move { drop(s.acquire().await) });
+        let b = corio::create_task_named("permit", async move { drop(s.acquire().await.unwrap()) });
         let event_line = line!() + 1;
         let c = corio::create_task_named("waiter", async move { e.wait().await });
         let tree = tree_until("three waiters", |t| {
@@ -243,6 +243,6 @@ fn lock_semaphore_and_event_waits_show_their_lines() {
         a.await.unwrap();
         b.await.unwrap();
         c.await.unwrap();
-        assert_eq!(*lock.acquire().await, 1);
+        assert_eq!(*lock.acquire().await.unwrap(), 1);
     });
 }

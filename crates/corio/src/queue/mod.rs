@@ -11,7 +11,7 @@
 //! | `await q.get()` / `q.get_nowait()` | [`get().await`](GenericQueue::get) / [`get_nowait()`](GenericQueue::get_nowait) ([`TryGetError`]: `QueueEmpty`) |
 //! | `qsize()`, `empty()`, `full()`, `maxsize` | same names |
 //! | `task_done()` / `await join()` | [`task_done`](GenericQueue::task_done) ([`TaskDoneError`] = `ValueError`) / [`join`](GenericQueue::join) |
-//! | `shutdown(immediate)` (3.13) | [`shutdown(immediate)`](GenericQueue::shutdown) ([`QueueShutDown`]) |
+//! | `shutdown(immediate)` (3.13) | [`shutdown(immediate)`](GenericQueue::shutdown) ([`GetError`], [`PutError`]) |
 //! | `async for` over a queue (by hand in Python) | [`stream()`](GenericQueue::stream): a `futures_core::Stream` ending at shutdown |
 //!
 //! `get` and `put` are *cooperative*: each poll spends one unit of the running
@@ -23,9 +23,11 @@
 //! taken when the future completes) and a dropped `put` gives back nothing it
 //! did not store; a dropped waiter that had been woken passes the wake-up on.
 //!
-//! In a task cancelled cooperatively ([`crate::cancel`]) nothing waits: `join`
-//! returns at once and the stream ends; `get` and `put`, whose outputs cannot
-//! say "cancelled", end the task at that await (as a dropped waiter, above).
+//! In a task cancelled cooperatively ([`crate::cancel`]) nothing waits, on
+//! every await until the task ends: `get` fails with a cancelled [`GetError`]
+//! (no item is taken), `put` with a cancelled [`PutError`] (the item comes
+//! back), `join` returns at once and the stream ends. Inside
+//! [`cleanup`](crate::cleanup) they wait normally.
 //!
 //! ```
 //! use corio::queue::Queue;
@@ -332,8 +334,9 @@ impl<C: Container> GenericQueue<C> {
         Some(item)
     }
 
-    /// Waits for room (if bounded) and adds `item`. Fails with [`QueueShutDown`]
-    /// (carrying the item back) if the queue is or gets shut down meanwhile.
+    /// Waits for room (if bounded) and adds `item`. Fails with
+    /// a [`PutError`] if the queue is or gets shut down meanwhile, and
+    /// in a cancelled task; it carries the item back.
     #[track_caller]
     pub fn put(&self, item: C::Item) -> Put<'_, C> {
         Put {
@@ -344,8 +347,8 @@ impl<C: Container> GenericQueue<C> {
         }
     }
 
-    /// Waits for an item and takes it. Fails with [`QueueShutDown`] once the
-    /// queue is shut down and empty.
+    /// Waits for an item and takes it. Fails with a [`GetError`] once the
+    /// queue is shut down and empty, and in a cancelled task.
     #[track_caller]
     pub fn get(&self) -> Get<'_, C> {
         Get {
@@ -359,7 +362,7 @@ impl<C: Container> GenericQueue<C> {
         &self,
         key: &mut Option<WaitKey>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<C::Item, QueueShutDown>> {
+    ) -> Poll<Result<C::Item, GetError>> {
         ready!(poll_proceed(cx));
         let mut wakes = WakeList::new();
         let r = {
@@ -372,7 +375,7 @@ impl<C: Container> GenericQueue<C> {
             }
             match Self::pop_locked(&mut st, &mut wakes) {
                 Some(item) => Poll::Ready(Ok(item)),
-                None if st.shutdown => Poll::Ready(Err(QueueShutDown(()))),
+                None if st.shutdown => Poll::Ready(Err(GetError::SHUT_DOWN)),
                 None => {
                     *key = Some(st.getters.register(cx.waker()));
                     Poll::Pending
@@ -388,11 +391,17 @@ impl<C: Container> GenericQueue<C> {
         item: &mut Option<C::Item>,
         key: &mut Option<WaitKey>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), QueueShutDown<C::Item>>> {
-        if crate::cancel::stops_scope() {
-            // `Ok(())` would say "stored": the task ends here instead, and
-            // `Drop` passes on a wake-up we may have been handed.
-            return Poll::Pending;
+    ) -> Poll<Result<(), PutError<C::Item>>> {
+        if crate::cancel::is_cancelled() {
+            if let Some(k) = key.take() {
+                self.cancel_put(k);
+            }
+            // The item comes back, as at shutdown; `None` only when polled
+            // after completion.
+            return match item.take() {
+                Some(value) => Poll::Ready(Err(PutError::cancelled(value))),
+                None => Poll::Pending,
+            };
         }
         ready!(poll_proceed(cx));
         let mut wakes = WakeList::new();
@@ -409,7 +418,7 @@ impl<C: Container> GenericQueue<C> {
                 return Poll::Pending;
             };
             if st.shutdown {
-                Poll::Ready(Err(QueueShutDown(value)))
+                Poll::Ready(Err(PutError::shut_down(value)))
             } else if st.full() {
                 *item = Some(value);
                 *key = Some(st.putters.register(cx.waker()));
@@ -458,7 +467,7 @@ impl<C: Container> GenericQueue<C> {
     }
 
     /// Shuts the queue down (Python 3.13): `put` fails from now on with
-    /// [`QueueShutDown`]; `get` keeps returning the remaining items, then fails.
+    /// a [`PutError`]; `get` keeps returning the remaining items, then fails.
     /// With `immediate`, the remaining items are dropped at once (each counts
     /// as done for [`join`](Self::join)) so `get` fails at once too. Every
     /// blocked getter and putter is woken to see the shutdown.
@@ -532,7 +541,7 @@ pub struct Put<'a, C: Container> {
 impl<C: Container> Unpin for Put<'_, C> {}
 
 impl<C: Container> Future for Put<'_, C> {
-    type Output = Result<(), QueueShutDown<C::Item>>;
+    type Output = Result<(), PutError<C::Item>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         pending_at(
@@ -568,23 +577,30 @@ pub struct Get<'a, C> {
 }
 
 impl<C: Container> Future for Get<'_, C> {
-    type Output = Result<C::Item, QueueShutDown>;
+    type Output = Result<C::Item, GetError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::stops_scope() {
-            // An item has no cancelled form: the task ends here, and `Drop`
-            // passes on a wake-up we may have been handed.
-            return Poll::Pending;
-        }
         let this = self.get_mut();
+        if crate::cancel::is_cancelled() {
+            // No item is taken (it stays for the other getters); a wake-up
+            // we were handed goes on.
+            this.leave();
+            return Poll::Ready(Err(GetError::CANCELLED));
+        }
         pending_at(this.queue.poll_get(&mut this.key, cx), this.at)
+    }
+}
+
+impl<C> Get<'_, C> {
+    fn leave(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.cancel_get(key);
+        }
     }
 }
 
 impl<C> Drop for Get<'_, C> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.queue.cancel_get(key);
-        }
+        self.leave();
     }
 }
 
@@ -797,31 +813,124 @@ impl fmt::Display for TryGetError {
 
 impl std::error::Error for TryGetError {}
 
-/// The queue was shut down (Python 3.13's `QueueShutDown`). From `put`, it
-/// carries the item back; from `get`, it holds `()`.
+/// Why [`GenericQueue::get`] returned no item: the queue is shut down and
+/// empty, so no item will ever come (Python 3.13's `QueueShutDown`,
+/// [`is_shutdown`](Self::is_shutdown)), or the waiting task was cancelled
+/// cooperatively and took no item (asyncio's `CancelledError`,
+/// [`is_cancelled`](Self::is_cancelled); see [`crate::cancel`]).
+///
+/// ```
+/// futures::executor::block_on(async {
+///     let q = corio::queue::Queue::<u8>::new(0);
+///     q.shutdown(false);
+///     let err = q.get().await.unwrap_err();
+///     assert!(err.is_shutdown() && !err.is_cancelled());
+///     assert_eq!(err.to_string(), "queue is shut down");
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetError {
+    cancelled: bool,
+}
+
+impl GetError {
+    const SHUT_DOWN: GetError = GetError { cancelled: false };
+    const CANCELLED: GetError = GetError { cancelled: true };
+
+    /// True when the queue is shut down and empty.
+    pub fn is_shutdown(&self) -> bool {
+        !self.cancelled
+    }
+
+    /// True when the waiting task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+}
+
+impl fmt::Display for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.cancelled {
+            "queue get cancelled"
+        } else {
+            "queue is shut down"
+        })
+    }
+}
+
+impl std::error::Error for GetError {}
+
+/// Why [`GenericQueue::put`] did not store its item: the queue is shut down
+/// (Python 3.13's `QueueShutDown`, [`is_shutdown`](Self::is_shutdown)), or
+/// the waiting task was cancelled cooperatively (asyncio's `CancelledError`,
+/// [`is_cancelled`](Self::is_cancelled); see [`crate::cancel`]). The item
+/// comes back with [`into_inner`](Self::into_inner).
+///
+/// ```
+/// futures::executor::block_on(async {
+///     let q = corio::queue::Queue::new(0);
+///     q.shutdown(false);
+///     let err = q.put("late").await.unwrap_err();
+///     assert!(err.is_shutdown() && !err.is_cancelled());
+///     assert_eq!(err.into_inner(), "late");
+/// });
+/// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct QueueShutDown<T = ()>(T);
+pub struct PutError<T> {
+    item: T,
+    cancelled: bool,
+}
 
-impl<T> QueueShutDown<T> {
-    /// The item that was not stored (for `put`).
+impl<T> PutError<T> {
+    fn shut_down(item: T) -> Self {
+        PutError {
+            item,
+            cancelled: false,
+        }
+    }
+
+    fn cancelled(item: T) -> Self {
+        PutError {
+            item,
+            cancelled: true,
+        }
+    }
+
+    /// The item that was not stored.
     pub fn into_inner(self) -> T {
-        self.0
+        self.item
+    }
+
+    /// True when the queue is shut down.
+    pub fn is_shutdown(&self) -> bool {
+        !self.cancelled
+    }
+
+    /// True when the waiting task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
     }
 }
 
-impl<T> fmt::Debug for QueueShutDown<T> {
+impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("QueueShutDown(..)")
+        f.debug_struct("PutError")
+            .field("cancelled", &self.cancelled)
+            .finish_non_exhaustive()
     }
 }
 
-impl<T> fmt::Display for QueueShutDown<T> {
+impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("queue is shut down")
+        f.write_str(if self.cancelled {
+            "queue put cancelled"
+        } else {
+            "queue is shut down"
+        })
     }
 }
 
-impl<T> std::error::Error for QueueShutDown<T> {}
+impl<T> std::error::Error for PutError<T> {}
 
 /// [`GenericQueue::task_done`] was called more times than items were put
 /// (asyncio's `ValueError: task_done() called too many times`).

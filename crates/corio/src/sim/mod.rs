@@ -146,9 +146,9 @@ use std::time::{Duration, Instant};
 ///     let lock = std::sync::Arc::new(corio::sync::Lock::new(()));
 ///     let l = lock.clone();
 ///     let t = corio::create_task(async move {
-///         let _g = l.acquire().await;
+///         let _g = l.acquire().await.unwrap();
 ///     });
-///     drop(lock.acquire().await);
+///     drop(lock.acquire().await.unwrap());
 ///     t.await.unwrap();
 /// });
 /// ```

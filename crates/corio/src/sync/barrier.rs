@@ -13,7 +13,7 @@ use super::waitlist::{WaitKey, WaitList, WakeList};
 /// [`wait`](Self::wait) returns the caller's arrival index (`0` for the first to
 /// arrive, `parties - 1` for the one that released the others), then the
 /// barrier is ready for the next round. [`abort`](Self::abort) breaks it: waiting
-/// and later callers get [`BrokenBarrierError`] until [`reset`](Self::reset), which
+/// and later callers get a broken [`BarrierError`] until [`reset`](Self::reset), which
 /// also breaks the current round's waiters (as asyncio) and makes it usable again.
 ///
 /// A waiter dropped before the round completes leaves it (the round then needs
@@ -42,7 +42,7 @@ struct BarrierState {
     /// Tasks waiting in the current round.
     count: usize,
     broken: bool,
-    waiters: WaitList<Result<(), BrokenBarrierError>>,
+    waiters: WaitList<Result<(), BarrierError>>,
 }
 
 impl Barrier {
@@ -64,7 +64,7 @@ impl Barrier {
     }
 
     /// Waits until `parties` tasks are waiting; returns this task's arrival
-    /// index, or [`BrokenBarrierError`] if the barrier is or becomes broken.
+    /// index, or a broken [`BarrierError`] if the barrier is or becomes broken.
     pub fn wait(&self) -> BarrierWait<'_> {
         BarrierWait {
             barrier: self,
@@ -74,13 +74,13 @@ impl Barrier {
     }
 
     /// Breaks the barrier: every waiting task and every later `wait` fails with
-    /// [`BrokenBarrierError`] until [`reset`](Self::reset).
+    /// a broken [`BarrierError`] until [`reset`](Self::reset).
     pub fn abort(&self) {
         self.break_waiters(true);
     }
 
     /// Returns the barrier to its empty, unbroken state; tasks waiting now fail
-    /// with [`BrokenBarrierError`].
+    /// with a broken [`BarrierError`].
     pub fn reset(&self) {
         self.break_waiters(false);
     }
@@ -90,7 +90,7 @@ impl Barrier {
         {
             let mut st = lock(&self.state);
             st.waiters
-                .notify_all(|| Err(BrokenBarrierError::NEW), &mut wakes);
+                .notify_all(|| Err(BarrierError::BROKEN), &mut wakes);
             st.count = 0;
             st.broken = stay_broken;
         }
@@ -134,12 +134,13 @@ pub struct BarrierWait<'a> {
 }
 
 impl Future for BarrierWait<'_> {
-    type Output = Result<usize, BrokenBarrierError>;
+    type Output = Result<usize, BarrierError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if crate::cancel::stops_scope() {
-            // An index has no cancelled form: the task ends here, and `Drop`
-            // leaves the round.
-            return Poll::Pending;
+        if crate::cancel::is_cancelled() {
+            // Leave the round (it then needs one more arrival, as for a
+            // dropped waiter).
+            self.leave();
+            return Poll::Ready(Err(BarrierError::CANCELLED));
         }
         let barrier = self.barrier;
         let mut wakes = WakeList::new();
@@ -155,7 +156,7 @@ impl Future for BarrierWait<'_> {
             },
             None => {
                 if st.broken {
-                    return Poll::Ready(Err(BrokenBarrierError::NEW));
+                    return Poll::Ready(Err(BarrierError::BROKEN));
                 }
                 let index = st.count;
                 if index + 1 == barrier.parties {
@@ -176,8 +177,9 @@ impl Future for BarrierWait<'_> {
     }
 }
 
-impl Drop for BarrierWait<'_> {
-    fn drop(&mut self) {
+impl BarrierWait<'_> {
+    /// Leaves the round if still waiting in it.
+    fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             let mut st = lock(&self.barrier.state);
             // Still waiting: leave the round. Already released or broken: nothing to undo.
@@ -188,21 +190,54 @@ impl Drop for BarrierWait<'_> {
     }
 }
 
-/// The barrier was aborted or reset while waiting (asyncio's
-/// `BrokenBarrierError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokenBarrierError {
-    _private: (),
-}
-
-impl BrokenBarrierError {
-    const NEW: BrokenBarrierError = BrokenBarrierError { _private: () };
-}
-
-impl fmt::Display for BrokenBarrierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("barrier is broken (aborted or reset while tasks waited)")
+impl Drop for BarrierWait<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
-impl std::error::Error for BrokenBarrierError {}
+/// Why [`Barrier::wait`] returned without passing the barrier: the barrier
+/// was aborted, or reset while waiting (asyncio's `BrokenBarrierError`,
+/// [`is_broken`](Self::is_broken)), or the waiting task was cancelled
+/// cooperatively and left the round (asyncio's `CancelledError`,
+/// [`is_cancelled`](Self::is_cancelled); see [`crate::cancel`]).
+///
+/// ```
+/// futures::executor::block_on(async {
+///     let b = corio::sync::Barrier::new(2);
+///     b.abort();
+///     let err = b.wait().await.unwrap_err();
+///     assert!(err.is_broken() && !err.is_cancelled());
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarrierError {
+    cancelled: bool,
+}
+
+impl BarrierError {
+    const BROKEN: BarrierError = BarrierError { cancelled: false };
+    const CANCELLED: BarrierError = BarrierError { cancelled: true };
+
+    /// True when the barrier was aborted or reset.
+    pub fn is_broken(&self) -> bool {
+        !self.cancelled
+    }
+
+    /// True when the waiting task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.cancelled {
+            "barrier wait cancelled"
+        } else {
+            "barrier is broken (aborted or reset while tasks waited)"
+        })
+    }
+}
+
+impl std::error::Error for BarrierError {}

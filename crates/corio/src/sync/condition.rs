@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use super::lock::{Lock, LockAcquire, LockGuard};
 use super::loom_shim::{lock, Mutex};
 use super::waitlist::{WaitKey, WaitList, WakeList};
+use crate::cancel::Cancelled;
 
 /// A condition variable built on a [`Lock`] that owns the shared state.
 ///
@@ -26,12 +27,12 @@ use super::waitlist::{WaitKey, WaitList, WakeList};
 ///     let producer = {
 ///         let cond = cond.clone();
 ///         std::thread::spawn(move || futures::executor::block_on(async {
-///             cond.acquire().await.push(7);
+///             cond.acquire().await.unwrap().push(7);
 ///             cond.notify_all();
 ///         }))
 ///     };
-///     let items = cond.acquire().await;
-///     let items = cond.wait_for(items, |v| !v.is_empty()).await;
+///     let items = cond.acquire().await.unwrap();
+///     let items = cond.wait_for(items, |v| !v.is_empty()).await.unwrap();
 ///     assert_eq!(items[0], 7);
 ///     drop(items);
 ///     producer.join().unwrap();
@@ -82,6 +83,12 @@ impl<T> Condition<T> {
 
     /// Unlocks, waits for a notification, locks again and returns the guard.
     ///
+    /// In a task cancelled cooperatively ([`crate::cancel`]) it returns
+    /// `Err(Cancelled)` at once instead, with the lock released (asyncio
+    /// re-acquires before raising `CancelledError`, because `async with`
+    /// would release it next; a Rust guard that is gone cannot be released
+    /// twice, so there is nothing to re-acquire for).
+    ///
     /// # Panics
     /// If `guard` belongs to another lock (asyncio raises `RuntimeError` when
     /// `wait` is called without holding the lock).
@@ -97,20 +104,21 @@ impl<T> Condition<T> {
     }
 
     /// Waits until `predicate(&mut data)` is true, checking it first and after
-    /// every notification; returns the guard with the lock held.
+    /// every notification; returns the guard with the lock held, or
+    /// `Err(Cancelled)` as [`wait`](Self::wait) does.
     pub async fn wait_for<'a, F>(
         &'a self,
         mut guard: LockGuard<'a, T>,
         mut predicate: F,
-    ) -> LockGuard<'a, T>
+    ) -> Result<LockGuard<'a, T>, Cancelled>
     where
         F: FnMut(&mut T) -> bool,
     {
         loop {
             if predicate(&mut guard) {
-                return guard;
+                return Ok(guard);
             }
-            guard = self.wait(guard).await;
+            guard = self.wait(guard).await?;
         }
     }
 
@@ -168,13 +176,15 @@ pub struct ConditionWait<'a, T> {
 impl<T> Unpin for ConditionWait<'_, T> {}
 
 impl<'a, T> Future for ConditionWait<'a, T> {
-    type Output = LockGuard<'a, T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
+    type Output = Result<LockGuard<'a, T>, Cancelled>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let cond = self.cond;
-        if crate::cancel::stops_scope() {
-            // A guard has no cancelled form: the task ends here, and `Drop`
-            // passes on a notification we may have been handed.
-            return Poll::Pending;
+        if crate::cancel::is_cancelled() {
+            // The guard (if still ours) unlocks, a notification we were
+            // handed goes on; the caller gets no guard back, so it cannot
+            // touch the data it no longer holds.
+            self.leave();
+            return Poll::Ready(Err(Cancelled::default()));
         }
         loop {
             match &mut self.phase {
@@ -191,21 +201,21 @@ impl<'a, T> Future for ConditionWait<'a, T> {
                         Poll::Ready(()) => self.phase = Phase::Relock(cond.lock.acquire()),
                     }
                 }
-                Phase::Relock(acq) => match Pin::new(acq).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(guard) => {
-                        self.phase = Phase::Done;
-                        return Poll::Ready(guard);
-                    }
-                },
+                Phase::Relock(acq) => {
+                    let r = std::task::ready!(Pin::new(acq).poll(cx));
+                    self.phase = Phase::Done;
+                    return Poll::Ready(r);
+                }
                 Phase::Done => return Poll::Pending,
             }
         }
     }
 }
 
-impl<T> Drop for ConditionWait<'_, T> {
-    fn drop(&mut self) {
+impl<T> ConditionWait<'_, T> {
+    /// Stops waiting: unlocks if still holding the guard, leaves the queue,
+    /// and passes on a notification this waiter was handed but will not use.
+    fn leave(&mut self) {
         let pass_on = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Waiting(key) => lock(&self.cond.waiters).cancel(key).is_some(),
             // Notified but cancelled before it got the lock back.
@@ -215,6 +225,12 @@ impl<T> Drop for ConditionWait<'_, T> {
         if pass_on {
             self.cond.notify(1);
         }
+    }
+}
+
+impl<T> Drop for ConditionWait<'_, T> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::semaphore::{AcquireRaw, CoreRef, SemCore};
+use crate::cancel::Cancelled;
 
 /// An async mutual-exclusion lock: fair (FIFO), guard-based, safe across threads.
 ///
 /// asyncio's `Lock` guards a block of code; in Rust the lock also owns the data
 /// it protects (`Lock<()>` is the plain asyncio lock). [`acquire`](Self::acquire)
 /// waits in FIFO order and returns a [`LockGuard`] that unlocks when dropped:
-/// `async with lock:` becomes `let guard = lock.acquire().await;`.
+/// `async with lock:` becomes `let guard = lock.acquire().await?;` (the `Err`, [`Cancelled`],
+/// only comes in a task cancelled cooperatively: see [`crate::cancel`]).
 /// [`acquire_owned`](Self::acquire_owned) on an `Arc<Lock<T>>` returns an
 /// [`OwnedLockGuard`] that can move into a spawned task.
 ///
@@ -29,12 +31,12 @@ use super::semaphore::{AcquireRaw, CoreRef, SemCore};
 /// futures::executor::block_on(async {
 ///     let counter = Arc::new(Lock::new(0u32));
 ///     {
-///         let mut n = counter.acquire().await;
+///         let mut n = counter.acquire().await.unwrap();
 ///         *n += 1;
 ///         assert!(counter.locked());
 ///     } // guard dropped: unlocked
 ///     assert!(!counter.locked());
-///     assert_eq!(*counter.acquire().await, 1);
+///     assert_eq!(*counter.acquire().await.unwrap(), 1);
 /// });
 /// ```
 pub struct Lock<T: ?Sized = ()> {
@@ -88,12 +90,12 @@ impl<T: ?Sized> Lock<T> {
     /// use corio::sync::Lock;
     /// corio::run(async {
     ///     let total = Arc::new(Lock::new(0u32));
-    ///     let mut guard = total.clone().acquire_owned().await;
+    ///     let mut guard = total.clone().acquire_owned().await.unwrap();
     ///     let task = corio::create_task(async move {
     ///         *guard += 1; // the task holds the lock until it drops the guard
     ///     });
     ///     task.await.unwrap();
-    ///     assert_eq!(*total.acquire().await, 1);
+    ///     assert_eq!(*total.acquire().await.unwrap(), 1);
     /// });
     /// ```
     #[track_caller]
@@ -141,12 +143,12 @@ pub struct LockAcquire<'a, T: ?Sized> {
 }
 
 impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
-    type Output = LockGuard<'a, T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
+    type Output = Result<LockGuard<'a, T>, Cancelled>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lock = self.lock;
         Pin::new(&mut self.raw)
             .poll(cx)
-            .map(|()| LockGuard { lock })
+            .map_ok(|()| LockGuard { lock })
     }
 }
 
@@ -223,15 +225,12 @@ pub struct LockAcquireOwned<T: ?Sized> {
 }
 
 impl<T: ?Sized> Future for LockAcquireOwned<T> {
-    type Output = OwnedLockGuard<T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedLockGuard<T>> {
+    type Output = Result<OwnedLockGuard<T>, Cancelled>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let raw = &mut self.raw;
-        match Pin::new(&mut *raw).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(OwnedLockGuard {
-                lock: raw.holder().0.clone(),
-            }),
-            Poll::Pending => Poll::Pending,
-        }
+        Pin::new(&mut *raw).poll(cx).map_ok(|()| OwnedLockGuard {
+            lock: raw.holder().0.clone(),
+        })
     }
 }
 

@@ -7,10 +7,14 @@
 //! | `Condition` | [`Condition<T>`] (built on a [`Lock<T>`]) |
 //! | `Semaphore` | [`Semaphore`] |
 //! | `BoundedSemaphore` | [`BoundedSemaphore`] ([`ReleaseError`] for asyncio's `ValueError`) |
-//! | `Barrier` | [`Barrier`] ([`BrokenBarrierError`]) |
+//! | `Barrier` | [`Barrier`] ([`BarrierError::Broken`] for `BrokenBarrierError`) |
 //!
-//! `async with lock:` becomes `let guard = lock.acquire().await;`: the guard
+//! `async with lock:` becomes `let guard = lock.acquire().await?;`: the guard
 //! releases when dropped, so an early return or a `?` cannot leave a lock held.
+//! The `Err` is [`Cancelled`](crate::cancel::Cancelled), asyncio's
+//! `CancelledError` raised at the `await`; it only happens in a task
+//! cancelled cooperatively (below), so code that never opts into that may
+//! `unwrap()` it.
 //! One verb everywhere: `acquire` (a future), `try_acquire` (no wait), and
 //! `acquire_owned` on an `Arc` for a guard or permit that moves into a spawned task.
 //!
@@ -28,17 +32,19 @@
 //! to the next waiter. Nothing is lost and nothing stays locked.
 //!
 //! In a task cancelled cooperatively ([`crate::cancel`]) the waits do not
-//! wait: `Event::wait` returns at once; `acquire`, `Condition::wait` and
-//! `Barrier::wait`, whose outputs cannot say "cancelled", end the task at that
-//! await (the waiter leaves the queue as above). Inside
-//! [`cleanup`](crate::cleanup) they wait normally.
+//! wait, on every await until the task ends (level-triggered): `acquire`,
+//! `acquire_owned` and `Condition::wait` give `Err(Cancelled)` with nothing
+//! held, `Barrier::wait` gives [`BarrierError::Cancelled`], `Event::wait`
+//! returns at once (as `sleep` does). The waiter leaves the queue as above.
+//! Inside [`cleanup`](crate::cleanup) and [`shield`](crate::shield) they
+//! wait normally.
 //!
 //! ```
 //! use corio::sync::{Lock, Semaphore};
 //! use futures::FutureExt;
 //! futures::executor::block_on(async {
 //!     let lock = Lock::new(());
-//!     let held = lock.acquire().await;
+//!     let held = lock.acquire().await.unwrap();
 //!     // A second acquire is polled once, queues, and is dropped (cancelled).
 //!     assert!(lock.acquire().now_or_never().is_none());
 //!     drop(held);
@@ -54,7 +60,7 @@ pub(crate) mod loom_shim;
 mod semaphore;
 pub(crate) mod waitlist;
 
-pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+pub use barrier::{Barrier, BarrierError, BarrierWait};
 pub use condition::{Condition, ConditionWait};
 pub use event::{Event, EventWait};
 pub use lock::{Lock, LockAcquire, LockAcquireOwned, LockGuard, OwnedLockGuard};

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use super::loom_shim::{lock, Mutex};
 use super::waitlist::{WaitKey, WaitList, WakeList};
+use crate::cancel::Cancelled;
 
 /// Permit count + FIFO waiters. Invariant: `permits > 0` implies no pending
 /// waiter (a release hands its permit straight to the oldest waiter).
@@ -140,24 +141,27 @@ impl<C: CoreRef> AcquireRaw<C> {
 impl<C: CoreRef> Unpin for AcquireRaw<C> {}
 
 impl<C: CoreRef> Future for AcquireRaw<C> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    type Output = Result<(), Cancelled>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let at = self.at;
         crate::tree::pending_at(self.poll_raw(cx), at)
     }
 }
 
 impl<C: CoreRef> AcquireRaw<C> {
-    fn poll_raw(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_raw(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
         if self.done {
             // Polled again after completion: a logic error of the caller, but not UB;
             // hand out nothing more.
             return Poll::Pending;
         }
-        if crate::cancel::stops_scope() {
-            // A permit has no cancelled form: the task ends here, and `Drop`
-            // passes on a permit we may have been handed.
-            return Poll::Pending;
+        if crate::cancel::is_cancelled() {
+            // Checked before a free permit is taken, as every leaf does: a
+            // cancelled task gets `Err` at each acquire, not only at the ones
+            // that would have waited. A permit we were handed goes on.
+            self.leave();
+            self.done = true;
+            return Poll::Ready(Err(Cancelled::default()));
         }
         let mut st = lock(&self.core.core().state);
         match self.key {
@@ -166,7 +170,7 @@ impl<C: CoreRef> AcquireRaw<C> {
                     st.permits -= 1;
                     drop(st);
                     self.done = true;
-                    return Poll::Ready(());
+                    return Poll::Ready(Ok(()));
                 }
                 let key = st.waiters.register(cx.waker());
                 drop(st);
@@ -178,16 +182,16 @@ impl<C: CoreRef> AcquireRaw<C> {
                     drop(st);
                     self.key = None;
                     self.done = true;
-                    Poll::Ready(())
+                    Poll::Ready(Ok(()))
                 }
                 Poll::Pending => Poll::Pending,
             },
         }
     }
-}
 
-impl<C: CoreRef> Drop for AcquireRaw<C> {
-    fn drop(&mut self) {
+    /// Leaves the waiter queue, passing on a permit we were handed but will
+    /// not use.
+    fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             let mut wakes = WakeList::new();
             {
@@ -199,6 +203,12 @@ impl<C: CoreRef> Drop for AcquireRaw<C> {
             }
             wakes.wake();
         }
+    }
+}
+
+impl<C: CoreRef> Drop for AcquireRaw<C> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
@@ -216,8 +226,8 @@ impl<C: CoreRef> Drop for AcquireRaw<C> {
 /// use corio::sync::Semaphore;
 /// futures::executor::block_on(async {
 ///     let sem = Semaphore::new(2);
-///     let a = sem.acquire().await;
-///     let _b = sem.acquire().await;
+///     let a = sem.acquire().await.unwrap();
+///     let _b = sem.acquire().await.unwrap();
 ///     assert!(sem.locked());          // no permit left
 ///     assert!(sem.try_acquire().is_none());
 ///     drop(a);
@@ -261,7 +271,7 @@ impl Semaphore {
     ///     let sem = Arc::new(Semaphore::new(2));
     ///     let mut tasks = Vec::new();
     ///     for i in 0..5 {
-    ///         let permit = sem.clone().acquire_owned().await;
+    ///         let permit = sem.clone().acquire_owned().await.unwrap();
     ///         // At most two tasks run at once: each holds a permit until it ends.
     ///         tasks.push(corio::create_task(async move {
     ///             let _permit = permit;
@@ -331,12 +341,12 @@ pub struct Acquire<'a> {
 }
 
 impl<'a> Future for Acquire<'a> {
-    type Output = SemaphorePermit<'a>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+    type Output = Result<SemaphorePermit<'a>, Cancelled>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (sem, bound) = (self.sem, self.bound);
         Pin::new(&mut self.raw)
             .poll(cx)
-            .map(|()| SemaphorePermit { sem, bound })
+            .map_ok(|()| SemaphorePermit { sem, bound })
     }
 }
 
@@ -348,15 +358,12 @@ pub struct AcquireOwned {
 }
 
 impl Future for AcquireOwned {
-    type Output = OwnedSemaphorePermit;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
+    type Output = Result<OwnedSemaphorePermit, Cancelled>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let raw = &mut self.raw;
-        match Pin::new(&mut *raw).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(OwnedSemaphorePermit {
-                sem: Some(raw.holder().clone()),
-            }),
-            Poll::Pending => Poll::Pending,
-        }
+        Pin::new(&mut *raw).poll(cx).map_ok(|()| OwnedSemaphorePermit {
+            sem: Some(raw.holder().clone()),
+        })
     }
 }
 
@@ -433,7 +440,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// futures::executor::block_on(async {
 ///     let sem = BoundedSemaphore::new(1);
 ///     assert!(sem.release().is_err()); // nothing was acquired
-///     let permit = sem.acquire().await;
+///     let permit = sem.acquire().await.unwrap();
 ///     permit.forget();                 // hand-managed, as Python's acquire()
 ///     assert!(sem.release().is_ok());
 /// });
