@@ -155,7 +155,10 @@ async fn waits_sheltered(
     until("the task to sleep", || sleeping.load(Ordering::SeqCst)).await;
     task.cancel();
     until("the sheltered wait to queue", &waiting).await;
-    assert!(!task.done(), "{name} {how:?}: the sheltered wait did not wait");
+    assert!(
+        !task.done(),
+        "{name} {how:?}: the sheltered wait did not wait"
+    );
     assert!(!inside.load(Ordering::SeqCst), "{name} {how:?}");
     release();
     let out = corio::wait_for(task, BOUND).await.expect("resolved");
@@ -391,7 +394,11 @@ async fn queue_waits<C: Container<Item = u32> + Send + Sync + 'static>(
     completes_cancelled(&format!("{kind}::get"), get.clone()).await;
     q.put_nowait(9).expect("room");
     completes_cancelled(&format!("{kind}::get (an item ready)"), get.clone()).await;
-    assert_eq!(q.get_nowait().ok(), Some(9), "a cancelled get took the item");
+    assert_eq!(
+        q.get_nowait().ok(),
+        Some(9),
+        "a cancelled get took the item"
+    );
     // the stream ends
     let s = q.clone();
     completes_cancelled(
@@ -541,7 +548,10 @@ fn on_one_worker<F: Future<Output = ()> + Send + 'static>(body: F) {
 
 /// Spawns a cooperative waiter (cancelled later) and a plain one, queued in
 /// that order; returns their tasks.
-async fn two_waiters(w: Wait, queued: impl Fn() -> usize) -> (corio::Task<bool>, corio::Task<bool>) {
+async fn two_waiters(
+    w: Wait,
+    queued: impl Fn() -> usize,
+) -> (corio::Task<bool>, corio::Task<bool>) {
     let w2 = w.clone();
     let first = TaskBuilder::new()
         .cancel_grace(HOUR)

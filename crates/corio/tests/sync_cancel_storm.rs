@@ -42,7 +42,8 @@ fn lock_storm() {
         move |_, mut rng| {
             futures::executor::block_on(async {
                 for _ in 0..ROUNDS {
-                    if let Some(Ok(mut g)) = poll_n_then_drop(lock.acquire(), rng.below(4) as u32).await
+                    if let Some(Ok(mut g)) =
+                        poll_n_then_drop(lock.acquire(), rng.below(4) as u32).await
                     {
                         *g += 1;
                         wins.fetch_add(1, Ordering::Relaxed);

@@ -361,9 +361,11 @@ impl Future for AcquireOwned {
     type Output = Result<OwnedSemaphorePermit, Cancelled>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let raw = &mut self.raw;
-        Pin::new(&mut *raw).poll(cx).map_ok(|()| OwnedSemaphorePermit {
-            sem: Some(raw.holder().clone()),
-        })
+        Pin::new(&mut *raw)
+            .poll(cx)
+            .map_ok(|()| OwnedSemaphorePermit {
+                sem: Some(raw.holder().clone()),
+            })
     }
 }
 
