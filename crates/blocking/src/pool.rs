@@ -9,7 +9,7 @@
 //! | state      | counted in  | meaning |
 //! |------------|-------------|---------|
 //! | busy       | (`threads`) | running a closure, or about to pop the queue |
-//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread; less or not at all when recent spins caught nothing, see `corio_core::spin`) |
+//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread; less or not at all when recent spins caught nothing, and it stops at once when it loses its core, see `corio_core::spin`) |
 //! | sleeping   | `sleeping`  | blocked on `work` (the condvar), nobody has claimed it |
 //! | notified   | `notified`  | was sleeping, a spawner signalled `work` for it; it will pop the queue |
 //!
@@ -46,7 +46,8 @@
 //! is picked up without any wake-up; only one thread spins, so an idle pool burns
 //! at most one core for that short window. The spin backs off when it does not pay
 //! (a [`SpinGovernor`] halves it after each spin that caught nothing, and after a few
-//! misses in a row only an occasional probe spins).
+//! misses in a row only an occasional probe spins), and it never gives its core
+//! away while counted as coming: a spin that is switched out ends (a miss).
 
 use std::collections::VecDeque;
 use std::io;
@@ -54,7 +55,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use corio_core::spin::SpinGovernor;
+use corio_core::spin::{spin_until, SpinGovernor, SpinOutcome};
 
 use crate::error::BlockingError;
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -427,24 +428,32 @@ fn worker(shared: StdArc<Shared>) {
         if st.shutdown {
             break;
         }
-        if may_spin && st.spinning == 0 && cfg!(not(loom)) {
-            // Zero when recent spins caught nothing: then sleep at once. Unlike the
-            // workers' spin, not switched off on an oversubscribed CPU: a spinner
-            // that yields stays runnable and picks the next job up faster than a
-            // sleeper woken through the condvar there (measured: trivial closures
-            // one at a time took 33-232 µs each without the spin at load 20,
-            // 6-9 µs with it).
-            let budget = shared.spin.budget_ignoring_load();
-            if !budget.is_zero() {
-                st.spinning += 1;
-                drop(st);
-                let found = spin_for_work_until(&shared.queued, &shared.shutting_down, budget);
-                shared.spin.record(found);
-                st = lock_st(&shared);
-                st.spinning -= 1;
-                may_spin = false;
-                continue;
-            }
+        // Zero when recent spins caught nothing: then sleep at once.
+        let budget = if may_spin && st.spinning == 0 && cfg!(not(loom)) {
+            shared.spin.budget_ignoring_load()
+        } else {
+            Duration::ZERO
+        };
+        if !budget.is_zero() {
+            st.spinning += 1;
+            drop(st);
+            // Not switched off by a loaded machine (`ignoring_load`): the spin ends by
+            // itself, counted as a miss, as soon as it loses its core, and on a
+            // machine loaded by other processes with a core free now and then it
+            // still pays. It never yields: a spinner off its core is still counted
+            // as coming for the next job (claim step 1), which then waited a whole
+            // time slice (measured with one busy loop per core: trivial closures
+            // one at a time took 120 µs each with a spinner that yielded, 25 µs
+            // with no spin at all).
+            let outcome = spin_until(budget, || {
+                shared.queued.load(Ordering::Acquire) != 0
+                    || shared.shutting_down.load(Ordering::Acquire)
+            });
+            shared.spin.record(outcome == SpinOutcome::Found);
+            st = lock_st(&shared);
+            st.spinning -= 1;
+            may_spin = false;
+            continue;
         }
         // Sleep until notified, shut down, or idle for `idle_timeout`.
         st.sleeping += 1;
@@ -503,33 +512,9 @@ pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
     let gov = GOVERNOR.get_or_init(|| SpinGovernor::new(SPIN_TIME));
     let budget = gov.budget_ignoring_load();
     if !budget.is_zero() {
-        gov.record(spin_for_work_until(queued, stop, budget));
-    }
-}
-
-/// Polls `queued` until it is non-zero or `stop` is set, for at most `budget`.
-/// Returns true if work arrived.
-fn spin_for_work_until(queued: &AtomicUsize, stop: &AtomicBool, budget: Duration) -> bool {
-    let start = Instant::now();
-    let mut round = 0u32;
-    loop {
-        if queued.load(Ordering::Acquire) != 0 {
-            return true;
-        }
-        if stop.load(Ordering::Acquire) {
-            return false;
-        }
-        // A few cheap spins first (a job pushed by a thread on the other core shows
-        // up within ~100 ns), then yield so a spinner never starves the producer
-        // when both share one core.
-        if round < 64 {
-            std::hint::spin_loop();
-        } else {
-            thread::yield_now();
-            if start.elapsed() >= budget {
-                return false;
-            }
-        }
-        round += 1;
+        let outcome = spin_until(budget, || {
+            queued.load(Ordering::Acquire) != 0 || stop.load(Ordering::Acquire)
+        });
+        gov.record(outcome == SpinOutcome::Found);
     }
 }

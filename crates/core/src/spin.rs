@@ -10,8 +10,15 @@
 //!
 //! * **adaptive**: each spin that found nothing halves the next budget, and after
 //!   [`MAX_MISSES`] misses in a row only one idle period in [`PROBE_EVERY`]
-//!   spins (a probe, at the smallest budget); a spin that found work restores the
-//!   full budget;
+//!   spins (a probe, at the full budget: a shorter one could never catch work that
+//!   takes the full budget to arrive, so the spin would never come back); a spin that
+//!   found work restores the full budget;
+//! * **never while preempted**: [`spin_until`] polls without giving its core away
+//!   and ends as soon as it notices it lost the core (two polls more than
+//!   [`PREEMPTED_GAP`] apart). A spinner that yields or is preempted is still
+//!   counted as "coming for the work" by whoever pushes it, so the work waits for
+//!   the spinner's next time slice (milliseconds with one busy loop per core)
+//!   instead of being handed to a woken thread; such a spin counts as a miss;
 //! * **never when oversubscribed**: [`cpu_oversubscribed`] (more runnable threads
 //!   in the system than cores, sampled at most every [`SAMPLE_EVERY`]) turns the
 //!   spin off whatever the history.
@@ -33,7 +40,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Misses in a row after which only probes spin (the budget is then `max >> 5`).
+/// Misses in a row after which only probes spin (at the full budget).
 pub const MAX_MISSES: u32 = 5;
 /// After [`MAX_MISSES`] misses, one idle period in this many still spins (a probe),
 /// so a workload whose spins start paying again is noticed.
@@ -83,7 +90,11 @@ impl SpinGovernor {
                 return Duration::ZERO;
             }
         }
-        Duration::from_nanos(u64::from(self.max_ns >> misses.min(MAX_MISSES)))
+        if misses >= MAX_MISSES {
+            // A probe.
+            return Duration::from_nanos(u64::from(self.max_ns));
+        }
+        Duration::from_nanos(u64::from(self.max_ns >> misses))
     }
 
     /// Records the outcome of a spin: `found` if work arrived while spinning.
@@ -98,6 +109,67 @@ impl SpinGovernor {
                 self.misses.store(m + 1, Relaxed);
             }
         }
+    }
+}
+
+/// Two polls of [`spin_until`] further apart than this mean the spinning thread
+/// lost its core (a poll round takes well under a microsecond; a time slice that
+/// another thread got is milliseconds, a host preemption of this VM's CPU tens of
+/// microseconds or more).
+pub const PREEMPTED_GAP: Duration = Duration::from_micros(10);
+
+/// How a [`spin_until`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpinOutcome {
+    /// `ready` returned true.
+    Found,
+    /// The budget ran out.
+    Expired,
+    /// The spinning thread lost its core for more than [`PREEMPTED_GAP`]: the CPU
+    /// is oversubscribed, and spinning on would only take time from the thread
+    /// that makes the work.
+    Preempted,
+}
+
+/// Polls `ready` until it returns true, for at most `budget`, without yielding the
+/// core; ends early with [`SpinOutcome::Preempted`] if this thread is switched out
+/// meanwhile (see [`PREEMPTED_GAP`]).
+///
+/// ```
+/// use corio_core::spin::{spin_until, SpinOutcome};
+/// use std::time::Duration;
+///
+/// let mut polls = 0;
+/// let outcome = spin_until(Duration::from_secs(1), || {
+///     polls += 1;
+///     polls == 3
+/// });
+/// assert_eq!(outcome, SpinOutcome::Found);
+/// // Nothing arrives: the budget runs out, or on a busy machine the spinner
+/// // notices it was switched out.
+/// let outcome = spin_until(Duration::from_micros(5), || false);
+/// assert_ne!(outcome, SpinOutcome::Found);
+/// ```
+pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> SpinOutcome {
+    /// Polls between two clock reads: a clock read costs tens of ns, a poll a few.
+    const POLLS_PER_CHECK: u32 = 32;
+    let start = Instant::now();
+    let mut last = start;
+    loop {
+        for _ in 0..POLLS_PER_CHECK {
+            if ready() {
+                return SpinOutcome::Found;
+            }
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        if now.duration_since(last) > PREEMPTED_GAP {
+            return SpinOutcome::Preempted;
+        }
+        if now.duration_since(start) >= budget {
+            return SpinOutcome::Expired;
+        }
+        last = now;
     }
 }
 
@@ -190,8 +262,31 @@ mod tests {
             .filter(|_| !gov.budget_ignoring_load().is_zero())
             .count();
         assert_eq!(spins, 4, "one probe per {PROBE_EVERY} idle periods");
+        let probe = (0..PROBE_EVERY)
+            .map(|_| gov.budget_ignoring_load())
+            .max()
+            .unwrap();
+        assert_eq!(
+            probe,
+            Duration::from_micros(32),
+            "a probe spins the full budget"
+        );
         gov.record(true);
         assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(32));
+    }
+
+    #[test]
+    fn a_spin_that_loses_its_core_ends_as_preempted() {
+        // The second poll stands in for a time slice given to another thread.
+        let mut polls = 0;
+        let outcome = spin_until(Duration::from_secs(10), || {
+            polls += 1;
+            if polls == 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        });
+        assert_eq!(outcome, SpinOutcome::Preempted);
     }
 
     #[cfg(target_os = "linux")]
