@@ -33,8 +33,11 @@
 //!    half of the workers search ([`Idle::transition_worker_to_searching`]); otherwise it
 //!    goes to park directly. This keeps idle workers from burning the CPU that busy ones need.
 //! 3. **Found work.** A searcher that found work leaves the searching state; if it was the
-//!    last searcher, it notifies (rule 1) so that the rest of what it saw gets a searcher
-//!    ([`Idle::transition_worker_from_searching`] returns `true`).
+//!    last searcher ([`Idle::transition_worker_from_searching`] returns `true`), it issues
+//!    a `SeqCst` fence, looks at every queue, and notifies (rule 1) if any still holds
+//!    work, so that the rest of what it saw gets a searcher. With nothing left it wakes
+//!    nobody: the fence pairs with rule 1's, so a task pushed meanwhile was either seen
+//!    here or its pusher saw no searcher and notified itself.
 //! 4. **Park.** A worker about to park takes the sleepers lock, decrements `unparked`
 //!    (and `searching` if it was searching), pushes itself, sets `parked`, then issues a
 //!    `SeqCst` fence. If it was the last searcher, it re-checks every queue and notifies if
@@ -170,12 +173,18 @@ impl Idle {
         }
     }
 
-    /// Rule 3: a searcher found work. Returns `true` if it was the last searcher (the
-    /// caller must then notify another worker).
+    /// Rule 3: a searcher found work. Returns `true` if it was the last searcher: the
+    /// caller must then look at every queue and notify another worker if any holds
+    /// work. The `SeqCst` fence before that look (issued here) pairs with the one in
+    /// `notify_should_wakeup`.
     pub(crate) fn transition_worker_from_searching(&self) -> bool {
         let prev = self.state.fetch_sub(1, SeqCst);
         debug_assert!(searching(prev) > 0);
-        searching(prev) == 1
+        let last = searching(prev) == 1;
+        if last {
+            fence(SeqCst);
+        }
+        last
     }
 
     /// Rule 4: this worker goes to sleep. Returns `true` if it was the last searcher:

@@ -290,7 +290,7 @@ impl Shared {
         Some(parked)
     }
 
-    /// Does any queue or LIFO slot hold a task? (Idle rule 4's last look.)
+    /// Does any queue or LIFO slot hold a task? (Idle rules 3 and 4's last look.)
     pub(crate) fn work_pending(&self) -> bool {
         !self.injector.is_empty()
             || self

@@ -222,11 +222,11 @@ impl WorkerCx {
     /// Leaves the searching state for good (an extra worker retiring): as a parking
     /// searcher would (idle rule 4), the last searcher re-checks the queues.
     fn leave_searching(&self) {
-        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
-            crate::sync::fence(SeqCst);
-            if self.shared.work_pending() {
-                self.shared.notify_parked();
-            }
+        if self.searching.replace(false)
+            && self.shared.idle.transition_worker_from_searching()
+            && self.shared.work_pending()
+        {
+            self.shared.notify_parked();
         }
     }
 
@@ -304,9 +304,12 @@ impl WorkerCx {
     fn run_task(&self, runnable: Runnable) {
         if self.searching.get() {
             self.searching.set(false);
-            // Idle rule 3: the last searcher wakes a replacement, for the rest of what
-            // it may have seen.
-            if self.shared.idle.transition_worker_from_searching() {
+            // Idle rule 3: the last searcher wakes a replacement for the rest of what
+            // it saw, if any is left. When the one task it found was all there was (a
+            // task woken from another thread, as each blocking-pool result or I/O
+            // event wakes one), a woken worker would find nothing: a thread wake-up
+            // (about 13 µs, a whole time slice's wait on a busy CPU) for nothing.
+            if self.shared.idle.transition_worker_from_searching() && self.shared.work_pending() {
                 self.shared.notify_parked();
             }
         }

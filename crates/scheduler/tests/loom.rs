@@ -475,3 +475,42 @@ fn shutdown_wakes_the_monitor_in_the_hook() {
         monitor.join().unwrap();
     });
 }
+
+/// Idle rule 3: the last searcher found a task and stops searching while another
+/// thread pushes a second one. Either the pusher sees no searcher and wakes the parked
+/// worker, or the searcher's look at the queues sees the second task: the searcher
+/// wakes nobody only when nothing is left, and no task is left without a worker.
+#[test]
+fn found_work_vs_push_no_lost_wakeup() {
+    loom::model(|| {
+        let idle = Arc::new(Idle::new(2));
+        // Worker 1 is parked; worker 0 searched and found a task.
+        assert!(!idle.transition_worker_to_parked(1, false));
+        assert!(idle.transition_worker_to_searching());
+        let work = Arc::new(AtomicUsize::new(0));
+
+        let pusher = {
+            let (idle, work) = (idle.clone(), work.clone());
+            thread::spawn(move || {
+                work.store(1, SeqCst); // the push
+                idle.worker_to_notify()
+            })
+        };
+        assert!(idle.transition_worker_from_searching());
+        let saw_work = work.load(SeqCst) == 1;
+        let searcher_notified = if saw_work {
+            idle.worker_to_notify()
+        } else {
+            None
+        };
+        let notified = pusher.join().unwrap();
+        assert!(
+            saw_work || notified.is_some(),
+            "work pushed, the searcher did not see it and nobody was woken"
+        );
+        if let Some(w) = notified.or(searcher_notified) {
+            assert_eq!(w, 1);
+            assert!(!idle.is_parked(w));
+        }
+    });
+}
