@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::harness::Harness;
 use crate::layout::{AnyThread, OwnerThread};
-use crate::{Runnable, Schedule, Task, TaskId, TaskMeta, TaskStats};
+use crate::{Context, Runnable, Schedule, Task, TaskId, TaskMeta, TaskStats};
 
 /// Futures larger than this many bytes are moved into a box of their own before anything
 /// else happens to them on the spawn path (the task then holds only the pointer), as tokio
@@ -189,6 +189,7 @@ pub struct Builder {
     name: Option<Arc<str>>,
     location: Option<&'static Location<'static>>,
     timed: bool,
+    context: Context,
 }
 
 impl Builder {
@@ -254,17 +255,42 @@ impl Builder {
         self
     }
 
-    fn meta(self) -> (TaskMeta, TaskStats) {
+    /// The context variables the task runs in (default: an empty context of its own).
+    /// Each poll makes it the current context, and what the task sets stays in it; it
+    /// is dropped with the future. An executor that wants tasks to inherit their
+    /// spawner's variables, as asyncio's `create_task` does, passes
+    /// [`Context::current`]; no wrapper future is needed.
+    ///
+    /// ```
+    /// use corio_core::{Builder, Context, ContextVar};
+    /// static USER: ContextVar<&'static str> = ContextVar::new("user");
+    ///
+    /// let _t = USER.set("ada");
+    /// let (runnable, task) = Builder::new()
+    ///     .context(Context::current())
+    ///     .spawn(async { USER.get() }, |_r| {});
+    /// runnable.run();
+    /// assert_eq!(futures::executor::block_on(task).unwrap(), Some("ada"));
+    /// ```
+    #[must_use]
+    pub fn context(mut self, context: Context) -> Builder {
+        self.context = context;
+        self
+    }
+
+    #[inline(always)]
+    fn meta(self) -> (TaskMeta, TaskStats, Context) {
         let meta = TaskMeta {
             id: self.id.unwrap_or_else(TaskId::next),
             parent: self.parent,
             name: self.name,
             location: self.location,
         };
-        (meta, TaskStats::new(self.timed))
+        (meta, TaskStats::new(self.timed), self.context)
     }
 
     /// [`spawn`] with this builder's metadata.
+    #[inline(always)]
     pub fn spawn<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>)
     where
         F: Future + Send + 'static,
@@ -279,14 +305,17 @@ impl Builder {
         }
     }
 
+    #[inline(always)]
     fn spawn_unboxed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
         S: Schedule,
     {
-        let (meta, stats) = self.meta();
-        let ptr = Harness::<F, S, AnyThread>::allocate(future, schedule, meta, stats, AnyThread);
+        let (meta, stats, context) = self.meta();
+        let ptr = Harness::<F, S, AnyThread>::allocate(
+            future, schedule, meta, stats, context, AnyThread,
+        );
         // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
         // output type is `F::Output`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
@@ -313,8 +342,9 @@ impl Builder {
         S: Schedule,
     {
         let owner = OwnerThread::current();
-        let (meta, stats) = self.meta();
-        let ptr = Harness::<F, S, OwnerThread>::allocate(future, schedule, meta, stats, owner);
+        let (meta, stats, context) = self.meta();
+        let ptr =
+            Harness::<F, S, OwnerThread>::allocate(future, schedule, meta, stats, context, owner);
         // SAFETY: as in `spawn_unboxed`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
     }

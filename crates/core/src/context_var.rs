@@ -9,11 +9,15 @@
 //! it (a small vector of the variables set so far), so a copy costs nothing
 //! while no variable is set and one reference count otherwise.
 //!
-//! corio-core only provides the mechanism; an executor decides where contexts
-//! flow. The `corio` facade wraps every task in [`Context::current`]`.scope(..)`
-//! (so a task starts with a copy of its spawner's context, as asyncio's
-//! `create_task` does), and corio-blocking runs pool jobs in a copy of the
-//! submitter's context (as asyncio's `to_thread`).
+//! corio-core provides the mechanism; an executor decides where contexts
+//! flow. Every task runs in a context of its own, made current around each
+//! poll (what the task sets stays in it, and it is dropped with the future);
+//! it starts empty unless the spawner passes one to
+//! [`Builder::context`](crate::Builder::context). The `corio` facade passes
+//! [`Context::current`] (so a task starts with a copy of its spawner's context,
+//! as asyncio's `create_task` does), and corio-blocking runs pool jobs in a copy
+//! of the submitter's context (as asyncio's `to_thread`). [`Context::scope`]
+//! does the same for a future that is not a task.
 //!
 //! ```
 //! use corio_core::{Context, ContextVar};
@@ -73,7 +77,16 @@ struct Slot {
 /// small and dense: one per variable ever set in the process), so a lookup is
 /// one bounds check. Shared between contexts until one of them sets a variable
 /// (copy on write).
-type Map = Arc<Vec<Option<Slot>>>;
+type Map = Arc<Vars>;
+
+#[derive(Clone, Default)]
+struct Vars {
+    slots: Vec<Option<Slot>>,
+    /// How many of `slots` hold a variable declared `not_inherited`: while 0
+    /// (the common case) a copy for a new task shares the map without looking
+    /// at its slots.
+    not_inherited: usize,
+}
 
 thread_local! {
     /// The context of the code running on this thread now: the running task's
@@ -127,17 +140,18 @@ impl Context {
         f()
     }
 
-    /// A future that polls `fut` with this context as the current one (each
-    /// task's future is wrapped in one).
+    /// A future that polls `fut` with this context as the current one (for a
+    /// future that is not a task, such as a `block_on`'s; a task gets its
+    /// context from [`Builder::context`](crate::Builder::context)).
     pub fn scope<F: Future>(self, fut: F) -> Scoped<F> {
-        Scoped { map: self.map, fut }
+        Scoped { ctx: self, fut }
     }
 
     /// Whether no variable is set in this context.
     pub fn is_empty(&self) -> bool {
         match &self.map {
             None => true,
-            Some(m) => m.iter().all(Option::is_none),
+            Some(m) => m.slots.iter().all(Option::is_none),
         }
     }
 }
@@ -147,7 +161,7 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field(
                 "variables",
-                &self.map.as_ref().map_or(0, |m| m.iter().flatten().count()),
+                &self.map.as_ref().map_or(0, |m| m.slots.iter().flatten().count()),
             )
             .finish()
     }
@@ -156,14 +170,20 @@ impl fmt::Debug for Context {
 /// The inherited part of a context: the same map when every variable in it is
 /// inherited (the common case: no copy), else a copy without the others.
 fn inherited(map: &Map) -> Option<Map> {
-    if map.iter().flatten().all(|s| s.inherit) {
+    if map.not_inherited == 0 {
         return Some(map.clone());
     }
-    let kept: Vec<Option<Slot>> = map
+    let slots: Vec<Option<Slot>> = map
+        .slots
         .iter()
         .map(|s| s.as_ref().filter(|s| s.inherit).cloned())
         .collect();
-    kept.iter().any(Option::is_some).then(|| Arc::new(kept))
+    slots.iter().any(Option::is_some).then(|| {
+        Arc::new(Vars {
+            slots,
+            not_inherited: 0,
+        })
+    })
 }
 
 /// Makes a context current until dropped, then stores what was set in it back
@@ -192,7 +212,7 @@ impl Drop for Enter<'_> {
 /// A future polled inside a [`Context`] (see [`Context::scope`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct Scoped<F> {
-    map: Option<Map>,
+    ctx: Context,
     fut: F,
 }
 
@@ -203,21 +223,59 @@ impl<F: Future> Future for Scoped<F> {
         // `fut` is structurally pinned: never moved out of `self` (no method hands
         // it out by value or `&mut`, no `Drop` impl, `Unpin` only when `F` is);
         // SAFETY: `fut` stays pinned (above); `map` is unpinned, only swapped.
-        let (map, fut) = unsafe {
+        let (ctx, fut) = unsafe {
             let this = self.get_unchecked_mut();
-            (&mut this.map, Pin::new_unchecked(&mut this.fut))
+            (&mut this.ctx, Pin::new_unchecked(&mut this.fut))
         };
-        if map.is_none() && !ANY_SET.load(Ordering::Relaxed) {
-            // No variable was ever set in the process (as far as this thread can
-            // tell): this thread's context is empty too, so there is nothing to
-            // swap. If the poll sets one, `Adopt` moves it into this task's map.
-            let _adopt = Adopt { home: map };
-            return fut.poll(cx);
-        }
-        // Entered on every poll, even with an empty map: what the poll sets
-        // must land in this task's map, not stay on the worker thread.
-        let _enter = Enter::new(map);
+        let _scope = ctx.enter_poll();
         fut.poll(cx)
+    }
+}
+
+impl Context {
+    /// Makes this context the current one for one poll of a task's future, until
+    /// the returned guard is dropped (also by unwinding), which keeps here what the
+    /// poll set: [`Scoped`]'s poll, and corio-core's harness around every task poll
+    /// (see [`Builder::context`]).
+    ///
+    /// Entering and leaving swap this context with the thread's, so no other
+    /// storage is needed: while the poll runs, `self` holds the thread's context.
+    /// While no variable was ever set in the process, both are empty and nothing is
+    /// swapped (one relaxed load each way); if the poll sets the first variable, the
+    /// swap on leaving moves it from the thread into this context.
+    ///
+    /// [`Builder::context`]: crate::Builder::context
+    #[inline(always)]
+    pub(crate) fn enter_poll(&mut self) -> PollScope<'_> {
+        // A context is non-empty only after some `set` stored `ANY_SET`, and it
+        // reaches this thread through synchronisation: `self.map` is `None` here
+        // whenever this load reads `false`.
+        if ANY_SET.load(Ordering::Relaxed) {
+            swap_current(&mut self.map);
+        }
+        PollScope(&mut self.map)
+    }
+}
+
+/// Swaps `map` with the thread's current context.
+#[inline(never)]
+fn swap_current(map: &mut Option<Map>) {
+    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), map));
+}
+
+/// See [`Context::enter_poll`]: swaps back when dropped.
+pub(crate) struct PollScope<'a>(&'a mut Option<Map>);
+
+impl Drop for PollScope<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // `ANY_SET` only goes from false to true: if it was set on entering, it
+        // is still set; if only the poll set it, the thread's context holds what
+        // the poll set and `self.0` the thread's own (empty), so the same swap
+        // puts each where it belongs.
+        if ANY_SET.load(Ordering::Relaxed) {
+            swap_current(self.0);
+        }
     }
 }
 
@@ -296,20 +354,6 @@ fn index(id: u64) -> usize {
 /// before touching its context, and a context travels to other threads only
 /// through synchronisation, so a thread that reads `false` has an empty context.
 static ANY_SET: AtomicBool = AtomicBool::new(false);
-
-/// The fast path's guard (see `Scoped::poll`): if the poll set a variable
-/// (also when it unwinds), the value goes to the task, not the worker thread.
-struct Adopt<'a> {
-    home: &'a mut Option<Map>,
-}
-
-impl Drop for Adopt<'_> {
-    fn drop(&mut self) {
-        if ANY_SET.load(Ordering::Relaxed) {
-            *self.home = CURRENT.with(|c| c.borrow_mut().take());
-        }
-    }
-}
 
 fn next_var_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -399,7 +443,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             let cur = c.borrow();
             let value = cur
                 .as_ref()
-                .and_then(|m| m.get(index(id))?.as_ref())
+                .and_then(|m| m.slots.get(index(id))?.as_ref())
                 .and_then(|s| s.value.downcast_ref::<T>());
             f(value)
         })
@@ -441,11 +485,20 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             let mut cur = c.borrow_mut();
             let map = Arc::make_mut(cur.get_or_insert_with(Default::default));
             let i = index(id);
-            if map.len() <= i {
-                map.resize(i + 1, None);
+            if map.slots.len() <= i {
+                map.slots.resize(i + 1, None);
             }
             let new = value.map(|value| Slot { inherit, value });
-            std::mem::replace(&mut map[i], new).map(|old| old.value)
+            // A variable's slot is always of the same kind: only set/unset changes.
+            let was_set = map.slots[i].is_some();
+            if !inherit && was_set != new.is_some() {
+                if was_set {
+                    map.not_inherited -= 1;
+                } else {
+                    map.not_inherited += 1;
+                }
+            }
+            std::mem::replace(&mut map.slots[i], new).map(|old| old.value)
         })
     }
 }
@@ -563,6 +616,39 @@ mod tests {
             });
             assert_eq!(futures::executor::block_on(fut), (Some(1), Some(9)));
             assert_eq!(A.get(), Some(2));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_task_runs_in_its_builder_context_and_drops_it_with_its_future() {
+        std::thread::spawn(|| {
+            static HELD: ContextVar<Arc<()>> = ContextVar::new("held");
+            let value = Arc::new(());
+            let _t = HELD.set(value.clone());
+            let queue = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let q = queue.clone();
+            let (runnable, task) = crate::Builder::new()
+                .context(Context::current())
+                .spawn(
+                    async {
+                        let first = HELD.get().is_some();
+                        let _ = A.set(5); // the task's own, not the thread's
+                        yield_once().await;
+                        (first, A.get())
+                    },
+                    move |r| q.lock().unwrap().push(r),
+                );
+            let _ = A.set(1);
+            runnable.run();
+            assert_eq!(A.get(), Some(1), "the task's set stayed in the task");
+            let runnable = queue.lock().unwrap().pop().expect("woken once");
+            runnable.run();
+            // The task is done but its handle still lives: the context is gone.
+            assert_eq!(Arc::strong_count(&value), 2);
+            let out = futures::executor::block_on(task).unwrap();
+            assert_eq!(out, (true, Some(5)));
         })
         .join()
         .unwrap();

@@ -41,7 +41,7 @@ use crate::state::{
     transition_to_running, Cancel, Notify, Snapshot, State, ToComplete, ToIdle, ToRunning,
 };
 use crate::sync::UnsafeCell;
-use crate::{Runnable, Schedule, ScheduleInfo, TaskError, TaskMeta, TaskStats};
+use crate::{Context as Vars, Runnable, Schedule, ScheduleInfo, TaskError, TaskMeta, TaskStats};
 
 /// Aborts the process if dropped, i.e. if a panic unwinds through a critical section.
 /// `mem::forget` it at the end of the section (zero cost on the normal path).
@@ -143,6 +143,7 @@ where
         scheduler: S,
         meta: TaskMeta,
         stats: TaskStats,
+        context: Vars,
         owner: L,
     ) -> NonNull<Header> {
         let layout = Layout::new::<Cell<F, S, L>>();
@@ -166,7 +167,8 @@ where
             ptr::addr_of_mut!((*cell).join_waker).write(UnsafeCell::new(None));
             ptr::addr_of_mut!((*cell).owner).write(owner);
             ptr::addr_of_mut!((*cell).scheduler).write(scheduler);
-            ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(future)));
+            ptr::addr_of_mut!((*cell).stage)
+                .write(UnsafeCell::new(Stage::Running(future, context)));
         }
         // SAFETY: non-null (checked above); `Cell` is `repr(C)` with the header first.
         unsafe { NonNull::new_unchecked(cell) }.cast::<Header>()
@@ -250,7 +252,7 @@ where
                     Some(result)
                 }
                 Stage::Consumed => None,
-                Stage::Running(_) => {
+                Stage::Running(..) => {
                     unreachable!("corio-core: took the result of a task that is still running")
                 }
             }
@@ -454,7 +456,9 @@ where
                 cell.stage.with_mut(|stage| {
                     // SAFETY: `RUNNING` is ours: exclusive access to the stage.
                     match unsafe { &mut *stage } {
-                        Stage::Running(future) => {
+                        Stage::Running(future, vars) => {
+                            // The task's context variables are the current ones.
+                            let _vars = vars.enter_poll();
                             // SAFETY: the future is pinned in the allocation: never moved,
                             // and dropped in place (`drop_future`).
                             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)

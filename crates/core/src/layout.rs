@@ -11,7 +11,7 @@
 //! │ join_waker: UnsafeCell<Option<Waker>>  who awaits the Task     │
 //! │ owner: L          () for spawn, the owning thread for spawn_local│
 //! │ scheduler: S      the schedule function                        │
-//! │ stage: UnsafeCell<Stage<F>>  Running(F) → Finished(result) → Consumed │
+//! │ stage: UnsafeCell<Stage<F>>  Running(F, context) → Finished(result) → Consumed │
 //! └──────────────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -25,7 +25,7 @@ use std::task::Waker;
 
 use crate::state::State;
 use crate::sync::{thread_key, ThreadKey, UnsafeCell};
-use crate::{TaskError, TaskMeta, TaskStats};
+use crate::{Context, TaskError, TaskMeta, TaskStats};
 
 /// The type-independent front of every task allocation.
 #[repr(C)]
@@ -61,7 +61,10 @@ pub(crate) struct Vtable {
 
 /// Where the future lives, then its result.
 pub(crate) enum Stage<F: Future> {
-    Running(F),
+    /// The future, and the task's context variables
+    /// ([`Builder::context`](crate::Builder::context)): current during each poll,
+    /// dropped right after the future.
+    Running(F, Context),
     Finished(Result<F::Output, TaskError>),
     Consumed,
 }

@@ -984,10 +984,12 @@ impl Handle {
         F: Future<Output = Option<T>>,
         P: Place<F>,
     {
-        let builder = self.task_builder(name, location);
         // The task starts with a copy of its spawner's context variables
-        // (asyncio's create_task copies the current context).
-        let fut = corio_core::Context::current().scope(fut);
+        // (asyncio's create_task copies the current context); corio-core makes it
+        // current around each poll.
+        let builder = self
+            .task_builder(name, location)
+            .context(corio_core::Context::current());
         Task::from_core(P::spawn(self, builder, fut), coop)
     }
 
@@ -1264,7 +1266,7 @@ trait Place<F: Future> {
     fn spawn(
         h: &Handle,
         builder: corio_core::Builder,
-        fut: corio_core::Scoped<F>,
+        fut: F,
     ) -> corio_core::Task<F::Output>;
 }
 
@@ -1280,7 +1282,7 @@ where
     fn spawn(
         h: &Handle,
         builder: corio_core::Builder,
-        fut: corio_core::Scoped<F>,
+        fut: F,
     ) -> corio_core::Task<F::Output> {
         h.shared.sched.spawn_with(builder, fut)
     }
@@ -1297,7 +1299,7 @@ where
     fn spawn(
         h: &Handle,
         builder: corio_core::Builder,
-        fut: corio_core::Scoped<F>,
+        fut: F,
     ) -> corio_core::Task<F::Output> {
         // The scheduler lists local tasks on their own thread only: the runtime's
         // local-task list lets every thread see them (all_tasks, the task tree).

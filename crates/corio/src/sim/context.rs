@@ -79,8 +79,9 @@ where
     F::Output: Send + 'static,
 {
     let schedule = SimSchedule(current().shared);
-    let fut = corio_core::Context::current().scope(fut);
-    let mut b = corio_core::Builder::new().location(location);
+    let mut b = corio_core::Builder::new()
+        .location(location)
+        .context(corio_core::Context::current());
     if let Some(name) = name {
         b = b.name(name);
     }
