@@ -313,9 +313,8 @@ impl Builder {
         S: Schedule,
     {
         let (meta, stats, context) = self.meta();
-        let ptr = Harness::<F, S, AnyThread>::allocate(
-            future, schedule, meta, stats, context, AnyThread,
-        );
+        let ptr =
+            Harness::<F, S, AnyThread>::allocate(future, schedule, meta, stats, context, AnyThread);
         // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
         // output type is `F::Output`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }

@@ -161,7 +161,10 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field(
                 "variables",
-                &self.map.as_ref().map_or(0, |m| m.slots.iter().flatten().count()),
+                &self
+                    .map
+                    .as_ref()
+                    .map_or(0, |m| m.slots.iter().flatten().count()),
             )
             .finish()
     }
@@ -629,17 +632,15 @@ mod tests {
             let _t = HELD.set(value.clone());
             let queue = Arc::new(std::sync::Mutex::new(Vec::new()));
             let q = queue.clone();
-            let (runnable, task) = crate::Builder::new()
-                .context(Context::current())
-                .spawn(
-                    async {
-                        let first = HELD.get().is_some();
-                        let _ = A.set(5); // the task's own, not the thread's
-                        yield_once().await;
-                        (first, A.get())
-                    },
-                    move |r| q.lock().unwrap().push(r),
-                );
+            let (runnable, task) = crate::Builder::new().context(Context::current()).spawn(
+                async {
+                    let first = HELD.get().is_some();
+                    let _ = A.set(5); // the task's own, not the thread's
+                    yield_once().await;
+                    (first, A.get())
+                },
+                move |r| q.lock().unwrap().push(r),
+            );
             let _ = A.set(1);
             runnable.run();
             assert_eq!(A.get(), Some(1), "the task's set stayed in the task");

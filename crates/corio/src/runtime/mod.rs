@@ -1263,11 +1263,7 @@ where
 /// Where a spawned task runs: [`OnWorkers`] (any worker, so the future must be
 /// `Send`) or [`OnThisThread`] (a local task); both share `Handle::spawn_placed`.
 trait Place<F: Future> {
-    fn spawn(
-        h: &Handle,
-        builder: corio_core::Builder,
-        fut: F,
-    ) -> corio_core::Task<F::Output>;
+    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output>;
 }
 
 /// [`create_task`]: on the runtime's workers.
@@ -1279,11 +1275,7 @@ where
     F::Output: Send + 'static,
 {
     #[inline]
-    fn spawn(
-        h: &Handle,
-        builder: corio_core::Builder,
-        fut: F,
-    ) -> corio_core::Task<F::Output> {
+    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
         h.shared.sched.spawn_with(builder, fut)
     }
 }
@@ -1296,11 +1288,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    fn spawn(
-        h: &Handle,
-        builder: corio_core::Builder,
-        fut: F,
-    ) -> corio_core::Task<F::Output> {
+    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
         // The scheduler lists local tasks on their own thread only: the runtime's
         // local-task list lets every thread see them (all_tasks, the task tree).
         let id = corio_core::TaskId::fresh();
