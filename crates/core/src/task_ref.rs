@@ -62,6 +62,22 @@ impl TaskRef {
         self.header().state.load().is_complete()
     }
 
+    /// Whether the task is queued for a poll it has not started yet: spawned or woken,
+    /// and not inside a poll (one read of its state word: a snapshot).
+    ///
+    /// ```
+    /// let (runnable, task) = corio_core::spawn(async {}, |_r| {});
+    /// let task_ref = runnable.task_ref();
+    /// assert!(task_ref.is_scheduled(), "spawned, not yet run");
+    /// runnable.run();
+    /// assert!(!task_ref.is_scheduled());
+    /// # drop(task);
+    /// ```
+    pub fn is_scheduled(&self) -> bool {
+        let state = self.header().state.load();
+        state.is_notified() && !state.is_running() && !state.is_complete()
+    }
+
     /// The task's metadata (id, name, spawn location).
     pub fn meta(&self) -> &TaskMeta {
         &self.header().meta

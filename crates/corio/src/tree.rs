@@ -102,7 +102,7 @@ impl TaskSnapshot {
         let polls = stats.polls();
         let state = match running.iter().find(|(_, t)| *t == meta.id().as_u64()) {
             Some(&(worker, _)) => TaskState::Running { worker },
-            None if polls == 0 => TaskState::Scheduled,
+            None if task.is_scheduled() || polls == 0 => TaskState::Scheduled,
             None => TaskState::Waiting,
         };
         let (waiting_at, waiting_for) = match state {

@@ -246,3 +246,31 @@ fn lock_semaphore_and_event_waits_show_their_lines() {
         assert_eq!(*lock.acquire().await.unwrap(), 1);
     });
 }
+
+#[test]
+fn a_woken_task_not_yet_polled_shows_as_scheduled() {
+    // One worker: the task that wakes the waiter keeps that worker busy until it
+    // has taken its snapshot, so the waiter is queued and cannot have been polled.
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    rt.block_on(async {
+        let event = Arc::new(corio::sync::Event::new());
+        let e = event.clone();
+        let waiter = corio::create_task_named("waiter", async move { e.wait().await });
+        tree_until("the waiter to wait", |t| {
+            t.tasks()
+                .iter()
+                .any(|s| s.name() == Some("waiter") && s.state() == TaskState::Waiting)
+        })
+        .await;
+        let waker = corio::create_task(async move {
+            event.set();
+            let tasks = corio::all_tasks();
+            let snap = tasks.iter().find(|s| s.name() == Some("waiter")).unwrap();
+            (snap.state(), snap.polls())
+        });
+        let (state, polls) = waker.await.unwrap();
+        assert_eq!(state, TaskState::Scheduled, "after {polls} polls");
+        assert!(polls >= 1, "it had waited before: {polls} polls");
+        waiter.await.unwrap();
+    });
+}
