@@ -124,6 +124,7 @@ impl Context {
 
     /// A copy of the current context, as a new task or thread job receives it:
     /// variables declared [`not_inherited`](ContextVar::not_inherited) are left out.
+    #[inline]
     pub fn current() -> Self {
         if !ANY_SET.load(Ordering::Relaxed) {
             return Context { map: None };
@@ -172,10 +173,17 @@ impl fmt::Debug for Context {
 
 /// The inherited part of a context: the same map when every variable in it is
 /// inherited (the common case: no copy), else a copy without the others.
+#[inline]
 fn inherited(map: &Map) -> Option<Map> {
     if map.not_inherited == 0 {
         return Some(map.clone());
     }
+    without_not_inherited(map)
+}
+
+#[cold]
+#[inline(never)]
+fn without_not_inherited(map: &Map) -> Option<Map> {
     let slots: Vec<Option<Slot>> = map
         .slots
         .iter()
@@ -261,7 +269,7 @@ impl Context {
 }
 
 /// Swaps `map` with the thread's current context.
-#[inline(never)]
+#[inline]
 fn swap_current(map: &mut Option<Map>) {
     CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), map));
 }
