@@ -94,7 +94,7 @@ pub use error::{panic_message, TaskError};
 pub use meta::{TaskId, TaskMeta};
 pub use runnable::Runnable;
 pub use schedule::{Schedule, ScheduleInfo};
-pub use stats::{record_await_point, TaskStats};
+pub use stats::{record_await_point, record_await_point_if_none, TaskStats};
 pub use task::Task;
 pub use task_ref::TaskRef;
 

@@ -146,12 +146,44 @@ impl TaskStats {
 /// ```
 #[inline]
 pub fn record_await_point(at: &'static Location<'static>) {
+    record(at, false);
+}
+
+/// [`record_await_point`], unless a point was already recorded during this poll: for
+/// leaves that are often the second thing a combinator waits on (a timer beside the
+/// future a timeout guards), so the more telling point of the other leaf stays.
+///
+/// ```
+/// use std::panic::Location;
+/// let (first, second) = (Location::caller(), Location::caller());
+/// let (runnable, _task) = corio_core::spawn(
+///     std::future::poll_fn(move |_| {
+///         corio_core::record_await_point(first);
+///         corio_core::record_await_point_if_none(second);
+///         std::task::Poll::<()>::Pending
+///     }),
+///     |_r| {},
+/// );
+/// let task_ref = runnable.task_ref();
+/// runnable.run();
+/// assert_eq!(task_ref.stats().await_point(), Some(first));
+/// ```
+#[inline]
+pub fn record_await_point_if_none(at: &'static Location<'static>) {
+    record(at, true);
+}
+
+#[inline]
+fn record(at: &'static Location<'static>, if_none: bool) {
     let Ok(Some(header)) = CONTEXT.try_with(|cx| cx.current.get()) else {
         return;
     };
     // SAFETY: `current` is set only for the duration of a `Runnable::run`, whose
     // reference keeps the header alive.
     let stats = unsafe { &header.as_ref().stats };
+    if if_none && !stats.await_point.load(Relaxed).is_null() {
+        return;
+    }
     stats.await_point.store(
         at as *const Location<'static> as *mut Location<'static>,
         Relaxed,

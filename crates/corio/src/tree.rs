@@ -303,6 +303,13 @@ pub(crate) fn record_wait(at: &'static Location<'static>) {
     corio_core::record_await_point(at);
 }
 
+/// Lets corio-reactor's leaves (`sleep`, `sleep_until`) record their caller's line
+/// as the current task's await point. Only when no other leaf recorded one in the
+/// same poll: a timeout's timer must not hide the point of the future it guards.
+pub(crate) fn install_reactor_await_points() {
+    let _ = corio_reactor::await_point::set_recorder(corio_core::record_await_point_if_none);
+}
+
 /// `poll`, recording `at` as the current task's await point when it is
 /// `Pending` (what corio's leaf futures return through).
 #[inline]

@@ -23,6 +23,21 @@ async fn tree_until(what: &str, check: impl Fn(&TaskTree) -> bool) -> TaskTree {
     }
 }
 
+/// The task named `name` in `tree` waits at `line` of this file.
+fn assert_waits_here(tree: &TaskTree, name: &str, line: u32) {
+    let snap = tree
+        .tasks()
+        .iter()
+        .find(|s| s.name() == Some(name))
+        .unwrap();
+    let at = snap.waiting_at().unwrap();
+    assert_eq!(
+        (at.file().ends_with("task_tree.rs"), at.line()),
+        (true, line),
+        "{name} at {at}"
+    );
+}
+
 #[test]
 fn a_task_waiting_on_queue_get_shows_the_callers_line() {
     corio::run(async {
@@ -225,17 +240,7 @@ fn lock_semaphore_and_event_waits_show_their_lines() {
             ("permit", sem_line),
             ("waiter", event_line),
         ] {
-            let snap = tree
-                .tasks()
-                .iter()
-                .find(|s| s.name() == Some(name))
-                .unwrap();
-            let at = snap.waiting_at().unwrap();
-            assert_eq!(
-                (at.file().ends_with("task_tree.rs"), at.line()),
-                (true, line),
-                "{name} at {at}"
-            );
+            assert_waits_here(&tree, name, line);
         }
         drop(held);
         sem.release();
@@ -272,5 +277,35 @@ fn a_woken_task_not_yet_polled_shows_as_scheduled() {
         assert_eq!(state, TaskState::Scheduled, "after {polls} polls");
         assert!(polls >= 1, "it had waited before: {polls} polls");
         waiter.await.unwrap();
+    });
+}
+
+#[test]
+fn a_sleeping_task_shows_the_sleep_line_and_a_timeout_shows_what_it_guards() {
+    corio::run(async {
+        let q = Arc::new(corio::queue::Queue::<u32>::new(0));
+        let q2 = q.clone();
+        let sleep_line = line!() + 2;
+        let sleeper = corio::create_task_named("sleeper", async {
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+        let get_line = line!() + 2;
+        let guarded = corio::create_task_named("guarded", async move {
+            corio::wait_for(q2.get(), Duration::from_secs(3600)).await
+        });
+        let tree = tree_until("both to wait", |t| {
+            t.tasks()
+                .iter()
+                .filter(|s| s.state() == TaskState::Waiting && s.waiting_at().is_some())
+                .count()
+                == 2
+        })
+        .await;
+        for (name, line) in [("sleeper", sleep_line), ("guarded", get_line)] {
+            assert_waits_here(&tree, name, line);
+        }
+        sleeper.cancel();
+        q.put_nowait(1).unwrap();
+        assert_eq!(guarded.await.unwrap().unwrap().unwrap(), 1);
     });
 }

@@ -66,6 +66,7 @@
 //! # std::io::Result::Ok(())
 //! ```
 
+pub mod await_point;
 mod block_on;
 pub mod cancel;
 mod hup;

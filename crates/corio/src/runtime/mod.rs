@@ -413,6 +413,7 @@ impl Builder {
         if crate::sim::is_active() {
             return Err(crate::sim::refuse_threads("building a corio Runtime"));
         }
+        crate::tree::install_reactor_await_points();
         let debug_on = self.debug;
         let sink = self.debug_sink.clone().unwrap_or_else(debug::stderr_sink);
         let shutdown_requested: Deferred<String> = Deferred::new();

@@ -53,6 +53,9 @@ pub struct Sleep {
     /// Wheel entry, from the first pending poll until completion or drop.
     key: Option<usize>,
     elapsed: bool,
+    /// Where `sleep`/`sleep_until` was called: the await point a task dump shows
+    /// while the task sleeps (see [`crate::await_point`]).
+    at: Option<&'static std::panic::Location<'static>>,
     /// The virtual clock `key` belongs to (0: the reactor's wheel).
     #[cfg(feature = "sim")]
     clock: u64,
@@ -86,12 +89,14 @@ pub fn now() -> Instant {
 }
 
 /// Waits for `duration` (a very long duration saturates at ~30 years).
+#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         deadline: far_deadline(now(), duration),
         key: None,
         // A zero duration is complete already (no clock read at the first poll).
         elapsed: duration.is_zero(),
+        at: Some(std::panic::Location::caller()),
         #[cfg(feature = "sim")]
         clock: 0,
     }
@@ -107,6 +112,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// block_on(sleep_until(deadline));
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     #[cfg(feature = "sim")]
     crate::sim::with_current(|c| c.map(|c| c.check_deadline(deadline)));
@@ -114,6 +120,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         key: None,
         elapsed: false,
+        at: Some(std::panic::Location::caller()),
         #[cfg(feature = "sim")]
         clock: 0,
     }
@@ -161,6 +168,17 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let poll = this.poll_sleep(cx);
+        if poll.is_pending() {
+            crate::await_point::record(this.at);
+        }
+        poll
+    }
+}
+
+impl Sleep {
+    fn poll_sleep(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         // A cancelled task's sleep ends at once (see the `cancel` module).
         if this.elapsed || crate::cancel::is_cancelled() {
             return Poll::Ready(());
