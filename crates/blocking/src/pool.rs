@@ -86,10 +86,7 @@ pub(crate) struct Config {
 
 struct State {
     queue: VecDeque<StdArc<dyn Job>>,
-    threads: usize,
-    sleeping: usize,
-    notified: usize,
-    spinning: usize,
+    counts: Counts,
     shutdown: bool,
 }
 
@@ -126,10 +123,7 @@ impl Pool {
             shared: StdArc::new(Shared {
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    threads: 0,
-                    sleeping: 0,
-                    notified: 0,
-                    spinning: 0,
+                    counts: Counts::default(),
                     shutdown: false,
                 }),
                 work: Condvar::new(),
@@ -177,12 +171,12 @@ impl Pool {
     }
 
     pub(crate) fn thread_count(&self) -> usize {
-        lock(&self.shared.state).threads
+        lock(&self.shared.state).counts.threads
     }
 
     pub(crate) fn idle_count(&self) -> usize {
         let st = lock(&self.shared.state);
-        st.sleeping + st.spinning
+        st.counts.sleeping + st.counts.spinning
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -215,7 +209,7 @@ impl Pool {
         let shared = &self.shared;
         let me = self.own_threads();
         let mut st = lock_st(shared);
-        while st.threads > me {
+        while st.counts.threads > me {
             match deadline {
                 None => {
                     st = match shared.exited.wait(st) {
@@ -252,36 +246,28 @@ impl Pool {
     }
 }
 
-/// The part of a pool's state that queueing work touches: the blocking pool's
-/// threads and the process pool's driver threads follow one protocol (the module
-/// docs), over their own `State`s.
-pub(crate) struct Backlog<'a, T> {
-    pub(crate) queue: &'a mut VecDeque<T>,
-    pub(crate) shutdown: bool,
+/// The threads of a pool, counted as in the protocol (the module docs): the
+/// blocking pool's threads and the process pool's driver threads follow it alike.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// Threads alive, in any state.
+    pub(crate) threads: usize,
+    pub(crate) sleeping: usize,
+    pub(crate) notified: usize,
     pub(crate) spinning: usize,
-    pub(crate) sleeping: &'a mut usize,
-    pub(crate) notified: &'a mut usize,
-    /// The threads that run the queue, counted as in the protocol.
-    pub(crate) threads: &'a mut usize,
 }
 
-/// A pool state with a [`Backlog`].
+/// A pool state as queueing work sees it: the queue, the thread counts, and
+/// whether the pool is shut down.
 pub(crate) trait HasBacklog {
     type Item;
-    fn backlog(&mut self) -> Backlog<'_, Self::Item>;
+    fn backlog(&mut self) -> (&mut VecDeque<Self::Item>, &mut Counts, bool);
 }
 
 impl HasBacklog for State {
     type Item = StdArc<dyn Job>;
-    fn backlog(&mut self) -> Backlog<'_, Self::Item> {
-        Backlog {
-            queue: &mut self.queue,
-            shutdown: self.shutdown,
-            spinning: self.spinning,
-            sleeping: &mut self.sleeping,
-            notified: &mut self.notified,
-            threads: &mut self.threads,
-        }
+    fn backlog(&mut self) -> (&mut VecDeque<Self::Item>, &mut Counts, bool) {
+        (&mut self.queue, &mut self.counts, self.shutdown)
     }
 }
 
@@ -308,19 +294,13 @@ impl<S: HasBacklog> QueueOf<'_, S> {
         fail: impl Fn(S::Item, &io::Error),
     ) -> Result<(), S::Item> {
         let mut st = lock(self.state);
-        let b = st.backlog();
-        if b.shutdown {
+        let (queue, counts, shutdown) = st.backlog();
+        if shutdown {
             return Err(item);
         }
-        b.queue.push_back(item);
-        self.queued.store(b.queue.len(), Ordering::Release);
-        let claim = claim_pushed(
-            b.queue.len(),
-            b.spinning,
-            b.sleeping,
-            b.notified,
-            (b.threads, self.max_threads),
-        );
+        queue.push_back(item);
+        self.queued.store(queue.len(), Ordering::Release);
+        let claim = claim_pushed(queue.len(), counts, self.max_threads);
         drop(st);
         match claim {
             Claim::Covered => {}
@@ -329,10 +309,10 @@ impl<S: HasBacklog> QueueOf<'_, S> {
                 if let Err(err) = start_thread() {
                     // Uncount the thread that never started.
                     let mut st = lock(self.state);
-                    let b = st.backlog();
-                    *b.threads -= 1;
-                    if *b.threads == 0 {
-                        let items: Vec<_> = b.queue.drain(..).collect();
+                    let (queue, counts, _) = st.backlog();
+                    counts.threads -= 1;
+                    if counts.threads == 0 {
+                        let items: Vec<_> = queue.drain(..).collect();
                         self.queued.store(0, Ordering::Release);
                         drop(st);
                         for item in items {
@@ -359,27 +339,20 @@ pub(crate) enum Claim {
 }
 
 /// Decides, under the lock and right after a push left `queued` jobs, who claims
-/// the new job, and updates the counters to match: a sleeper moves to `notified`,
-/// or `threads.0` grows by one if it is below `threads.1` (the maximum). The
-/// caller drops the lock, then carries out the returned [`Claim`].
-pub(crate) fn claim_pushed(
-    queued: usize,
-    spinning: usize,
-    sleeping: &mut usize,
-    notified: &mut usize,
-    threads: (&mut usize, usize),
-) -> Claim {
-    let (threads, max_threads) = threads;
-    if queued <= spinning + *notified {
+/// the new job, and updates the counts to match: a sleeper moves to `notified`,
+/// or `threads` grows by one if it is below `max_threads`. The caller drops the
+/// lock, then carries out the returned [`Claim`].
+fn claim_pushed(queued: usize, c: &mut Counts, max_threads: usize) -> Claim {
+    if queued <= c.spinning + c.notified {
         return Claim::Covered;
     }
-    if *sleeping > 0 {
-        *sleeping -= 1;
-        *notified += 1;
+    if c.sleeping > 0 {
+        c.sleeping -= 1;
+        c.notified += 1;
         return Claim::WakeSleeper;
     }
-    if *threads < max_threads {
-        *threads += 1;
+    if c.threads < max_threads {
+        c.threads += 1;
         return Claim::StartThread;
     }
     Claim::Covered
@@ -429,13 +402,13 @@ fn worker(shared: StdArc<Shared>) {
             break;
         }
         // Zero when recent spins caught nothing: then sleep at once.
-        let budget = if may_spin && st.spinning == 0 && cfg!(not(loom)) {
+        let budget = if may_spin && st.counts.spinning == 0 && cfg!(not(loom)) {
             shared.spin.budget_ignoring_load()
         } else {
             Duration::ZERO
         };
         if !budget.is_zero() {
-            st.spinning += 1;
+            st.counts.spinning += 1;
             drop(st);
             // Not switched off by a loaded machine (`ignoring_load`): the spin ends by
             // itself, counted as a miss, as soon as it loses its core, and on a
@@ -451,12 +424,12 @@ fn worker(shared: StdArc<Shared>) {
             });
             shared.spin.record(outcome == SpinOutcome::Found);
             st = lock_st(&shared);
-            st.spinning -= 1;
+            st.counts.spinning -= 1;
             may_spin = false;
             continue;
         }
         // Sleep until notified, shut down, or idle for `idle_timeout`.
-        st.sleeping += 1;
+        st.counts.sleeping += 1;
         // An idle timeout too large to add (e.g. Duration::MAX) means "never".
         let deadline = shared
             .config
@@ -480,23 +453,23 @@ fn worker(shared: StdArc<Shared>) {
                     }
                 }
             };
-            if st.notified > 0 {
-                st.notified -= 1;
+            if st.counts.notified > 0 {
+                st.counts.notified -= 1;
                 may_spin = true;
                 continue 'outer;
             }
             if st.shutdown {
                 // Not claimed by anyone: leave the sleeping count and go drain/exit.
-                st.sleeping -= 1;
+                st.counts.sleeping -= 1;
                 continue 'outer;
             }
             if timed_out {
-                st.sleeping -= 1;
+                st.counts.sleeping -= 1;
                 break 'outer;
             }
         }
     }
-    st.threads -= 1;
+    st.counts.threads -= 1;
     drop(st);
     // Every exit signals (not only the last): `wait_exit` called from one of the
     // pool's own threads waits for `threads <= 1`. Cheap: exits are rare.

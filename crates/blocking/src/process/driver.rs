@@ -38,25 +38,25 @@ fn next_call(shared: &Shared, worker: Option<u32>) -> Next {
         if st.shutdown {
             return Next::Done;
         }
-        if may_spin && st.spinning == 0 {
-            st.spinning += 1;
+        if may_spin && st.counts.spinning == 0 {
+            st.counts.spinning += 1;
             drop(st);
             spin_for_work(&shared.queued, &shared.shutting_down);
             st = lock(&shared.state);
-            st.spinning -= 1;
+            st.counts.spinning -= 1;
             may_spin = false;
             continue;
         }
-        st.sleeping += 1;
+        st.counts.sleeping += 1;
         loop {
             st = wait_on(&shared.work, st);
-            if st.notified > 0 {
-                st.notified -= 1;
+            if st.counts.notified > 0 {
+                st.counts.notified -= 1;
                 break;
             }
             // Not claimed by a pusher, so still counted as sleeping.
             if st.shutdown || died(&st) {
-                st.sleeping -= 1;
+                st.counts.sleeping -= 1;
                 break;
             }
         }
@@ -170,8 +170,8 @@ struct DriverExit<'a>(&'a Shared);
 impl Drop for DriverExit<'_> {
     fn drop(&mut self) {
         let mut st = lock(&self.0.state);
-        st.drivers -= 1;
-        let last = st.drivers == 0;
+        st.counts.threads -= 1;
+        let last = st.counts.threads == 0;
         drop(st);
         self.0.exited.notify_all();
         if last {

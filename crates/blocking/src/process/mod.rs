@@ -130,7 +130,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::pool::{spawn_error, Backlog, HasBacklog, QueueOf};
+use crate::pool::{spawn_error, Counts, HasBacklog, QueueOf};
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
@@ -386,10 +386,7 @@ impl ProcessPoolBuilder {
             shared: StdArc::new(Shared {
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    drivers: 0,
-                    sleeping: 0,
-                    notified: 0,
-                    spinning: 0,
+                    counts: Counts::default(),
                     shutdown: false,
                     pids: Vec::new(),
                     dead: Vec::new(),
@@ -412,7 +409,7 @@ struct Shared {
     state: Mutex<State>,
     /// Idle drivers wait here.
     work: Condvar,
-    /// `shutdown(true)` waits here for `drivers == 0`.
+    /// `shutdown(true)` waits here for `counts.threads == 0` (no driver left).
     exited: Condvar,
     /// `queue.len()` and `shutdown`, readable without the lock by a spinning driver.
     queued: AtomicUsize,
@@ -422,16 +419,14 @@ struct Shared {
     wake: Option<(UnixStream, UnixStream)>,
 }
 
-/// Same claim protocol as the thread pool (`pool.rs`):
-/// `queue.len() <= spinning + notified` unless `drivers == max_workers`. A driver
-/// that just finished a call spins briefly before sleeping (at most one at a
-/// time), so back-to-back calls skip a thread wake-up.
+/// Same claim protocol as the thread pool (`pool.rs`), the drivers counted in
+/// `counts.threads`: `queue.len() <= spinning + notified` unless there are
+/// `max_workers` drivers. A driver that just finished a call spins briefly before
+/// sleeping (at most one at a time), so back-to-back calls skip a thread wake-up.
 struct State {
     queue: VecDeque<Call>,
-    drivers: usize,
-    sleeping: usize,
-    notified: usize,
-    spinning: usize,
+    /// `threads` counts the driver threads.
+    counts: Counts,
     shutdown: bool,
     /// Pids of the worker processes alive now (including ones still in their
     /// handshake). A pid leaves this list before it is reaped.
@@ -447,15 +442,8 @@ struct State {
 
 impl HasBacklog for State {
     type Item = Call;
-    fn backlog(&mut self) -> Backlog<'_, Call> {
-        Backlog {
-            queue: &mut self.queue,
-            shutdown: self.shutdown,
-            spinning: self.spinning,
-            sleeping: &mut self.sleeping,
-            notified: &mut self.notified,
-            threads: &mut self.drivers,
-        }
+    fn backlog(&mut self) -> (&mut VecDeque<Call>, &mut Counts, bool) {
+        (&mut self.queue, &mut self.counts, self.shutdown)
     }
 }
 
@@ -658,7 +646,7 @@ impl ProcessPool {
         }
         let mut st = lock(&shared.state);
         st = wait_for_drivers(shared, st, deadline);
-        if st.drivers == 0 {
+        if st.counts.threads == 0 {
             return true;
         }
         let cancelled = expire_grace(&mut st);
@@ -669,7 +657,7 @@ impl ProcessPool {
         // The killed workers' drivers see end of file at once and reap them.
         let st = lock(&shared.state);
         let st = wait_for_drivers(shared, st, Instant::now().checked_add(child::EXIT_GRACE));
-        st.drivers == 0
+        st.counts.threads == 0
     }
 
     /// Pids of the worker processes alive now (for monitoring and tests). A
@@ -723,7 +711,7 @@ fn wait_for_drivers<'a>(
     mut st: MutexGuard<'a, State>,
     deadline: Option<Instant>,
 ) -> MutexGuard<'a, State> {
-    while st.drivers > 0 {
+    while st.counts.threads > 0 {
         let Some(deadline) = deadline else {
             st = wait_on(&shared.exited, st);
             continue;

@@ -33,7 +33,7 @@ pub(super) fn monitor(shared: StdArc<Shared>) {
     loop {
         let deadline = {
             let mut st = lock(&shared.state);
-            if st.shutdown && st.drivers == 0 {
+            if st.shutdown && st.counts.threads == 0 {
                 st.monitor_running = false;
                 return;
             }
