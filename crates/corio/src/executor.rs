@@ -221,7 +221,10 @@ where
                     "corio::run_in_executor(None, ..) / corio::to_thread()",
                 )
             });
-            Pending::Pool(handle.shared.blocking.submit(work))
+            match handle.blocking_pool() {
+                Some(pool) => Pending::Pool(pool.submit(work)),
+                None => unreachable!("a simulation runs blocking work inline (above)"),
+            }
         }
     };
     RunInExecutor {

@@ -251,10 +251,6 @@ pub fn current_task() -> Option<TaskMeta> {
 /// });
 /// ```
 pub fn all_tasks() -> Vec<TaskSnapshot> {
-    #[cfg(feature = "sim")]
-    if crate::sim::is_active() {
-        return crate::sim::all_tasks();
-    }
     match crate::runtime::Handle::try_current() {
         Some(h) => h.all_tasks(),
         None => Vec::new(),

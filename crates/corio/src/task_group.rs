@@ -201,15 +201,13 @@ impl GroupShared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // `None`: inside a simulation, whose own spawn is used. Resolved
-        // before any change to the group, so a misuse panics with it intact.
+        // Resolved before any change to the group, so a misuse panics with it
+        // intact.
         let handle = match handle {
-            Some(h) => Some(h.clone()),
-            #[cfg(feature = "sim")]
-            None if crate::sim::is_active() => None,
-            None => Some(Handle::try_current().unwrap_or_else(|| {
+            Some(h) => h.clone(),
+            None => Handle::try_current().unwrap_or_else(|| {
                 crate::runtime::outside_runtime("corio::TaskGroup::create_task()")
-            })),
+            }),
         };
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState::Pending(None)),
@@ -226,13 +224,7 @@ impl GroupShared {
         // A child inherits the grace of the cooperative task creating it, so
         // the group's cancel gives it its cleanup too.
         let grace = crate::cancel::task_grace();
-        let task = match &handle {
-            Some(h) => h.spawn_opts(child, name, grace, location),
-            #[cfg(feature = "sim")]
-            None => crate::sim::spawn(child, name, grace, location),
-            #[cfg(not(feature = "sim"))]
-            None => unreachable!("the handle was resolved above"),
-        };
+        let task = handle.spawn_opts(child, name, grace, location);
         let out = GroupTask {
             slot,
             id: task.id(),

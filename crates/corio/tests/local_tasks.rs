@@ -403,13 +403,19 @@ fn current_thread_shutdown_cancels_pending_tasks_without_hanging() {
     });
 }
 
-/// The simulation does not model pinned tasks: it says so instead of claiming that
-/// no runtime runs.
+/// Inside a corio::sim simulation a local task is pinned to the simulated worker
+/// that spawned it (tests/sim_api.rs checks the pinning in the trace).
 #[cfg(feature = "sim")]
 #[test]
-#[should_panic(expected = "does not model tasks pinned to one worker")]
-fn in_a_simulation_it_panics_saying_so() {
+fn in_a_simulation_it_runs_on_the_simulated_worker() {
     corio::sim::check(|| async {
-        drop(corio::create_local_task(async {}));
+        let shared = std::rc::Rc::new(std::cell::Cell::new(0));
+        let s = shared.clone();
+        let t = corio::create_local_task(async move {
+            corio::yield_now().await;
+            s.set(s.get() + 1);
+        });
+        t.await.unwrap();
+        assert_eq!(shared.get(), 1);
     });
 }

@@ -105,7 +105,8 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.call_at(Instant::now() + delay, f)
+        // The runtime's clock: virtual inside a simulation.
+        self.call_at(corio_reactor::timer::now() + delay, f)
     }
 
     /// Run `f` at `when` (`loop.call_at`).

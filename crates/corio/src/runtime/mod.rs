@@ -545,7 +545,7 @@ impl Builder {
             cancel_grace: self.cancel_grace,
         });
         let _ = slot.set(Arc::downgrade(&shared));
-        let handle = Handle { shared };
+        let handle = Handle::of(shared.clone());
         let inspector = if self.inspect {
             let started = crate::inspect::Inspector::start(handle.clone());
             Some(started.map_err(|e| {
@@ -560,6 +560,7 @@ impl Builder {
         Ok(Runtime {
             executor: Some(executor),
             handle,
+            shared,
             inspector,
             // The current-thread flavor drives only inside `block_on`: between calls
             // the reactor's fallback thread delivers I/O and timer wake-ups.
@@ -635,6 +636,9 @@ fn enter(handle: Handle) -> EnterGuard {
 pub struct Runtime {
     executor: Option<corio_scheduler::Executor>,
     handle: Handle,
+    /// What `handle` drives (kept here too: a runtime's handle is never a
+    /// simulation's).
+    shared: Arc<Shared>,
     /// The inspection thread and socket, when inspection is on (see `Builder::inspect`).
     inspector: Option<crate::inspect::Inspector>,
     /// While it lives, the reactor's fallback thread stays idle: our workers drive.
@@ -646,7 +650,7 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("live_tasks", &self.handle.metrics().live_tasks)
-            .field("debug", &self.handle.shared.debug)
+            .field("debug", &self.shared.debug)
             .finish()
     }
 }
@@ -692,7 +696,7 @@ impl Runtime {
         let Some(executor) = self.executor.as_ref() else {
             unreachable!("the executor lives until the runtime is dropped")
         };
-        let stop = self.handle.shared.shutdown_requested.clone();
+        let stop = self.shared.shutdown_requested.clone();
         // The main future runs in a copy of the caller's context variables (as
         // asyncio.run's main task): what it sets stays inside the run.
         let mut fut = std::pin::pin!(corio_core::Context::current().scope(fut));
@@ -770,7 +774,7 @@ impl Runtime {
         drop(self.inspector.take());
         ex.shutdown_background();
         // Drops queued closures; does not wait for running ones.
-        self.handle.shared.blocking.shutdown_timeout(Duration::ZERO);
+        self.shared.blocking.shutdown_timeout(Duration::ZERO);
     }
 
     /// The shutdown of [`shutdown_timeout`](Self::shutdown_timeout) and `drop`:
@@ -787,7 +791,7 @@ impl Runtime {
         // I/O wait (in no queue).
         let mut clean = ex.shutdown_timeout(timeout);
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
-        clean &= self.handle.shared.blocking.shutdown_timeout(left);
+        clean &= self.shared.blocking.shutdown_timeout(left);
         clean
     }
 
@@ -818,7 +822,7 @@ impl Drop for Runtime {
              background instead (its tasks are cancelled, running blocking closures detached). \
              Call Runtime::shutdown_background() there, or drop the runtime from a plain thread \
              (outside any runtime)",
-            self.handle.shared.name
+            self.shared.name
         );
         if std::thread::panicking() {
             // Never a second panic while unwinding (that would abort the process).
@@ -838,7 +842,11 @@ fn async_context() -> Option<String> {
         } else {
             "a block_on future"
         };
-        return Some(format!("{what} of the runtime '{}'", h.shared.name));
+        return Some(match &h.flavor {
+            Flavor::Runtime(shared) => format!("{what} of the runtime '{}'", shared.name),
+            #[cfg(feature = "sim")]
+            Flavor::Sim(_) => format!("{what} of a corio::sim simulation"),
+        });
     }
     if corio_core::current().is_some() || corio_scheduler::Handle::try_current().is_some() {
         return Some("a task or block_on future of a corio executor".to_owned());
@@ -872,7 +880,18 @@ pub struct RuntimeMetrics {
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
+    flavor: Flavor,
+}
+
+/// What a [`Handle`] drives.
+#[derive(Clone)]
+enum Flavor {
+    /// A runtime's workers (a single-variant enum without the `sim` feature:
+    /// no tag, no branch).
+    Runtime(Arc<Shared>),
+    /// The `corio::sim` simulation running on this thread.
+    #[cfg(feature = "sim")]
+    Sim(Arc<crate::sim::Shared>),
 }
 
 impl fmt::Debug for Handle {
@@ -882,19 +901,51 @@ impl fmt::Debug for Handle {
 }
 
 impl Handle {
+    fn of(shared: Arc<Shared>) -> Handle {
+        Handle {
+            flavor: Flavor::Runtime(shared),
+        }
+    }
+
+    /// The runtime's state; `None` for a simulation's handle.
+    #[inline]
+    fn runtime(&self) -> Option<&Arc<Shared>> {
+        match &self.flavor {
+            Flavor::Runtime(shared) => Some(shared),
+            #[cfg(feature = "sim")]
+            Flavor::Sim(_) => None,
+        }
+    }
+
+    /// The runtime's blocking pool; `None` for a simulation's handle (a
+    /// simulation runs blocking work inline).
+    pub(crate) fn blocking_pool(&self) -> Option<&corio_blocking::BlockingPool> {
+        self.runtime().map(|shared| &shared.blocking)
+    }
+
     /// The runtime's default cancellation grace ([`Builder::cancel_grace`]).
     pub(crate) fn cancel_grace(&self) -> Option<Duration> {
-        self.shared.cancel_grace
+        self.runtime().and_then(|shared| shared.cancel_grace)
     }
 
     /// The runtime this thread is in (a worker, or inside `block_on`), if any
     /// (asyncio's `get_running_loop`, returning `None` instead of raising).
+    ///
+    /// Inside a [`corio::sim`](crate::sim) simulation (feature `sim`), a
+    /// handle to the simulation: its tasks and callbacks run on the simulated
+    /// workers.
     pub fn try_current() -> Option<Handle> {
+        #[cfg(feature = "sim")]
+        if crate::sim::is_active() {
+            return Some(Handle {
+                flavor: Flavor::Sim(crate::sim::current_shared()),
+            });
+        }
         if let Some(h) = CONTEXT.with(|c| c.borrow().clone()) {
             return Some(h);
         }
         let shared = WORKER.with(|w| w.borrow().as_ref()?.get()?.upgrade())?;
-        let h = Handle { shared };
+        let h = Handle::of(shared);
         CONTEXT.with(|c| *c.borrow_mut() = Some(h.clone()));
         Some(h)
     }
@@ -949,9 +1000,57 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_placed::<OnWorkers, F>(fut, name, grace, location)
+        match &self.flavor {
+            Flavor::Runtime(shared) => {
+                #[cfg(feature = "sim")]
+                if crate::sim::is_active() {
+                    crate::sim::real_runtime_used();
+                }
+                shared.spawn_placed::<OnWorkers, F>(fut, name, grace, location)
+            }
+            #[cfg(feature = "sim")]
+            Flavor::Sim(shared) => crate::sim::spawn_on(shared, fut, name, grace, location),
+        }
     }
 
+    /// Every live task of this runtime with what it is doing, in id (spawn)
+    /// order (see [`all_tasks`](crate::all_tasks)).
+    pub fn all_tasks(&self) -> Vec<TaskSnapshot> {
+        match &self.flavor {
+            Flavor::Runtime(shared) => shared.all_tasks(),
+            #[cfg(feature = "sim")]
+            Flavor::Sim(shared) => shared.queues().live_tasks(),
+        }
+    }
+
+    /// Every live task of this runtime as a tree (see [`task_tree`](crate::task_tree)).
+    pub fn task_tree(&self) -> TaskTree {
+        TaskTree::new(self.all_tasks())
+    }
+
+    /// Counters of the scheduler (live tasks included) and the blocking pool.
+    ///
+    /// # Panics
+    /// On a simulation's handle (feature `sim`): a simulation has no
+    /// scheduler threads to count; its [`Trace`](crate::sim::Trace) says what ran.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        match &self.flavor {
+            Flavor::Runtime(shared) => shared.metrics(),
+            #[cfg(feature = "sim")]
+            Flavor::Sim(_) => panic!(
+                "corio::Handle::metrics() inside a corio::sim simulation: a simulation has no \
+                 scheduler or blocking threads to count; read the run's Outcome::trace() instead"
+            ),
+        }
+    }
+
+    /// True when debug mode is on for this runtime (never in a simulation).
+    pub fn debug(&self) -> bool {
+        self.runtime().is_some_and(|shared| shared.debug)
+    }
+}
+
+impl Shared {
     /// The one spawn path of tasks and local tasks: `P` says where the task runs.
     fn spawn_placed<P, F>(
         &self,
@@ -964,7 +1063,7 @@ impl Handle {
         F: Future,
         P: Place<Plain<F>> + Place<Coop<F>>,
     {
-        match grace.or(self.shared.cancel_grace) {
+        match grace.or(self.cancel_grace) {
             None => self.spawn_tracked::<P, _, _>(Plain { fut }, None, name, location),
             Some(grace) => {
                 let state = CancelState::new(grace);
@@ -1005,7 +1104,7 @@ impl Handle {
     ) -> corio_core::Builder {
         let mut b = corio_core::Builder::new()
             .location(location)
-            .timed(self.shared.timed);
+            .timed(self.timed);
         if let Some(parent) = corio_core::current_id() {
             b = b.parent(parent);
         }
@@ -1015,41 +1114,21 @@ impl Handle {
         b
     }
 
-    /// Every live task of this runtime with what it is doing, in id (spawn)
-    /// order (see [`all_tasks`](crate::all_tasks)).
-    pub fn all_tasks(&self) -> Vec<TaskSnapshot> {
-        let running = self.shared.sched.running_tasks();
-        let mut tasks = self
-            .shared
-            .sched
-            .map_tasks(|t| TaskSnapshot::read(t, &running));
-        tasks.extend(
-            self.shared
-                .local_tasks
-                .map(|t| TaskSnapshot::read(t, &running)),
-        );
+    fn all_tasks(&self) -> Vec<TaskSnapshot> {
+        let running = self.sched.running_tasks();
+        let mut tasks = self.sched.map_tasks(|t| TaskSnapshot::read(t, &running));
+        tasks.extend(self.local_tasks.map(|t| TaskSnapshot::read(t, &running)));
         tasks.sort_by_key(TaskSnapshot::id);
         tasks
     }
 
-    /// Every live task of this runtime as a tree (see [`task_tree`](crate::task_tree)).
-    pub fn task_tree(&self) -> TaskTree {
-        TaskTree::new(self.all_tasks())
-    }
-
-    /// Counters of the scheduler (live tasks included) and the blocking pool.
-    pub fn metrics(&self) -> RuntimeMetrics {
+    fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics {
-            scheduler: self.shared.sched.metrics(),
-            live_tasks: self.shared.sched.task_count() + self.shared.local_tasks.len(),
-            blocking_threads: self.shared.blocking.thread_count(),
-            blocking_idle_threads: self.shared.blocking.idle_count(),
+            scheduler: self.sched.metrics(),
+            live_tasks: self.sched.task_count() + self.local_tasks.len(),
+            blocking_threads: self.blocking.thread_count(),
+            blocking_idle_threads: self.blocking.idle_count(),
         }
-    }
-
-    /// True when debug mode is on for this runtime.
-    pub fn debug(&self) -> bool {
-        self.shared.debug
     }
 }
 
@@ -1176,7 +1255,8 @@ where
 {
     #[cfg(feature = "sim")]
     if crate::sim::is_active() {
-        return crate::sim::spawn(fut, name, grace, location);
+        let sim = crate::sim::current_shared();
+        return crate::sim::spawn_on(&sim, fut, name, grace, location);
     }
     with_current(what, |h| h.spawn_opts(fut, name, grace, location))
 }
@@ -1264,7 +1344,7 @@ where
 /// Where a spawned task runs: [`OnWorkers`] (any worker, so the future must be
 /// `Send`) or [`OnThisThread`] (a local task); both share `Handle::spawn_placed`.
 trait Place<F: Future> {
-    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output>;
+    fn spawn(h: &Shared, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output>;
 }
 
 /// [`create_task`]: on the runtime's workers.
@@ -1276,8 +1356,8 @@ where
     F::Output: Send + 'static,
 {
     #[inline]
-    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
-        h.shared.sched.spawn_with(builder, fut)
+    fn spawn(h: &Shared, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
+        h.sched.spawn_with(builder, fut)
     }
 }
 
@@ -1289,12 +1369,12 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    fn spawn(h: &Handle, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
+    fn spawn(h: &Shared, builder: corio_core::Builder, fut: F) -> corio_core::Task<F::Output> {
         // The scheduler lists local tasks on their own thread only: the runtime's
         // local-task list lets every thread see them (all_tasks, the task tree).
         let id = corio_core::TaskId::fresh();
         let builder = builder.id(id);
-        let spawned = h.shared.local_tasks.spawn(id, fut, |fut| {
+        let spawned = h.local_tasks.spawn(id, fut, |fut| {
             corio_scheduler::try_spawn_local_with(builder, fut)
         });
         match spawned {
@@ -1380,15 +1460,12 @@ where
 {
     #[cfg(feature = "sim")]
     if crate::sim::is_active() {
-        panic!(
-            "corio::create_local_task() inside a corio::sim simulation: the simulation does not \
-             model tasks pinned to one worker yet; spawn a Send future with corio::create_task"
-        );
+        return crate::sim::spawn_local(fut, name, grace, location);
     }
     // The runtime gives the defaults and the task list; the thread's home (a worker,
     // or a `block_on` thread) comes from corio-scheduler's thread-local context.
-    match Handle::try_current() {
-        Some(h) => h.spawn_placed::<OnThisThread, F>(fut, name, grace, location),
+    match Handle::try_current().as_ref().and_then(Handle::runtime) {
+        Some(shared) => shared.spawn_placed::<OnThisThread, F>(fut, name, grace, location),
         None => panic!("{NO_LOCAL_CONTEXT}"),
     }
 }

@@ -13,9 +13,10 @@ use std::time::Duration;
 use corio_reactor::timer::Sleep;
 
 use super::net::Network;
-use super::sched::{Shared, SimSchedule};
+use super::sched::{Shared, SimLocalSchedule, SimSchedule};
 use crate::cancel::{CancelState, Coop};
 use crate::task::{Plain, Task};
+use corio_core::Runnable;
 
 thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
@@ -66,9 +67,32 @@ pub(crate) fn current() -> Current {
     })
 }
 
-/// `create_task` & co. inside a simulation: the task goes to the simulated
-/// workers, with the spawner's context variables, as on a runtime.
-pub(crate) fn spawn<F>(
+/// The running simulation's scheduler state, for its `Handle`.
+///
+/// # Panics
+/// Outside one (callers check [`is_active`] first).
+pub(crate) fn current_shared() -> Arc<Shared> {
+    current().shared
+}
+
+/// Records that a real runtime's `Handle` spawned a task during the
+/// simulation on this thread (its workers are OS threads).
+pub(crate) fn real_runtime_used() {
+    current().shared.record_leak(
+        "a task was spawned on a real corio Runtime (through a Handle kept from outside the \
+         simulation) inside a simulation: its workers are OS threads, which the simulation \
+         cannot schedule. Spawn with corio::create_task, or with Handle::current() taken \
+         inside the simulation"
+            .to_owned(),
+    );
+}
+
+/// `create_task` & co. inside the simulation `shared`: the task goes to the
+/// simulated workers, with the spawner's context variables, as on a runtime.
+/// A simulation's `Handle` spawns from any thread; from another one, the
+/// wake-up is reported as a leak.
+pub(crate) fn spawn_on<F>(
+    shared: &Arc<Shared>,
     fut: F,
     name: Option<Cow<'static, str>>,
     grace: Option<Duration>,
@@ -78,21 +102,89 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let schedule = SimSchedule(current().shared);
+    spawn_with(fut, name, grace, location, SimSchedule(shared.clone()))
+}
+
+/// `create_local_task` inside a simulation: the task is pinned to the
+/// simulated worker running the spawner (see `sched.rs`).
+pub(crate) fn spawn_local<F>(
+    fut: F,
+    name: Option<Cow<'static, str>>,
+    grace: Option<Duration>,
+    location: &'static Location<'static>,
+) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let shared = current().shared;
+    let home = shared.running_worker();
+    spawn_with(
+        fut,
+        name,
+        grace,
+        location,
+        SimLocalSchedule { shared, home },
+    )
+}
+
+/// Where a simulated task runs: on any worker ([`SimSchedule`], the future
+/// must be `Send`) or pinned to one ([`SimLocalSchedule`]).
+trait Place<F: Future> {
+    fn spawn(self, b: corio_core::Builder, fut: F) -> (Runnable, corio_core::Task<F::Output>);
+}
+
+impl<F> Place<F> for SimSchedule
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn spawn(self, b: corio_core::Builder, fut: F) -> (Runnable, corio_core::Task<F::Output>) {
+        b.spawn(fut, self)
+    }
+}
+
+impl<F> Place<F> for SimLocalSchedule
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn spawn(self, b: corio_core::Builder, fut: F) -> (Runnable, corio_core::Task<F::Output>) {
+        b.spawn_local(fut, self)
+    }
+}
+
+/// The part of every simulated spawn that does not depend on where the task
+/// runs: context variables, metadata, cooperative cancellation, the first
+/// schedule.
+fn spawn_with<F, P>(
+    fut: F,
+    name: Option<Cow<'static, str>>,
+    grace: Option<Duration>,
+    location: &'static Location<'static>,
+    place: P,
+) -> Task<F::Output>
+where
+    F: Future,
+    P: Place<Plain<F>> + Place<Coop<F>>,
+{
     let mut b = corio_core::Builder::new()
         .location(location)
         .context(corio_core::Context::current());
+    if let Some(parent) = corio_core::current_id() {
+        b = b.parent(parent);
+    }
     if let Some(name) = name {
         b = b.name(name);
     }
     let (runnable, task, coop) = match grace {
         None => {
-            let (r, t) = b.spawn(Plain { fut }, schedule);
+            let (r, t) = place.spawn(b, Plain { fut });
             (r, t, None)
         }
         Some(grace) => {
             let state = CancelState::new(grace);
-            let (r, t) = b.spawn(Coop::new(fut, state.clone()), schedule);
+            let (r, t) = place.spawn(b, Coop::new(fut, state.clone()));
             (r, t, Some(state))
         }
     };

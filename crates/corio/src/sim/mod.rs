@@ -40,6 +40,13 @@
 //! Inside a run, the facade works unchanged:
 //!
 //! - [`create_task`](crate::create_task), [`TaskBuilder`](crate::TaskBuilder),
+//!   [`create_local_task`](crate::create_local_task) (pinned to the simulated
+//!   worker that spawns it: only that worker polls it, none steals it),
+//!   [`Handle::current`](crate::Handle::current) and its
+//!   [`create_task`](crate::Handle::create_task), `call_soon`, `call_later`,
+//!   `call_at` and `call_soon_threadsafe` (on the virtual clock),
+//!   [`all_tasks`](crate::all_tasks), [`task_tree`](crate::task_tree()),
+//!   [`current_task`](crate::current_task),
 //!   [`TaskGroup`](crate::TaskGroup), [`gather`](crate::gather()),
 //!   [`wait`](crate::wait), [`shield`](crate::shield), [`sync`](crate::sync)
 //!   and [`queue`](crate::queue) (they are runtime-agnostic wakers);
@@ -58,12 +65,11 @@
 //! - [`net`] is an in-memory TCP-like network (latency, lost connections,
 //!   partitions) with the same `futures_io` traits as [`crate::net`].
 //!
-//! A simulation has no [`Handle`](crate::Handle): `Handle::current()`,
-//! `call_soon`/`call_later`/`call_at` and the task tree are runtime
-//! features. Tests that measure the real clock (`start.elapsed()`) do not
-//! carry over either: virtual sleeps take no real time. The facade's own
-//! task-group, task-group-scope and cancellation-of-waiters test files run
-//! under simulation unchanged (`tests/sim_facade.rs`).
+//! [`Handle::metrics`](crate::Handle::metrics) is the one exception: a
+//! simulation has no threads to count (it panics saying so). Tests that
+//! measure the real clock (`start.elapsed()`) do not carry over either:
+//! virtual sleeps take no real time. Several of the facade's own test files
+//! run under simulation unchanged (`tests/sim_facade.rs` lists them).
 //!
 //! # Leaks of non-determinism
 //!
@@ -75,8 +81,10 @@
 //! - a real `std::time::Instant` (from `Instant::now()`) is given to a corio
 //!   timer (`sleep_until`, `timeout_at`, `Timeout::reschedule`, `interval_at`):
 //!   compute deadlines from [`now`];
-//! - a corio `Runtime` is built (its workers are OS threads), or a task is
-//!   woken from another OS thread.
+//! - a corio `Runtime` is built (its workers are OS threads), a task is
+//!   spawned through the `Handle` of a runtime built outside the simulation,
+//!   or a task is woken from another OS thread (`call_soon_threadsafe` from a
+//!   thread included).
 //!
 //! `std::time::Instant::now()` read directly by the program, and threads it
 //! starts itself without waking a task, are not seen: keep them out.
@@ -131,7 +139,11 @@ mod run;
 mod sched;
 
 pub use check::{CheckFailure, CheckReport, SEEDS_ENV, SEED_ENV};
-pub(crate) use context::{blocking_cost, is_active, refuse_threads, spawn};
+pub(crate) use context::{
+    blocking_cost, current_shared, is_active, real_runtime_used, refuse_threads, spawn_local,
+    spawn_on,
+};
+pub(crate) use sched::Shared;
 
 use std::fmt;
 use std::future::Future;
@@ -173,11 +185,6 @@ where
 /// ```
 pub fn now() -> Instant {
     corio_reactor::timer::now()
-}
-
-/// Live tasks of the running simulation (for [`all_tasks`](crate::all_tasks)).
-pub(crate) fn all_tasks() -> Vec<crate::TaskSnapshot> {
-    context::current().shared.queues().live_tasks()
 }
 
 /// PCT's default horizon: change points fall in the first 64 steps, where

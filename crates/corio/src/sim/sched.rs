@@ -14,7 +14,11 @@
 //!   queue (running the first), or, from a victim with an empty queue, its
 //!   LIFO slot;
 //! - a local queue holds [`LOCAL_CAPACITY`] tasks; on overflow half of it moves
-//!   to the injector.
+//!   to the injector;
+//! - a local task (`create_local_task`) is pinned to the worker that spawned
+//!   it: it waits in that worker's home queue, which no other worker takes
+//!   from; a worker with work of its own polls its home on every other turn,
+//!   an idle one after the injector (the scheduler's `local.rs` rules).
 //!
 //! A worker's turn is two steps, as on a real thread: it *takes* a task (into
 //! its hands: `current`), and later *polls* it. Other workers may take and
@@ -48,6 +52,8 @@ pub(crate) enum Source {
     Steal(usize),
     /// This victim's LIFO slot (its queue is empty).
     StealLifo(usize),
+    /// The front of this worker's home queue (its local tasks).
+    Home,
 }
 
 /// One possible step: `worker` takes the task `task` (a simulation id) from
@@ -65,6 +71,8 @@ struct Worker {
     current: Option<Runnable>,
     lifo: Option<Runnable>,
     local: VecDeque<Runnable>,
+    /// Local tasks pinned to this worker, ready to run.
+    home: VecDeque<Runnable>,
     lifo_polls: u32,
     polls: u32,
 }
@@ -72,6 +80,12 @@ struct Worker {
 impl Worker {
     fn has_work(&self) -> bool {
         self.lifo.is_some() || !self.local.is_empty()
+    }
+
+    /// A busy worker's turn for its home queue: every other poll, as the
+    /// scheduler's workers share a thread between local and stealable tasks.
+    fn home_turn(&self) -> bool {
+        !self.home.is_empty() && self.polls % 2 == 1
     }
 }
 
@@ -136,12 +150,28 @@ impl Shared {
         lock(&self.leak).take()
     }
 
+    fn unhandled_panic(&self, task: &TaskMeta, payload: &(dyn std::any::Any + Send)) {
+        let msg = corio_core::panic_message(payload).unwrap_or("(a non-string payload)");
+        let id = self.queues().ids.get(&task.id()).copied();
+        lock(&self.unhandled_panics).push(format!(
+            "sim task {} {} panicked and nobody awaited it: {msg}",
+            id.map_or("?".to_owned(), |i| i.to_string()),
+            describe(task)
+        ));
+    }
+
+    /// The simulated worker whose poll is running (where a local task spawned
+    /// now is pinned); worker 0 outside a poll.
+    pub(crate) fn running_worker(&self) -> usize {
+        self.queues().running_on.unwrap_or(0)
+    }
+
     pub(crate) fn take_unhandled_panic(&self) -> Option<String> {
         let mut p = lock(&self.unhandled_panics);
         (!p.is_empty()).then(|| p.remove(0))
     }
 
-    fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
+    fn schedule(&self, runnable: Runnable, info: ScheduleInfo, home: Option<usize>) {
         if std::thread::current().id() != self.thread {
             let who = describe(runnable.meta());
             self.record_leak(format!(
@@ -154,6 +184,10 @@ impl Shared {
         }
         let mut q = self.queues();
         q.register(&runnable);
+        if let Some(w) = home {
+            q.workers[w].home.push_back(runnable);
+            return;
+        }
         match q.running_on {
             Some(w) if info.woken_while_running => q.push_local(w, runnable),
             Some(w) => {
@@ -218,6 +252,16 @@ impl Queues {
                     task: self.sim_id(r),
                 });
                 continue;
+            }
+            if worker.home_turn() || (!worker.has_work() && self.injector.is_empty()) {
+                if let Some(r) = worker.home.front() {
+                    out.push(Move {
+                        worker: w,
+                        source: Source::Home,
+                        task: self.sim_id(r),
+                    });
+                    continue;
+                }
             }
             if worker.has_work() {
                 let injector_turn = worker.polls % INJECTOR_INTERVAL == INJECTOR_INTERVAL - 1;
@@ -295,6 +339,7 @@ impl Queues {
                 first
             }
             Source::StealLifo(v) => self.workers[v].lifo.take(),
+            Source::Home => self.workers[w].home.pop_front(),
         };
         self.workers[w].current = r;
         None
@@ -331,6 +376,7 @@ impl Queues {
             runnables.extend(w.current.take());
             runnables.extend(w.lifo.take());
             runnables.extend(w.local.drain(..));
+            runnables.extend(w.home.drain(..));
         }
         let tasks = self.live.drain(..).map(|(_, t)| t).collect();
         (runnables, tasks)
@@ -343,16 +389,28 @@ pub(crate) struct SimSchedule(pub(crate) Arc<Shared>);
 
 impl Schedule for SimSchedule {
     fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
-        self.0.schedule(runnable, info);
+        self.0.schedule(runnable, info, None);
     }
 
     fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn std::any::Any + Send>) {
-        let msg = corio_core::panic_message(&*payload).unwrap_or("(a non-string payload)");
-        let id = self.0.queues().ids.get(&task.id()).copied();
-        lock(&self.0.unhandled_panics).push(format!(
-            "sim task {} {} panicked and nobody awaited it: {msg}",
-            id.map_or("?".to_owned(), |i| i.to_string()),
-            describe(task)
-        ));
+        self.0.unhandled_panic(task, &*payload);
+    }
+}
+
+/// The schedule function of a local task: pinned to the simulated worker
+/// `home` (the one whose poll spawned it).
+#[derive(Clone)]
+pub(crate) struct SimLocalSchedule {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) home: usize,
+}
+
+impl Schedule for SimLocalSchedule {
+    fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
+        self.shared.schedule(runnable, info, Some(self.home));
+    }
+
+    fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn std::any::Any + Send>) {
+        self.shared.unhandled_panic(task, &*payload);
     }
 }
