@@ -157,6 +157,14 @@ impl Pool {
     /// `Err(job)` if the pool is shut down.
     fn push(&self, job: StdArc<dyn Job>) -> Result<(), StdArc<dyn Job>> {
         let shared = &self.shared;
+        if let Err(e) = corio_core::real_world::check(
+            "a job was handed to a real thread pool (ThreadPool::submit, BlockingPool, \
+             spawn_blocking): it runs on an OS thread; use corio::to_thread or \
+             corio::run_in_executor, which run the closure inline",
+        ) {
+            job.fail(BlockingError::spawn(e));
+            return Ok(());
+        }
         let queue = QueueOf {
             state: &shared.state,
             queued: &shared.queued,

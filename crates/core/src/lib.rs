@@ -76,6 +76,7 @@ mod error;
 mod harness;
 mod layout;
 mod meta;
+pub mod real_world;
 mod runnable;
 mod schedule;
 pub mod spin;

@@ -220,6 +220,88 @@ fn a_wake_from_another_os_thread_is_a_leak() {
     assert!(err.message().contains("another OS thread"), "{err}");
 }
 
+/// Runs `body` as a simulation that must fail with a leak at the main
+/// future's first poll (where `body` let the real world in), and returns the
+/// leak's message.
+fn leak_at_first_poll<F: std::future::Future<Output = ()> + 'static>(body: F) -> String {
+    let err = Config::new().run_seed(0, body).unwrap_err();
+    assert_eq!(err.kind(), SimErrorKind::Leak, "{err}");
+    assert_eq!(
+        err.trace().len(),
+        1,
+        "not reported at the first divergence: {err}"
+    );
+    err.message().to_owned()
+}
+
+#[test]
+fn a_thread_pool_job_is_a_leak_with_what_to_use_instead() {
+    let msg = leak_at_first_poll(async {
+        let pool = corio::ThreadPool::new(2);
+        let err = pool.submit(|| 1).await.unwrap_err();
+        assert!(err.to_string().contains("real thread pool"), "{err}");
+        assert_eq!(pool.thread_count(), 0, "an OS thread was started");
+    });
+    assert!(msg.contains("real thread pool"), "{msg}");
+    assert!(msg.contains("corio::to_thread"), "{msg}");
+}
+
+#[test]
+fn a_signal_handler_is_a_leak() {
+    let msg = leak_at_first_poll(async {
+        assert!(corio::signal::signal(corio::signal::SIGUSR2).is_err());
+    });
+    assert!(msg.contains("signal handler"), "{msg}");
+}
+
+#[test]
+fn a_child_process_is_a_leak() {
+    let msg = leak_at_first_poll(async {
+        assert!(corio::process::Command::new("true").spawn().is_err());
+    });
+    assert!(msg.contains("child process"), "{msg}");
+}
+
+#[cfg(feature = "process-pool")]
+#[test]
+fn a_process_pool_call_is_a_leak() {
+    fn double(x: u32) -> u32 {
+        2 * x
+    }
+    static DOUBLE: corio::process::RemoteFn<u32, u32> =
+        corio::process::RemoteFn::new("double", double);
+    let msg = leak_at_first_poll(async {
+        let pool = corio::ProcessPool::new(1);
+        assert!(pool.submit(&DOUBLE, 2).await.is_err());
+        assert!(
+            pool.worker_pids().is_empty(),
+            "a worker process was started"
+        );
+    });
+    assert!(msg.contains("ProcessPool"), "{msg}");
+}
+
+#[test]
+fn a_real_runtimes_handle_used_inside_is_a_leak() {
+    let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+    let h = rt.handle();
+    let msg = leak_at_first_poll(async move {
+        drop(h.create_task(async {}));
+    });
+    assert!(msg.contains("real corio Runtime"), "{msg}");
+}
+
+#[test]
+fn call_later_reads_the_virtual_clock() {
+    Config::new().check(|| async {
+        let start = corio::sim::now();
+        let cb = corio::Handle::current().call_later(Duration::from_secs(30), || {});
+        assert_eq!(cb.when(), Some(start + Duration::from_secs(30)));
+        cb.into_task().await.unwrap();
+        assert_eq!(corio::sim::now() - start, Duration::from_secs(30));
+    });
+}
+
 #[test]
 fn check_reports_the_seed_and_a_replay_command() {
     /// Wrong: assumes the spawned task ran within one yield.

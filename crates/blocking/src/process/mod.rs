@@ -578,6 +578,14 @@ impl ProcessPool {
     }
 
     fn push(&self, call: Call) -> Result<(), Call> {
+        if let Err(e) = corio_core::real_world::check(
+            "a call was handed to a ProcessPool: it runs in a child process, driven by an OS \
+             thread; call the function directly (RemoteFn::call_local), or through \
+             corio::to_thread",
+        ) {
+            call.reply.complete(Err(BlockingError::spawn(e)));
+            return Ok(());
+        }
         let shared = &self.shared;
         let queue = QueueOf {
             state: &shared.state,

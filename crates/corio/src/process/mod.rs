@@ -322,6 +322,10 @@ impl Command {
     /// Errors: the OS error of `fork`/`exec` (e.g. `NotFound` when the program
     /// does not exist, `PermissionDenied` when it is not executable).
     pub fn spawn(&mut self) -> io::Result<Child> {
+        corio_core::real_world::check(
+            "a child process was started (corio::process::Command::spawn, output, status): it \
+             runs outside the simulation's control; keep processes out of simulated code",
+        )?;
         if let Some(why) = self.invalid {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }

@@ -103,6 +103,10 @@ pub fn signal(signum: i32) -> io::Result<Signals> {
             format!("signal {signum} cannot be handled asynchronously (SIGKILL/SIGSTOP cannot be caught; fault signals must not be)"),
         ));
     }
+    corio_core::real_world::check(
+        "a signal handler was installed (corio::signal): signals arrive when the OS delivers \
+         them; model shutdown with a corio::sync::Event set by the test instead",
+    )?;
     let g = globals()?;
     install(g, signum, idx)?;
     // Start after the deliveries that already happened.

@@ -84,7 +84,14 @@
 //! - a corio `Runtime` is built (its workers are OS threads), a task is
 //!   spawned through the `Handle` of a runtime built outside the simulation,
 //!   or a task is woken from another OS thread (`call_soon_threadsafe` from a
-//!   thread included).
+//!   thread included);
+//! - a job is handed to a real thread pool (`ThreadPool::submit`,
+//!   `BlockingPool`, `spawn_blocking`; [`to_thread`](crate::to_thread) and
+//!   [`run_in_executor`](crate::run_in_executor) run inline instead), a call
+//!   to a `ProcessPool`, a child process (`corio::process`), a signal handler
+//!   (`corio::signal`): each is refused with an error saying what to use
+//!   instead, before any thread or process starts (corio-core's
+//!   `real_world` seam).
 //!
 //! `std::time::Instant::now()` read directly by the program, and threads it
 //! starts itself without waking a task, are not seen: keep them out.

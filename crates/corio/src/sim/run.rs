@@ -135,6 +135,16 @@ where
         blocking_cost: config.blocking_cost,
         net: Arc::new(Network::new(seed)),
     });
+    // OS threads, processes and signals started through corio are refused,
+    // and reported at the step that asked for them.
+    let _real_world = corio_core::real_world::deny({
+        let shared = shared.clone();
+        move |what| {
+            let msg = format!("corio::sim: inside a simulation, {what}");
+            shared.record_leak(msg.clone());
+            msg
+        }
+    });
     let mut rng = Rng::new(seed);
     let mut chooser = Chooser::new(config.strategy, config.pct_horizon, &mut rng);
     let mut trace = Vec::new();
