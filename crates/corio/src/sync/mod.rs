@@ -7,7 +7,7 @@
 //! | `Condition` | [`Condition<T>`] (built on a [`Lock<T>`]) |
 //! | `Semaphore` | [`Semaphore`] |
 //! | `BoundedSemaphore` | [`BoundedSemaphore`] ([`ReleaseError`] for asyncio's `ValueError`) |
-//! | `Barrier` | [`Barrier`] ([`BarrierError::Broken`] for `BrokenBarrierError`) |
+//! | `Barrier` | [`Barrier`] (a [`BarrierError`] that [`is_broken`](BarrierError::is_broken) for `BrokenBarrierError`) |
 //!
 //! `async with lock:` becomes `let guard = lock.acquire().await?;`: the guard
 //! releases when dropped, so an early return or a `?` cannot leave a lock held.
@@ -34,7 +34,7 @@
 //! In a task cancelled cooperatively ([`crate::cancel`]) the waits do not
 //! wait, on every await until the task ends (level-triggered): `acquire`,
 //! `acquire_owned` and `Condition::wait` give `Err(Cancelled)` with nothing
-//! held, `Barrier::wait` gives [`BarrierError::Cancelled`], `Event::wait`
+//! held, `Barrier::wait` gives a [cancelled](BarrierError::is_cancelled) `BarrierError`, `Event::wait`
 //! returns at once (as `sleep` does). The waiter leaves the queue as above.
 //! Inside [`cleanup`](crate::cleanup) and [`shield`](crate::shield) they
 //! wait normally.
