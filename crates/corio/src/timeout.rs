@@ -227,7 +227,12 @@ impl Timeout {
     }
 
     /// True once the deadline passed while a future ran in this scope and the
-    /// future was dropped for it (`cm.expired()`).
+    /// future was cancelled for it (`cm.expired()`): from the moment the
+    /// deadline fired, so the body's destructors and cleanup see it, also
+    /// when an enclosing scope that expired at the same time reports the
+    /// error. A body that finished first, a scope never run, or a deadline
+    /// that passes after the body finished: false. Rescheduling does not
+    /// reset it.
     pub fn expired(&self) -> bool {
         self.lock().expired
     }
@@ -373,15 +378,20 @@ impl<F: Future> Future for WaitFor<F> {
             return Poll::Pending;
         }
         // Expired. If an enclosing scope expired too, it reports: it checks
-        // its own deadline as soon as this poll returns to it.
+        // its own deadline as soon as this poll returns to it. This scope
+        // still counts as expired (its deadline fired and its body is being
+        // cancelled), as asyncio's inner `cm.expired()` is.
         if outer.is_some_and(|o| now() >= o) {
+            mark_expired(this.scope);
             return Poll::Pending;
         }
+        // The body's cleanup runs outside this scope's deadline: a timeout
+        // inside it must report its own expiry, not defer to this one.
+        drop(_restore);
         if let Some(grace) = crate::cancel::scope_grace() {
             // Cooperative cancellation is on: cancel the body, do not drop it.
-            if let Some((shared, _)) = this.scope.as_ref() {
-                lock(shared).expired = true;
-            }
+            // Expired from now on, while its cleanup runs (asyncio's EXPIRING).
+            mark_expired(this.scope);
             *this.cancelling = Some(grace);
             std::task::ready!(crate::cancel::poll_cancelled(
                 fut,
@@ -395,16 +405,23 @@ impl<F: Future> Future for WaitFor<F> {
 }
 
 /// The deadline won: drop the future before returning, so the caller sees its
-/// destructors run.
+/// destructors run. The scope reads as expired before the drop, so the
+/// destructors see it too (asyncio's `expired()` is true while the body is
+/// being cancelled).
 fn expire<F: Future>(
     mut fut: Pin<&mut Option<F>>,
     scope: &Option<(Arc<Mutex<ScopeState>>, u64)>,
 ) -> Poll<Result<F::Output, TimeoutError>> {
+    mark_expired(scope);
     fut.set(None);
     if let Some((shared, _)) = scope.as_ref() {
-        let mut st = lock(shared);
-        st.expired = true;
-        st.waker = None;
+        lock(shared).waker = None;
     }
     Poll::Ready(Err(TimeoutError { _private: () }))
+}
+
+fn mark_expired(scope: &Option<(Arc<Mutex<ScopeState>>, u64)>) {
+    if let Some((shared, _)) = scope.as_ref() {
+        lock(shared).expired = true;
+    }
 }

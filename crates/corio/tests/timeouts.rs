@@ -83,6 +83,17 @@ fn timeout_zero_and_in_the_past() {
         let cm = corio::timeout(Duration::ZERO);
         assert_eq!(cm.run(async { 7 }).await, Ok(7));
         assert!(!cm.expired(), "a body that never waited did not time out");
+
+        // test_timeout_zero / test_timeout_zero_sleep_zero: `when()` is the
+        // moment the scope was made; a body that only yields (asyncio's
+        // `sleep(0)`; corio's `sleep(ZERO)` completes without yielding) expires.
+        let t0 = Instant::now();
+        let cm = corio::timeout(Duration::ZERO);
+        let t1 = Instant::now();
+        assert!(cm.run(corio::yield_now()).await.is_err());
+        assert!(cm.expired());
+        let when = cm.when().expect("a deadline");
+        assert!(t0 <= when && when <= t1, "{t0:?} {when:?} {t1:?}");
     });
 }
 
@@ -163,9 +174,11 @@ fn nested_timeouts_same_deadline_report_from_the_outermost() {
                 .run(middle.run(inner.run(corio::sleep(Duration::from_secs(3600)))))
                 .await;
             assert!(matches!(r, Err(corio::TimeoutError { .. })), "{r:?}");
+            // test_nested_timeouts: every scope whose deadline fired reads as
+            // expired; only the outermost reports.
             assert!(outer.expired());
-            assert!(!middle.expired());
-            assert!(!inner.expired());
+            assert!(middle.expired());
+            assert!(inner.expired());
         }
     });
 }
@@ -268,5 +281,263 @@ fn one_error_type() {
         let b: Result<(), corio::TimeoutError> =
             corio::timeout(ms(1)).run(std::future::pending()).await;
         assert_eq!(a, b);
+    });
+}
+
+/// expired() follows asyncio 3.11: false while the body runs before the
+/// deadline and when the body finished first (even if the deadline passes
+/// afterwards); true from the moment the deadline fired and cancelled the
+/// body, so the body's destructors see it; not reset by a later reschedule.
+#[test]
+fn expired_is_true_from_the_firing_on() {
+    common::run(30, async {
+        // Before the deadline, inside the body.
+        let cm = corio::timeout(Duration::from_secs(3600));
+        let r = cm.run(async { cm.expired() }).await;
+        assert_eq!(r, Ok(false));
+
+        // A deadline that passes after the body finished.
+        let cm = corio::timeout(ms(5));
+        assert_eq!(cm.run(async { 1 }).await, Ok(1));
+        corio::sleep(ms(20)).await;
+        assert!(!cm.expired());
+
+        // The body's destructor (the body is dropped) sees the expiry.
+        struct SeesExpiry(corio::Timeout, Arc<AtomicBool>);
+        impl Drop for SeesExpiry {
+            fn drop(&mut self) {
+                self.1.store(self.0.expired(), Ordering::SeqCst);
+            }
+        }
+        let seen = Arc::new(AtomicBool::new(false));
+        let cm = corio::timeout(ms(5));
+        let guard = SeesExpiry(cm.clone(), seen.clone());
+        let r = cm
+            .run(async move {
+                let _guard = guard;
+                corio::sleep(Duration::from_secs(3600)).await;
+            })
+            .await;
+        assert!(r.is_err());
+        assert!(seen.load(Ordering::SeqCst), "the destructor saw no expiry");
+
+        // Rescheduled after the expiry: when() moves, expired() stays.
+        let later = Instant::now() + Duration::from_secs(3600);
+        cm.reschedule(later);
+        assert_eq!(cm.when(), Some(later));
+        assert!(cm.expired());
+        cm.reschedule(None);
+        assert_eq!(cm.when(), None);
+        assert!(cm.expired());
+
+        // Rescheduled before the scope runs: the run uses the new deadline.
+        let cm = corio::timeout(ms(1));
+        cm.reschedule(None);
+        let r = cm
+            .run(async {
+                corio::sleep(ms(20)).await;
+                2
+            })
+            .await;
+        assert_eq!(r, Ok(2));
+        assert!(!cm.expired());
+        let cm = corio::timeout(Duration::from_secs(3600));
+        cm.reschedule(Instant::now());
+        assert!(cm
+            .run(corio::sleep(Duration::from_secs(3600)))
+            .await
+            .is_err());
+        assert!(cm.expired());
+    });
+}
+
+/// With cooperative cancellation, the body's cleanup sees the scope expired
+/// (asyncio's EXPIRING state, seen from an `except CancelledError:`).
+#[test]
+fn expired_is_true_in_the_cooperative_cleanup() {
+    common::run(30, async {
+        let task = corio::TaskBuilder::new()
+            .cancel_grace(Duration::from_secs(3600))
+            .spawn(async {
+                let cm = corio::timeout(ms(5));
+                let seen = cm
+                    .run(async {
+                        assert!(!cm.expired());
+                        corio::sleep(Duration::from_secs(3600)).await; // cancelled at the deadline
+                        corio::cleanup(async { cm.expired() }).await
+                    })
+                    .await;
+                assert!(seen.is_err(), "the scope reports its expiry");
+                assert!(cm.expired());
+            });
+        corio::wait_for(task, Duration::from_secs(20))
+            .await
+            .expect("no hang")
+            .unwrap();
+    });
+}
+
+/// test_foreign_exception_passed: an error of the body is the body's, not an
+/// expiry.
+#[test]
+fn body_error_passes_through_and_is_not_an_expiry() {
+    common::run(30, async {
+        let cm = corio::timeout(ms(10));
+        let r = cm.run(async { Err::<(), &str>("key error") }).await;
+        assert_eq!(r, Ok(Err("key error")));
+        assert!(!cm.expired());
+        // A panicking body: the panic is the task's, the scope did not expire.
+        let cm2 = corio::timeout(Duration::from_secs(3600));
+        let c = cm2.clone();
+        let task =
+            corio::create_task(
+                async move { c.run(async { panic!("planted: body panics") }).await },
+            );
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(!cm2.expired());
+    });
+}
+
+/// test_foreign_cancel_doesnt_timeout_if_not_expired and test_reschedule: a
+/// task cancelled while inside a scope resolves cancelled and the scope did
+/// not expire; `when()`/`reschedule` work from outside the task.
+#[test]
+fn task_cancelled_inside_a_scope_is_not_an_expiry() {
+    common::run(30, async {
+        for grace in [None, Some(Duration::from_secs(3600))] {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let deadline1 = Instant::now() + Duration::from_secs(10);
+            let body = async move {
+                let cm = corio::timeout_at(deadline1);
+                let _ = tx.send(cm.clone());
+                let _ = cm.run(corio::sleep(Duration::from_secs(50))).await;
+            };
+            let task = match grace {
+                Some(g) => corio::TaskBuilder::new().cancel_grace(g).spawn(body),
+                None => corio::create_task(body),
+            };
+            let cm = rx.await.expect("the task entered its scope");
+            assert_eq!(cm.when(), Some(deadline1));
+            let deadline2 = deadline1 + Duration::from_secs(20);
+            cm.reschedule(deadline2);
+            assert_eq!(cm.when(), Some(deadline2));
+            cm.reschedule(None);
+            assert_eq!(cm.when(), None);
+            assert!(task.cancel());
+            let out = corio::wait_for(task, Duration::from_secs(20))
+                .await
+                .expect("no hang");
+            assert!(out.unwrap_err().is_cancelled(), "{grace:?}");
+            assert!(!cm.expired(), "{grace:?}");
+        }
+    });
+}
+
+/// test_outer_task_is_not_cancelled: a scope's expiry cancels its body, not
+/// the task running it (with and without cooperative cancellation).
+#[test]
+fn expiry_does_not_cancel_the_task() {
+    common::run(30, async {
+        for grace in [None, Some(Duration::from_secs(3600))] {
+            let body = async {
+                let r = corio::timeout(ms(1))
+                    .run(corio::sleep(Duration::from_secs(10)))
+                    .await;
+                assert!(r.is_err());
+                corio::sleep(ms(1)).await; // waits normally: the task is not cancelled
+                "finished"
+            };
+            let task = match grace {
+                Some(g) => corio::TaskBuilder::new().cancel_grace(g).spawn(body),
+                None => corio::create_task(body),
+            };
+            assert_eq!(task.await.unwrap(), "finished", "{grace:?}");
+        }
+    });
+}
+
+/// test_nested_timeouts_concurrent / test_nested_timeouts_loop_busy: a poll
+/// that blocks past the outer deadline (the inner one passed or not) ends
+/// with the outer scope's error, without the body's long sleep.
+#[test]
+fn nested_timeouts_after_a_busy_poll_report_from_the_outer() {
+    common::run(60, async {
+        for (outer_d, inner_d, busy) in [(ms(2), ms(100), ms(10)), (ms(100), ms(10), ms(100))] {
+            let start = Instant::now();
+            let outer = corio::timeout(outer_d);
+            let inner = corio::timeout(inner_d);
+            let r = outer
+                .run(async {
+                    let r = inner
+                        .run(async {
+                            std::thread::sleep(busy); // the worker is busy
+                            corio::sleep(Duration::from_secs(3600)).await;
+                        })
+                        .await;
+                    // Reached only when the inner deadline fired alone.
+                    assert!(r.is_err());
+                    corio::sleep(Duration::from_secs(3600)).await;
+                })
+                .await;
+            assert!(r.is_err(), "{r:?}");
+            assert!(outer.expired());
+            assert!(start.elapsed() < Duration::from_secs(50), "waited the hour");
+        }
+    });
+}
+
+/// test_nested_timeout_in_finally / test_timeout_after_cancellation: a
+/// timeout inside the cleanup of a cancelled body (cooperative) or task works
+/// on its own deadline, a zero one included, and reports its own error.
+#[test]
+fn timeout_inside_cleanup_reports_its_own_expiry() {
+    common::run(60, async {
+        let task = corio::TaskBuilder::new()
+            .cancel_grace(Duration::from_secs(3600))
+            .spawn(async {
+                let outer = corio::timeout(ms(10));
+                let r = outer
+                    .run(async {
+                        corio::sleep(Duration::from_secs(3600)).await; // cancelled at 10 ms
+                        corio::cleanup(async {
+                            for d in [Duration::ZERO, ms(10)] {
+                                let inner = corio::timeout(d);
+                                let r = inner.run(corio::sleep(Duration::from_secs(3600))).await;
+                                assert!(r.is_err() && inner.expired(), "{d:?}");
+                            }
+                        })
+                        .await;
+                    })
+                    .await;
+                assert!(r.is_err() && outer.expired());
+            });
+        corio::wait_for(task, Duration::from_secs(20))
+            .await
+            .expect("no wait for the grace")
+            .unwrap();
+
+        // The task itself cancelled: a timeout in its cleanup still fires.
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let task = corio::TaskBuilder::new()
+            .cancel_grace(Duration::from_secs(3600))
+            .spawn(async move {
+                corio::sleep(Duration::from_secs(3600)).await; // the task's cancel
+                let r = corio::cleanup(
+                    corio::timeout(Duration::ZERO).run(corio::sleep(Duration::from_secs(3600))),
+                )
+                .await;
+                let _ = tx.send(r.is_err());
+            });
+        corio::sleep(ms(5)).await;
+        task.cancel();
+        let out = corio::wait_for(task, Duration::from_secs(20))
+            .await
+            .expect("no hang");
+        assert!(out.unwrap_err().is_cancelled());
+        assert_eq!(
+            rx.await,
+            Ok(true),
+            "the zero timeout in cleanup did not fire"
+        );
     });
 }
