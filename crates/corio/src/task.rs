@@ -187,23 +187,34 @@ impl Wake for ThreadWaker {
 }
 
 impl<T> Task<T> {
+    #[inline]
     fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
         Pin::new(&mut self.inner).poll(cx).map(|r| match r {
             Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(TaskError::cancelled(self.inner.id())),
+            Ok(None) => Err(resolved_cancelled(self.inner.id())),
             Err(e) => Err(e),
         })
     }
 }
 
+/// The error of a cooperative task that resolved cancelled, or of an awaiter
+/// that is cancelled: out of line, so the common path of `Task::poll` stays
+/// small enough to inline into the awaiting future.
+#[cold]
+#[inline(never)]
+fn resolved_cancelled(id: TaskId) -> TaskError {
+    TaskError::cancelled(id)
+}
+
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Awaiting a task is a leaf: a cancelled awaiter stops waiting (the
         // awaited task runs on).
         if crate::cancel::is_cancelled() {
-            return Poll::Ready(Err(TaskError::cancelled(self.id())));
+            return Poll::Ready(Err(resolved_cancelled(self.id())));
         }
         self.poll_result(cx)
     }
