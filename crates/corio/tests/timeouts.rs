@@ -11,6 +11,21 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Runs `body` in a task with an hour of cancellation grace (so scopes
+/// cancel their bodies cooperatively) and returns its output; the bound
+/// only catches a wait for that hour.
+async fn in_cooperative_task<T: Send + 'static>(
+    body: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let task = corio::TaskBuilder::new()
+        .cancel_grace(Duration::from_secs(3600))
+        .spawn(body);
+    corio::wait_for(task, Duration::from_secs(20))
+        .await
+        .expect("no wait for the grace")
+        .unwrap()
+}
+
 /// test_timeout_basic / test_timeout_at_basic: the body is cancelled, the scope
 /// says it expired, and `when()` is the deadline given.
 #[test]
@@ -356,24 +371,19 @@ fn expired_is_true_from_the_firing_on() {
 #[test]
 fn expired_is_true_in_the_cooperative_cleanup() {
     common::run(30, async {
-        let task = corio::TaskBuilder::new()
-            .cancel_grace(Duration::from_secs(3600))
-            .spawn(async {
-                let cm = corio::timeout(ms(5));
-                let seen = cm
-                    .run(async {
-                        assert!(!cm.expired());
-                        corio::sleep(Duration::from_secs(3600)).await; // cancelled at the deadline
-                        corio::cleanup(async { cm.expired() }).await
-                    })
-                    .await;
-                assert!(seen.is_err(), "the scope reports its expiry");
-                assert!(cm.expired());
-            });
-        corio::wait_for(task, Duration::from_secs(20))
-            .await
-            .expect("no hang")
-            .unwrap();
+        in_cooperative_task(async {
+            let cm = corio::timeout(ms(5));
+            let seen = cm
+                .run(async {
+                    assert!(!cm.expired());
+                    corio::sleep(Duration::from_secs(3600)).await; // cancelled at the deadline
+                    corio::cleanup(async { cm.expired() }).await
+                })
+                .await;
+            assert!(seen.is_err(), "the scope reports its expiry");
+            assert!(cm.expired());
+        })
+        .await;
     });
 }
 
@@ -492,29 +502,24 @@ fn nested_timeouts_after_a_busy_poll_report_from_the_outer() {
 #[test]
 fn timeout_inside_cleanup_reports_its_own_expiry() {
     common::run(60, async {
-        let task = corio::TaskBuilder::new()
-            .cancel_grace(Duration::from_secs(3600))
-            .spawn(async {
-                let outer = corio::timeout(ms(10));
-                let r = outer
-                    .run(async {
-                        corio::sleep(Duration::from_secs(3600)).await; // cancelled at 10 ms
-                        corio::cleanup(async {
-                            for d in [Duration::ZERO, ms(10)] {
-                                let inner = corio::timeout(d);
-                                let r = inner.run(corio::sleep(Duration::from_secs(3600))).await;
-                                assert!(r.is_err() && inner.expired(), "{d:?}");
-                            }
-                        })
-                        .await;
+        in_cooperative_task(async {
+            let outer = corio::timeout(ms(10));
+            let r = outer
+                .run(async {
+                    corio::sleep(Duration::from_secs(3600)).await; // cancelled at 10 ms
+                    corio::cleanup(async {
+                        for d in [Duration::ZERO, ms(10)] {
+                            let inner = corio::timeout(d);
+                            let r = inner.run(corio::sleep(Duration::from_secs(3600))).await;
+                            assert!(r.is_err() && inner.expired(), "{d:?}");
+                        }
                     })
                     .await;
-                assert!(r.is_err() && outer.expired());
-            });
-        corio::wait_for(task, Duration::from_secs(20))
-            .await
-            .expect("no wait for the grace")
-            .unwrap();
+                })
+                .await;
+            assert!(r.is_err() && outer.expired());
+        })
+        .await;
 
         // The task itself cancelled: a timeout in its cleanup still fires.
         let (tx, rx) = futures::channel::oneshot::channel();
