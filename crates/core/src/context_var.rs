@@ -56,11 +56,12 @@
 //! context keeps one slot per variable ever set in the process, so creating
 //! variables without end makes every context grow.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -70,7 +71,24 @@ use std::task::{Context as TaskContext, Poll};
 #[derive(Clone)]
 struct Slot {
     inherit: bool,
+    /// The `TypeId` of `value`'s concrete type, kept beside it so a lookup checks
+    /// the type with one comparison instead of a call through `Any`'s vtable.
+    type_id: TypeId,
     value: Arc<dyn Any + Send + Sync>,
+}
+
+impl Slot {
+    /// The value, if it is a `T`.
+    #[inline]
+    fn downcast<T: 'static>(&self) -> Option<&T> {
+        if self.type_id != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: `type_id` is the TypeId of the concrete type behind `value` (both
+        // are set together in `ContextVar::<T>::replace`, from values of that `T`),
+        // just checked to be `T`: the pointer is to a live `T` borrowed from `self`.
+        Some(unsafe { &*Arc::as_ptr(&self.value).cast::<T>() })
+    }
 }
 
 /// The variables set in one context, indexed by variable id - 1 (ids are
@@ -90,8 +108,30 @@ struct Vars {
 
 thread_local! {
     /// The context of the code running on this thread now: the running task's
-    /// while a task is polled, the thread's own otherwise.
-    static CURRENT: RefCell<Option<Map>> = const { RefCell::new(None) };
+    /// while a task is polled, the thread's own otherwise. `ManuallyDrop` keeps
+    /// the slot free of a destructor, so every access is a plain thread-local
+    /// load (no "registered yet / destroyed yet" check): what is left in it when
+    /// the thread ends is dropped by [`FREE_AT_EXIT`], which only threads that
+    /// set a variable register.
+    static CURRENT: RefCell<ManuallyDrop<Option<Map>>> =
+        const { RefCell::new(ManuallyDrop::new(None)) };
+    /// Its destructor drops the thread's own context when the thread ends.
+    static FREE_AT_EXIT: FreeAtExit = const { FreeAtExit };
+}
+
+/// See [`FREE_AT_EXIT`]. Only a `set` outside any task can leave a context in
+/// [`CURRENT`] when the thread ends (a task's or a `run`'s is swapped back out
+/// when its poll or call returns), so `set` registers it.
+struct FreeAtExit;
+
+impl Drop for FreeAtExit {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                drop(c.take());
+            }
+        });
+    }
 }
 
 /// A snapshot of a set of context variables (Python's `contextvars.Context`).
@@ -208,7 +248,7 @@ struct Enter<'a> {
 impl<'a> Enter<'a> {
     fn new(home: &'a mut Option<Map>) -> Self {
         let mine = home.take();
-        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), mine));
+        let previous = CURRENT.with(|c| std::mem::replace(&mut **c.borrow_mut(), mine));
         Enter { home, previous }
     }
 }
@@ -216,7 +256,7 @@ impl<'a> Enter<'a> {
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        *self.home = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+        *self.home = CURRENT.with(|c| std::mem::replace(&mut **c.borrow_mut(), previous));
     }
 }
 
@@ -271,7 +311,7 @@ impl Context {
 /// Swaps `map` with the thread's current context.
 #[inline]
 fn swap_current(map: &mut Option<Map>) {
-    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), map));
+    CURRENT.with(|c| std::mem::swap(&mut **c.borrow_mut(), map));
 }
 
 /// See [`Context::enter_poll`]: swaps back when dropped.
@@ -435,6 +475,7 @@ impl<T> ContextVar<T> {
 
 impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// The value in the current context, or `None` when it is not set there.
+    #[inline]
     pub fn get(&self) -> Option<T> {
         self.with(|v| v.cloned())
     }
@@ -445,6 +486,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     }
 
     /// Calls `f` with a reference to the current value (no clone).
+    #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let id = self.id_if_used();
         if id == 0 {
@@ -455,7 +497,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             let value = cur
                 .as_ref()
                 .and_then(|m| m.slots.get(index(id))?.as_ref())
-                .and_then(|s| s.value.downcast_ref::<T>());
+                .and_then(Slot::downcast::<T>);
             f(value)
         })
     }
@@ -492,6 +534,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
         let id = self.id();
         let inherit = self.inherit;
         ANY_SET.store(true, Ordering::Relaxed);
+        // Touching it registers its destructor (once per thread).
+        let _ = FREE_AT_EXIT.try_with(|_| {});
         CURRENT.with(|c| {
             let mut cur = c.borrow_mut();
             let map = Arc::make_mut(cur.get_or_insert_with(Default::default));
@@ -499,7 +543,11 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             if map.slots.len() <= i {
                 map.slots.resize(i + 1, None);
             }
-            let new = value.map(|value| Slot { inherit, value });
+            let new = value.map(|value| Slot {
+                inherit,
+                type_id: TypeId::of::<T>(),
+                value,
+            });
             // A variable's slot is always of the same kind: only set/unset changes.
             let was_set = map.slots[i].is_some();
             if !inherit && was_set != new.is_some() {
@@ -630,6 +678,19 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_threads_own_context_is_dropped_when_the_thread_ends() {
+        static HELD: ContextVar<Arc<()>> = ContextVar::new("held at exit");
+        let value = Arc::new(());
+        let v = value.clone();
+        std::thread::spawn(move || {
+            let _ = HELD.set(v);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(Arc::strong_count(&value), 1);
     }
 
     #[test]
