@@ -96,7 +96,8 @@ fn cleanup_writes_to_a_tcp_socket_after_cancel_1000_of_1000() {
 
 #[test]
 fn leaves_complete_as_cancelled_at_once_level_triggered() {
-    common::run(60, async {
+    // Real runtime only (not under tests/sim_facade.rs): it uses a real socket.
+    common::run_real(60, async {
         let (tx, rx) = std::sync::mpsc::channel::<(&'static str, Duration)>();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -173,7 +174,8 @@ fn leaves_complete_as_cancelled_at_once_level_triggered() {
 
 #[test]
 fn shield_inside_a_cancelled_task_waits_normally() {
-    common::run(60, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures a wait on the real clock.
+    common::run_real(60, async {
         let task = corio::TaskBuilder::new()
             .cancel_grace(Duration::from_secs(60))
             .spawn(async {
@@ -199,7 +201,8 @@ fn shield_inside_a_cancelled_task_waits_normally() {
 
 #[test]
 fn cleanup_that_never_ends_is_dropped_when_the_grace_ends() {
-    common::run(60, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures the grace period on the real clock.
+    common::run_real(60, async {
         let drops = DropCounter::default();
         let token = drops.token();
         let grace = ms(50);
@@ -330,7 +333,8 @@ fn runtime_wide_grace_gives_task_group_children_their_cleanup() {
 
 #[test]
 fn to_thread_closure_sees_the_cancel_request() {
-    common::run(60, async {
+    // Real runtime only (not under tests/sim_facade.rs): its to_thread closure waits for a cancel from another thread.
+    common::run_real(60, async {
         let saw = Arc::new(AtomicBool::new(false));
         let s = saw.clone();
         let task = corio::TaskBuilder::new()

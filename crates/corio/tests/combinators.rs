@@ -15,7 +15,8 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn gather_keeps_argument_order_and_runs_concurrently() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures concurrency on the real clock.
+    common::run_real(20, async {
         let start = Instant::now();
         // Concurrent: all three have started before any finishes (run one after
         // another, the first would finish alone), however loaded the machine.
@@ -190,7 +191,8 @@ fn deferred_set_result_exception_cancel() {
 
 #[test]
 fn wait_with_a_timeout_returns_what_finished() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures the timeout on the real clock.
+    common::run_real(20, async {
         let quick = corio::create_task(async { 1 });
         let slow = corio::create_task(async {
             corio::sleep(Duration::from_secs(60)).await;

@@ -60,7 +60,8 @@ fn cancel_a_task_blocked_in_a_socket_read() {
     let drops = DropCounter::default();
     let token = drops.token();
     let d = drops.clone();
-    common::run(20, async move {
+    // Real runtime only (not under tests/sim_facade.rs): it uses a real socket.
+    common::run_real(20, async move {
         let listener = corio_reactor::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let reader = corio::create_task(async move {

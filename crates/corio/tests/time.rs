@@ -15,7 +15,8 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn sleep_and_sleep_until_wait_at_least_that_long() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures sleeps on the real clock.
+    common::run_real(20, async {
         let start = Instant::now();
         corio::sleep(ms(50)).await;
         assert!(start.elapsed() >= ms(50));
@@ -28,7 +29,8 @@ fn sleep_and_sleep_until_wait_at_least_that_long() {
 
 #[test]
 fn interval_ticks() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures the ticks on the real clock.
+    common::run_real(20, async {
         let start = Instant::now();
         let mut iv = corio::interval(ms(20));
         for _ in 0..4 {
@@ -98,7 +100,8 @@ impl Drop for IgnoresCancellation {
 
 #[test]
 fn wait_for_a_future_that_ignores_cancellation_until_its_next_poll() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): it measures the wait on the real clock.
+    common::run_real(20, async {
         let polls = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicBool::new(false));
         let fut = IgnoresCancellation {
@@ -122,7 +125,8 @@ fn wait_for_a_future_that_ignores_cancellation_until_its_next_poll() {
 
 #[test]
 fn timeout_at_uses_an_absolute_deadline() {
-    common::run(20, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadline comes from Instant::now().
+    common::run_real(20, async {
         let deadline = Instant::now() + ms(30);
         assert!(corio::timeout_at(deadline)
             .run(corio::sleep(Duration::from_secs(60)))

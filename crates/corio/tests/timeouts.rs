@@ -30,7 +30,8 @@ async fn in_cooperative_task<T: Send + 'static>(
 /// says it expired, and `when()` is the deadline given.
 #[test]
 fn timeout_basic_and_timeout_at_basic() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadlines come from Instant::now().
+    common::run_real(30, async {
         let cm = corio::timeout(ms(10));
         let start = Instant::now();
         let r = cm.run(corio::sleep(Duration::from_secs(3600))).await;
@@ -77,7 +78,8 @@ fn timeout_not_called_and_disabled() {
 /// does not wait finishes (asyncio's `_on_timeout` is only scheduled).
 #[test]
 fn timeout_zero_and_in_the_past() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadlines come from Instant::now().
+    common::run_real(30, async {
         let started = Arc::new(AtomicBool::new(false));
         let s = started.clone();
         let cm = corio::timeout(Duration::ZERO);
@@ -116,7 +118,8 @@ fn timeout_zero_and_in_the_past() {
 /// and to the past.
 #[test]
 fn reschedule_later_none_and_past() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadlines come from Instant::now().
+    common::run_real(30, async {
         // Later: the body outlives the first deadline.
         let cm = corio::timeout(ms(10));
         let r = cm
@@ -179,7 +182,8 @@ fn nested_timeouts_outer_fires() {
 /// expired scope reports, never `Ok(Err(TimeoutError))`.
 #[test]
 fn nested_timeouts_same_deadline_report_from_the_outermost() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadline comes from Instant::now().
+    common::run_real(30, async {
         for _ in 0..20 {
             let when = Instant::now() + ms(5);
             let outer = corio::timeout_at(when);

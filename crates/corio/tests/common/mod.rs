@@ -42,6 +42,18 @@ where
     if module_path!().starts_with("sim_facade::") {
         return timeout(secs, move || simulate(fut));
     }
+    run_real(secs, fut)
+}
+
+/// `corio::run(fut)` with a timeout, on the real runtime also when the file
+/// is compiled into tests/sim_facade.rs: for the tests that need real time
+/// (they measure `Instant::now()` or `elapsed()`), a real socket or a real
+/// thread. The call site says which.
+pub(crate) fn run_real<F>(secs: u64, fut: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     timeout(secs, move || corio::run(fut))
 }
 
