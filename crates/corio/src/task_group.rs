@@ -167,8 +167,15 @@ impl GroupShared {
         }
     }
 
-    /// Wait until no child is running.
+    /// Wait until no child is running. An awaiter that is itself cancelled
+    /// cooperatively (and not shielded) cancels the children first, as
+    /// cancelling the body of asyncio's `async with TaskGroup()` does: they
+    /// inherited its grace, so they run their cleanup and the wait ends when
+    /// they have.
     fn poll_children(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::cancel::is_cancelled() && !self.cancelling.load(Ordering::SeqCst) {
+            self.cancel_all();
+        }
         let mut st = self.lock();
         if st.running == 0 {
             Poll::Ready(())

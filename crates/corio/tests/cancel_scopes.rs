@@ -270,3 +270,56 @@ fn expired_timeout_body_waiting_on_a_lock_sees_the_cancel() {
     });
     assert!(r.is_err());
 }
+
+/// The task running a group is cancelled cooperatively (asyncio's
+/// test_cancellation / test_taskgroup_07 / test_taskgroup_15): the body runs
+/// its cleanup, the children are cancelled and run theirs (a child failing
+/// meanwhile does not turn the cancel into a group error), and the task
+/// resolves cancelled after all of them, without waiting for the hour of grace.
+#[test]
+fn cancelling_the_task_running_a_group_cancels_body_and_children() {
+    for child_fails in [false, true] {
+        let cleaned = Arc::new(AtomicUsize::new(0));
+        let c = cleaned.clone();
+        common::run(60, async move {
+            let entered = Arc::new(AtomicBool::new(false));
+            let e = entered.clone();
+            let task = TaskBuilder::new().cancel_grace(HOUR).spawn(async move {
+                let tg = corio::TaskGroup::new();
+                let _ = tg
+                    .run(async {
+                        for _ in 0..5 {
+                            tg.create_task(sleeper_with_cleanup(c.clone()));
+                        }
+                        if child_fails {
+                            tg.create_task(async {
+                                corio::sleep(ms(20)).await;
+                                panic!("planted: child fails during the cleanup");
+                            });
+                        }
+                        e.store(true, Ordering::SeqCst);
+                        corio::sleep(HOUR).await; // the task's cancel
+                        corio::cleanup(corio::sleep(ms(50))).await;
+                        c.fetch_add(10, Ordering::SeqCst);
+                    })
+                    .await;
+            });
+            while !entered.load(Ordering::SeqCst) {
+                corio::sleep(ms(1)).await;
+            }
+            assert!(task.cancel());
+            let out = corio::wait_for(task, BOUND)
+                .await
+                .expect("resolved without waiting for the grace");
+            assert!(
+                out.unwrap_err().is_cancelled(),
+                "child_fails: {child_fails}"
+            );
+        });
+        assert_eq!(
+            cleaned.load(Ordering::SeqCst),
+            15,
+            "body and five children cleaned up (child_fails: {child_fails})"
+        );
+    }
+}

@@ -550,3 +550,51 @@ fn timeout_inside_cleanup_reports_its_own_expiry() {
         );
     });
 }
+
+/// test_wait_for_issue86296: a wait_for whose future finished does not keep
+/// a later cancel of the task from landing (default, drop cancellation).
+#[test]
+fn wait_for_done_then_task_cancelled() {
+    common::run(30, async {
+        let reached_end = Arc::new(AtomicBool::new(false));
+        let r = reached_end.clone();
+        let task = corio::create_task(async move {
+            assert_eq!(
+                corio::wait_for(async { 1 }, Duration::from_secs(100)).await,
+                Ok(1)
+            );
+            corio::sleep(Duration::from_secs(3600)).await;
+            r.store(true, Ordering::SeqCst);
+        });
+        corio::sleep(ms(5)).await;
+        assert!(!task.done());
+        assert!(task.cancel());
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(!reached_end.load(Ordering::SeqCst));
+    });
+}
+
+/// test_wait_for_reraises_exception_during_cancellation: a body whose
+/// cleanup panics after the deadline cancelled it fails with that panic, not
+/// with `TimeoutError`.
+#[test]
+fn wait_for_body_panicking_in_its_cleanup_panics() {
+    common::run(30, async {
+        let task = corio::TaskBuilder::new()
+            .cancel_grace(Duration::from_secs(3600))
+            .spawn(corio::wait_for(
+                async {
+                    corio::sleep(Duration::from_secs(3600)).await; // cancelled at the deadline
+                    corio::cleanup(corio::sleep(ms(1))).await;
+                    panic!("planted: cleanup fails");
+                },
+                ms(5),
+            ));
+        let out = corio::wait_for(task, Duration::from_secs(20))
+            .await
+            .expect("no hang");
+        let err = out.unwrap_err();
+        assert!(err.is_panic(), "{err}");
+        assert_eq!(err.panic_message(), Some("planted: cleanup fails"));
+    });
+}
