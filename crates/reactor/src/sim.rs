@@ -70,6 +70,10 @@ const REAL_INSTANT_MARGIN: Duration = Duration::from_secs(365 * 86_400);
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<VirtualClock>>> = const { RefCell::new(None) };
+    /// Whether `CURRENT` holds a clock: read first by every timer, because a
+    /// `Cell<bool>` needs no destructor, so its thread-local access is a plain
+    /// load, where `CURRENT`'s (an `Rc`) checks its destructor registration.
+    static INSTALLED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A simulated clock with its own timers, installed on one thread with
@@ -317,6 +321,7 @@ impl VirtualClock {
 /// clock, if any, is restored).
 pub fn enter(clock: Rc<VirtualClock>) -> Entered {
     let prev = CURRENT.with(|c| c.borrow_mut().replace(clock));
+    INSTALLED.with(|i| i.set(true));
     Entered { prev }
 }
 
@@ -328,6 +333,9 @@ pub fn current() -> Option<Rc<VirtualClock>> {
 /// Runs `f` with the clock installed on this thread, without cloning it.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&VirtualClock>) -> R) -> R {
+    if !INSTALLED.with(Cell::get) {
+        return f(None);
+    }
     CURRENT.with(|c| f(c.borrow().as_deref()))
 }
 
@@ -346,6 +354,7 @@ impl fmt::Debug for Entered {
 impl Drop for Entered {
     fn drop(&mut self) {
         let prev = self.prev.take();
+        INSTALLED.with(|i| i.set(prev.is_some()));
         CURRENT.with(|c| *c.borrow_mut() = prev);
     }
 }
