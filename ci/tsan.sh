@@ -17,7 +17,9 @@ export RUSTFLAGS="-Zsanitizer=thread ${RUSTFLAGS:-}"
 export CORIO_SANITIZER=thread
 # halt_on_error: the first report fails its test binary (and so the run). The
 # suppressions (ci/tsan.supp) cover only crossbeam's fence-based code, each explained.
-export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ci/tsan.supp}"
+# allocator_may_return_null: a failed allocation returns null as with the system
+# allocator (the process pool's try_reserve under an address-space limit), as in ci/asan.sh.
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1 suppressions=$PWD/ci/tsan.supp}"
 # Its own target dir: a sanitized std and different flags; sharing would rebuild everything.
 export CARGO_TARGET_DIR="${TSAN_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/tsan}"
 # Left out as in ci/asan.sh: the benches (corio-benches) and the trybuild compile-fail
