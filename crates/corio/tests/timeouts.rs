@@ -309,7 +309,8 @@ fn one_error_type() {
 /// body, so the body's destructors see it; not reset by a later reschedule.
 #[test]
 fn expired_is_true_from_the_firing_on() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadlines come from Instant::now().
+    common::run_real(30, async {
         // Before the deadline, inside the body.
         let cm = corio::timeout(Duration::from_secs(3600));
         let r = cm.run(async { cm.expired() }).await;
@@ -417,7 +418,8 @@ fn body_error_passes_through_and_is_not_an_expiry() {
 /// not expire; `when()`/`reschedule` work from outside the task.
 #[test]
 fn task_cancelled_inside_a_scope_is_not_an_expiry() {
-    common::run(30, async {
+    // Real runtime only (not under tests/sim_facade.rs): its deadlines come from Instant::now().
+    common::run_real(30, async {
         for grace in [None, Some(Duration::from_secs(3600))] {
             let (tx, rx) = futures::channel::oneshot::channel();
             let deadline1 = Instant::now() + Duration::from_secs(10);
