@@ -863,6 +863,14 @@ fn rlimit_helper() {
 }
 
 fn bogus_reply_sizes_under_a_memory_limit() {
+    // ThreadSanitizer needs its fixed shadow layout: a process started under an
+    // address-space limit tries to lift it and exits (status 66) when it cannot,
+    // so the helper's pool workers (which inherit the limit) never start.
+    // ci/asan.sh covers this test; ci/tsan.sh sets CORIO_SANITIZER=thread.
+    if std::env::var("CORIO_SANITIZER").as_deref() == Ok("thread") {
+        println!("    (memory-limit check not exercised under ThreadSanitizer)");
+        return;
+    }
     let out = Command::new(std::env::current_exe().unwrap())
         .env(HELPER_ENV, "rlimit")
         .output()
