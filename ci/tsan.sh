@@ -20,6 +20,10 @@ export CORIO_SANITIZER=thread
 # allocator_may_return_null: a failed allocation returns null as with the system
 # allocator (the process pool's try_reserve under an address-space limit), as in ci/asan.sh.
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 allocator_may_return_null=1 suppressions=$PWD/ci/tsan.supp}"
+# No backtraces for panics: symbolizing one under TSan took 7 s, and tests that
+# panic on purpose time the panic (a runtime dropped inside async code must panic
+# within 4 s). A TSan report carries its own stacks.
+export RUST_BACKTRACE=0
 # Its own target dir: a sanitized std and different flags; sharing would rebuild everything.
 export CARGO_TARGET_DIR="${TSAN_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/tsan}"
 # Left out as in ci/asan.sh: the benches (corio-benches) and the trybuild compile-fail

@@ -67,8 +67,11 @@ fn wait_first_completed_first_exception_all_completed() {
                 d
             })
         };
+        // The long sleepers are cancelled once checked, so they cost no time; they
+        // are long so that a slow panic (a backtrace printed under a sanitizer
+        // took 7 s) cannot let them finish first.
         let (done, pending) = corio::wait(
-            vec![mk(500, false), mk(10, false)],
+            vec![mk(600_000, false), mk(10, false)],
             ReturnWhen::FirstCompleted,
         )
         .await;
@@ -76,14 +79,15 @@ fn wait_first_completed_first_exception_all_completed() {
         assert_eq!(done[0].0, 1);
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].0, 0);
+        pending[0].1.cancel();
 
         let (done, pending) = corio::wait(
-            vec![mk(10, false), mk(30, true), mk(5000, false)],
+            vec![mk(10, false), mk(30, true), mk(600_000, false)],
             ReturnWhen::FirstException,
         )
         .await;
         // The failure is done; the 10 ms success normally too (timing on a
-        // loaded machine decides); the 5 s one is still pending.
+        // loaded machine decides); the long one is still pending.
         assert!(done.iter().any(|(i, r)| *i == 1 && r.is_err()));
         assert_eq!(done.len() + pending.len(), 3);
         assert!(pending.iter().any(|(i, _)| *i == 2));
