@@ -167,6 +167,15 @@ fn another_user_cannot_read_the_tree() {
 
 #[test]
 fn sigusr1_writes_the_tree_to_stderr() {
+    // Under ThreadSanitizer (ci/tsan.sh sets CORIO_SANITIZER=thread) the child never
+    // runs its SIGUSR1 handler: TSan defers an asynchronous signal until the thread
+    // that took it enters a function TSan intercepts, and the child's threads wait
+    // in epoll_wait made as a raw system call (polling, through rustix), which TSan
+    // does not see. The socket route (the tests above) covers the tree there.
+    if std::env::var("CORIO_SANITIZER").as_deref() == Ok("thread") {
+        eprintln!("skipped under ThreadSanitizer: it defers the signal indefinitely");
+        return;
+    }
     let (mut child, pid) = start_child();
     let _ = read_tree(pid); // tasks are at their await points
                             // Collect the child's stderr on a thread, so we can wait for the dump.
