@@ -221,7 +221,7 @@ impl GroupShared {
             cancelled: AtomicBool::new(false),
         });
         let child = Child {
-            fut: Box::pin(fut),
+            fut: Some(Box::pin(fut)),
             slot: slot.clone(),
             group: self.clone(),
             finished: false,
@@ -760,7 +760,8 @@ impl<T> Future for GroupTask<T> {
 /// The future a child task really runs: the user's future, with panics caught
 /// and reported to the group.
 struct Child<F: Future> {
-    fut: Pin<Box<F>>,
+    /// `None` once dropped by [`Child`]'s own `Drop`, before it tells the group.
+    fut: Option<Pin<Box<F>>>,
     slot: Arc<Slot<F::Output>>,
     group: Arc<GroupShared>,
     finished: bool,
@@ -812,7 +813,11 @@ impl<F: Future> Future for Child<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        match catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx))) {
+        // Only `Drop` empties it, and nothing polls a dropped future.
+        let Some(fut) = this.fut.as_mut() else {
+            return Poll::Ready(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
                 let failure = (this.classify)(&out).map(|e| TaskFailure {
@@ -840,6 +845,10 @@ impl<F: Future> Future for Child<F> {
 impl<F: Future> Drop for Child<F> {
     fn drop(&mut self) {
         if !self.finished {
+            // The user's future first: `join` returns once the group hears of
+            // the last child, and by then what that future owned must be gone
+            // (fields are dropped only after this function returns).
+            self.fut = None;
             self.slot.cancelled.store(true, Ordering::SeqCst);
             self.slot.set(Err(Failed::Cancelled));
             self.finish(None);

@@ -75,6 +75,38 @@ fn two_children_fail_both_reported_and_the_rest_cancelled() {
     });
 }
 
+/// `join` returns only once a cancelled child's future is gone: its destructor
+/// (slow here) has finished by then, as asyncio's `async with` has seen every
+/// child end.
+#[test]
+fn join_returns_after_a_cancelled_childs_destructor() {
+    struct SlowDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(ms(200));
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    common::run(30, async {
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tg = corio::TaskGroup::new();
+        let guard = SlowDrop(dropped.clone());
+        tg.create_task(async move {
+            let _guard = guard;
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+        tg.create_task(async {
+            corio::sleep(ms(10)).await;
+            panic!("fails, so the sleeper is cancelled");
+        });
+        assert!(tg.join().await.is_err());
+        assert!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "join returned before the cancelled child's future was dropped"
+        );
+    });
+}
+
 #[test]
 fn a_failing_child_handle_sees_the_panic_message() {
     common::run(20, async {
