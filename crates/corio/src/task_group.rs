@@ -760,7 +760,8 @@ impl<T> Future for GroupTask<T> {
 /// The future a child task really runs: the user's future, with panics caught
 /// and reported to the group.
 struct Child<F: Future> {
-    /// `None` once dropped by [`Child`]'s own `Drop`, before it tells the group.
+    /// `None` once the child ended: dropped before the group hears of it
+    /// (see [`Child::drop_future`]).
     fut: Option<Pin<Box<F>>>,
     slot: Arc<Slot<F::Output>>,
     group: Arc<GroupShared>,
@@ -808,18 +809,49 @@ impl<F: Future> Child<F> {
     }
 }
 
+impl<F: Future> Child<F> {
+    /// Drop the user's future now, before the group or the child's handle
+    /// hears that the child ended: `join` returns once the group has heard of
+    /// the last child, and by then everything that future owned must be gone
+    /// (a hand-written future keeps its fields after it completes or panics,
+    /// and a field of `Child` is dropped only after `Child::drop` returns).
+    /// A panic from its destructor is caught and returned, so the group is
+    /// told of the end whatever happens.
+    fn drop_future(&mut self) -> Option<Box<dyn Any + Send>> {
+        let fut = self.fut.take();
+        catch_unwind(AssertUnwindSafe(move || drop(fut))).err()
+    }
+
+    /// The child panicked (in a poll or in its future's destructor): its
+    /// handle gets the message, the group the failure with the payload.
+    fn panicked(&mut self, payload: Box<dyn Any + Send>) {
+        let message = panic_text(&*payload).to_owned();
+        self.slot.set(Err(Failed::Panicked(message)));
+        let task = this_task();
+        self.finish(Some(TaskFailure {
+            cause: Cause::Panicked(TaskError::panicked(task.id(), payload)),
+            task,
+        }));
+    }
+}
+
 impl<F: Future> Future for Child<F> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        // Only `Drop` empties it, and nothing polls a dropped future.
+        // Emptied once the child ended, and nothing polls a task after that.
         let Some(fut) = this.fut.as_mut() else {
             return Poll::Ready(());
         };
         match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
+                if let Some(payload) = this.drop_future() {
+                    drop(out);
+                    this.panicked(payload);
+                    return Poll::Ready(());
+                }
                 let failure = (this.classify)(&out).map(|e| TaskFailure {
                     task: this_task(),
                     cause: Cause::Error(e),
@@ -829,13 +861,9 @@ impl<F: Future> Future for Child<F> {
                 Poll::Ready(())
             }
             Err(payload) => {
-                let message = panic_text(&*payload).to_owned();
-                this.slot.set(Err(Failed::Panicked(message)));
-                let task = this_task();
-                this.finish(Some(TaskFailure {
-                    cause: Cause::Panicked(TaskError::panicked(task.id(), payload)),
-                    task,
-                }));
+                // A second panic, from the destructor, adds nothing to the first.
+                drop(this.drop_future());
+                this.panicked(payload);
                 Poll::Ready(())
             }
         }
@@ -845,13 +873,15 @@ impl<F: Future> Future for Child<F> {
 impl<F: Future> Drop for Child<F> {
     fn drop(&mut self) {
         if !self.finished {
-            // The user's future first: `join` returns once the group hears of
-            // the last child, and by then what that future owned must be gone
-            // (fields are dropped only after this function returns).
-            self.fut = None;
+            let destructor_panic = self.drop_future();
             self.slot.cancelled.store(true, Ordering::SeqCst);
             self.slot.set(Err(Failed::Cancelled));
             self.finish(None);
+            // Raised where it would have been had the future been dropped as a
+            // field: to whoever dropped the task, once the group knows.
+            if let Some(payload) = destructor_panic {
+                std::panic::resume_unwind(payload);
+            }
         }
     }
 }

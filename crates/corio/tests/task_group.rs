@@ -75,22 +75,57 @@ fn two_children_fail_both_reported_and_the_rest_cancelled() {
     });
 }
 
+/// Sets its flag when dropped, after a slow (200 ms) destructor: a test that
+/// finds the flag unset saw the group report a child's end before the child's
+/// future was gone.
+struct SlowDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl SlowDrop {
+    fn new() -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (SlowDrop(flag.clone()), flag)
+    }
+}
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(ms(200));
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A hand-written future that keeps `_guard` until it is dropped (an async
+/// block drops its locals when it completes; a struct keeps its fields), and
+/// ends as `end` says on its first poll.
+struct EndsHolding<G, T> {
+    _guard: G,
+    end: fn() -> T,
+}
+
+impl<G, T> std::future::Future for EndsHolding<G, T> {
+    type Output = T;
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        std::task::Poll::Ready((self.end)())
+    }
+}
+
+/// Builds a runtime with two workers, so `join` can return on one worker
+/// while the child's future is still being dropped on the other.
+fn on_two_workers<F: std::future::Future<Output = ()> + Send + 'static>(fut: F) {
+    common::timeout(30, move || {
+        let rt = corio::Runtime::builder().worker_threads(2).build().unwrap();
+        rt.block_on(fut);
+    });
+}
+
 /// `join` returns only once a cancelled child's future is gone: its destructor
 /// (slow here) has finished by then, as asyncio's `async with` has seen every
 /// child end.
 #[test]
 fn join_returns_after_a_cancelled_childs_destructor() {
-    struct SlowDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
-    impl Drop for SlowDrop {
-        fn drop(&mut self) {
-            std::thread::sleep(ms(200));
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
     common::run(30, async {
-        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tg = corio::TaskGroup::new();
-        let guard = SlowDrop(dropped.clone());
+        let (guard, dropped) = SlowDrop::new();
         tg.create_task(async move {
             let _guard = guard;
             corio::sleep(Duration::from_secs(3600)).await;
@@ -104,6 +139,124 @@ fn join_returns_after_a_cancelled_childs_destructor() {
             dropped.load(std::sync::atomic::Ordering::SeqCst),
             "join returned before the cancelled child's future was dropped"
         );
+    });
+}
+
+/// The same for a child that completes: its future (and what it owns) is
+/// dropped before its handle resolves and before `join` returns.
+#[test]
+fn join_returns_after_a_finished_childs_destructor() {
+    on_two_workers(async {
+        let tg = corio::TaskGroup::new();
+        let (guard, dropped) = SlowDrop::new();
+        let child = tg.create_task(EndsHolding {
+            _guard: guard,
+            end: || 7,
+        });
+        tg.join().await.unwrap();
+        assert!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "join returned before the finished child's future was dropped"
+        );
+        assert_eq!(child.await.unwrap(), 7);
+
+        let tg = corio::TaskGroup::new();
+        let (guard, dropped) = SlowDrop::new();
+        let child = tg.create_task(EndsHolding {
+            _guard: guard,
+            end: || 7,
+        });
+        assert_eq!(child.await.unwrap(), 7);
+        assert!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "the handle resolved before the child's future was dropped"
+        );
+        tg.join().await.unwrap();
+    });
+}
+
+/// The same for a child that panics: the group hears of the failure only
+/// after the panicked future is dropped.
+#[test]
+fn join_returns_after_a_panicked_childs_destructor() {
+    on_two_workers(async {
+        let tg = corio::TaskGroup::new();
+        let (guard, dropped) = SlowDrop::new();
+        let child = tg.create_task(EndsHolding {
+            _guard: guard,
+            end: || -> () { panic!("child fails holding a guard") },
+        });
+        let err = tg.join().await.unwrap_err();
+        assert!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "join returned before the panicked child's future was dropped"
+        );
+        assert_eq!(err.failures().len(), 1);
+        assert!(err.failures()[0].message().contains("holding a guard"));
+        assert!(child.await.unwrap_err().is_panic());
+    });
+}
+
+/// The same for a try-task that returns `Err`.
+#[test]
+fn join_returns_after_a_failed_try_childs_destructor() {
+    on_two_workers(async {
+        let tg = corio::TaskGroup::new();
+        let (guard, dropped) = SlowDrop::new();
+        tg.create_try_task(EndsHolding {
+            _guard: guard,
+            end: || "x".parse::<u32>(),
+        });
+        let err = tg.join().await.unwrap_err();
+        assert!(
+            dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "join returned before the failed child's future was dropped"
+        );
+        assert!(err.failures()[0].message().contains("invalid digit"));
+    });
+}
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("destructor of the child's future panicked");
+    }
+}
+
+/// A finished child whose future panics as it is dropped failed: the group
+/// reports it (not swallowed), and `join` still returns.
+#[test]
+fn a_panic_in_a_finished_childs_destructor_is_a_failure() {
+    on_two_workers(async {
+        let tg = corio::TaskGroup::new();
+        let child = tg.create_task(EndsHolding {
+            _guard: PanicOnDrop,
+            end: || 1,
+        });
+        let err = tg.join().await.unwrap_err();
+        assert_eq!(err.failures().len(), 1);
+        assert!(err.failures()[0].message().contains("destructor"));
+        assert!(child.await.unwrap_err().is_panic());
+    });
+}
+
+/// A cancelled child whose future panics as it is dropped still ends: `join`
+/// returns (the group heard of it although the destructor unwound).
+#[test]
+fn join_returns_when_a_cancelled_childs_destructor_panics() {
+    on_two_workers(async {
+        let tg = corio::TaskGroup::new();
+        let guard = PanicOnDrop;
+        let sleeper = tg.create_task(async move {
+            let _guard = guard;
+            corio::sleep(Duration::from_secs(3600)).await;
+        });
+        corio::sleep(ms(10)).await;
+        assert!(sleeper.cancel());
+        tg.join().await.unwrap();
+        assert!(sleeper.await.unwrap_err().is_cancelled());
     });
 }
 
