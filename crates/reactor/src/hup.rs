@@ -18,7 +18,7 @@
 //! Linux and Android only; elsewhere [`HupWatch::new`] returns `None` and short
 //! reads keep their readiness (one extra `EAGAIN` per read, as before).
 
-use polling::Poller;
+use crate::sys::Poller;
 use std::io;
 use std::os::unix::io::RawFd;
 

@@ -1,7 +1,7 @@
 //! corio-reactor: readiness I/O and timers for any executor.
 //!
-//! The reactor turns OS readiness (epoll/kqueue via [`polling`]) and deadlines
-//! into wake-ups. It knows nothing of the executor running the tasks:
+//! The reactor turns OS readiness (its own epoll backend on Linux, kqueue and
+//! the rest via [`polling`]) and deadlines into wake-ups. It knows nothing of the executor running the tasks:
 //!
 //! - [`Async<T>`] wraps any non-blocking file descriptor; [`net`] has
 //!   TCP/UDP/Unix sockets implementing `futures_io::AsyncRead`/`AsyncWrite`.
@@ -69,6 +69,8 @@
 pub mod await_point;
 mod block_on;
 pub mod cancel;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
 mod hup;
 mod io;
 pub mod net;
@@ -76,6 +78,7 @@ mod reactor;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod sync;
+mod sys;
 pub mod timer;
 
 pub use block_on::block_on;

@@ -24,9 +24,10 @@
 //! Before waiting, the driver fires due timers and computes the wait timeout as
 //! `min(caller's timeout, next timer deadline)`. It records the deadline it is
 //! waiting for; inserting a timer with an earlier deadline calls `notify()` so
-//! the driver wakes and recomputes. On Linux `polling` implements the timeout
-//! with a timerfd armed to the nanosecond (not epoll_wait's 1 ms granularity),
-//! which is what gives sub-millisecond timer precision.
+//! the driver wakes and recomputes. On Linux the poller (epoll.rs) ends a timed
+//! wait with a timerfd armed to the nanosecond (not epoll_wait's 1 ms
+//! granularity), which is what gives sub-millisecond timer precision; it is
+//! re-armed only when the deadline moves earlier.
 //!
 //! # Readiness (edge mode)
 //!
@@ -43,8 +44,9 @@ use crate::hup::{HupWatch, HUP_KEY};
 use crate::sync::{
     lock, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
 };
+use crate::sys::{self, Events, Poller};
 use crate::timer::wheel::{EntryState, Wheel, TICK_NS};
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode};
 use slab::Slab;
 use std::io;
 use std::os::unix::io::{BorrowedFd, RawFd};
@@ -225,30 +227,30 @@ impl Reactor {
     fn drive(&self, st: &mut DriverState, timeout: Option<Duration>) -> io::Result<usize> {
         let mut wakers = std::mem::take(&mut st.wakers);
         // 1. Fire due timers and work out how long to wait.
-        let wait = {
+        // A deadline, not a timeout: the next timer's tick instant is the same
+        // at every wait until it changes, so the poller re-arms nothing.
+        let deadline = {
             let mut t = lock(&self.timers);
             let now = self.now_tick();
             t.wheel.advance(now, &mut wakers);
-            if !wakers.is_empty() {
+            let now = Instant::now();
+            if !wakers.is_empty() || timeout == Some(Duration::ZERO) {
                 t.waiting_until = None;
-                Some(Duration::ZERO)
+                Some(now)
             } else {
                 let next = t.wheel.next_expiration();
-                let timer_wait = next.map(|tick| {
-                    self.tick_instant(tick)
-                        .saturating_duration_since(Instant::now())
-                });
-                let wait = match (timeout, timer_wait) {
+                let timer_at = next.map(|tick| self.tick_instant(tick));
+                let caller_at = timeout.and_then(|d| now.checked_add(d));
+                t.waiting_until = Some(next.unwrap_or(u64::MAX));
+                match (caller_at, timer_at) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
-                };
-                t.waiting_until = Some(next.unwrap_or(u64::MAX));
-                wait
+                }
             }
         };
         // 2. Wait.
         st.events.clear();
-        let res = self.poller.wait(&mut st.events, wait);
+        let res = sys::wait_until(&self.poller, &mut st.events, deadline);
         // 3. Timers that came due during the wait.
         {
             let mut t = lock(&self.timers);

@@ -1,8 +1,8 @@
 //! The synchronisation primitives the reactor uses, in one place.
 //!
 //! Other corio crates switch this module to `loom` under `cfg(loom)`. The
-//! reactor does not: its protocols end in `epoll_wait`/`eventfd` syscalls made
-//! by `polling`, which loom cannot model, and its dev-dependencies (tokio) do
+//! reactor does not: its protocols end in `epoll_wait`/`eventfd` syscalls,
+//! which loom cannot model, and its dev-dependencies (tokio) do
 //! not build under `--cfg loom`. The wake path is instead checked by the
 //! cross-thread stress test in `tests/wake_stress.rs`. Keeping the imports
 //! here still makes every shared-state primitive easy to audit.
