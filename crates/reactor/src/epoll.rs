@@ -455,7 +455,10 @@ mod tests {
         p.wait_until(&mut evs, soon()).unwrap();
         let ev: Vec<_> = evs.iter().collect();
         assert_eq!(ev.len(), 1);
-        assert_eq!((ev[0].key, ev[0].readable, ev[0].writable), (7, false, true));
+        assert_eq!(
+            (ev[0].key, ev[0].readable, ev[0].writable),
+            (7, false, true)
+        );
         // Nothing new: an edge is reported once.
         assert_eq!(p.wait_until(&mut evs, Some(Instant::now())).unwrap(), 0);
         // Each arrival is a new event, even with earlier data unread.
@@ -467,7 +470,8 @@ mod tests {
             assert!(ev[0].key == 7 && ev[0].readable);
         }
         let fd = a.as_fd();
-        p.modify_with_mode(fd, Event::none(7), PollMode::Oneshot).unwrap();
+        p.modify_with_mode(fd, Event::none(7), PollMode::Oneshot)
+            .unwrap();
         p.delete(fd).unwrap();
         assert!(p.delete(fd).is_err(), "deleting twice is an error (ENOENT)");
     }
