@@ -28,7 +28,9 @@
 //!    least 1 ms). For each active worker it reads `polls` and `idle_at`: when `polls`
 //!    changed since the last tick it notes the time (the poll started at most one tick
 //!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed and the worker is
-//!    in a poll, it measures the poll from its first look at it (`stall_time`). The
+//!    in a poll, it measures the poll from this second look at it (`stall_time`; not
+//!    from the first, which would read the thread's accounting at nearly every tick
+//!    of a busy worker, for polls that end before the next one). The
 //!    worker is **stalled** once its thread has run or been blocked for `threshold` of
 //!    that interval: time the thread spent waiting for a CPU (Linux: its `schedstat`)
 //!    does not count, so on an oversubscribed machine a preempted worker is neither
@@ -190,7 +192,8 @@ pub(crate) struct StallConfig {
 }
 
 /// How often the monitor looks while some worker is awake: a quarter of the threshold,
-/// so a stall is acted on between 1x and 1.25x the threshold after it began, for at
+/// so a stall is acted on between 1.25x and 1.5x the threshold after it began (it is
+/// measured from the second look that finds the same poll), for at
 /// most a few hundred wake-ups a second on a busy executor.
 fn tick_of(threshold: Duration) -> Duration {
     (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250))
@@ -283,7 +286,7 @@ struct Watch {
     reported: bool,
     task_id: u64,
     location: Option<&'static Location<'static>>,
-    /// The poll's stall time, measured from the first look that saw it in the poll.
+    /// The poll's stall time, measured from the second look that saw it in the poll.
     clock: Option<PollClock>,
 }
 
@@ -412,7 +415,11 @@ impl Monitor {
             active += 1;
             let polls = remote.polls.load(Relaxed);
             let in_poll = remote.idle_at.load(Relaxed) != polls;
-            if polls != watch.polls || !in_poll {
+            // A poll seen for the first time is left alone: most polls are over by the
+            // next tick, and starting its clock costs a read of the thread's schedstat
+            // (on a busy executor the worker is mid-poll at almost every tick).
+            let first_look = polls != watch.polls || !in_poll;
+            if first_look {
                 if watch.reported {
                     self.report_end(i, now);
                 }
@@ -433,8 +440,10 @@ impl Monitor {
             if !watch.reported {
                 let (tid, stats) = (remote.tid.load(Relaxed), &mut self.stats[i]);
                 let Some(clock) = &mut watch.clock else {
-                    // The first look at this poll: measure from here on.
-                    watch.clock = Some(PollClock::start(stats, tid));
+                    if !first_look {
+                        // The second look at this poll: measure from here on.
+                        watch.clock = Some(PollClock::start(stats, tid));
+                    }
                     continue;
                 };
                 if !clock.is_stall(stats, tid, self.threshold) {

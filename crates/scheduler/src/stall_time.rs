@@ -7,7 +7,7 @@
 //! preempted in a short poll runs its next task as soon as it gets a core, and an extra
 //! worker would only oversubscribe the CPU further.
 //!
-//! Only the interval the monitor measured counts, from its first look at the poll (a
+//! Only the interval the monitor measured counts, from its second look at the poll (a
 //! poll may have begun, and its thread waited for a core, long before: the monitor
 //! thread is descheduled too). The thread's `schedstat` ([`SchedStat`]) gives, since
 //! then, its run time and its finished waits for a CPU, so
@@ -28,7 +28,7 @@ use crate::thread_stats::{SchedStat, ThreadStats};
 
 /// The monitor's measurement of one poll of one worker.
 pub(crate) struct PollClock {
-    /// The monitor's first look at the poll.
+    /// The monitor's look that started the measurement.
     start: Instant,
     base: Option<SchedStat>,
     last_at: Instant,
@@ -47,7 +47,7 @@ pub(crate) struct StallTime {
 }
 
 impl PollClock {
-    /// Starts measuring at the monitor's first look at a poll of thread `tid`.
+    /// Starts measuring a poll of thread `tid` (at the monitor's second look at it).
     pub(crate) fn start(stats: &mut ThreadStats, tid: u64) -> PollClock {
         // Read, then take the time: a wait that ends after the read but before `now`
         // is then not subtracted later (it lies before the start).
