@@ -56,40 +56,46 @@
 //! context keeps one slot per variable ever set in the process, so creating
 //! variables without end makes every context grow.
 
-use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-/// One variable's value in a context.
+/// One variable's place in a context: set (both fields filled) or not (null, `None`).
 #[derive(Clone)]
 struct Slot {
+    /// The address of the value inside `owner`, so that `get` reads it with one
+    /// load: no call through `Any`, no type check. The slot of variable `id` is
+    /// only ever filled by the one `ContextVar<T>` that owns `id`, from a `T`, so
+    /// the handle that reads it knows the type.
+    value: *const (),
+    owner: Option<Arc<dyn Any + Send + Sync>>,
     inherit: bool,
-    /// The `TypeId` of `value`'s concrete type, kept beside it so a lookup checks
-    /// the type with one comparison instead of a call through `Any`'s vtable.
-    type_id: TypeId,
-    value: Arc<dyn Any + Send + Sync>,
 }
 
 impl Slot {
-    /// The value, if it is a `T`.
-    #[inline]
-    fn downcast<T: 'static>(&self) -> Option<&T> {
-        if self.type_id != TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: `type_id` is the TypeId of the concrete type behind `value` (both
-        // are set together in `ContextVar::<T>::replace`, from values of that `T`),
-        // just checked to be `T`: the pointer is to a live `T` borrowed from `self`.
-        Some(unsafe { &*Arc::as_ptr(&self.value).cast::<T>() })
+    const UNSET: Slot = Slot {
+        value: ptr::null(),
+        owner: None,
+        inherit: true,
+    };
+
+    fn is_set(&self) -> bool {
+        self.owner.is_some()
     }
 }
+
+// SAFETY: `value` only points into `owner`, which is `Send + Sync`; a `Slot`
+// never writes through it.
+unsafe impl Send for Slot {}
+// SAFETY: as above.
+unsafe impl Sync for Slot {}
 
 /// The variables set in one context, indexed by variable id - 1 (ids are
 /// small and dense: one per variable ever set in the process), so a lookup is
@@ -99,24 +105,143 @@ type Map = Arc<Vars>;
 
 #[derive(Clone, Default)]
 struct Vars {
-    slots: Vec<Option<Slot>>,
+    slots: Vec<Slot>,
     /// How many of `slots` hold a variable declared `not_inherited`: while 0
     /// (the common case) a copy for a new task shares the map without looking
     /// at its slots.
     not_inherited: usize,
 }
 
+/// The context of the code running on a thread now: the running task's while a
+/// task is polled, the thread's own otherwise.
+///
+/// It has no destructor, so every access is a plain thread-local load (no
+/// "registered yet / destroyed yet" check): what is left in it when the thread
+/// ends is dropped by [`FREE_AT_EXIT`], which only threads that set a variable
+/// register.
+struct Current {
+    /// The current map as [`Arc::into_raw`] (owned by this cell), null when no
+    /// variable is set: a `get` is this load, a bounds check, a null check and
+    /// the clone.
+    map: Cell<*const Vars>,
+    /// How many references into `map`'s values are live on this thread (a `get`
+    /// cloning, a `with` closure), plus [`RETIRED`] while maps replaced during
+    /// such a borrow wait in [`RETIRED_MAPS`] for it to end. While it is not 0,
+    /// a `set` copies the map instead of changing it in place and keeps the old
+    /// one alive, so the borrowed value cannot be freed under the reader (as a
+    /// `Clone` impl or a `with` closure that sets the variable would otherwise do).
+    reading: Cell<usize>,
+}
+
+/// The flag in [`Current::reading`] saying maps wait in [`RETIRED_MAPS`].
+const RETIRED: usize = 1 << (usize::BITS - 1);
+
 thread_local! {
-    /// The context of the code running on this thread now: the running task's
-    /// while a task is polled, the thread's own otherwise. `ManuallyDrop` keeps
-    /// the slot free of a destructor, so every access is a plain thread-local
-    /// load (no "registered yet / destroyed yet" check): what is left in it when
-    /// the thread ends is dropped by [`FREE_AT_EXIT`], which only threads that
-    /// set a variable register.
-    static CURRENT: RefCell<ManuallyDrop<Option<Map>>> =
-        const { RefCell::new(ManuallyDrop::new(None)) };
+    static CURRENT: Current = const {
+        Current {
+            map: Cell::new(ptr::null()),
+            reading: Cell::new(0),
+        }
+    };
     /// Its destructor drops the thread's own context when the thread ends.
     static FREE_AT_EXIT: FreeAtExit = const { FreeAtExit };
+    /// Maps a `set` replaced while a value was borrowed (see [`Current::reading`]).
+    static RETIRED_MAPS: RefCell<Vec<Map>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Current {
+    /// The address of the value in slot `index`, null when it is not set.
+    #[inline(always)]
+    fn value(&self, index: usize) -> *const () {
+        let map = self.map.get();
+        if map.is_null() {
+            return ptr::null();
+        }
+        // SAFETY: a non-null `map` is an `Arc<Vars>` this cell owns; it stays alive
+        // while the cell holds it, and this borrow ends before anything can replace it.
+        let vars = unsafe { &*map };
+        vars.slots.get(index).map_or(ptr::null(), |s| s.value)
+    }
+
+    /// Moves the current map out, leaving none.
+    #[inline(always)]
+    fn take(&self) -> Option<Map> {
+        from_raw(self.map.replace(ptr::null()))
+    }
+
+    /// Swaps `map` with the current one.
+    #[inline(always)]
+    fn swap(&self, map: &mut Option<Map>) {
+        let new = into_raw(map.take());
+        *map = from_raw(self.map.replace(new));
+    }
+
+    /// A copy of the current map (one reference count), if there is one.
+    #[inline]
+    fn share(&self) -> Option<Map> {
+        let map = self.map.get();
+        if map.is_null() {
+            return None;
+        }
+        // SAFETY: `map` is a live `Arc<Vars>` this cell owns (see `value`); the
+        // count is raised before the new `Arc` is made, so both own one.
+        unsafe {
+            Arc::increment_strong_count(map);
+            Some(Arc::from_raw(map))
+        }
+    }
+}
+
+#[inline(always)]
+fn into_raw(map: Option<Map>) -> *const Vars {
+    map.map_or(ptr::null(), Arc::into_raw)
+}
+
+#[inline(always)]
+fn from_raw(map: *const Vars) -> Option<Map> {
+    // SAFETY: every non-null pointer stored in `Current::map` came from
+    // `Arc::into_raw` and is moved out exactly once (by `replace`).
+    (!map.is_null()).then(|| unsafe { Arc::from_raw(map) })
+}
+
+/// Marks a value of the current map as borrowed until dropped (see
+/// [`Current::reading`]); the last one frees the maps retired meanwhile.
+struct Reading<'a>(&'a Current);
+
+impl<'a> Reading<'a> {
+    #[inline(always)]
+    fn new(current: &'a Current) -> Self {
+        current.reading.set(current.reading.get() + 1);
+        Reading(current)
+    }
+}
+
+impl Drop for Reading<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let left = self.0.reading.get() - 1;
+        self.0.reading.set(left);
+        if left == RETIRED {
+            free_retired(self.0);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn free_retired(current: &Current) {
+    current.reading.set(0);
+    // Taken out first: dropping values runs their `Drop`, which may use variables.
+    let maps = RETIRED_MAPS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    drop(maps);
+}
+
+/// Keeps `map` alive until the borrows counted in `current.reading` end.
+#[cold]
+#[inline(never)]
+fn retire(current: &Current, map: Map) {
+    RETIRED_MAPS.with(|r| r.borrow_mut().push(map));
+    current.reading.set(current.reading.get() | RETIRED);
 }
 
 /// See [`FREE_AT_EXIT`]. Only a `set` outside any task can leave a context in
@@ -126,11 +251,7 @@ struct FreeAtExit;
 
 impl Drop for FreeAtExit {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                drop(c.take());
-            }
-        });
+        let _ = CURRENT.try_with(|c| drop(c.take()));
     }
 }
 
@@ -170,7 +291,7 @@ impl Context {
             return Context { map: None };
         }
         Context {
-            map: CURRENT.with(|c| c.borrow().as_ref().and_then(inherited)),
+            map: CURRENT.with(|c| c.share()).and_then(inherited),
         }
     }
 
@@ -192,7 +313,7 @@ impl Context {
     pub fn is_empty(&self) -> bool {
         match &self.map {
             None => true,
-            Some(m) => m.slots.iter().all(Option::is_none),
+            Some(m) => !m.slots.iter().any(Slot::is_set),
         }
     }
 }
@@ -205,7 +326,7 @@ impl fmt::Debug for Context {
                 &self
                     .map
                     .as_ref()
-                    .map_or(0, |m| m.slots.iter().flatten().count()),
+                    .map_or(0, |m| m.slots.iter().filter(|s| s.is_set()).count()),
             )
             .finish()
     }
@@ -214,22 +335,22 @@ impl fmt::Debug for Context {
 /// The inherited part of a context: the same map when every variable in it is
 /// inherited (the common case: no copy), else a copy without the others.
 #[inline]
-fn inherited(map: &Map) -> Option<Map> {
+fn inherited(map: Map) -> Option<Map> {
     if map.not_inherited == 0 {
-        return Some(map.clone());
+        return Some(map);
     }
-    without_not_inherited(map)
+    without_not_inherited(&map)
 }
 
 #[cold]
 #[inline(never)]
 fn without_not_inherited(map: &Map) -> Option<Map> {
-    let slots: Vec<Option<Slot>> = map
+    let slots: Vec<Slot> = map
         .slots
         .iter()
-        .map(|s| s.as_ref().filter(|s| s.inherit).cloned())
+        .map(|s| if s.inherit { s.clone() } else { Slot::UNSET })
         .collect();
-    slots.iter().any(Option::is_some).then(|| {
+    slots.iter().any(Slot::is_set).then(|| {
         Arc::new(Vars {
             slots,
             not_inherited: 0,
@@ -247,16 +368,17 @@ struct Enter<'a> {
 
 impl<'a> Enter<'a> {
     fn new(home: &'a mut Option<Map>) -> Self {
-        let mine = home.take();
-        let previous = CURRENT.with(|c| std::mem::replace(&mut **c.borrow_mut(), mine));
+        let mut previous = home.take();
+        CURRENT.with(|c| c.swap(&mut previous));
         Enter { home, previous }
     }
 }
 
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        *self.home = CURRENT.with(|c| std::mem::replace(&mut **c.borrow_mut(), previous));
+        let mut mine = self.previous.take();
+        CURRENT.with(|c| c.swap(&mut mine));
+        *self.home = mine;
     }
 }
 
@@ -311,7 +433,7 @@ impl Context {
 /// Swaps `map` with the thread's current context.
 #[inline]
 fn swap_current(map: &mut Option<Map>) {
-    CURRENT.with(|c| std::mem::swap(&mut **c.borrow_mut(), map));
+    CURRENT.with(|c| c.swap(map));
 }
 
 /// See [`Context::enter_poll`]: swaps back when dropped.
@@ -393,10 +515,12 @@ impl fmt::Display for ForeignTokenError {
 
 impl std::error::Error for ForeignTokenError {}
 
-/// Where variable `id` sits in a [`Map`].
+/// Where variable `id` sits in a [`Map`]: `usize::MAX` (never in bounds) for
+/// id 0, a variable never set.
+#[inline(always)]
 fn index(id: u64) -> usize {
     // Ids count the variables ever used in this process: they fit a usize.
-    (id - 1) as usize
+    (id as usize).wrapping_sub(1)
 }
 
 /// Set once any variable is set anywhere in the process: until then, copying
@@ -452,11 +576,6 @@ impl<T> ContextVar<T> {
         self.inherit
     }
 
-    /// The id, or 0 while no value was ever set (so nothing can be found).
-    fn id_if_used(&self) -> u64 {
-        self.id.load(Ordering::Relaxed)
-    }
-
     fn id(&self) -> u64 {
         let id = self.id.load(Ordering::Relaxed);
         if id != 0 {
@@ -486,26 +605,32 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     }
 
     /// Calls `f` with a reference to the current value (no clone).
+    ///
+    /// `f` may set variables, this one included: the value it holds stays alive
+    /// until it returns.
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        let id = self.id_if_used();
-        if id == 0 {
-            return f(None);
-        }
+        // The id is 0 while the variable was never set: no slot has that index.
+        let index = index(self.id.load(Ordering::Relaxed));
         CURRENT.with(|c| {
-            let cur = c.borrow();
-            let value = cur
-                .as_ref()
-                .and_then(|m| m.slots.get(index(id))?.as_ref())
-                .and_then(Slot::downcast::<T>);
-            f(value)
+            let value = c.value(index);
+            if value.is_null() {
+                return f(None);
+            }
+            let _reading = Reading::new(c);
+            // SAFETY: slot `index` is only filled by this variable (the one owning
+            // the id), with a `T` (`replace`), so `value` points to a `T` in the
+            // current map. The map and the value stay alive until `_reading` is
+            // dropped: while it counts, `replace` neither changes the map in place
+            // nor drops it (it retires it), and only `replace` removes values.
+            f(Some(unsafe { &*value.cast::<T>() }))
         })
     }
 
     /// Set the value in the current context; the token restores the previous
     /// one through [`reset`](Self::reset).
     pub fn set(&self, value: T) -> Token<T> {
-        let old = self.replace(Some(Arc::new(value)));
+        let old = self.replace(Some(Arc::new(value) as Arc<dyn Any + Send + Sync>));
         Token {
             var: self.id(),
             old,
@@ -537,27 +662,41 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
         // Touching it registers its destructor (once per thread).
         let _ = FREE_AT_EXIT.try_with(|_| {});
         CURRENT.with(|c| {
-            let mut cur = c.borrow_mut();
-            let map = Arc::make_mut(cur.get_or_insert_with(Default::default));
+            let mut current = c.take().unwrap_or_default();
+            if c.reading.get() != 0 {
+                // A value of this map is borrowed (a `with` closure or a `Clone`
+                // impl is setting a variable): change a copy, keep this one alive.
+                let copy = Arc::new(Vars::clone(&current));
+                retire(c, std::mem::replace(&mut current, copy));
+            }
+            let map = Arc::make_mut(&mut current);
             let i = index(id);
             if map.slots.len() <= i {
-                map.slots.resize(i + 1, None);
+                map.slots.resize(i + 1, Slot::UNSET);
             }
-            let new = value.map(|value| Slot {
-                inherit,
-                type_id: TypeId::of::<T>(),
-                value,
-            });
+            let new = match value {
+                Some(owner) => Slot {
+                    // The `T` itself: `owner` was made from a `T` (`set`) or is a
+                    // token's old value, which this variable made the same way.
+                    value: Arc::as_ptr(&owner).cast::<()>(),
+                    owner: Some(owner),
+                    inherit,
+                },
+                None => Slot::UNSET,
+            };
             // A variable's slot is always of the same kind: only set/unset changes.
-            let was_set = map.slots[i].is_some();
-            if !inherit && was_set != new.is_some() {
+            let was_set = map.slots[i].is_set();
+            if !inherit && was_set != new.is_set() {
                 if was_set {
                     map.not_inherited -= 1;
                 } else {
                     map.not_inherited += 1;
                 }
             }
-            std::mem::replace(&mut map.slots[i], new).map(|old| old.value)
+            let old = std::mem::replace(&mut map.slots[i], new).owner;
+            let mut current = Some(current);
+            c.swap(&mut current);
+            old
         })
     }
 }
@@ -719,6 +858,48 @@ mod tests {
             assert_eq!(Arc::strong_count(&value), 2);
             let out = futures::executor::block_on(task).unwrap();
             assert_eq!(out, (true, Some(5)));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_with_closure_that_sets_the_variable_keeps_its_borrow_alive() {
+        std::thread::spawn(|| {
+            static S: ContextVar<String> = ContextVar::new("borrowed");
+            let _t = S.set("first".into());
+            let seen = S.with(|v| {
+                let v = v.expect("set");
+                // Replaces (and, dropping the token, releases) the value `v` borrows.
+                drop(S.set("second".into()));
+                let _ = S.set("third".into());
+                assert_eq!(S.get().as_deref(), Some("third"));
+                v.clone() // still readable: the old map was kept alive
+            });
+            assert_eq!(seen, "first");
+            assert_eq!(S.get().as_deref(), Some("third"));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_clone_impl_that_sets_its_own_variable_reads_a_live_value() {
+        #[derive(Debug, PartialEq)]
+        struct Loud(Box<u32>);
+        static L: ContextVar<Loud> = ContextVar::new("loud");
+        impl Clone for Loud {
+            fn clone(&self) -> Self {
+                if *self.0 == 1 {
+                    drop(L.set(Loud(Box::new(2))));
+                }
+                Loud(Box::new(*self.0))
+            }
+        }
+        std::thread::spawn(|| {
+            let _t = L.set(Loud(Box::new(1)));
+            assert_eq!(L.get(), Some(Loud(Box::new(1))));
+            assert_eq!(L.get(), Some(Loud(Box::new(2))));
         })
         .join()
         .unwrap();
