@@ -522,3 +522,26 @@ mod macro_attr {
         panic!("planted");
     }
 }
+
+#[test]
+fn a_sleeping_sim_task_shows_the_sleep_line() {
+    let out = Config::new()
+        .run_seed(0, async {
+            let sleep_line = line!() + 2;
+            let sleeper = corio::create_task_named("sleeper", async {
+                corio::sleep(Duration::from_secs(3600)).await;
+            });
+            // Virtual time: the sleeper has slept for a second by then.
+            corio::sleep(Duration::from_secs(1)).await;
+            let at = corio::all_tasks()
+                .iter()
+                .find(|t| t.name() == Some("sleeper"))
+                .and_then(|t| t.waiting_at())
+                .map(|at| (at.file().ends_with("sim.rs"), at.line()));
+            sleeper.cancel();
+            (at, sleep_line)
+        })
+        .unwrap();
+    let (at, sleep_line) = out.into_output();
+    assert_eq!(at, Some((true, sleep_line)));
+}

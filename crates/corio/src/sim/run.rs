@@ -126,6 +126,8 @@ where
              threads); run it from a plain thread or a plain #[test]"
         );
     }
+    // Timers record their caller's line as the task's await point, as on a Runtime.
+    crate::tree::install_reactor_await_points();
     let clock = Rc::new(VirtualClock::new());
     let start = clock.now();
     let _clock = corio_reactor::sim::enter(clock.clone());
