@@ -308,6 +308,9 @@ pub(crate) fn record_wait(at: &'static Location<'static>) {
 /// same poll: a timeout's timer must not hide the point of the future it guards.
 pub(crate) fn install_reactor_await_points() {
     let _ = corio_reactor::await_point::set_recorder(corio_core::record_await_point_if_none);
+    // A socket call or `tick` ([`corio_reactor::await_point::At`]) wraps such
+    // leaves (a connect's retry sleep, the interval's timer): its line wins.
+    let _ = corio_reactor::await_point::set_outer_recorder(corio_core::record_await_point);
 }
 
 /// `poll`, recording `at` as the current task's await point when it is

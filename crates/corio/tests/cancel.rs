@@ -106,7 +106,7 @@ fn leaves_complete_as_cancelled_at_once_level_triggered() {
         let task = corio::TaskBuilder::new()
             .cancel_grace(Duration::from_secs(60))
             .spawn(async move {
-                let mut conn = TcpStream::connect(addr).await.unwrap();
+                let conn = TcpStream::connect(addr).await.unwrap();
                 let other = corio::create_task(corio::sleep(HOUR));
                 b.store(true, Ordering::SeqCst);
                 corio::sleep(HOUR).await; // cancelled here

@@ -309,3 +309,61 @@ fn a_sleeping_task_shows_the_sleep_line_and_a_timeout_shows_what_it_guards() {
         assert_eq!(guarded.await.unwrap().unwrap().unwrap(), 1);
     });
 }
+
+#[test]
+fn socket_waits_and_interval_ticks_show_their_lines() {
+    use corio::net::{TcpListener, TcpStream, UdpSocket};
+    corio::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A second listener whose accept waits for the whole test.
+        let idle = TcpListener::bind("127.0.0.1:0").unwrap();
+        let accept_line = line!() + 2;
+        let acceptor = corio::create_task_named("acceptor", async move {
+            idle.accept().await.map(|_| ())
+        });
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let read_line = line!() + 3;
+        let reader = corio::create_task_named("reader", async move {
+            let mut buf = [0u8; 4];
+            server.read(&mut buf).await.map(|n| buf[..n].to_vec())
+        });
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let recv_line = line!() + 3;
+        let receiver = corio::create_task_named("receiver", async move {
+            let mut buf = [0u8; 4];
+            udp.recv_from(&mut buf).await.map(|(n, _)| n)
+        });
+        let tick_line = line!() + 4;
+        let ticker = corio::create_task_named("ticker", async move {
+            let mut every = corio::interval(Duration::from_secs(3600));
+            every.tick().await; // the first tick is at once
+            every.tick().await;
+        });
+        let tree = tree_until("the four to wait", |t| {
+            t.tasks()
+                .iter()
+                .filter(|s| s.state() == TaskState::Waiting && s.waiting_at().is_some())
+                .filter(|s| {
+                    ["acceptor", "reader", "receiver", "ticker"].contains(&s.name().unwrap_or(""))
+                })
+                .count()
+                == 4
+        })
+        .await;
+        for (name, line) in [
+            ("acceptor", accept_line),
+            ("reader", read_line),
+            ("receiver", recv_line),
+            ("ticker", tick_line),
+        ] {
+            assert_waits_here(&tree, name, line);
+        }
+        client.write(b"ping").await.unwrap();
+        assert_eq!(reader.await.unwrap().unwrap(), b"ping");
+        acceptor.cancel();
+        receiver.cancel();
+        ticker.cancel();
+    });
+}

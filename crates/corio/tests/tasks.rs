@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::DropCounter;
-use futures::AsyncReadExt;
 
 #[test]
 fn a_panic_reaches_the_awaiter_and_the_runtime_keeps_running() {
@@ -66,7 +65,7 @@ fn cancel_a_task_blocked_in_a_socket_read() {
         let addr = listener.local_addr().unwrap();
         let reader = corio::create_task(async move {
             let _token = token;
-            let mut s = corio_reactor::net::TcpStream::connect(addr).await.unwrap();
+            let s = corio_reactor::net::TcpStream::connect(addr).await.unwrap();
             let mut buf = [0u8; 16];
             s.read(&mut buf).await // the peer never writes
         });

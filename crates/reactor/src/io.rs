@@ -1,5 +1,6 @@
 //! [`Async<T>`]: any non-blocking file descriptor, registered with the reactor.
 
+use crate::await_point::At;
 use crate::reactor::{Reactor, Source, READ, WRITE};
 use crate::sync::Arc;
 use std::future::Future;
@@ -138,16 +139,30 @@ impl<T: AsRawFd> Async<T> {
 
     /// Runs the non-blocking `op` until it does not return `WouldBlock`,
     /// waiting for readability in between. Other errors are returned as is.
-    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let mut op = |io: &T| op(io);
-        std::future::poll_fn(|cx| self.poll_op(READ, cx, &mut op)).await
+    ///
+    /// While it waits, the caller's line is the task's await point (see
+    /// [`await_point`](crate::await_point)).
+    #[track_caller]
+    pub fn read_with<'a, R>(
+        &'a self,
+        mut op: impl FnMut(&T) -> io::Result<R> + 'a,
+    ) -> At<impl Future<Output = io::Result<R>> + 'a> {
+        At::caller(std::future::poll_fn(move |cx| {
+            self.poll_op(READ, cx, &mut |io: &T| op(io))
+        }))
     }
 
     /// Runs the non-blocking `op` until it does not return `WouldBlock`,
     /// waiting for writability in between.
-    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let mut op = |io: &T| op(io);
-        std::future::poll_fn(|cx| self.poll_op(WRITE, cx, &mut op)).await
+    /// The caller's line is the await point, as for `read_with`.
+    #[track_caller]
+    pub fn write_with<'a, R>(
+        &'a self,
+        mut op: impl FnMut(&T) -> io::Result<R> + 'a,
+    ) -> At<impl Future<Output = io::Result<R>> + 'a> {
+        At::caller(std::future::poll_fn(move |cx| {
+            self.poll_op(WRITE, cx, &mut |io: &T| op(io))
+        }))
     }
 
     /// The retry loop behind every operation: wait for readiness, try, and on

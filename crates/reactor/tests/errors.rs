@@ -32,7 +32,7 @@ fn peer_reset_mid_write() {
     run(30, async {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let mut client = TcpStream::connect(addr).await?;
+        let client = TcpStream::connect(addr).await?;
         let (server, _) = listener.accept().await?;
         // SO_LINGER 0: closing sends RST instead of FIN.
         server.set_linger(Some(Duration::ZERO))?;

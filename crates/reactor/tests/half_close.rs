@@ -70,7 +70,7 @@ fn read_after_shutdown_read_is_eof() {
         a.shutdown(Shutdown::Read)?;
         let mut buf = [0u8; 8];
         // No data and our read half is shut: end of stream at once, no hang.
-        assert_eq!((&a).read(&mut buf).await?, 0);
+        assert_eq!(a.read(&mut buf).await?, 0);
         drop(b);
         std::io::Result::Ok(())
     })

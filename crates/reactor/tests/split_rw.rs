@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use corio_reactor::net::{TcpListener, TcpStream};
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 
 /// 16 MiB each way: many times the socket buffers, so both the reader and the
 /// writer park in the reactor many times while the other is parked too.
@@ -26,7 +26,7 @@ async fn pump(stream: TcpStream) -> std::io::Result<usize> {
         }
     };
     let reader = {
-        let mut r = stream.clone();
+        let r = stream.clone();
         async move {
             let mut buf = vec![0u8; 64 * 1024];
             let mut got = 0;
@@ -90,7 +90,7 @@ fn reader_and_writer_on_one_stream_tokio_tasks() {
                 std::io::Result::Ok(())
             });
             let reader = tokio::spawn(async move {
-                let mut r = stream;
+                let r = stream;
                 let mut got = 0;
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {

@@ -1,7 +1,9 @@
+use crate::await_point::At;
 use crate::io::Async;
 use crate::reactor::{READ, WRITE};
 use crate::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -95,7 +97,14 @@ impl TcpStream {
     /// Bound it with [`timeout`](crate::timer::timeout) if the peer may not answer.
     ///
     /// Resolving a host name blocks the thread: pass IP addresses in async code.
-    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+    ///
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> At<impl Future<Output = io::Result<TcpStream>>> {
+        At::caller(Self::connect_any(addr))
+    }
+
+    async fn connect_any<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         let mut last = None;
         for a in addr.to_socket_addrs()? {
             match TcpStream::connect_addr(a).await {
@@ -142,18 +151,24 @@ impl TcpStream {
     }
 
     /// Reads into `buf` without removing the data from the socket.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| s.peek(buf)).await
+    #[track_caller]
+    pub fn peek<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+        self.inner.read_with(move |s| s.peek(buf))
     }
 
     /// Waits until readable.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.inner.readable().await
+    #[track_caller]
+    pub fn readable(&self) -> At<impl Future<Output = io::Result<()>> + '_> {
+        At::caller(self.inner.readable())
     }
 
     /// Waits until writable.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.inner.writable().await
+    #[track_caller]
+    pub fn writable(&self) -> At<impl Future<Output = io::Result<()>> + '_> {
+        At::caller(self.inner.writable())
     }
 }
 
@@ -234,8 +249,17 @@ macro_rules! impl_listener {
 
             /// Accepts a connection. On EMFILE/ENFILE the error is returned and the
             /// connection stays queued: see the [module docs](crate::net).
-            pub async fn accept(&self) -> io::Result<($stream, $addr)> {
-                std::future::poll_fn(|cx| self.poll_accept(cx)).await
+            ///
+            /// While it waits, the caller's line is the task's await point.
+            #[track_caller]
+            pub fn accept(
+                &self,
+            ) -> $crate::await_point::At<
+                impl std::future::Future<Output = io::Result<($stream, $addr)>> + '_,
+            > {
+                $crate::await_point::At::caller(std::future::poll_fn(move |cx| {
+                    self.poll_accept(cx)
+                }))
             }
 
             /// Poll form of `accept`.
@@ -303,6 +327,33 @@ macro_rules! impl_stream {
             /// end of stream).
             pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
                 self.inner.get_ref().shutdown(how)
+            }
+
+            /// Reads into `buf`; `Ok(0)` at end of stream. The same read as
+            /// `AsyncReadExt::read` (which this method shadows), but while it waits the
+            /// caller's line is the task's await point (a trait method cannot know it).
+            #[track_caller]
+            pub fn read<'a>(
+                &'a self,
+                buf: &'a mut [u8],
+            ) -> $crate::await_point::At<impl std::future::Future<Output = io::Result<usize>> + 'a>
+            {
+                $crate::await_point::At::caller(std::future::poll_fn(move |cx| {
+                    futures_io::AsyncRead::poll_read(Pin::new(&mut &*self), cx, buf)
+                }))
+            }
+
+            /// Writes some of `buf`, returning how much: `AsyncWriteExt::write`,
+            /// recording the caller's line while it waits (as [`read`](Self::read)).
+            #[track_caller]
+            pub fn write<'a>(
+                &'a self,
+                buf: &'a [u8],
+            ) -> $crate::await_point::At<impl std::future::Future<Output = io::Result<usize>> + 'a>
+            {
+                $crate::await_point::At::caller(std::future::poll_fn(move |cx| {
+                    futures_io::AsyncWrite::poll_write(Pin::new(&mut &*self), cx, buf)
+                }))
             }
         }
 

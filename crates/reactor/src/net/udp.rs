@@ -1,9 +1,12 @@
+use crate::await_point::At;
 use crate::io::Async;
+use std::future::Future;
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 
-/// A UDP socket.
+/// A UDP socket. While a send or receive waits, its caller's line is the
+/// task's await point.
 ///
 /// ```
 /// use corio_reactor::{block_on, net::UdpSocket};
@@ -48,18 +51,21 @@ impl UdpSocket {
     }
 
     /// Sends a datagram to `addr`; returns the bytes sent.
-    pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.inner.write_with(|s| s.send_to(buf, addr)).await
+    #[track_caller]
+    pub fn send_to<'a>(&'a self, buf: &'a [u8], addr: SocketAddr) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+        self.inner.write_with(move |s| s.send_to(buf, addr))
     }
 
     /// Receives a datagram and its sender (excess bytes are discarded).
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.read_with(|s| s.recv_from(buf)).await
+    #[track_caller]
+    pub fn recv_from<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
+        self.inner.read_with(move |s| s.recv_from(buf))
     }
 
     /// Receives without removing the datagram from the queue.
-    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.read_with(|s| s.peek_from(buf)).await
+    #[track_caller]
+    pub fn peek_from<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
+        self.inner.read_with(move |s| s.peek_from(buf))
     }
 
     /// Sets the default peer for `send`/`recv` and filters incoming datagrams.
@@ -69,13 +75,15 @@ impl UdpSocket {
 
     /// Sends to the connected peer. A previous datagram refused by the peer
     /// surfaces here or in `recv` as `ConnectionRefused`.
-    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|s| s.send(buf)).await
+    #[track_caller]
+    pub fn send<'a>(&'a self, buf: &'a [u8]) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+        self.inner.write_with(move |s| s.send(buf))
     }
 
     /// Receives from the connected peer.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| s.recv(buf)).await
+    #[track_caller]
+    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+        self.inner.read_with(move |s| s.recv(buf))
     }
 
     /// Enables sending to broadcast addresses.

@@ -61,7 +61,16 @@ pub struct UnixStream {
 impl UnixStream {
     /// Connects to the socket at `path` without blocking
     /// (`ConnectionRefused` if nobody listens, `NotFound` if no such file).
-    pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+    ///
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn connect<P: AsRef<Path>>(
+        path: P,
+    ) -> crate::await_point::At<impl std::future::Future<Output = io::Result<UnixStream>>> {
+        crate::await_point::At::caller(Self::connect_path(path))
+    }
+
+    async fn connect_path<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         let addr = SockAddr::unix(path)?;

@@ -335,8 +335,11 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 
 impl Interval {
     /// Waits for the next tick and returns the instant it was scheduled for.
-    pub async fn tick(&mut self) -> Instant {
-        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    ///
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn tick(&mut self) -> crate::await_point::At<impl Future<Output = Instant> + '_> {
+        crate::await_point::At::caller(std::future::poll_fn(move |cx| self.poll_tick(cx)))
     }
 
     /// Poll form of [`tick`](Interval::tick).
