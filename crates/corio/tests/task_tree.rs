@@ -319,9 +319,8 @@ fn socket_waits_and_interval_ticks_show_their_lines() {
         // A second listener whose accept waits for the whole test.
         let idle = TcpListener::bind("127.0.0.1:0").unwrap();
         let accept_line = line!() + 2;
-        let acceptor = corio::create_task_named("acceptor", async move {
-            idle.accept().await.map(|_| ())
-        });
+        let acceptor =
+            corio::create_task_named("acceptor", async move { idle.accept().await.map(|_| ()) });
         let client = TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let read_line = line!() + 3;

@@ -126,6 +126,8 @@ impl<F: Future> Future for At<F> {
 
 impl<F> fmt::Debug for At<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("At").field("at", &self.at).finish_non_exhaustive()
+        f.debug_struct("At")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
     }
 }

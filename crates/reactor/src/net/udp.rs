@@ -52,19 +52,29 @@ impl UdpSocket {
 
     /// Sends a datagram to `addr`; returns the bytes sent.
     #[track_caller]
-    pub fn send_to<'a>(&'a self, buf: &'a [u8], addr: SocketAddr) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+    pub fn send_to<'a>(
+        &'a self,
+        buf: &'a [u8],
+        addr: SocketAddr,
+    ) -> At<impl Future<Output = io::Result<usize>> + 'a> {
         self.inner.write_with(move |s| s.send_to(buf, addr))
     }
 
     /// Receives a datagram and its sender (excess bytes are discarded).
     #[track_caller]
-    pub fn recv_from<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
+    pub fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
         self.inner.read_with(move |s| s.recv_from(buf))
     }
 
     /// Receives without removing the datagram from the queue.
     #[track_caller]
-    pub fn peek_from<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
+    pub fn peek_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> At<impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a> {
         self.inner.read_with(move |s| s.peek_from(buf))
     }
 
@@ -82,7 +92,10 @@ impl UdpSocket {
 
     /// Receives from the connected peer.
     #[track_caller]
-    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+    pub fn recv<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> At<impl Future<Output = io::Result<usize>> + 'a> {
         self.inner.read_with(move |s| s.recv(buf))
     }
 
