@@ -17,11 +17,13 @@ use std::os::unix::io::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-/// `read(2)` into possibly uninitialised memory.
+/// `recv(2)` into possibly uninitialised memory. `recv`, not `read`: on a
+/// socket it skips the file layer (`read` goes through `vfs_read` and the
+/// file-position lock first), and std's own socket reads use it too.
 fn read_uninit(fd: i32, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; read(2) only
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; recv(2) only
     // writes (never reads) them, and `fd` is open (borrowed from a live socket).
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -34,12 +36,12 @@ fn poll_read_cursor<T: AsRawFd>(
     cx: &mut Context<'_>,
     mut buf: ReadBufCursor<'_>,
 ) -> Poll<io::Result<()>> {
-    // SAFETY: the slice is only handed to read(2), which never de-initialises
+    // SAFETY: the slice is only handed to recv(2), which never de-initialises
     // bytes (it writes them), as `as_mut`'s contract requires.
     let unfilled = unsafe { buf.as_mut() };
     let want = unfilled.len();
     let n = ready!(io.poll_read_stream(cx, want, &mut |s| read_uninit(s.as_raw_fd(), unfilled)))?;
-    // SAFETY: read(2) initialised the first `n` bytes of the unfilled part.
+    // SAFETY: recv(2) initialised the first `n` bytes of the unfilled part.
     unsafe { buf.advance(n) };
     Poll::Ready(Ok(()))
 }
