@@ -57,6 +57,8 @@ pub struct Builder {
     idle_timeout: Duration,
     thread_name: String,
     stack_size: Option<usize>,
+    #[cfg(loom)]
+    loom_spinner: Option<bool>,
 }
 
 impl Default for Builder {
@@ -66,6 +68,8 @@ impl Default for Builder {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             thread_name: "corio-blocking".to_owned(),
             stack_size: None,
+            #[cfg(loom)]
+            loom_spinner: None,
         }
     }
 }
@@ -110,6 +114,17 @@ impl Builder {
         self
     }
 
+    /// Under loom only: idle threads spin (two polls of the queue), and a push
+    /// counts on the spinner (`true`) or treats it as switched out by the kernel
+    /// (`false`), so the models in `tests/loom.rs` cover both claims.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn loom_spinner(mut self, counted_on: bool) -> Builder {
+        self.loom_spinner = Some(counted_on);
+        self
+    }
+
     /// Builds the pool. No thread starts until the first [`submit`](BlockingPool::submit).
     pub fn build(self) -> BlockingPool {
         BlockingPool {
@@ -119,6 +134,8 @@ impl Builder {
                 idle_timeout: Some(self.idle_timeout),
                 thread_name: self.thread_name,
                 stack_size: self.stack_size,
+                #[cfg(loom)]
+                loom_spinner: self.loom_spinner,
             }),
         }
     }

@@ -40,6 +40,7 @@ mod error;
 mod pool;
 #[cfg(all(unix, feature = "process-pool"))]
 pub mod process;
+mod spinner;
 mod sync;
 mod task;
 mod thread_pool;

@@ -9,7 +9,7 @@
 //! | state      | counted in  | meaning |
 //! |------------|-------------|---------|
 //! | busy       | (`threads`) | running a closure, or about to pop the queue |
-//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread; less or not at all when recent spins caught nothing, and it stops at once when it loses its core, see `corio_core::spin`) |
+//! | spinning   | `spinning`  | just went idle; polls `queued` for up to 50 µs before sleeping (at most one thread; less or not at all when recent spins caught nothing or hurt, see `spinner.rs`) |
 //! | sleeping   | `sleeping`  | blocked on `work` (the condvar), nobody has claimed it |
 //! | notified   | `notified`  | was sleeping, a spawner signalled `work` for it; it will pop the queue |
 //!
@@ -19,7 +19,10 @@
 //! its way to it. `submit` (through `QueueOf::push`) restores the invariant after pushing:
 //!
 //! 1. if `queue.len() <= spinning + notified`, do nothing: a thread is already coming
-//!    (this is the hot path when a thread is spinning: no syscall at all);
+//!    (this is the hot path when a thread is spinning: no syscall at all). The
+//!    spinner counts only while its heartbeat is fresh: a spinner switched out by
+//!    the kernel is not coming soon, so the push goes on to step 2 or 3 (the
+//!    spinner, back on its core, pops the queue like any busy thread);
 //! 2. else if a thread is sleeping, move it to `notified` and `notify_one` (no thread
 //!    is spawned while an idle one exists);
 //! 3. else if `threads < max_threads`, start a thread (it begins busy and pops);
@@ -45,9 +48,10 @@
 //! finished keeps polling `queued` for [`SPIN_TIME`] so a steady stream of small jobs
 //! is picked up without any wake-up; only one thread spins, so an idle pool burns
 //! at most one core for that short window. The spin backs off when it does not pay
-//! (a [`SpinGovernor`] halves it after each spin that caught nothing, and after a few
-//! misses in a row only an occasional probe spins), and it never gives its core
-//! away while counted as coming: a spin that is switched out ends (a miss).
+//! (`corio_core::spin::SpinGovernor` halves it after each spin that caught nothing,
+//! and after a few misses in a row only an occasional probe spins) and stops for a
+//! cool-down when it hurt: when it held the core the submitter needed, or lost its
+//! own core (`spinner.rs`).
 
 use std::collections::VecDeque;
 use std::io;
@@ -55,17 +59,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use corio_core::spin::{spin_until, SpinGovernor, SpinOutcome};
-
 use crate::error::BlockingError;
+use crate::spinner::Spinner;
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{packet, BlockingTask, Job};
 
 /// How long an idle thread keeps polling for new work before it sleeps on the
 /// condvar: a thread round trip (park/unpark, 27 µs on these machines, see
 /// design.md) plus margin, enough to catch the next job of a caller that awaits
-/// each result before spawning again, without a futex wake.
-const SPIN_TIME: Duration = Duration::from_micros(50);
+/// each result before spawning again, without a futex wake. The process pool's
+/// drivers spin as long.
+pub(crate) const SPIN_TIME: Duration = Duration::from_micros(50);
 
 /// How the pool treats queued jobs at shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +86,26 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
+    /// Under loom: `Some(counted_on)` makes idle threads spin (see
+    /// `Spinner::for_loom`); `None`, the default, never spins.
+    #[cfg(loom)]
+    pub(crate) loom_spinner: Option<bool>,
+}
+
+impl Config {
+    fn spinner(&self) -> Spinner {
+        #[cfg(loom)]
+        {
+            match self.loom_spinner {
+                Some(counted_on) => Spinner::for_loom(counted_on),
+                None => Spinner::new(Duration::ZERO),
+            }
+        }
+        #[cfg(not(loom))]
+        {
+            Spinner::new(SPIN_TIME)
+        }
+    }
 }
 
 struct State {
@@ -100,8 +124,9 @@ struct Shared {
     queued: AtomicUsize,
     /// `state.shutdown`, readable without the lock by the spinning thread.
     shutting_down: AtomicBool,
-    /// How long an idle thread may spin (see `corio_core::spin`).
-    spin: SpinGovernor,
+    /// Whether an idle thread may spin, and whether a push may count on it
+    /// (see `spinner.rs`).
+    spinner: Spinner,
     config: Config,
 }
 
@@ -130,7 +155,7 @@ impl Pool {
                 exited: Condvar::new(),
                 queued: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
-                spin: SpinGovernor::new(SPIN_TIME),
+                spinner: config.spinner(),
                 config,
             }),
         }
@@ -169,6 +194,7 @@ impl Pool {
             state: &shared.state,
             queued: &shared.queued,
             work: &shared.work,
+            spinner: &shared.spinner,
             max_threads: shared.config.max_threads,
         };
         queue.push(
@@ -280,12 +306,13 @@ impl HasBacklog for State {
 }
 
 /// A pool's queue as a push sees it: the locked state, the lock-free copy of the
-/// queue's length for the spinning thread, the condvar sleepers wait on, and the
-/// most threads the pool starts.
+/// queue's length for the spinning thread, the condvar sleepers wait on, the
+/// pool's spin policy, and the most threads the pool starts.
 pub(crate) struct QueueOf<'a, S> {
     pub(crate) state: &'a Mutex<S>,
     pub(crate) queued: &'a AtomicUsize,
     pub(crate) work: &'a Condvar,
+    pub(crate) spinner: &'a Spinner,
     pub(crate) max_threads: usize,
 }
 
@@ -301,6 +328,7 @@ impl<S: HasBacklog> QueueOf<'_, S> {
         start_thread: impl FnOnce() -> io::Result<()>,
         fail: impl Fn(S::Item, &io::Error),
     ) -> Result<(), S::Item> {
+        self.spinner.note_push();
         let mut st = lock(self.state);
         let (queue, counts, shutdown) = st.backlog();
         if shutdown {
@@ -308,7 +336,9 @@ impl<S: HasBacklog> QueueOf<'_, S> {
         }
         queue.push_back(item);
         self.queued.store(queue.len(), Ordering::Release);
-        let claim = claim_pushed(queue.len(), counts, self.max_threads);
+        let claim = claim_pushed(queue.len(), counts, self.max_threads, || {
+            self.spinner.counts_on_spinner()
+        });
         drop(st);
         match claim {
             Claim::Covered => {}
@@ -349,9 +379,17 @@ pub(crate) enum Claim {
 /// Decides, under the lock and right after a push left `queued` jobs, who claims
 /// the new job, and updates the counts to match: a sleeper moves to `notified`,
 /// or `threads` grows by one if it is below `max_threads`. The caller drops the
-/// lock, then carries out the returned [`Claim`].
-fn claim_pushed(queued: usize, c: &mut Counts, max_threads: usize) -> Claim {
-    if queued <= c.spinning + c.notified {
+/// lock, then carries out the returned [`Claim`]. A spinning thread covers the job
+/// only if `spinner_runs` (it is on its core, see `spinner.rs`); otherwise the
+/// job gets a claimer as if nobody spun, and whichever of the two comes first
+/// takes it.
+fn claim_pushed(
+    queued: usize,
+    c: &mut Counts,
+    max_threads: usize,
+    spinner_runs: impl FnOnce() -> bool,
+) -> Claim {
+    if queued <= c.notified || (queued <= c.spinning + c.notified && spinner_runs()) {
         return Claim::Covered;
     }
     if c.sleeping > 0 {
@@ -409,28 +447,23 @@ fn worker(shared: StdArc<Shared>) {
         if st.shutdown {
             break;
         }
-        // Zero when recent spins caught nothing: then sleep at once.
-        let budget = if may_spin && st.counts.spinning == 0 && cfg!(not(loom)) {
-            shared.spin.budget_ignoring_load()
+        // Zero when recent spins caught nothing or hurt: then sleep at once.
+        let budget = if may_spin && st.counts.spinning == 0 {
+            shared.spinner.budget()
         } else {
             Duration::ZERO
         };
         if !budget.is_zero() {
             st.counts.spinning += 1;
             drop(st);
-            // Not switched off by a loaded machine (`ignoring_load`): the spin ends by
-            // itself, counted as a miss, as soon as it loses its core, and on a
-            // machine loaded by other processes with a core free now and then it
-            // still pays. It never yields: a spinner off its core is still counted
-            // as coming for the next job (claim step 1), which then waited a whole
-            // time slice (measured with one busy loop per core: trivial closures
-            // one at a time took 120 µs each with a spinner that yielded, 25 µs
-            // with no spin at all).
-            let outcome = spin_until(budget, || {
+            // It never yields (a yielding spinner let busy threads take its core
+            // for a whole time slice: trivial closures one at a time took 120 µs
+            // each with one busy loop per core, 25 µs with no spin), and a push
+            // counts on it only while its heartbeat is fresh (`spinner.rs`).
+            shared.spinner.spin(budget, || {
                 shared.queued.load(Ordering::Acquire) != 0
                     || shared.shutting_down.load(Ordering::Acquire)
             });
-            shared.spin.record(outcome == SpinOutcome::Found);
             st = lock_st(&shared);
             st.counts.spinning -= 1;
             may_spin = false;
@@ -484,18 +517,50 @@ fn worker(shared: StdArc<Shared>) {
     shared.exited.notify_all();
 }
 
-/// Polls `queued` until it is non-zero or `stop` is set, for at most the budget
-/// of a process-wide [`SpinGovernor`] (full budget [`SPIN_TIME`]). Used by the
-/// process pool's drivers.
-#[cfg(all(unix, feature = "process-pool"))]
-pub(crate) fn spin_for_work(queued: &AtomicUsize, stop: &AtomicBool) {
-    static GOVERNOR: std::sync::OnceLock<SpinGovernor> = std::sync::OnceLock::new();
-    let gov = GOVERNOR.get_or_init(|| SpinGovernor::new(SPIN_TIME));
-    let budget = gov.budget_ignoring_load();
-    if !budget.is_zero() {
-        let outcome = spin_until(budget, || {
-            queued.load(Ordering::Acquire) != 0 || stop.load(Ordering::Acquire)
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_spinner_covers_a_push_and_a_switched_out_one_does_not() {
+        let mut c = Counts {
+            threads: 2,
+            sleeping: 1,
+            spinning: 1,
+            ..Counts::default()
+        };
+        assert_eq!(claim_pushed(1, &mut c, 4, || true), Claim::Covered);
+        assert_eq!(claim_pushed(1, &mut c, 4, || false), Claim::WakeSleeper);
+        assert_eq!((c.sleeping, c.notified), (0, 1));
+        // The woken sleeper covers the first job; a second one needs a new thread.
+        assert_eq!(claim_pushed(1, &mut c, 4, || false), Claim::Covered);
+        assert_eq!(claim_pushed(2, &mut c, 4, || false), Claim::StartThread);
+        assert_eq!(c.threads, 3);
+    }
+
+    #[test]
+    fn a_job_pushed_while_the_only_spinner_is_switched_out_still_runs() {
+        let pool = Pool::new(Config {
+            max_threads: 4,
+            idle_timeout: Some(Duration::from_secs(10)),
+            thread_name: "stale-spinner-test".to_owned(),
+            stack_size: None,
         });
-        gov.record(outcome == SpinOutcome::Found);
+        // A thread counted as spinning that never polls, as one the kernel switched
+        // out for good: its heartbeat is never fresh.
+        lock(&pool.shared.state).counts.spinning += 1;
+        let task = pool.submit(|| 42);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !task.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the job waited for a spinner that never came"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(task.wait().unwrap(), 42);
+        lock(&pool.shared.state).counts.spinning -= 1;
+        pool.shutdown(ShutdownMode::DropQueued);
+        assert!(pool.wait_exit(Some(Instant::now() + Duration::from_secs(30))));
     }
 }

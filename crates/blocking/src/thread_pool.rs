@@ -73,6 +73,8 @@ impl ThreadPool {
                 idle_timeout: None,
                 thread_name: thread_name.into(),
                 stack_size: None,
+                #[cfg(loom)]
+                loom_spinner: None,
             }),
         }
     }

@@ -1,7 +1,8 @@
 //! Model checks of the pool protocol (`src/pool.rs`) and the result hand-off
 //! (`src/task.rs`) with loom: run by `ci/loom.sh` (`--cfg loom`,
-//! LOOM_MAX_PREEMPTIONS=2). Under loom the pool does not spin and idle timeouts
-//! never fire, so these models cover spawn / claim / complete / wake / shutdown.
+//! LOOM_MAX_PREEMPTIONS=2). Under loom the pool does not spin (except where a model
+//! asks for it with `loom_spinner`) and idle timeouts never fire, so these models
+//! cover spawn / claim / complete / wake / shutdown.
 #![cfg(loom)]
 
 use std::time::Duration;
@@ -75,4 +76,32 @@ fn concurrent_spawners_share_one_thread() {
         assert!(pool.shutdown_timeout(FOREVER));
         assert_eq!(pool.thread_count(), 0);
     });
+}
+
+/// A job pushed while a thread spins: the push either counts on the spinner (it
+/// polls and takes the job) or, as for a spinner the kernel switched out, claims
+/// the job for a sleeper or a new thread, racing the spinner to it. Either way
+/// every job runs exactly once and the pool shuts down cleanly.
+fn spinner_model(counted_on: bool) {
+    loom::model(move || {
+        let pool = BlockingPool::builder()
+            .max_threads(2)
+            .loom_spinner(counted_on)
+            .build();
+        assert_eq!(pool.submit(|| 1).wait().unwrap(), 1);
+        // The thread that ran it is now spinning, sleeping, or still busy.
+        assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
+        assert!(pool.shutdown_timeout(FOREVER));
+        assert_eq!(pool.thread_count(), 0);
+    });
+}
+
+#[test]
+fn a_push_that_counts_on_the_spinner_is_taken_by_it() {
+    spinner_model(true);
+}
+
+#[test]
+fn a_push_that_does_not_count_on_the_spinner_still_runs_once() {
+    spinner_model(false);
 }

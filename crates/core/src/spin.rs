@@ -125,15 +125,16 @@ pub enum SpinOutcome {
     Found,
     /// The budget ran out.
     Expired,
-    /// The spinning thread lost its core for more than [`PREEMPTED_GAP`]: the CPU
-    /// is oversubscribed, and spinning on would only take time from the thread
-    /// that makes the work.
+    /// The spinning thread lost its core for more than [`PREEMPTED_GAP`] (and
+    /// perhaps found work after that): the CPU is oversubscribed, and spinning on
+    /// would only take time from the thread that makes the work.
     Preempted,
 }
 
 /// Polls `ready` until it returns true, for at most `budget`, without yielding the
 /// core; ends early with [`SpinOutcome::Preempted`] if this thread is switched out
-/// meanwhile (see [`PREEMPTED_GAP`]).
+/// meanwhile (see [`PREEMPTED_GAP`]). Work found right after such a gap also counts
+/// as `Preempted`: it arrived while the spinner was off its core and waited for it.
 ///
 /// ```
 /// use corio_core::spin::{spin_until, SpinOutcome};
@@ -150,7 +151,30 @@ pub enum SpinOutcome {
 /// let outcome = spin_until(Duration::from_micros(5), || false);
 /// assert_ne!(outcome, SpinOutcome::Found);
 /// ```
-pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> SpinOutcome {
+pub fn spin_until(budget: Duration, ready: impl FnMut() -> bool) -> SpinOutcome {
+    spin_until_each_round(budget, ready, |_| {})
+}
+
+/// [`spin_until`] that also hands `round` the time of each clock read (every few
+/// dozen polls, well under a microsecond apart while the spinner has its core):
+/// a heartbeat others can read to tell a running spinner from a switched-out one.
+///
+/// ```
+/// use corio_core::spin::{spin_until_each_round, SpinOutcome};
+/// use std::time::{Duration, Instant};
+///
+/// let mut last_seen = None;
+/// let outcome = spin_until_each_round(Duration::from_micros(20), || false, |now: Instant| {
+///     last_seen = Some(now);
+/// });
+/// assert_ne!(outcome, SpinOutcome::Found);
+/// assert!(last_seen.is_some());
+/// ```
+pub fn spin_until_each_round(
+    budget: Duration,
+    mut ready: impl FnMut() -> bool,
+    mut round: impl FnMut(Instant),
+) -> SpinOutcome {
     /// Polls between two clock reads: a clock read costs tens of ns, a poll a few.
     const POLLS_PER_CHECK: u32 = 32;
     let start = Instant::now();
@@ -158,11 +182,16 @@ pub fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> SpinOutc
     loop {
         for _ in 0..POLLS_PER_CHECK {
             if ready() {
-                return SpinOutcome::Found;
+                return if last.elapsed() > PREEMPTED_GAP {
+                    SpinOutcome::Preempted
+                } else {
+                    SpinOutcome::Found
+                };
             }
             std::hint::spin_loop();
         }
         let now = Instant::now();
+        round(now);
         if now.duration_since(last) > PREEMPTED_GAP {
             return SpinOutcome::Preempted;
         }
@@ -273,6 +302,20 @@ mod tests {
         );
         gov.record(true);
         assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(32));
+    }
+
+    #[test]
+    fn work_found_after_losing_the_core_counts_as_preempted() {
+        // The work "arrives" while the spinner is off its core (the sleep).
+        let mut polls = 0;
+        let outcome = spin_until(Duration::from_secs(10), || {
+            polls += 1;
+            if polls == 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            polls == 2
+        });
+        assert_eq!(outcome, SpinOutcome::Preempted);
     }
 
     #[test]

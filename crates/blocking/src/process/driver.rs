@@ -9,7 +9,6 @@ use std::time::Instant;
 use super::child::{CallFailure, Worker};
 use super::{wait_on, wake_monitor, Call, Shared};
 use crate::error::BlockingError;
-use crate::pool::spin_for_work;
 use crate::sync::{lock, Ordering};
 
 /// What an idle driver wakes up to.
@@ -38,10 +37,18 @@ fn next_call(shared: &Shared, worker: Option<u32>) -> Next {
         if st.shutdown {
             return Next::Done;
         }
-        if may_spin && st.counts.spinning == 0 {
+        let budget = if may_spin && st.counts.spinning == 0 {
+            shared.spinner.budget()
+        } else {
+            std::time::Duration::ZERO
+        };
+        if !budget.is_zero() {
             st.counts.spinning += 1;
             drop(st);
-            spin_for_work(&shared.queued, &shared.shutting_down);
+            shared.spinner.spin(budget, || {
+                shared.queued.load(Ordering::Acquire) != 0
+                    || shared.shutting_down.load(Ordering::Acquire)
+            });
             st = lock(&shared.state);
             st.counts.spinning -= 1;
             may_spin = false;

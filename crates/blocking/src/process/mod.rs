@@ -130,7 +130,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::BlockingError;
-use crate::pool::{spawn_error, Counts, HasBacklog, QueueOf};
+use crate::pool::{spawn_error, Counts, HasBacklog, QueueOf, SPIN_TIME};
+use crate::spinner::Spinner;
 use crate::sync::{lock, thread, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::task::{BlockingTask, Decode, Slot};
 
@@ -398,6 +399,7 @@ impl ProcessPoolBuilder {
                 exited: Condvar::new(),
                 queued: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                spinner: Spinner::new(SPIN_TIME),
                 config: self.config,
                 wake,
             }),
@@ -414,6 +416,8 @@ struct Shared {
     /// `queue.len()` and `shutdown`, readable without the lock by a spinning driver.
     queued: AtomicUsize,
     shutting_down: AtomicBool,
+    /// When an idle driver may spin for the next call (see `spinner.rs`).
+    spinner: Spinner,
     config: Config,
     /// (write end, read end) of the monitor's wake-up socket.
     wake: Option<(UnixStream, UnixStream)>,
@@ -591,6 +595,7 @@ impl ProcessPool {
             state: &shared.state,
             queued: &shared.queued,
             work: &shared.work,
+            spinner: &shared.spinner,
             max_threads: shared.config.max_workers,
         };
         let start_driver = || {
