@@ -11,7 +11,10 @@
 //!    spinner's own core and does not preempt the spinner (which has a fresh time
 //!    slice), so the awaiter (and its next job) waits for the whole spin. The
 //!    signature: the spin expired, and the next job was pushed within
-//!    [`HURT_WINDOW`] of its end (the submitter ran as soon as the spinner slept).
+//!    [`HURT_WINDOW`] of its end from the CPU the spinner ran on (the submitter
+//!    ran there as soon as the spinner slept). The CPU check keeps a burst of
+//!    jobs that merely came after the spin (its submitter on the other core was
+//!    waiting for other results) from being taken for harm.
 //! 2. **The spinner loses its core while counted as coming.** A push that sees a
 //!    spinner wakes nobody; if the spinner was switched out, the job waits for its
 //!    next time slice. So the spinner publishes a heartbeat (the time of its last
@@ -40,7 +43,7 @@ use corio_core::spin::SpinGovernor;
 #[cfg(not(loom))]
 use corio_core::spin::{spin_until_each_round, SpinOutcome};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 #[cfg(not(loom))]
 use std::time::Instant;
 
@@ -77,6 +80,8 @@ struct Clock {
     polled_at: AtomicU64,
     /// When the last spin expired with nothing found; 0 once a push looked at it.
     expired_at: AtomicU64,
+    /// The CPU that spin ran on (`u32::MAX`: unknown).
+    expired_on: AtomicU32,
     /// No spin before this time; 0 when not quiet.
     quiet_until: AtomicU64,
     /// The next cool-down's length.
@@ -96,6 +101,20 @@ impl Clock {
     }
 }
 
+/// The CPU the calling thread runs on now, `u32::MAX` if unknown.
+#[cfg(all(not(loom), target_os = "linux"))]
+fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu takes no arguments and only reads the calling thread's
+    // CPU number (from rseq or the vDSO); it returns -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).unwrap_or(u32::MAX)
+}
+
+#[cfg(all(not(loom), not(target_os = "linux")))]
+fn current_cpu() -> u32 {
+    u32::MAX
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -110,6 +129,7 @@ impl Spinner {
                 epoch: Instant::now(),
                 polled_at: AtomicU64::new(0),
                 expired_at: AtomicU64::new(0),
+                expired_on: AtomicU32::new(u32::MAX),
                 quiet_until: AtomicU64::new(0),
                 quiet_for: AtomicU64::new(nanos(QUIET_MIN)),
             },
@@ -175,6 +195,7 @@ impl Spinner {
                 }
                 SpinOutcome::Expired => {
                     self.governor.record(false);
+                    clock.expired_on.store(current_cpu(), Relaxed);
                     clock.expired_at.store(clock.now(), Relaxed);
                 }
                 SpinOutcome::Preempted => self.hurt(clock.now()),
@@ -198,14 +219,21 @@ impl Spinner {
     pub(crate) fn note_push(&self) {
         #[cfg(not(loom))]
         if self.clock.expired_at.load(Relaxed) != 0 {
-            self.note_push_at(self.clock.now());
+            self.note_push_at(self.clock.now(), current_cpu());
         }
     }
 
+    /// Signature 1, for a push at `now` from `cpu`: the spin expired just before,
+    /// on the submitter's own CPU (when both are known: a submitter on another
+    /// core was not held up by the spin, it was waiting for something else).
     #[cfg(not(loom))]
-    fn note_push_at(&self, now: u64) {
+    fn note_push_at(&self, now: u64, cpu: u32) {
         let expired_at = self.clock.expired_at.swap(0, Relaxed);
-        if expired_at != 0 && now.saturating_sub(expired_at) <= nanos(HURT_WINDOW) {
+        if expired_at == 0 || now.saturating_sub(expired_at) > nanos(HURT_WINDOW) {
+            return;
+        }
+        let spun_on = self.clock.expired_on.load(Relaxed);
+        if cpu == u32::MAX || spun_on == u32::MAX || cpu == spun_on {
             self.hurt(now);
         }
     }
@@ -259,7 +287,8 @@ mod tests {
     fn a_push_right_after_an_expired_spin_makes_it_quiet() {
         let s = spinner();
         s.clock.expired_at.store(1_000 * US, Relaxed);
-        s.note_push_at(1_003 * US);
+        s.clock.expired_on.store(1, Relaxed);
+        s.note_push_at(1_003 * US, 1);
         assert!(
             s.budget_at(1_004 * US).is_zero(),
             "quiet after the spin that hurt"
@@ -274,13 +303,23 @@ mod tests {
     fn a_push_long_after_the_spin_expired_leaves_it_on() {
         let s = spinner();
         s.clock.expired_at.store(1_000 * US, Relaxed);
-        s.note_push_at(1_000 * US + nanos(HURT_WINDOW) + 1);
+        s.clock.expired_on.store(1, Relaxed);
+        s.note_push_at(1_000 * US + nanos(HURT_WINDOW) + 1, 1);
         assert!(!s.budget_at(1_100 * US).is_zero());
         assert_eq!(
             s.clock.expired_at.load(Relaxed),
             0,
             "each expiry is judged once"
         );
+    }
+
+    #[test]
+    fn a_push_right_after_the_spin_from_another_cpu_leaves_it_on() {
+        let s = spinner();
+        s.clock.expired_at.store(1_000 * US, Relaxed);
+        s.clock.expired_on.store(0, Relaxed);
+        s.note_push_at(1_001 * US, 1);
+        assert!(!s.budget_at(1_002 * US).is_zero());
     }
 
     #[test]
