@@ -180,6 +180,10 @@ pub mod loom_model {
         pub fn len(&self) -> usize {
             self.0.len()
         }
+        /// The id of every listed task, read by the chunked walk a task dump uses.
+        pub fn ids(&self) -> Vec<corio_core::TaskId> {
+            self.0.map(|t| t.id())
+        }
         /// Whether no task is listed.
         pub fn is_empty(&self) -> bool {
             self.len() == 0

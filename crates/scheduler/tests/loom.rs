@@ -214,6 +214,31 @@ fn owned_tasks_spawn_vs_close() {
     });
 }
 
+/// Owned-task list: a dump walks the list while the task finishes on another
+/// thread (its future dropped, its entry removed and its last references dropped).
+/// The walk reads it through a reference it copied under the shard lock, so it sees
+/// the task once or not at all, never freed memory, and leaves no reference behind.
+#[test]
+fn owned_tasks_walk_vs_finish() {
+    use corio_scheduler::loom_model::OwnedTasks;
+    loom::model(|| {
+        let list = Arc::new(OwnedTasks::new(1));
+        let (runnable, task) = list.spawn(async { 7 }, |_r| {});
+        let id = task.id();
+        let runner = thread::spawn(move || {
+            if let Some(runnable) = runnable {
+                runnable.run();
+            }
+            futures::executor::block_on(task).unwrap()
+        });
+        let seen = list.ids();
+        assert!(seen.is_empty() || seen == [id], "{seen:?}");
+        assert_eq!(runner.join().unwrap(), 7);
+        assert!(list.is_empty());
+        assert!(list.ids().is_empty());
+    });
+}
+
 /// Owned-task list: a task idle on its waker is woken on one thread while another
 /// closes the list and cancels it; the woken `Runnable` is run (or dropped, as a
 /// shut-down executor does) after. The future is dropped exactly once and the task
