@@ -13,8 +13,9 @@
 //!    batch from a random victim's queue, then from the injector, spinning for
 //!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
 //!    that arrives during the spin) — less, or not at all, when recent spins caught
-//!    nothing or the CPU is oversubscribed (`corio_core::spin::SpinGovernor`); on the last pass, take the LIFO slot of a victim
-//!    that has not finished a poll since the search began (it is stuck in a long poll).
+//!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`);
+//!    on the last pass, take the LIFO slot of a victim that has not finished a poll
+//!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
 //!    may wait in the park hook instead of its own parker.
 //!
@@ -27,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use corio_core::spin::PREEMPTED_GAP;
 use corio_core::Runnable;
 
 use crate::context;
@@ -170,17 +172,28 @@ impl WorkerCx {
     /// A task scheduled from this worker: the LIFO slot, or the back of the queue for a
     /// task that woke itself while running.
     pub(crate) fn schedule_local(&self, runnable: Runnable, woken_while_running: bool) {
-        if woken_while_running {
+        let queued = if woken_while_running {
             self.core.local.push(runnable);
+            true
         } else if let Some(displaced) = self.remote().lifo.replace(runnable) {
             self.core.local.push(displaced);
-        }
-        // Idle rule 1, also for a task that went into an empty slot: if this worker is
-        // stuck in a long poll, an idle worker must come and steal it (tokio#4941).
-        // Cheap when someone already searches or nobody sleeps (one relaxed load);
-        // otherwise one wake-up, after which the woken worker searches (and spins),
-        // which silences further notifications for that long.
-        if !self.in_park.get() {
+            true
+        } else {
+            // Into the empty slot: this worker runs it as soon as the current poll
+            // returns, and a sibling woken for it would find nothing it may take (a
+            // thief takes the slot only from a worker stuck in a poll) and park again.
+            // When each task wakes or spawns just the next one (a chain, a message
+            // ring), that was a futex wake-up per hop, a cross-CPU interrupt to an
+            // idle vCPU, for nothing (tokio notifies only for its run queue too). A
+            // poll that does not return in time is the stall monitor's case: it wakes a
+            // searcher to take the slot (`crate::stall` step 4, tokio#4941). Without
+            // a monitor nobody else would notice, so then the slot notifies as well.
+            self.shared.monitor.is_none()
+        };
+        // Idle rule 1. Cheap when someone already searches or nobody sleeps (one
+        // relaxed load); otherwise one wake-up, after which the woken worker searches
+        // (and may spin), which silences further notifications for that long.
+        if queued && !self.in_park.get() {
             self.shared.notify_parked_local();
         }
     }
@@ -361,15 +374,16 @@ impl WorkerCx {
                 *seen = remote.polls.load(Relaxed);
             }
         }
-        // Zero (one round, no spin) when recent spins caught nothing or the CPU is
-        // oversubscribed: a spinner would then take a core from the thread that
-        // makes the work it waits for.
-        let budget = self.shared.spin.budget();
+        // Zero (one round, no spin) when recent spins caught nothing. The evidence is
+        // this scheduler's own: a spin that found no work, or that lost its core, is a
+        // miss. (Not the machine's load average: other processes' builds kept it high
+        // enough to switch spinning off for good on a machine with a core free.)
+        let budget = self.shared.spin.budget_ignoring_load();
         let start = Instant::now();
-        let mut spun = false;
+        let mut yielded_at = None;
         loop {
             if let Some(runnable) = self.steal_round() {
-                if spun {
+                if yielded_at.is_some() {
                     self.shared.spin.record(true);
                 }
                 return Some(runnable);
@@ -377,16 +391,24 @@ impl WorkerCx {
             if self.shared.shutdown.load(Relaxed) || self.main_woken() || self.local.has_ready() {
                 return None;
             }
-            if start.elapsed() >= budget {
+            let now = Instant::now();
+            if now.saturating_duration_since(start) >= budget {
+                break;
+            }
+            // A yield that took longer than a round's worth gave the core to another
+            // thread that wanted it: the CPU is oversubscribed, and spinning on would
+            // keep this worker counted as searching (so nobody is woken for new work)
+            // while it waits for its next time slice.
+            if yielded_at.is_some_and(|at| now.saturating_duration_since(at) > PREEMPTED_GAP) {
                 break;
             }
             // Give the core away between rounds: a spinning worker must not slow down
             // the producer it waits for. With a free core this returns at once (one
             // cheap syscall).
-            spun = true;
             crate::sync::yield_now();
+            yielded_at = Some(now);
         }
-        if spun {
+        if yielded_at.is_some() {
             self.shared.spin.record(false);
         }
         // Last pass: the LIFO slot of a victim that has not finished a poll since we
