@@ -23,6 +23,7 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
+use corio_benches::ReactorPark;
 use corio_reactor::Reactor;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::stream::FuturesUnordered;
@@ -70,21 +71,6 @@ async fn client_rounds<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(mut 
 }
 
 // ---- corio -------------------------------------------------------------------
-
-/// The park hook the facade will install: idle workers wait in the reactor.
-struct ReactorPark;
-
-impl corio_scheduler::Park for ReactorPark {
-    fn park(&self, timeout: Option<Duration>) -> bool {
-        Reactor::get().try_drive(timeout).is_some()
-    }
-    fn unpark(&self) {
-        Reactor::get().notify();
-    }
-    fn poll_ready(&self) {
-        let _ = Reactor::get().try_drive(Some(Duration::ZERO));
-    }
-}
 
 fn corio_executor() -> corio_scheduler::Executor {
     corio_scheduler::Builder::new()
