@@ -23,12 +23,15 @@
 //!    nobody spun. A spin that noticed it was switched out (`spin_until`'s
 //!    `Preempted`) is evidence of the same.
 //!
-//! Either evidence makes the spinner **quiet**: no spin at all for a cool-down
-//! that starts at [`QUIET_MIN`] and doubles while spins keep hurting, up to
-//! [`QUIET_MAX`]; a spin that catches work again resets it. On top of that the
-//! [`SpinGovernor`] shrinks the budget after spins that caught nothing. So on an
-//! idle machine the spin stays on and catches back-to-back jobs without a wake-up,
-//! and on an oversubscribed one it costs at most one spin per cool-down.
+//! Either evidence makes the spinner **quiet**: spins of at most [`QUIET_SPIN`]
+//! for a cool-down that starts at [`QUIET_MIN`] and doubles while spins keep
+//! hurting, up to [`QUIET_MAX`]; a spin that catches work ends it (a burst of
+//! jobs pushed back to back is still caught, as in a pool that runs 16 calls at
+//! once). On top of that the [`SpinGovernor`] halves the budget after each spin
+//! that caught nothing or hurt, and after a few such spins only probes spin. So on
+//! an idle machine the spin stays on and catches back-to-back jobs without a
+//! wake-up, and on an oversubscribed one a spin on the submitter's core lasts a
+//! few microseconds, rarely.
 //!
 //! All of it is heuristics on relaxed atomics: any value read only decides whether
 //! to spin or whether to wake one more thread, and the claim protocol stays correct
@@ -54,6 +57,10 @@ pub(crate) const HURT_WINDOW: Duration = Duration::from_micros(10);
 /// A spinner whose last poll round is older than this is off its core (it polls
 /// the clock every few dozen polls, well under a microsecond apart).
 pub(crate) const STALE_AFTER: Duration = corio_core::spin::PREEMPTED_GAP;
+/// The longest spin while quiet: enough to catch a burst of jobs pushed back to
+/// back (a push takes well under a microsecond), short enough that a spin on the
+/// submitter's core costs little.
+pub(crate) const QUIET_SPIN: Duration = Duration::from_micros(4);
 /// The first cool-down after a spin that hurt.
 pub(crate) const QUIET_MIN: Duration = Duration::from_millis(1);
 /// The longest cool-down, reached after spins hurt again and again.
@@ -165,14 +172,15 @@ impl Spinner {
 
     #[cfg(not(loom))]
     fn budget_at(&self, now: u64) -> Duration {
+        let mut budget = self.governor.budget_ignoring_load();
         let quiet_until = self.clock.quiet_until.load(Relaxed);
         if quiet_until != 0 {
             if now < quiet_until {
-                return Duration::ZERO;
+                budget = budget.min(QUIET_SPIN);
+            } else {
+                self.clock.quiet_until.store(0, Relaxed);
             }
-            self.clock.quiet_until.store(0, Relaxed);
         }
-        let budget = self.governor.budget_ignoring_load();
         if !budget.is_zero() {
             self.clock.polled_at.store(now, Relaxed);
         }
@@ -191,6 +199,7 @@ impl Spinner {
             match outcome {
                 SpinOutcome::Found => {
                     self.governor.record(true);
+                    clock.quiet_until.store(0, Relaxed);
                     clock.quiet_for.store(nanos(QUIET_MIN), Relaxed);
                 }
                 SpinOutcome::Expired => {
@@ -290,7 +299,7 @@ mod tests {
         s.clock.expired_on.store(1, Relaxed);
         s.note_push_at(1_003 * US, 1);
         assert!(
-            s.budget_at(1_004 * US).is_zero(),
+            s.budget_at(1_004 * US) <= QUIET_SPIN,
             "quiet after the spin that hurt"
         );
         assert!(
@@ -305,7 +314,7 @@ mod tests {
         s.clock.expired_at.store(1_000 * US, Relaxed);
         s.clock.expired_on.store(1, Relaxed);
         s.note_push_at(1_000 * US + nanos(HURT_WINDOW) + 1, 1);
-        assert!(!s.budget_at(1_100 * US).is_zero());
+        assert!(s.budget_at(1_100 * US) > QUIET_SPIN);
         assert_eq!(
             s.clock.expired_at.load(Relaxed),
             0,
@@ -319,7 +328,7 @@ mod tests {
         s.clock.expired_at.store(1_000 * US, Relaxed);
         s.clock.expired_on.store(0, Relaxed);
         s.note_push_at(1_001 * US, 1);
-        assert!(!s.budget_at(1_002 * US).is_zero());
+        assert!(s.budget_at(1_002 * US) > QUIET_SPIN);
     }
 
     #[test]
