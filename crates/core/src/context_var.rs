@@ -623,7 +623,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             // current map. The map and the value stay alive until `_reading` is
             // dropped: while it counts, `replace` neither changes the map in place
             // nor drops it (it retires it), and only `replace` removes values.
-            f(Some(unsafe { &*value.cast::<T>() }))
+            let value: &T = unsafe { &*value.cast::<T>() };
+            f(Some(value))
         })
     }
 
