@@ -204,8 +204,8 @@ pub fn spin_until_each_round(
 
 /// True when the system has more runnable threads than this process may use cores
 /// (Linux: the running/runnable count of `/proc/loadavg`, sampled at most every
-/// [`SAMPLE_EVERY`] by whichever caller finds the sample stale). Elsewhere, or when
-/// the count cannot be read, false.
+/// [`SAMPLE_EVERY`] by whichever caller finds the sample stale). Elsewhere, under
+/// Miri, or when the count cannot be read, false.
 ///
 /// ```
 /// // A hint only: true on a busy machine, false on an idle one.
@@ -242,7 +242,9 @@ fn cores() -> usize {
 }
 
 /// Running plus runnable threads in the whole system, the caller included.
-#[cfg(target_os = "linux")]
+// Not under Miri: its isolation refuses to open files (it would stop the program),
+// and an unknown count just means "not oversubscribed".
+#[cfg(all(target_os = "linux", not(miri)))]
 fn runnable_threads() -> Option<usize> {
     use std::os::unix::fs::FileExt;
     // Kept open: one pread per sample instead of open/read/close.
@@ -255,13 +257,13 @@ fn runnable_threads() -> Option<usize> {
     parse_runnable(&buf[..n])
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(not(target_os = "linux"), miri))]
 fn runnable_threads() -> Option<usize> {
     None
 }
 
 /// The `R` of `"0.50 0.40 0.30 R/T last_pid"`.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(any(not(target_os = "linux"), miri), allow(dead_code))]
 fn parse_runnable(text: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(text).ok()?;
     let field = text.split_ascii_whitespace().nth(3)?;
@@ -334,6 +336,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    #[cfg_attr(miri, ignore = "reads /proc/loadavg, which Miri's isolation refuses")]
     fn reads_the_system_runnable_count() {
         // This thread is running, so at least one.
         assert!(runnable_threads().is_some_and(|r| r >= 1));
