@@ -5,6 +5,11 @@
 //! wait for one chunk).
 //!
 //! `cargo bench -p corio-benches --bench task_tree`
+//!
+//! With the argument `dumps-only` it builds the tree, takes 3 dumps and prints
+//! their times, without the probers: the mode to count the dump's instructions,
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*dump_once*'
+//! BIN dumps-only`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -52,6 +57,15 @@ fn main() {
             corio::sleep(Duration::from_millis(20)).await;
         }
     });
+
+    if std::env::args().any(|a| a == "dumps-only") {
+        for _ in 0..3 {
+            let (snap, text, tasks) = dump(&rt.handle());
+            println!("task_tree: {tasks} tasks, snapshot {snap:.1} ms, text {text:.1} ms");
+        }
+        stop.set();
+        return;
+    }
 
     // Probers on the workers: each spawns and awaits tiny tasks back to back and
     // records the longest spawn call (which locks the spawning thread's registry
@@ -106,14 +120,10 @@ fn main() {
     let mut text_ms = Vec::new();
     let mut tasks = 0;
     for _ in 0..10 {
-        let t0 = Instant::now();
-        let tree = rt.handle().task_tree();
-        snap_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        let t1 = Instant::now();
-        let text = tree.to_string();
-        text_ms.push(t1.elapsed().as_secs_f64() * 1e3);
-        tasks = tree.len();
-        assert!(text.lines().count() > tasks);
+        let (snap, text, n) = dump(&rt.handle());
+        snap_ms.push(snap);
+        text_ms.push(text);
+        tasks = n;
     }
     let dumps_s = t_dumps.elapsed().as_secs_f64();
     let during_spawn = worst_spawn_ns.load(Ordering::Relaxed);
@@ -140,6 +150,25 @@ fn main() {
     );
     stop.set();
     drop(rt);
+}
+
+/// One snapshot and its text: (snapshot ms, text ms, tasks).
+fn dump(handle: &corio::Handle) -> (f64, f64, usize) {
+    let (snap, text_ms, text) = dump_once(handle);
+    let tasks = text.lines().count() - 1; // a header line, then a line per task
+    (snap, text_ms, tasks)
+}
+
+/// What a dump costs: the snapshot and its text (what callgrind counts).
+#[inline(never)]
+fn dump_once(handle: &corio::Handle) -> (f64, f64, String) {
+    let t0 = Instant::now();
+    let tree = handle.task_tree();
+    let snap = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let text = tree.to_string();
+    let text_ms = t1.elapsed().as_secs_f64() * 1e3;
+    (snap, text_ms, text)
 }
 
 /// This thread's (time on a CPU, time waiting for one) in ns, from

@@ -85,6 +85,7 @@ mod stats;
 mod sync;
 mod task;
 mod task_ref;
+pub mod text;
 
 pub use builder::{
     box_future, is_large_future, spawn, spawn_local, Builder, FutureSlot, BOX_FUTURE_THRESHOLD,

@@ -46,7 +46,6 @@
 //! - which worker runs a task: read from the scheduler when the snapshot is
 //!   taken (a task stuck in a busy loop shows as running on its worker).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -54,6 +53,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use corio_core::text::{write_decimal, write_location};
 use corio_core::{TaskId, TaskMeta, TaskRef};
 
 /// What a task is doing when a snapshot is taken.
@@ -176,27 +176,39 @@ impl TaskSnapshot {
     }
 }
 
-impl fmt::Display for TaskSnapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl TaskSnapshot {
+    /// Writes the line `Display` prints, with numbers and locations written
+    /// directly (see [`corio_core::text`]): a dump writes one per task.
+    fn write_to<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         // The identity as every report prints it: "task 2 'accept' spawned at ...".
-        write!(f, "{}", self.meta)?;
+        self.meta.write_to(w)?;
         match (self.state, self.waiting_at) {
-            (TaskState::Waiting, Some(at)) => write!(f, " waiting at {at}")?,
-            (state, _) => write!(f, " {state}")?,
+            (TaskState::Waiting, Some(at)) => {
+                w.write_str(" waiting at ")?;
+                write_location(w, at)?;
+            }
+            (TaskState::Running { worker }, _) => {
+                w.write_str(" running on worker ")?;
+                write_decimal(w, worker as u64)?;
+            }
+            (state, _) => write!(w, " {state}")?,
         }
         if let (TaskState::Waiting, Some(d)) = (self.state, self.waiting_for) {
-            write!(f, " for {d:.1?}")?;
+            write!(w, " for {d:.1?}")?;
         }
-        write!(
-            f,
-            ", {} poll{}",
-            self.polls,
-            if self.polls == 1 { "" } else { "s" }
-        )?;
+        w.write_str(", ")?;
+        write_decimal(w, self.polls)?;
+        w.write_str(if self.polls == 1 { " poll" } else { " polls" })?;
         if let Some(busy) = self.busy {
-            write!(f, ", busy {busy:.1?}")?;
+            write!(w, ", busy {busy:.1?}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for TaskSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
     }
 }
 
@@ -250,40 +262,91 @@ impl TaskTree {
     }
 }
 
-impl fmt::Display for TaskTree {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Children by parent, built once: printing stays linear in the task count.
-        let mut children: BTreeMap<TaskId, Vec<usize>> = BTreeMap::new();
-        let mut roots = Vec::new();
-        for (i, t) in self.tasks.iter().enumerate() {
-            match t.parent().filter(|p| self.find(*p).is_some()) {
-                Some(p) => children.entry(p).or_default().push(i),
-                None => roots.push(i),
+impl TaskTree {
+    /// The text `Display` prints, built in one buffer: no allocation or
+    /// `format_args!` per task, the children of every task found with one
+    /// counting pass (the tasks are in id order), and each line's prefix kept
+    /// in one string that is cut back and extended as the walk goes up and down.
+    fn render(&self) -> String {
+        const NONE: u32 = u32::MAX;
+        let n = self.tasks.len();
+        // Each task's parent as an index, if the parent is alive. Siblings
+        // spawned one after another have neighbouring ids: the last parent
+        // found is usually the next one's too.
+        let mut last: Option<(TaskId, u32)> = None;
+        let parent: Vec<u32> = self
+            .tasks
+            .iter()
+            .map(|t| match (t.parent(), last) {
+                (None, _) => NONE,
+                (Some(p), Some((id, i))) if p == id => i,
+                (Some(p), _) => {
+                    let i = self
+                        .tasks
+                        .binary_search_by_key(&p, |t| t.id())
+                        .map_or(NONE, |i| i as u32);
+                    last = Some((p, i));
+                    i
+                }
+            })
+            .collect();
+        // The children of task `i`: kids[first[i]..first[i + 1]], in id order.
+        let mut first = vec![0u32; n + 1];
+        for &p in &parent {
+            if p != NONE {
+                first[p as usize + 1] += 1;
             }
         }
-        writeln!(
-            f,
-            "{} task{}",
-            self.len(),
-            if self.len() == 1 { "" } else { "s" }
-        )?;
-        // Depth-first with an explicit stack (a deep chain must not overflow the
-        // thread's stack): (task index, prefix of its line, is it the last sibling).
-        let mut stack: Vec<(usize, String, bool)> = Vec::new();
-        for (n, &r) in roots.iter().enumerate().rev() {
-            stack.push((r, String::new(), n + 1 == roots.len()));
+        for i in 0..n {
+            first[i + 1] += first[i];
         }
-        while let Some((i, prefix, last)) = stack.pop() {
-            let t = &self.tasks[i];
-            writeln!(f, "{prefix}{}{t}", if last { "└── " } else { "├── " })?;
-            let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
-            if let Some(kids) = children.get(&t.id()) {
-                for (n, &k) in kids.iter().enumerate().rev() {
-                    stack.push((k, child_prefix.clone(), n + 1 == kids.len()));
+        let mut next = first.clone();
+        let mut kids = vec![0u32; first[n] as usize];
+        let mut roots = Vec::new();
+        for (i, &p) in parent.iter().enumerate() {
+            if p == NONE {
+                roots.push(i as u32);
+            } else {
+                kids[next[p as usize] as usize] = i as u32;
+                next[p as usize] += 1;
+            }
+        }
+        drop((parent, next));
+
+        // About 100 bytes a line: one allocation for a typical dump.
+        let mut out = String::with_capacity(32 + n * 112);
+        let _ = write_decimal(&mut out, n as u64);
+        out.push_str(if n == 1 { " task\n" } else { " tasks\n" });
+        // Depth-first with an explicit stack (a deep chain must not overflow the
+        // thread's stack): (task index, length of its line's prefix, is it the
+        // last sibling). `prefix[..len]` is the ancestors' part, which the
+        // subtrees of earlier siblings, walked meanwhile, leave alone.
+        let mut prefix = String::new();
+        let mut stack: Vec<(u32, usize, bool)> = Vec::new();
+        for (k, &r) in roots.iter().enumerate().rev() {
+            stack.push((r, 0, k + 1 == roots.len()));
+        }
+        while let Some((i, len, last)) = stack.pop() {
+            prefix.truncate(len);
+            out.push_str(&prefix);
+            out.push_str(if last { "└── " } else { "├── " });
+            let _ = self.tasks[i as usize].write_to(&mut out);
+            out.push('\n');
+            let children = &kids[first[i as usize] as usize..first[i as usize + 1] as usize];
+            if !children.is_empty() {
+                prefix.push_str(if last { "    " } else { "│   " });
+                for (k, &c) in children.iter().enumerate().rev() {
+                    stack.push((c, prefix.len(), k + 1 == children.len()));
                 }
             }
         }
-        Ok(())
+        out
+    }
+}
+
+impl fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
     }
 }
 
