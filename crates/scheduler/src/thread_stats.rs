@@ -6,11 +6,12 @@
 //!
 //! The files stay open and are re-read with `pread` at offset 0 (the kernel regenerates
 //! them at every read from offset 0), one system call per sample. Elsewhere (and under
-//! loom) nothing is known and every call returns `None`.
+//! loom, and under Miri, whose isolation refuses to read /proc) nothing is known and
+//! every call returns `None`.
 
 /// The calling thread's OS thread id (0 if unknown).
 pub(crate) fn current_tid() -> u64 {
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     {
         // "/proc/thread-self" links to "<pid>/task/<tid>".
         std::fs::read_link("/proc/thread-self")
@@ -18,7 +19,7 @@ pub(crate) fn current_tid() -> u64 {
             .and_then(|p| p.file_name()?.to_str()?.parse().ok())
             .unwrap_or(0)
     }
-    #[cfg(not(all(target_os = "linux", not(loom))))]
+    #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
     {
         0
     }
@@ -38,7 +39,7 @@ pub(crate) struct SchedStat {
 }
 
 /// Parses a `schedstat` line: `<ran_ns> <queued_ns> <arrivals>`.
-#[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+#[cfg_attr(not(all(target_os = "linux", not(loom), not(miri))), allow(dead_code))]
 fn parse_schedstat(text: &str) -> Option<SchedStat> {
     let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
     Some(SchedStat {
@@ -50,7 +51,7 @@ fn parse_schedstat(text: &str) -> Option<SchedStat> {
 
 /// Parses the state letter of a `stat` line (`<pid> (<comm>) <state> ...`; the command
 /// name may itself hold spaces and parentheses, so look after the last `)`).
-#[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+#[cfg_attr(not(all(target_os = "linux", not(loom), not(miri))), allow(dead_code))]
 fn parse_state(text: &str) -> Option<char> {
     let after = &text[text.rfind(')')? + 1..];
     after.trim_start().chars().next()
@@ -58,21 +59,21 @@ fn parse_state(text: &str) -> Option<char> {
 
 /// Is a thread in state `state` blocked (not running, not waiting for a CPU)? Only `R`
 /// (running or runnable) is not.
-#[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+#[cfg_attr(not(all(target_os = "linux", not(loom), not(miri))), allow(dead_code))]
 fn is_blocked_state(state: char) -> bool {
     state != 'R'
 }
 
 /// The open accounting files of one thread (re-opened when the thread changes).
 pub(crate) struct ThreadStats {
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     files: Option<linux::Files>,
 }
 
 impl ThreadStats {
     pub(crate) fn new() -> ThreadStats {
         ThreadStats {
-            #[cfg(all(target_os = "linux", not(loom)))]
+            #[cfg(all(target_os = "linux", not(loom), not(miri)))]
             files: None,
         }
     }
@@ -80,12 +81,12 @@ impl ThreadStats {
     /// Thread `tid`'s `schedstat` now (`None` if unknown: not Linux, `tid` 0, the
     /// thread gone, or scheduler statistics off).
     pub(crate) fn schedstat(&mut self, tid: u64) -> Option<SchedStat> {
-        #[cfg(all(target_os = "linux", not(loom)))]
+        #[cfg(all(target_os = "linux", not(loom), not(miri)))]
         {
             let text = self.read(tid, linux::Which::SchedStat)?;
             parse_schedstat(&text).filter(|s| *s != SchedStat::OFF)
         }
-        #[cfg(not(all(target_os = "linux", not(loom))))]
+        #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
         {
             let _ = tid;
             None
@@ -95,19 +96,19 @@ impl ThreadStats {
     /// Is thread `tid` blocked now (sleeping or in an uninterruptible wait: not running
     /// and not waiting for a CPU)? `None` if unknown.
     pub(crate) fn is_blocked(&mut self, tid: u64) -> Option<bool> {
-        #[cfg(all(target_os = "linux", not(loom)))]
+        #[cfg(all(target_os = "linux", not(loom), not(miri)))]
         {
             let text = self.read(tid, linux::Which::Stat)?;
             parse_state(&text).map(is_blocked_state)
         }
-        #[cfg(not(all(target_os = "linux", not(loom))))]
+        #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
         {
             let _ = tid;
             None
         }
     }
 
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     fn read(&mut self, tid: u64, which: linux::Which) -> Option<String> {
         if tid == 0 {
             return None;
@@ -121,7 +122,7 @@ impl ThreadStats {
 
 impl SchedStat {
     /// What `schedstat` reads when the kernel keeps no statistics.
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     const OFF: SchedStat = SchedStat {
         ran_ns: 0,
         queued_ns: 0,
@@ -129,7 +130,7 @@ impl SchedStat {
     };
 }
 
-#[cfg(all(target_os = "linux", not(loom)))]
+#[cfg(all(target_os = "linux", not(loom), not(miri)))]
 mod linux {
     use std::fs::File;
     use std::os::unix::fs::FileExt;
@@ -190,7 +191,7 @@ mod tests {
 
     /// The kept-open files are re-read fresh: a spinning thread's run time grows, and a
     /// sleeping thread is blocked.
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     #[test]
     fn reads_another_threads_accounting() {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
