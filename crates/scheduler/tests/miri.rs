@@ -208,7 +208,14 @@ fn shutdown_drops_queued_tasks_multi_thread() {
     with_timeout(TIMEOUT_SECS, || {
         const LOCAL: usize = 4; // 1 in the slot, 3 in the local queue
         const INJECTED: usize = 4;
-        let ex = Builder::new().worker_threads(1).build().unwrap();
+        // No stall monitor: once the stuck worker's poll passes its threshold (10 ms,
+        // soon on a loaded machine and at once on Miri's virtual clock) it would start
+        // an extra worker that runs the queued tasks this test wants shutdown to drop.
+        let ex = Builder::new()
+            .worker_threads(1)
+            .stall_threshold(None)
+            .build()
+            .unwrap();
         let local_drops = Arc::new(AtomicUsize::new(0));
         let injected_drops = Arc::new(AtomicUsize::new(0));
         let ran = Arc::new(AtomicUsize::new(0));
