@@ -42,10 +42,10 @@
 
 use crate::hup::{HupWatch, HUP_KEY};
 use crate::sync::{
-    lock, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
+    lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
 };
 use crate::sys::{self, Events, Poller};
-use crate::timer::wheel::{EntryState, Wheel, TICK_NS};
+use crate::timer::wheel::{Wheel, TICK_NS};
 use polling::{Event, PollMode};
 use slab::Slab;
 use std::io;
@@ -89,6 +89,10 @@ pub struct Reactor {
     /// The right to wait in the poller, with the buffers the driver reuses.
     driver: Mutex<DriverState>,
     timers: Mutex<Timers>,
+    /// The wheel's time, stored after every advance with the lock held: every
+    /// timer due at or before this tick has fired and left the wheel. A
+    /// `Sleep` reads it to learn that it completed without taking the lock.
+    elapsed: AtomicU64,
     /// Tick 0 of the timer wheel.
     base: Instant,
     /// Live [`DriverGuard`]s.
@@ -109,7 +113,8 @@ struct DriverState {
 }
 
 struct Timers {
-    wheel: Wheel,
+    /// Armed timers and whom each wakes; an entry leaves when it fires.
+    wheel: Wheel<Waker>,
     /// The driver is blocked in the poller until this tick (u64::MAX: no timer).
     waiting_until: Option<u64>,
 }
@@ -182,6 +187,7 @@ impl Reactor {
                 wheel: Wheel::new(),
                 waiting_until: None,
             }),
+            elapsed: AtomicU64::new(0),
             base: Instant::now(),
             external: AtomicUsize::new(0),
             fallback_started: AtomicBool::new(false),
@@ -229,12 +235,13 @@ impl Reactor {
         // 1. Fire due timers and work out how long to wait.
         // A deadline, not a timeout: the next timer's tick instant is the same
         // at every wait until it changes, so the poller re-arms nothing.
+        // One clock read for the "now" of the wheel and of the wait.
+        let now = Instant::now();
+        let zero = timeout == Some(Duration::ZERO);
         let deadline = {
             let mut t = lock(&self.timers);
-            let now = self.now_tick();
-            t.wheel.advance(now, &mut wakers);
-            let now = Instant::now();
-            if !wakers.is_empty() || timeout == Some(Duration::ZERO) {
+            self.advance_timers(&mut t, self.tick_at(now), &mut wakers);
+            if !wakers.is_empty() || zero {
                 t.waiting_until = None;
                 Some(now)
             } else {
@@ -251,12 +258,12 @@ impl Reactor {
         // 2. Wait.
         st.events.clear();
         let res = sys::wait_until(&self.poller, &mut st.events, deadline);
-        // 3. Timers that came due during the wait.
-        {
+        // 3. Timers that came due during the wait (a zero wait took too little
+        // time to be worth another clock read and lock).
+        if !zero {
             let mut t = lock(&self.timers);
             t.waiting_until = None;
-            let now = self.now_tick();
-            t.wheel.advance(now, &mut wakers);
+            self.advance_timers(&mut t, self.tick_at(Instant::now()), &mut wakers);
         }
         // 4. I/O readiness.
         if res.is_ok() && !st.events.is_empty() {
@@ -311,9 +318,9 @@ impl Reactor {
         DriverGuard { _private: () }
     }
 
-    /// Timer entries alive: armed, or fired but not yet observed by their
-    /// `Sleep`. A dropped `Sleep` removes its entry, so this returns to its
-    /// previous value when every sleep is gone.
+    /// Timers armed: registered by a pending [`Sleep`](crate::timer::Sleep)'s
+    /// poll and neither fired nor given up. A dropped `Sleep` gives its timer
+    /// up, so this returns to its previous value when every sleep is gone.
     pub fn pending_timers(&self) -> usize {
         lock(&self.timers).wheel.len()
     }
@@ -382,13 +389,31 @@ impl Reactor {
 
     // ---- timers -------------------------------------------------------------
 
-    fn now_tick(&self) -> u64 {
-        let ns = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        ns / TICK_NS
+    /// Fires the timers due at tick `now` (their wakers go to `wake`) and
+    /// publishes the wheel's new time.
+    fn advance_timers(&self, t: &mut Timers, now: u64, wake: &mut Vec<Waker>) {
+        t.wheel.advance(now, &mut |w| wake.push(w));
+        // Release: a `Sleep` that reads this tick sees its timer fired (and
+        // the wakers run only after the lock is released, after this store).
+        self.elapsed.store(t.wheel.elapsed(), Ordering::Release);
     }
 
-    /// Rounded up: a timer never fires before its deadline.
-    fn deadline_tick(&self, deadline: Instant) -> u64 {
+    /// Has the timer due at tick `when` fired? Exact with the lock held (an
+    /// armed timer is due after the wheel's time); without it, `false` may be
+    /// stale.
+    fn timer_fired(&self, when: u64) -> bool {
+        when <= self.elapsed.load(Ordering::Acquire)
+    }
+
+    /// The wheel tick `t` falls in (rounded down).
+    fn tick_at(&self, t: Instant) -> u64 {
+        let ns = t.saturating_duration_since(self.base).as_nanos();
+        u64::try_from(ns).unwrap_or(u64::MAX) / TICK_NS
+    }
+
+    /// The tick a timer for `deadline` is due at: rounded up, so a timer never
+    /// fires before its deadline.
+    pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
         let ns = deadline.saturating_duration_since(self.base).as_nanos();
         // 2^62 ns is ~146 years: far beyond any deadline the wheel must tell apart.
         let ns = u64::try_from(ns).unwrap_or(u64::MAX).min(1 << 62);
@@ -402,62 +427,55 @@ impl Reactor {
             .unwrap_or_else(|| self.base + Duration::from_secs(86_400 * 365 * 30))
     }
 
-    /// Registers a timer. Returns its key and whether it is already due.
-    pub(crate) fn insert_timer(&'static self, deadline: Instant, waker: &Waker) -> (usize, bool) {
-        let when = self.deadline_tick(deadline);
-        let (key, fired, wake_driver) = {
+    /// Arms a timer due at tick `when` (from [`deadline_tick`](Reactor::deadline_tick))
+    /// that wakes `waker`. Returns its key, or `None` if it is due already.
+    ///
+    /// A timer leaves the wheel when it fires: its owner learns that from
+    /// [`poll_timer`](Reactor::poll_timer) (no lock once the wheel's time is
+    /// past `when`) and forgets the key, which the wheel may have reused.
+    pub(crate) fn arm_timer(&'static self, when: u64, waker: &Waker) -> Option<usize> {
+        if self.timer_fired(when) {
+            return None;
+        }
+        let (key, wake_driver) = {
             let mut t = lock(&self.timers);
-            let key = t.wheel.insert(when, Some(waker.clone()));
-            let fired = t.wheel.state(key) == Some(EntryState::Fired);
-            let wake_driver = !fired && t.waiting_until.is_some_and(|until| when < until);
-            (key, fired, wake_driver)
+            let key = t.wheel.insert(when, waker.clone()).ok()?;
+            (key, t.waiting_until.is_some_and(|until| when < until))
         };
         if wake_driver {
             self.notify();
         }
-        if !fired {
-            self.ensure_driven();
-        }
-        (key, fired)
+        self.ensure_driven();
+        Some(key)
     }
 
-    /// Polls timer `key`: `Ready` once it fired, and then the entry is freed
-    /// (in the same critical section).
-    pub(crate) fn poll_timer(&self, key: usize, waker: &Waker) -> Poll<()> {
+    /// Polls the timer `key` due at tick `when`: `Ready` once it fired (the key
+    /// is then dead); otherwise `waker` is the one its firing wakes.
+    pub(crate) fn poll_timer(&self, key: usize, when: u64, waker: &Waker) -> Poll<()> {
+        if self.timer_fired(when) {
+            return Poll::Ready(());
+        }
         let mut t = lock(&self.timers);
-        match t.wheel.state(key) {
-            Some(EntryState::Armed) => {
-                t.wheel.set_waker(key, waker);
-                Poll::Pending
-            }
-            _ => {
-                t.wheel.remove(key);
-                Poll::Ready(())
+        if when <= t.wheel.elapsed() {
+            return Poll::Ready(());
+        }
+        if let Some(w) = t.wheel.get_mut(key) {
+            if !w.will_wake(waker) {
+                *w = waker.clone();
             }
         }
+        Poll::Pending
     }
 
-    /// Moves timer `key` to `deadline`; returns true if it is now already due.
-    pub(crate) fn reset_timer(&'static self, key: usize, deadline: Instant) -> bool {
-        let when = self.deadline_tick(deadline);
-        let (fired, wake_driver) = {
-            let mut t = lock(&self.timers);
-            let state = t.wheel.reset(key, when);
-            let fired = state != Some(EntryState::Armed);
-            (
-                fired,
-                !fired && t.waiting_until.is_some_and(|until| when < until),
-            )
-        };
-        if wake_driver {
-            self.notify();
+    /// Gives up the timer `key` due at tick `when` (unless it fired already).
+    pub(crate) fn cancel_timer(&self, key: usize, when: u64) {
+        if self.timer_fired(when) {
+            return;
         }
-        fired
-    }
-
-    /// Cancels and frees timer `key`.
-    pub(crate) fn remove_timer(&self, key: usize) {
-        lock(&self.timers).wheel.remove(key);
+        let mut t = lock(&self.timers);
+        if when > t.wheel.elapsed() {
+            t.wheel.remove(key);
+        }
     }
 
     // ---- I/O sources ----------------------------------------------------------

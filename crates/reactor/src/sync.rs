@@ -7,7 +7,7 @@
 //! cross-thread stress test in `tests/wake_stress.rs`. Keeping the imports
 //! here still makes every shared-state primitive easy to audit.
 
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 
 /// Locks `m`, ignoring poisoning: reactor state stays consistent across a

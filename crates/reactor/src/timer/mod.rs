@@ -11,9 +11,13 @@
 //! - **late by little** on an idle system: at most one wheel tick (16.4 µs)
 //!   plus the OS wake-up latency (typically 50–100 µs on a VM);
 //! - a deadline in the past completes at the first poll, without touching the
-//!   wheel;
-//! - a timer is registered on its first poll and removed when its [`Sleep`] is
-//!   dropped or completes (see [`Reactor::pending_timers`](crate::Reactor::pending_timers)).
+//!   wheel (a [`sleep`]'s deadline was in the future when it was made, so its
+//!   first poll reads no clock: polled after its deadline, it completes at the
+//!   reactor's next turn);
+//! - a timer is registered on its first poll (the one lock a sleep takes) and
+//!   leaves the wheel when it fires or its [`Sleep`] is dropped (see
+//!   [`Reactor::pending_timers`](crate::Reactor::pending_timers)); a sleep sees
+//!   that it fired without a lock or a clock read, from the wheel's time.
 //!
 //! These futures work under any executor: with no executor driving the
 //! reactor, the fallback driver thread does.
@@ -52,6 +56,11 @@ pub struct Sleep {
     deadline: Instant,
     /// Wheel entry, from the first pending poll until completion or drop.
     key: Option<usize>,
+    /// The wheel tick `key` is due at.
+    tick: u64,
+    /// The deadline was in the future when the sleep was made (`sleep(d)`):
+    /// the first poll skips the "already due?" clock read.
+    future_when_made: bool,
     elapsed: bool,
     /// Where `sleep`/`sleep_until` was called: the await point a task dump shows
     /// while the task sleeps (see [`crate::await_point`]).
@@ -94,6 +103,8 @@ pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         deadline: far_deadline(now(), duration),
         key: None,
+        tick: 0,
+        future_when_made: true,
         // A zero duration is complete already (no clock read at the first poll).
         elapsed: duration.is_zero(),
         at: Some(std::panic::Location::caller()),
@@ -119,6 +130,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         key: None,
+        tick: 0,
+        future_when_made: false,
         elapsed: false,
         at: Some(std::panic::Location::caller()),
         #[cfg(feature = "sim")]
@@ -138,10 +151,12 @@ impl Sleep {
     }
 
     /// Moves the deadline (earlier or later), even after completion: the sleep
-    /// then waits again. O(1); reuses the wheel entry.
+    /// then waits again. O(1): the armed timer is given up and the next poll
+    /// arms one for the new deadline (or completes, if it is due already).
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.elapsed = false;
+        self.future_when_made = false;
         #[cfg(feature = "sim")]
         if self.clock != 0 {
             crate::sim::with_current(|c| match c {
@@ -156,9 +171,8 @@ impl Sleep {
             });
             return;
         }
-        if let Some(key) = self.key {
-            // If the new deadline is already due, the next poll completes.
-            Reactor::get().reset_timer(key, deadline);
+        if let Some(key) = self.key.take() {
+            Reactor::get().cancel_timer(key, self.tick);
         }
     }
 }
@@ -191,22 +205,27 @@ impl Sleep {
         match this.key {
             None => {
                 // A deadline already past completes here, without the wheel.
-                if Instant::now() >= this.deadline {
+                if !this.future_when_made && Instant::now() >= this.deadline {
                     this.elapsed = true;
                     return Poll::Ready(());
                 }
-                let (key, fired) = reactor.insert_timer(this.deadline, cx.waker());
-                if fired {
-                    reactor.remove_timer(key);
-                    this.elapsed = true;
-                    return Poll::Ready(());
+                let tick = reactor.deadline_tick(this.deadline);
+                match reactor.arm_timer(tick, cx.waker()) {
+                    Some(key) => {
+                        this.key = Some(key);
+                        this.tick = tick;
+                        Poll::Pending
+                    }
+                    // The wheel's time is past the deadline.
+                    None => {
+                        this.elapsed = true;
+                        Poll::Ready(())
+                    }
                 }
-                this.key = Some(key);
-                Poll::Pending
             }
-            Some(key) => match reactor.poll_timer(key, cx.waker()) {
+            Some(key) => match reactor.poll_timer(key, this.tick, cx.waker()) {
                 Poll::Ready(()) => {
-                    // poll_timer freed the entry.
+                    // The entry left the wheel when it fired.
                     this.key = None;
                     this.elapsed = true;
                     Poll::Ready(())
@@ -258,7 +277,7 @@ impl Drop for Sleep {
             return;
         }
         if let Some(key) = self.key.take() {
-            Reactor::get().remove_timer(key);
+            Reactor::get().cancel_timer(key, self.tick);
         }
     }
 }

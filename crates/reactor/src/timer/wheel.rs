@@ -33,7 +33,6 @@
 //! time the OS takes to wake the driving thread.
 
 use slab::Slab;
-use std::task::Waker;
 
 /// One tick, in nanoseconds: 2^14 ns = 16.384 µs. Fine enough that rounding a
 /// deadline up to a tick costs far less than the 0.2 ms lateness budget, coarse
@@ -48,82 +47,75 @@ pub(crate) const LEVELS: usize = 6;
 const MAX_SPAN: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
 const NIL: u32 = u32::MAX;
 
-/// State of one timer entry.
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub(crate) enum EntryState {
-    /// Linked in a slot, waiting for its deadline.
-    Armed,
-    /// Deadline reached; unlinked; kept until its owner observes or drops it.
-    Fired,
-}
-
 #[derive(Debug)]
-struct Entry {
+struct Entry<T> {
     when: u64,
     prev: u32,
     next: u32,
     level: u8,
     slot: u8,
-    state: EntryState,
-    waker: Option<Waker>,
+    /// What firing hands back (the reactor's timer entry).
+    payload: T,
 }
 
-/// The wheel. Not thread-safe by itself: the reactor keeps it under a mutex.
+/// The wheel. Not thread-safe by itself: the reactor keeps it under a mutex
+/// (see reactor.rs). Every entry
+/// in it is armed: firing or removing an entry takes it out and hands its
+/// payload back.
 #[derive(Debug)]
-pub(crate) struct Wheel {
+pub(crate) struct Wheel<T> {
     /// Current time of the wheel, in ticks (only moves forward).
     elapsed: u64,
-    entries: Slab<Entry>,
+    entries: Slab<Entry<T>>,
     /// Head of each slot's list (index into `entries`), per level.
     heads: [[u32; SLOTS]; LEVELS],
     /// Bit `s` of `occupied[l]` is set when slot `s` of level `l` is non-empty.
     occupied: [u64; LEVELS],
-    /// How many entries are armed (linked in a slot).
-    armed: usize,
     /// Wheel time when the entries last filled a quarter of their capacity.
     last_busy: u64,
 }
 
 /// Entry capacity below which the wheel never gives memory back (4096 entries
-/// of ~48 bytes: 192 KiB).
+/// of ~32 bytes: 128 KiB).
 const SHRINK_MIN: usize = 4096;
 /// One second of ticks: how long the wheel must stay lightly used before its
 /// entry storage is freed.
 const SHRINK_AFTER_TICKS: u64 = 1_000_000_000 / TICK_NS;
 
-impl Default for Wheel {
+impl<T> Default for Wheel<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Wheel {
+impl<T> Wheel<T> {
     /// An empty wheel at time 0.
-    pub(crate) fn new() -> Wheel {
+    pub(crate) fn new() -> Wheel<T> {
         Wheel {
             elapsed: 0,
             entries: Slab::new(),
             heads: [[NIL; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
-            armed: 0,
             last_busy: 0,
         }
     }
 
-    /// Entries alive (armed or fired but not yet removed by their owner).
+    /// Entries waiting for their deadline.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Entries waiting for their deadline.
-    #[cfg(test)]
-    pub(crate) fn armed(&self) -> usize {
-        self.armed
+    /// The wheel's current time in ticks: every deadline at or before it has fired.
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
     }
 
-    /// Adds a timer due at tick `when`. If `when <= elapsed` the entry is created
-    /// already fired (the caller completes at once).
-    pub(crate) fn insert(&mut self, when: u64, waker: Option<Waker>) -> usize {
+    /// Adds a timer due at tick `when` and returns its key, or gives `payload`
+    /// back if `when <= elapsed` (it is due: the caller fires it at once).
+    pub(crate) fn insert(&mut self, when: u64, payload: T) -> Result<usize, T> {
+        if when <= self.elapsed {
+            return Err(payload);
+        }
         if self.entries.len() >= self.entries.capacity() / 4 {
             self.last_busy = self.elapsed;
         }
@@ -133,59 +125,32 @@ impl Wheel {
             next: NIL,
             level: 0,
             slot: 0,
-            state: EntryState::Fired,
-            waker,
+            payload,
         });
-        if when > self.elapsed {
-            self.link(key);
-        }
-        key
+        self.link(key);
+        Ok(key)
     }
 
-    /// State of entry `key`.
-    pub(crate) fn state(&self, key: usize) -> Option<EntryState> {
-        self.entries.get(key).map(|e| e.state)
+    /// The payload of entry `key`.
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
+        self.entries.get_mut(key).map(|e| &mut e.payload)
     }
 
-    /// Replaces the waker of entry `key`; returns false if the key is unknown.
-    pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) -> bool {
-        match self.entries.get_mut(key) {
-            Some(e) => {
-                match &mut e.waker {
-                    Some(w) if w.will_wake(waker) => {}
-                    slot => *slot = Some(waker.clone()),
-                }
-                true
-            }
-            None => false,
+    /// Cancels entry `key` (O(1)) and returns its payload (`None`: no such key).
+    pub(crate) fn remove(&mut self, key: usize) -> Option<T> {
+        if !self.entries.contains(key) {
+            return None;
         }
+        self.unlink(key);
+        let payload = self.entries.remove(key).payload;
+        self.maybe_shrink();
+        Some(payload)
     }
 
-    /// Moves entry `key` to a new deadline (re-arming it if it had fired).
-    /// Returns the entry's new state.
-    pub(crate) fn reset(&mut self, key: usize, when: u64) -> Option<EntryState> {
-        let state = self.entries.get(key)?.state;
-        if state == EntryState::Armed {
-            self.unlink(key);
-        }
-        let e = &mut self.entries[key];
-        e.when = when;
-        e.state = EntryState::Fired;
-        if when > self.elapsed {
-            self.link(key);
-        }
-        Some(self.entries[key].state)
-    }
-
-    /// Cancels and frees entry `key` (O(1)).
-    pub(crate) fn remove(&mut self, key: usize) {
-        if self.entries.get(key).map(|e| e.state) == Some(EntryState::Armed) {
-            self.unlink(key);
-        }
-        self.entries.try_remove(key);
-        // Give memory back after a storm, but not to a steady load that empties
-        // the wheel now and then (re-growing 100,000 entries costs milliseconds):
-        // only once it has stayed under a quarter of its capacity for a second.
+    /// Gives memory back after a storm, but not to a steady load that empties
+    /// the wheel now and then (re-growing 100,000 entries costs milliseconds):
+    /// only once it has stayed under a quarter of its capacity for a second.
+    fn maybe_shrink(&mut self) {
         if self.entries.capacity() > SHRINK_MIN
             && self.entries.len() < self.entries.capacity() / 4
             && self.elapsed.saturating_sub(self.last_busy) > SHRINK_AFTER_TICKS
@@ -193,7 +158,7 @@ impl Wheel {
             if self.entries.is_empty() {
                 self.entries = Slab::new();
             } else {
-                // Frees the vacant tail (keys held by live sleeps stay valid).
+                // Frees the vacant tail (keys of entries still armed stay valid).
                 self.entries.shrink_to_fit();
             }
             // At most one O(n) shrink per second.
@@ -231,26 +196,29 @@ impl Wheel {
         Some(deadline)
     }
 
-    /// Advances the wheel to `now` (ticks), firing every entry due at or before
-    /// it and pushing their wakers into `wake`. Returns how many fired.
-    pub(crate) fn advance(&mut self, now: u64, wake: &mut Vec<Waker>) -> usize {
+    /// Advances the wheel to `now` (ticks), taking out every entry due at or
+    /// before it and handing its payload to `fire`. Returns how many fired.
+    pub(crate) fn advance(&mut self, now: u64, fire: &mut impl FnMut(T)) -> usize {
         let mut fired = 0;
         while let Some(exp) = self.next_expiration() {
             if exp > now {
                 break;
             }
             self.elapsed = exp;
-            fired += self.process_slot_at(exp, wake);
+            fired += self.process_slot_at(exp, fire);
         }
         if now > self.elapsed {
             self.elapsed = now;
+        }
+        if fired > 0 {
+            self.maybe_shrink();
         }
         fired
     }
 
     /// Takes the list of the lowest occupied slot whose start is `exp` and fires
     /// or re-inserts each entry.
-    fn process_slot_at(&mut self, exp: u64, wake: &mut Vec<Waker>) -> usize {
+    fn process_slot_at(&mut self, exp: u64, fire: &mut impl FnMut(T)) -> usize {
         // Find the level whose next slot is `exp` (the lowest occupied one).
         let Some(level) = (0..LEVELS).find(|&l| self.occupied[l] != 0) else {
             return 0;
@@ -264,14 +232,8 @@ impl Wheel {
             let key = cur as usize;
             let e = &mut self.entries[key];
             cur = e.next;
-            e.prev = NIL;
-            e.next = NIL;
-            self.armed -= 1;
             if e.when <= self.elapsed {
-                e.state = EntryState::Fired;
-                if let Some(w) = e.waker.take() {
-                    wake.push(w);
-                }
+                fire(self.entries.remove(key).payload);
                 fired += 1;
             } else {
                 // Cascade to a lower level (or the same level, further round, if clamped).
@@ -302,14 +264,12 @@ impl Wheel {
             e.slot = slot as u8;
             e.prev = NIL;
             e.next = head;
-            e.state = EntryState::Armed;
         }
         if head != NIL {
             self.entries[head as usize].prev = key as u32;
         }
         self.heads[level][slot] = key as u32;
         self.occupied[level] |= 1u64 << slot;
-        self.armed += 1;
     }
 
     fn unlink(&mut self, key: usize) {
@@ -328,11 +288,6 @@ impl Wheel {
         if next != NIL {
             self.entries[next as usize].prev = prev;
         }
-        let e = &mut self.entries[key];
-        e.prev = NIL;
-        e.next = NIL;
-        e.state = EntryState::Fired;
-        self.armed -= 1;
     }
 }
 
@@ -340,97 +295,92 @@ impl Wheel {
 mod tests {
     use super::*;
 
-    fn fire_all(w: &mut Wheel, upto: u64) -> Vec<(u64, usize)> {
-        // Step through expirations one at a time, recording (time, key) of each fired entry.
+    /// Payload: the deadline tick, so each fired entry can be checked.
+    type W = Wheel<u64>;
+
+    /// Steps through expirations one at a time, recording (wheel time, deadline)
+    /// of each fired entry.
+    fn fire_all(w: &mut W, upto: u64) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         while let Some(exp) = w.next_expiration() {
             if exp > upto {
                 break;
             }
-            let before: Vec<usize> = w
-                .entries
-                .iter()
-                .filter(|(_, e)| e.state == EntryState::Armed)
-                .map(|(k, _)| k)
-                .collect();
-            let mut wake = Vec::new();
-            w.advance(exp, &mut wake);
-            for k in before {
-                if w.state(k) == Some(EntryState::Fired) {
-                    assert!(w.entries[k].when <= exp, "fired early");
-                    out.push((exp, k));
-                }
-            }
+            w.advance(exp, &mut |when| {
+                assert!(when <= exp, "fired early");
+                out.push((exp, when));
+            });
         }
-        w.advance(upto, &mut Vec::new());
+        w.advance(upto, &mut |_| panic!("fired past the last expiration"));
         out
     }
 
     #[test]
     fn fires_in_order_never_early() {
-        let mut w = Wheel::new();
+        let mut w = W::new();
         let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut keys = Vec::new();
+        let mut n = 0;
         for _ in 0..5000 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             // Spread over all levels: up to 2^34 ticks.
             let when = 1 + (rng % (1 << (rng % 35).max(1)));
-            keys.push((w.insert(when, None), when));
+            w.insert(when, when).expect("in the future");
+            n += 1;
         }
         let fired = fire_all(&mut w, u64::MAX / 4);
-        assert_eq!(fired.len(), keys.len());
-        for (t, k) in &fired {
-            let when = keys
-                .iter()
-                .find(|(kk, _)| kk == k)
-                .map(|x| x.1)
-                .unwrap_or(0);
-            assert_eq!(*t, when, "fired exactly at its tick");
+        assert_eq!(fired.len(), n);
+        for (t, when) in &fired {
+            assert_eq!(t, when, "fired exactly at its tick");
         }
         assert!(fired.windows(2).all(|p| p[0].0 <= p[1].0));
-        assert_eq!(w.armed(), 0);
-    }
-
-    #[test]
-    fn past_deadline_is_fired_at_insert() {
-        let mut w = Wheel::new();
-        w.advance(100, &mut Vec::new());
-        let k = w.insert(50, None);
-        assert_eq!(w.state(k), Some(EntryState::Fired));
-        assert_eq!(w.armed(), 0);
-    }
-
-    #[test]
-    fn cancel_unlinks() {
-        let mut w = Wheel::new();
-        let keys: Vec<usize> = (1..1000).map(|i| w.insert(i * 7, None)).collect();
-        for k in keys.iter().step_by(2) {
-            w.remove(*k);
-        }
-        assert_eq!(w.armed(), 499);
-        let fired = fire_all(&mut w, 10_000);
-        assert_eq!(fired.len(), 499);
-        for k in keys.iter().skip(1).step_by(2) {
-            w.remove(*k);
-        }
         assert_eq!(w.len(), 0);
     }
 
     #[test]
+    fn past_deadline_is_handed_back_at_insert() {
+        let mut w = W::new();
+        w.advance(100, &mut |_| {});
+        assert_eq!(w.insert(50, 50), Err(50));
+        assert_eq!(w.insert(100, 100), Err(100));
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn cancel_unlinks() {
+        let mut w = W::new();
+        let keys: Vec<usize> = (1..1000).map(|i| w.insert(i * 7, i * 7).unwrap()).collect();
+        for k in keys.iter().step_by(2) {
+            assert!(w.remove(*k).is_some());
+        }
+        assert_eq!(w.len(), 499);
+        let fired = fire_all(&mut w, 10_000);
+        assert_eq!(fired.len(), 499);
+        assert!(
+            fired.iter().all(|(_, when)| when % 14 == 0),
+            "only the kept ones"
+        );
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.remove(keys[1]), None, "fired entries are gone");
+    }
+
+    #[test]
     fn storage_is_kept_under_load_and_freed_after_a_quiet_second() {
-        let mut w = Wheel::new();
-        let keys: Vec<usize> = (0..10_000).map(|i| w.insert(1_000_000 + i, None)).collect();
+        let mut w = W::new();
+        let keys: Vec<usize> = (0..10_000)
+            .map(|i| w.insert(1_000_000 + i, i).unwrap())
+            .collect();
         let cap = w.entries.capacity();
         for k in &keys {
             w.remove(*k);
         }
         // Emptied at once after filling: kept for the next burst.
         assert_eq!(w.entries.capacity(), cap);
-        let keys: Vec<usize> = (0..10_000).map(|i| w.insert(1_000_000 + i, None)).collect();
+        let far = SHRINK_AFTER_TICKS * 4;
+        let keys: Vec<usize> = (0..10_000).map(|i| w.insert(far + i, i).unwrap()).collect();
         // A second of quiet later, the storage goes.
-        w.advance(SHRINK_AFTER_TICKS + 1, &mut Vec::new());
+        w.advance(SHRINK_AFTER_TICKS + 1, &mut |_| {});
         for k in &keys {
             w.remove(*k);
         }
@@ -440,13 +390,13 @@ mod tests {
 
     #[test]
     fn far_future_is_clamped_not_early() {
-        let mut w = Wheel::new();
+        let mut w = W::new();
         let when = MAX_SPAN * 3 + 12345;
-        let k = w.insert(when, None);
-        let mut wake = Vec::new();
-        w.advance(when - 1, &mut wake);
-        assert_eq!(w.state(k), Some(EntryState::Armed));
-        w.advance(when, &mut wake);
-        assert_eq!(w.state(k), Some(EntryState::Fired));
+        w.insert(when, when).unwrap();
+        w.advance(when - 1, &mut |_| panic!("early"));
+        assert_eq!(w.len(), 1);
+        let mut fired = 0;
+        w.advance(when, &mut |_| fired += 1);
+        assert_eq!(fired, 1);
     }
 }
