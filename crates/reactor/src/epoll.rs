@@ -18,8 +18,12 @@
 //!
 //! Sub-millisecond precision is kept (the timerfd, not `epoll_wait`'s
 //! millisecond timeout, ends a timed wait). Registration follows `polling`'s
-//! flags exactly, so the two backends report the same readiness.
+//! flags, plus `EPOLLRDHUP` with read interest: each event says whether the
+//! peer hung up ([`SourceEvent::read_closed`]), which lets a short stream read
+//! forget read readiness without losing an end of stream that arrived in the
+//! same event as the last data (source.rs).
 
+use crate::sys::SourceEvent;
 use polling::{Event, PollMode};
 use std::io;
 use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -28,8 +32,7 @@ use std::time::Instant;
 
 /// Key of the wake-up eventfd (`polling` reserves the same value).
 const NOTIFY_KEY: u64 = u64::MAX;
-/// Key of the timerfd. The reactor's own keys are slab indexes and its
-/// hang-up key (`usize::MAX - 1`).
+/// Key of the timerfd. The reactor's own keys are slab indexes.
 const TIMER_KEY: u64 = u64::MAX - 2;
 /// `armed` when the timerfd is not armed.
 const DISARMED: u64 = u64::MAX;
@@ -107,7 +110,10 @@ fn epoll_flags(interest: &Event, mode: PollMode) -> u32 {
     flags as u32
 }
 
-const READ_FLAGS: libc::c_int = libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI;
+const READ_FLAGS: libc::c_int =
+    libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI;
+/// Reads will not block again: the peer shut its side down, or the socket failed.
+const CLOSED_FLAGS: libc::c_int = libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR;
 const WRITE_FLAGS: libc::c_int = libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR;
 
 impl Poller {
@@ -351,13 +357,15 @@ impl Events {
     }
 
     /// The events, with `polling`'s mapping of epoll flags to directions.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = SourceEvent> + '_ {
         self.list.iter().map(|ev| {
             let flags = ev.events as libc::c_int;
-            let mut e = Event::none(ev.u64 as usize);
-            e.readable = flags & READ_FLAGS != 0;
-            e.writable = flags & WRITE_FLAGS != 0;
-            e
+            SourceEvent {
+                key: ev.u64 as usize,
+                readable: flags & READ_FLAGS != 0,
+                writable: flags & WRITE_FLAGS != 0,
+                read_closed: flags & CLOSED_FLAGS != 0,
+            }
         })
     }
 }

@@ -1,7 +1,8 @@
 //! [`Async<T>`]: any non-blocking file descriptor, registered with the reactor.
 
 use crate::await_point::At;
-use crate::reactor::{Reactor, Source, READ, WRITE};
+use crate::reactor::Reactor;
+use crate::source::{Source, READ, WRITE};
 use crate::sync::Arc;
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -185,8 +186,9 @@ impl<T: AsRawFd> Async<T> {
     /// Sound in edge mode because the kernel reports an event for every new
     /// arrival (not only an empty-to-non-empty change), the flag is kept if
     /// such an event came after `tick`, and a FIN that arrived together with
-    /// the data is caught by the reactor's hang-up watch (hup.rs). End of
-    /// stream (0 bytes) keeps the readiness: EOF is permanent. Never use this
+    /// the data marks the source read-closed (epoll's `EPOLLRDHUP`), which
+    /// keeps the flag too. End of stream (0 bytes) keeps the readiness: EOF
+    /// is permanent. Never use this
     /// for datagrams: a short datagram says nothing about the ones behind it.
     pub(crate) fn poll_read_stream(
         &self,

@@ -71,12 +71,12 @@ mod block_on;
 pub mod cancel;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
-mod hup;
 mod io;
 pub mod net;
 mod reactor;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod source;
 mod sync;
 mod sys;
 pub mod timer;
@@ -84,3 +84,9 @@ pub mod timer;
 pub use block_on::block_on;
 pub use io::{Async, Ready};
 pub use reactor::{DriverGuard, Reactor};
+
+/// The per-source readiness protocol, exposed to `tests/loom.rs` only (built
+/// with `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use source::loom_model;

@@ -33,14 +33,15 @@
 //!
 //! Sources are registered once in edge-triggered mode when the OS has it
 //! (epoll, kqueue): the kernel reports each *new* readiness once and nothing
-//! needs re-arming. Each direction keeps a `ready` flag and a `tick` counting
-//! events. An operation that gets `WouldBlock` clears the flag only if no event
-//! arrived since it saw the flag (same tick), so a wake-up that races with the
-//! failed operation is never lost, and a task never spins: it waits until the
+//! needs re-arming. Each source keeps its readiness in one atomic word (a
+//! ready bit per direction and a tick counting events, see source.rs): an
+//! operation that gets `WouldBlock` clears the bit only if no event arrived
+//! since it saw the bit (same tick), so a wake-up that races with the failed
+//! operation is never lost, and a task never spins: it waits until the
 //! kernel reports new readiness. Where edge mode is missing, sources use
 //! oneshot mode and are re-armed (one `modify`) when a waiter registers.
 
-use crate::hup::{HupWatch, HUP_KEY};
+use crate::source::{Hit, Source};
 use crate::sync::{
     lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
 };
@@ -50,14 +51,9 @@ use polling::{Event, PollMode};
 use slab::Slab;
 use std::io;
 use std::os::unix::io::{BorrowedFd, RawFd};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
-
-/// Read direction index.
-pub(crate) const READ: usize = 0;
-/// Write direction index.
-pub(crate) const WRITE: usize = 1;
 
 /// The process-wide I/O and timer reactor.
 ///
@@ -83,8 +79,6 @@ pub struct Reactor {
     poller: Poller,
     /// Edge-triggered registration is available (no re-arming).
     edge: bool,
-    /// Streams whose peer hung up (see hup.rs); `None` where unsupported.
-    hup: Option<HupWatch>,
     sources: Mutex<Slab<Arc<Source>>>,
     /// The right to wait in the poller, with the buffers the driver reuses.
     driver: Mutex<DriverState>,
@@ -108,8 +102,6 @@ pub struct Reactor {
 struct DriverState {
     events: Events,
     wakers: Vec<Waker>,
-    /// Keys of sources that hung up, collected from the hang-up watch.
-    hung_up: Vec<usize>,
 }
 
 struct Timers {
@@ -172,16 +164,13 @@ impl Reactor {
     fn new() -> io::Result<Reactor> {
         let poller = Poller::new()?;
         let edge = poller.supports_edge();
-        let hup = if edge { HupWatch::new(&poller) } else { None };
         Ok(Reactor {
             poller,
             edge,
-            hup,
             sources: Mutex::new(Slab::new()),
             driver: Mutex::new(DriverState {
                 events: Events::new(),
                 wakers: Vec::new(),
-                hung_up: Vec::new(),
             }),
             timers: Mutex::new(Timers {
                 wheel: Wheel::new(),
@@ -268,19 +257,14 @@ impl Reactor {
         // 4. I/O readiness.
         if res.is_ok() && !st.events.is_empty() {
             let sources = lock(&self.sources);
-            for ev in st.events.iter() {
+            for ev in sys::hits(&st.events) {
                 if let Some(src) = sources.get(ev.key) {
-                    src.deliver(self, ev.readable, ev.writable, &mut wakers);
-                } else if ev.key == HUP_KEY {
-                    if let Some(hup) = &self.hup {
-                        hup.drain(&mut st.hung_up);
-                    }
-                }
-            }
-            for key in st.hung_up.drain(..) {
-                if let Some(src) = sources.get(key) {
-                    lock(&src.state).read_closed = true;
-                    src.deliver(self, true, false, &mut wakers);
+                    let hit = Hit {
+                        readable: ev.readable,
+                        writable: ev.writable,
+                        read_closed: ev.read_closed,
+                    };
+                    src.deliver(hit, &mut wakers, |r, w| self.rearm(src, r, w));
                 }
             }
         }
@@ -486,11 +470,12 @@ impl Reactor {
         let source = {
             let mut sources = lock(&self.sources);
             let entry = sources.vacant_entry();
-            let source = Arc::new(Source {
+            let source = Arc::new(Source::new(
                 fd,
-                key: entry.key(),
-                state: Mutex::new(SourceState::default()),
-            });
+                entry.key(),
+                self.edge,
+                sys::REPORTS_READ_CLOSED,
+            ));
             entry.insert(source.clone());
             source
         };
@@ -513,219 +498,17 @@ impl Reactor {
     /// Deregisters a source (before its fd is closed).
     pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
         lock(&self.sources).try_remove(source.key);
-        if let Some(hup) = &self.hup {
-            if lock(&source.state).hup_watched {
-                hup.unwatch(source.fd);
-            }
-        }
         // SAFETY: the fd is still open: Async drops its I/O object only after this.
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
         self.poller.delete(fd)
     }
 
-    fn rearm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
+    pub(crate) fn rearm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
         let mut ev = Event::none(source.key);
         ev.readable = read;
         ev.writable = write;
         // SAFETY: the source is registered, so its fd is open (see insert_io).
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
         self.poller.modify_with_mode(fd, ev, PollMode::Oneshot)
-    }
-}
-
-/// One registered file descriptor.
-#[derive(Debug)]
-pub(crate) struct Source {
-    fd: RawFd,
-    key: usize,
-    state: Mutex<SourceState>,
-}
-
-#[derive(Debug, Default)]
-struct SourceState {
-    dirs: [Direction; 2],
-    /// The peer shut its side down (or the socket failed): reads no longer
-    /// block, so a short read must not forget the read readiness.
-    read_closed: bool,
-    /// The fd is in the reactor's hang-up watch (removed before it closes).
-    hup_watched: bool,
-}
-
-#[derive(Debug)]
-struct Direction {
-    /// The kernel reported readiness and no operation has since seen WouldBlock.
-    ready: bool,
-    /// Events delivered for this direction (see the module doc).
-    tick: u64,
-    /// Oneshot mode only: the kernel registration currently includes this direction.
-    armed: bool,
-    /// The waker of `poll_readable`/`poll_writable` (AsyncRead/AsyncWrite path).
-    waker: Option<Waker>,
-    /// Wakers of `readable()`/`writable()` futures: any number of waiters.
-    waiters: Slab<Option<Waker>>,
-}
-
-impl Default for Direction {
-    fn default() -> Self {
-        Direction {
-            // Optimistic: a fresh socket is tried once before anyone waits.
-            ready: true,
-            tick: 0,
-            armed: false,
-            waker: None,
-            waiters: Slab::new(),
-        }
-    }
-}
-
-impl Direction {
-    fn has_waiters(&self) -> bool {
-        self.waker.is_some() || self.waiters.iter().any(|(_, w)| w.is_some())
-    }
-
-    fn take_wakers(&mut self, out: &mut Vec<Waker>) {
-        if let Some(w) = self.waker.take() {
-            out.push(w);
-        }
-        for (_, w) in self.waiters.iter_mut() {
-            if let Some(w) = w.take() {
-                out.push(w);
-            }
-        }
-    }
-}
-
-impl Source {
-    /// Called by the driver for each event.
-    fn deliver(&self, reactor: &Reactor, readable: bool, writable: bool, out: &mut Vec<Waker>) {
-        let mut st = lock(&self.state);
-        for (dir, hit) in [(READ, readable), (WRITE, writable)] {
-            let d = &mut st.dirs[dir];
-            if hit {
-                d.ready = true;
-                d.tick = d.tick.wrapping_add(1);
-                d.take_wakers(out);
-            }
-        }
-        if !reactor.edge {
-            // The oneshot registration is now disarmed: re-arm for whoever still waits.
-            let r = !st.dirs[READ].ready && st.dirs[READ].has_waiters();
-            let w = !st.dirs[WRITE].ready && st.dirs[WRITE].has_waiters();
-            st.dirs[READ].armed = r;
-            st.dirs[WRITE].armed = w;
-            if (r || w) && reactor.rearm(self, r, w).is_err() {
-                // Cannot re-arm: wake the waiters so they see the error themselves.
-                st.dirs[READ].take_wakers(out);
-                st.dirs[WRITE].take_wakers(out);
-            }
-        }
-    }
-
-    /// Oneshot mode: make sure the registration includes `dir`.
-    fn arm(&self, st: &mut SourceState, dir: usize) -> io::Result<()> {
-        let reactor = Reactor::get();
-        if reactor.edge || st.dirs[dir].armed {
-            return Ok(());
-        }
-        st.dirs[dir].armed = true;
-        let (r, w) = (st.dirs[READ].armed, st.dirs[WRITE].armed);
-        reactor.rearm(self, r, w)
-    }
-
-    /// `Ready(tick)` if the direction is ready, else stores `cx`'s waker in the
-    /// direction's single poll slot. A different waker already there is woken
-    /// so that it can re-register (two tasks polling one direction ping-pong
-    /// rather than lose a wake-up; use `readable()`/`writable()` for many waiters).
-    pub(crate) fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
-        if crate::cancel::is_cancelled() {
-            return Poll::Ready(Err(crate::cancel::Cancelled::default().into()));
-        }
-        let mut st = lock(&self.state);
-        let d = &mut st.dirs[dir];
-        if d.ready {
-            return Poll::Ready(Ok(d.tick));
-        }
-        match &mut d.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => {
-                if let Some(old) = slot.replace(cx.waker().clone()) {
-                    old.wake();
-                }
-            }
-        }
-        if let Err(e) = self.arm(&mut st, dir) {
-            return Poll::Ready(Err(e));
-        }
-        Poll::Pending
-    }
-
-    /// Like `poll_ready` but with a waiter slot of its own (`*slot`), so any
-    /// number of `readable()`/`writable()` futures can wait at once.
-    pub(crate) fn poll_waiter(
-        &self,
-        dir: usize,
-        slot: &mut Option<usize>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<u64>> {
-        if crate::cancel::is_cancelled() {
-            return Poll::Ready(Err(crate::cancel::Cancelled::default().into()));
-        }
-        let mut st = lock(&self.state);
-        let d = &mut st.dirs[dir];
-        if d.ready {
-            if let Some(i) = slot.take() {
-                d.waiters.try_remove(i);
-            }
-            return Poll::Ready(Ok(d.tick));
-        }
-        match slot {
-            Some(i) => match d.waiters.get_mut(*i) {
-                Some(Some(w)) if w.will_wake(cx.waker()) => {}
-                Some(w) => *w = Some(cx.waker().clone()),
-                None => *slot = Some(d.waiters.insert(Some(cx.waker().clone()))),
-            },
-            None => *slot = Some(d.waiters.insert(Some(cx.waker().clone()))),
-        }
-        if let Err(e) = self.arm(&mut st, dir) {
-            return Poll::Ready(Err(e));
-        }
-        Poll::Pending
-    }
-
-    /// Frees a waiter slot (a `readable()` future dropped before it completed).
-    pub(crate) fn drop_waiter(&self, dir: usize, slot: usize) {
-        lock(&self.state).dirs[dir].waiters.try_remove(slot);
-    }
-
-    /// An operation got `WouldBlock` after seeing readiness at `tick`: forget the
-    /// readiness unless a newer event arrived meanwhile.
-    pub(crate) fn clear_ready(&self, dir: usize, tick: u64) {
-        let mut st = lock(&self.state);
-        let d = &mut st.dirs[dir];
-        if d.tick == tick {
-            d.ready = false;
-        }
-    }
-
-    /// A stream read after seeing read readiness at `tick` filled less than
-    /// its buffer: forget the readiness (unless newer, or the peer hung up), so
-    /// the next read waits for the kernel instead of costing an `EAGAIN`.
-    /// In edge mode this needs the hang-up watch (see hup.rs): without it the
-    /// readiness is kept. Oneshot mode re-arms with a level check, which
-    /// reports a pending end of stream by itself.
-    pub(crate) fn clear_after_short_read(&self, tick: u64) {
-        let reactor = Reactor::get();
-        let mut st = lock(&self.state);
-        if reactor.edge && !st.hup_watched {
-            match &reactor.hup {
-                Some(hup) if hup.watch(self.fd, self.key).is_ok() => st.hup_watched = true,
-                _ => return,
-            }
-        }
-        let closed = st.read_closed;
-        let d = &mut st.dirs[READ];
-        if d.tick == tick && !closed {
-            d.ready = false;
-        }
     }
 }

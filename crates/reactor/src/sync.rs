@@ -1,11 +1,12 @@
 //! The synchronisation primitives the reactor uses, in one place.
 //!
-//! Other corio crates switch this module to `loom` under `cfg(loom)`. The
-//! reactor does not: its protocols end in `epoll_wait`/`eventfd` syscalls,
-//! which loom cannot model, and its dev-dependencies (tokio) do
-//! not build under `--cfg loom`. The wake path is instead checked by the
-//! cross-thread stress test in `tests/wake_stress.rs`. Keeping the imports
-//! here still makes every shared-state primitive easy to audit.
+//! Most of the reactor's protocols end in `epoll_wait`/`eventfd` system calls,
+//! which loom cannot model; the wake path through the poller is checked by the
+//! cross-thread stress test in `tests/wake_stress.rs`. The per-source readiness
+//! protocol (source.rs) is pure memory, so its primitives come from
+//! [`source`], which `--cfg loom` switches to loom's (`tests/loom.rs`, run by
+//! `ci/loom.sh`). Keeping the imports here makes every shared-state primitive
+//! easy to audit.
 
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
@@ -14,4 +15,17 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockErr
 /// panicking waker because every critical section only moves plain values.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The readiness word and waker lock of a source: loom's under `--cfg loom`.
+pub(crate) mod source {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::{atomic::AtomicUsize, atomic::Ordering, Mutex, MutexGuard};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::{atomic::AtomicUsize, atomic::Ordering, Mutex, MutexGuard};
+
+    /// Locks `m`, ignoring poisoning (as [`super::lock`]).
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }

@@ -12,6 +12,39 @@ pub(crate) use crate::epoll::{Events, Poller};
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) use polling::{Events, Poller};
 
+/// One event as the driver consumes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SourceEvent {
+    pub(crate) key: usize,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// The peer hung up or the socket failed (only where
+    /// [`REPORTS_READ_CLOSED`]; always false elsewhere).
+    pub(crate) read_closed: bool,
+}
+
+/// The backend reports hang-ups with each event (epoll's `EPOLLRDHUP`), so a
+/// short stream read may forget read readiness in edge mode (source.rs).
+/// `polling`'s other backends do not.
+pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// The events of the last wait.
+pub(crate) fn hits(events: &Events) -> impl Iterator<Item = SourceEvent> + '_ {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        events.iter()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        events.iter().map(|e| SourceEvent {
+            key: e.key,
+            readable: e.readable,
+            writable: e.writable,
+            read_closed: false,
+        })
+    }
+}
+
 /// Waits in `poller` until events, a notification or `deadline` (`None`: no
 /// deadline; a past deadline only polls).
 pub(crate) fn wait_until(

@@ -1,6 +1,6 @@
 use crate::await_point::At;
 use crate::io::Async;
-use crate::reactor::{READ, WRITE};
+use crate::source::{READ, WRITE};
 use crate::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::future::Future;

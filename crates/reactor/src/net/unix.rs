@@ -1,5 +1,5 @@
 use crate::io::Async;
-use crate::reactor::{READ, WRITE};
+use crate::source::{READ, WRITE};
 use crate::sync::Arc;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
