@@ -529,3 +529,35 @@ fn waiting_for_a_core_is_not_a_stall() {
         );
     });
 }
+
+/// Once every worker has been idle for a while the monitor stops ticking and sleeps
+/// until a worker wakes it: a stall that begins after such an idle spell is still
+/// reported, start and end.
+#[test]
+fn a_stall_after_an_idle_spell_is_reported() {
+    let _serial = serial();
+    timeout(60, || {
+        const THRESHOLD: Duration = Duration::from_millis(20);
+        let reports = Reports::default();
+        let rt = Runtime::builder()
+            .worker_threads(1)
+            .stall_threshold(Some(THRESHOLD))
+            .on_stall(reports.handler())
+            .build()
+            .unwrap();
+        // A first task, then idle well past the monitor's grace (50 ms): asleep now.
+        rt.block_on(async { corio::create_task(async {}).await.unwrap() });
+        std::thread::sleep(Duration::from_millis(300));
+        let slow_id = rt.block_on(async {
+            corio::create_task(async {
+                std::thread::sleep(THRESHOLD * 10);
+                current_task_id()
+            })
+            .await
+            .unwrap()
+        });
+        let all = reports.wait_for_ends(&[slow_id]);
+        assert_eq!(about(&all, slow_id, false).len(), 1, "{all:?}");
+        assert_eq!(about(&all, slow_id, true).len(), 1, "{all:?}");
+    });
+}

@@ -18,7 +18,10 @@
 //! # Protocol
 //!
 //! 1. **Sleep while idle.** The monitor sleeps on its own parker, with no timeout, when
-//!    every active worker is parked. Before blocking it stores `sleeping = true`
+//!    every active worker has been parked, with no poll in between, at each of its looks
+//!    for [`IDLE_GRACE`] (a worker that parks between bursts of I/O, as a busy server's
+//!    does many times a second, would otherwise have to wake the monitor with a system
+//!    call on every unpark). Before blocking it stores `sleeping = true`
 //!    (`SeqCst`) and re-reads every worker's `parked` flag (`SeqCst`); a worker that
 //!    leaves `park` has had its `parked` flag cleared (`SeqCst`) and then reads
 //!    `sleeping` (`SeqCst`): one of the two sees the other, so the monitor is woken
@@ -199,6 +202,12 @@ fn tick_of(threshold: Duration) -> Duration {
     (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250))
 }
 
+/// How long every worker must stay idle (parked, no poll started) before the monitor
+/// stops ticking and sleeps until a worker wakes it (protocol step 1). Short enough
+/// that an idle program goes quiet soon; long enough that a server between requests
+/// never makes its workers pay for waking the monitor.
+const IDLE_GRACE: Duration = Duration::from_millis(50);
+
 /// The monitor's side of the shared state (in [`Shared`]).
 pub(crate) struct MonitorShared {
     /// The monitor is asleep (or about to be) with no timeout: protocol step 1.
@@ -299,6 +308,10 @@ pub(crate) struct Monitor {
     watches: Vec<Watch>,
     /// Per worker slot: its thread's scheduler accounting.
     stats: Vec<ThreadStats>,
+    /// Consecutive looks that found every worker idle (step 1).
+    idle_looks: u32,
+    /// That many idle looks span [`IDLE_GRACE`].
+    idle_looks_to_sleep: u32,
 }
 
 /// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
@@ -331,13 +344,18 @@ impl Monitor {
         let stats = (0..shared.remotes.len())
             .map(|_| ThreadStats::new())
             .collect();
+        let tick = tick_of(threshold);
+        let idle_looks_to_sleep =
+            u32::try_from(IDLE_GRACE.as_nanos().div_ceil(tick.as_nanos().max(1))).unwrap_or(1);
         Some(Monitor {
             shared,
             parker,
             threshold,
-            tick: tick_of(threshold),
+            tick,
             watches,
             stats,
+            idle_looks: 0,
+            idle_looks_to_sleep,
         })
     }
 }
@@ -356,7 +374,10 @@ impl Monitor {
                 // This tick was spent in the park hook.
                 continue;
             }
-            if state.awake == 0 && !state.extras_pending {
+            let idle = state.awake == 0 && !state.polled && !state.extras_pending;
+            self.idle_looks = if idle { self.idle_looks + 1 } else { 0 };
+            if self.idle_looks >= self.idle_looks_to_sleep {
+                self.idle_looks = 0;
                 self.sleep_until_a_worker_wakes();
             } else {
                 self.park_timeout(self.tick);
@@ -418,6 +439,7 @@ impl Monitor {
             // A poll seen for the first time is left alone: most polls are over by the
             // next tick, and starting its clock costs a read of the thread's schedstat
             // (on a busy executor the worker is mid-poll at almost every tick).
+            look.polled |= polls != watch.polls;
             let first_look = polls != watch.polls || !in_poll;
             if first_look {
                 if watch.reported {
@@ -610,6 +632,8 @@ struct Look {
     stalled: usize,
     /// Extra workers are running (the monitor keeps ticking until they retire).
     extras_pending: bool,
+    /// Some worker started a poll since the last look.
+    polled: bool,
 }
 
 /// Reads a location stored by [`store_location`].
