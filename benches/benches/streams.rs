@@ -52,7 +52,7 @@ fn corio_raw_server(rt: &corio::Runtime) -> std::net::SocketAddr {
         let listener = corio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         drop(corio::create_task(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
+            while let Ok((s, _)) = listener.accept().await {
                 let _ = s.set_nodelay(true);
                 drop(corio::create_task(async move {
                     let mut buf = [0u8; MSG];

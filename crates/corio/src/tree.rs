@@ -45,6 +45,19 @@
 //!   `CORIO_INSPECT=1`) or debug mode, as each costs two clock reads per poll;
 //! - which worker runs a task: read from the scheduler when the snapshot is
 //!   taken (a task stuck in a busy loop shows as running on its worker).
+//!
+//! Sockets: the methods of [`net`](crate::net)'s streams, listeners and
+//! [`Incoming`](crate::net::Incoming) (`read`, `read_exact`, `write_all`,
+//! `read_to_end`, `accept`, `next`, ...), of `sim::net`'s, and of
+//! [`StreamReader`](crate::StreamReader)/[`StreamWriter`](crate::StreamWriter)
+//! record their caller's line. They shadow the `futures::AsyncReadExt` /
+//! `AsyncWriteExt` / `StreamExt` methods of the same names, so
+//! `stream.read_exact(&mut buf).await` needs no change (the `use` of the trait
+//! may become unused). A trait method's future on another type (a
+//! `futures::io::BufReader`'s `read_line`, say) cannot know its caller: wrap
+//! it, `corio::await_point(reader.read_line(&mut line)).await`, or use
+//! `corio_reactor::await_point::{read_exact, write_all, read_to_end}`, which
+//! take any reader or writer.
 
 use std::fmt;
 use std::future::Future;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::DropCounter;
 use corio::cancel::Cancellable;
 use corio::net::{TcpListener, TcpStream};
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::AsyncWriteExt;
 
 const HOUR: Duration = Duration::from_secs(3600);
 /// Far below any wait a leaf would make if the cancel were ignored, far above
@@ -55,7 +55,7 @@ async fn cleanup_writes_to_socket(listener: Arc<TcpListener>) {
             .await;
             c.store(true, Ordering::SeqCst);
         });
-    let (mut peer, _) = corio::wait_for(listener.accept(), AT_ONCE)
+    let (peer, _) = corio::wait_for(listener.accept(), AT_ONCE)
         .await
         .expect("accept in time")
         .unwrap();

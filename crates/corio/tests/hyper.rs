@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use corio::hyper::{CorioExecutor, CorioTimer};
 use corio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use futures::{AsyncReadExt, AsyncWriteExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -217,7 +216,7 @@ fn header_read_timeout_closes_a_silent_connection() {
             Ok::<_, Error>(outcomes)
         });
         for partial in [&b""[..], b"GET / HTTP/1.1\r\nHost: x\r\n"] {
-            let mut client = TcpStream::connect(addr).await?;
+            let client = TcpStream::connect(addr).await?;
             client.write_all(partial).await?;
             let start = Instant::now();
             let mut rest = Vec::new();

@@ -356,17 +356,16 @@ fn current_thread_runs_tasks_timers_io_and_to_thread_from_the_block_on_thread() 
             });
             assert_eq!(t.await.unwrap(), me);
             // I/O: an echo over loopback TCP, server and client tasks on this thread.
-            use futures::{AsyncReadExt, AsyncWriteExt};
             let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = corio::create_task(async move {
-                let (mut s, _) = listener.accept().await.unwrap();
+                let (s, _) = listener.accept().await.unwrap();
                 let mut buf = [0; 5];
                 s.read_exact(&mut buf).await.unwrap();
                 s.write_all(&buf).await.unwrap();
                 thread::current().id()
             });
-            let mut c = corio::net::TcpStream::connect(addr).await.unwrap();
+            let c = corio::net::TcpStream::connect(addr).await.unwrap();
             c.write_all(b"hello").await.unwrap();
             let mut buf = [0; 5];
             c.read_exact(&mut buf).await.unwrap();

@@ -375,7 +375,7 @@ fn all_tasks_and_current_task_work_in_a_simulation() {
 mod net {
     use super::*;
     use corio::sim::net::{self, TcpListener, TcpStream};
-    use futures::{AsyncReadExt, AsyncWriteExt};
+    use futures::AsyncWriteExt;
     use std::io::ErrorKind;
     use std::net::IpAddr;
 

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use common::timeout;
 use corio::net::TcpListener;
 use corio::{Runtime, StallReport};
-use futures::{AsyncReadExt, AsyncWriteExt};
 
 const MSG: usize = 8;
 const BLOCK: &[u8; MSG] = b"block!!!";
@@ -97,7 +96,7 @@ fn start_server(rt: &Runtime, block: fn(), flags: Arc<Blocking>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     rt.handle().create_task(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let flags = flags.clone();

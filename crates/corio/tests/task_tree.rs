@@ -366,3 +366,114 @@ fn socket_waits_and_interval_ticks_show_their_lines() {
         ticker.cancel();
     });
 }
+
+/// A snapshot in which every task named in `names` waits at an await point.
+async fn tree_with_waiting(names: &[&str]) -> TaskTree {
+    tree_until("the tasks to wait", |t| {
+        names.iter().all(|n| {
+            t.tasks().iter().any(|s| {
+                s.name() == Some(n) && s.state() == TaskState::Waiting && s.waiting_at().is_some()
+            })
+        })
+    })
+    .await
+}
+
+#[test]
+fn stream_helpers_and_incoming_show_the_callers_line() {
+    use corio::net::TcpListener;
+    use corio::streams::StreamReader;
+    corio::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = corio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let line_client = corio::net::TcpStream::connect(addr).await.unwrap();
+        let (line_server, _) = listener.accept().await.unwrap();
+        let exact_line = line!() + 3;
+        let exact = corio::create_task_named("exact", async move {
+            let mut buf = [0u8; 4];
+            server.read_exact(&mut buf).await.map(|()| buf)
+        });
+        // The peer never reads: write_all fills both socket buffers and waits.
+        let writer_end = corio::net::TcpStream::connect(addr).await.unwrap();
+        let (_quiet_peer, _) = listener.accept().await.unwrap();
+        let all_line = line!() + 3;
+        let all = corio::create_task_named("all", async move {
+            let big = vec![7u8; 64 << 20];
+            writer_end.write_all(&big).await
+        });
+        let idle = TcpListener::bind("127.0.0.1:0").unwrap();
+        let next_line = line!() + 3;
+        let incoming = corio::create_task_named("incoming", async move {
+            let mut incoming = idle.incoming();
+            incoming.next().await.map(|r| r.map(|_| ()))
+        });
+        let readline_line = line!() + 3;
+        let liner = corio::create_task_named("liner", async move {
+            let mut reader = StreamReader::new(line_server);
+            reader.readline().await
+        });
+        let tree = tree_with_waiting(&["exact", "all", "incoming", "liner"]).await;
+        for (name, line) in [
+            ("exact", exact_line),
+            ("all", all_line),
+            ("incoming", next_line),
+            ("liner", readline_line),
+        ] {
+            assert_waits_here(&tree, name, line);
+        }
+        // Half of what read_exact wants: it keeps waiting at the same line.
+        client.write(b"pi").await.unwrap();
+        corio::sleep(Duration::from_millis(20)).await;
+        let tree = tree_with_waiting(&["exact"]).await;
+        assert_waits_here(&tree, "exact", exact_line);
+        client.write(b"ng").await.unwrap();
+        assert_eq!(&exact.await.unwrap().unwrap(), b"ping");
+        line_client.write(b"a line\n").await.unwrap();
+        assert_eq!(liner.await.unwrap().unwrap(), b"a line\n");
+        all.cancel();
+        incoming.cancel();
+    });
+}
+
+#[cfg(feature = "sim")]
+#[test]
+fn a_simulated_socket_read_shows_the_callers_line() {
+    use corio::sim::net::{TcpListener, TcpStream};
+    /// `check` on the simulation's clock (the real one is refused there).
+    async fn waits_at(name: &str) -> u32 {
+        for _ in 0..10_000 {
+            let tree = corio::task_tree();
+            let at = tree
+                .tasks()
+                .iter()
+                .find(|s| s.name() == Some(name) && s.state() == TaskState::Waiting)
+                .and_then(|s| s.waiting_at());
+            if let Some(at) = at {
+                assert!(at.file().ends_with("task_tree.rs"), "{name} at {at}");
+                return at.line();
+            }
+            corio::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{name} never waited:\n{}", corio::task_tree());
+    }
+    corio::sim::check(|| async {
+        let listener = TcpListener::bind("10.0.0.1:80").unwrap();
+        let accept_line = line!() + 2;
+        let acceptor = corio::create_task_named("sim-acceptor", async move {
+            listener.accept().await.map(|(s, _)| s)
+        });
+        assert_eq!(waits_at("sim-acceptor").await, accept_line);
+        let mut client = TcpStream::connect("10.0.0.1:80").await.unwrap();
+        let mut server = acceptor.await.unwrap().unwrap();
+        let read_line = line!() + 3;
+        let reader = corio::create_task_named("sim-reader", async move {
+            let mut buf = [0u8; 4];
+            server.read_exact(&mut buf).await.map(|()| buf)
+        });
+        assert_eq!(waits_at("sim-reader").await, read_line);
+        client.write_all(b"ping").await.unwrap();
+        assert_eq!(&reader.await.unwrap().unwrap(), b"ping");
+    });
+}

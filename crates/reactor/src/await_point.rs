@@ -5,8 +5,10 @@
 //! that were created at a known place in the user's code ([`sleep`] and
 //! [`sleep_until`] take `#[track_caller]`) hand that place to the recorder each
 //! time they return `Pending`; so do the socket methods (`accept`, `connect`,
-//! `read_with`, UDP `send`/`recv`, `peek`, `readable`, ...) and
-//! [`Interval::tick`](crate::timer::Interval::tick), through [`At`]. Without a recorder (the default, and under other
+//! `read_with`, UDP `send`/`recv`, `peek`, `readable`, ...),
+//! [`Interval::tick`](crate::timer::Interval::tick), and the stream helpers
+//! below ([`read_exact`], [`write_all`], [`read_to_end`]; the TCP and Unix
+//! streams have them as methods), through [`At`]. Without a recorder (the default, and under other
 //! executors) a leaf pays one load of an empty `OnceLock`. The reactor itself
 //! knows nothing of tasks, so the recorder decides which task the point belongs
 //! to (the one being polled on this thread).
@@ -31,10 +33,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
 
 /// A function told where the current task waits.
 pub type Recorder = fn(&'static Location<'static>);
@@ -56,7 +61,8 @@ pub fn set_outer_recorder(recorder: Recorder) -> bool {
     OUTER_RECORDER.set(recorder).is_ok()
 }
 
-/// Tells the recorder, if any, that the current task waits at `at`.
+/// Tells the recorder, if any, that the current task waits at `at` (unless a
+/// point was recorded earlier in the same poll, with corio's recorder).
 #[inline]
 pub(crate) fn record(at: Option<&'static Location<'static>>) {
     if let (Some(at), Some(recorder)) = (at, RECORDER.get()) {
@@ -130,4 +136,107 @@ impl<F> fmt::Debug for At<F> {
             .field("at", &self.at)
             .finish_non_exhaustive()
     }
+}
+
+// The `AsyncReadExt`/`AsyncWriteExt` helpers that wait, as functions whose
+// future knows its caller's line. A trait method's future (`futures`'
+// `ReadExact`, ...) cannot: `#[track_caller]` on the caller's side of a trait
+// method of another crate is not possible, and the line a task waits at is
+// what a task dump is for.
+
+/// Reads exactly `buf.len()` bytes: `AsyncReadExt::read_exact` (the same
+/// result: `UnexpectedEof` if the stream ends first), recording the caller's
+/// line as the task's await point while it waits. `reader` is any
+/// `AsyncRead`, by value or as `&mut`.
+///
+/// ```
+/// use corio_reactor::{await_point, block_on, net::UnixStream};
+///
+/// block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     await_point::write_all(&a, b"ping").await?;
+///     let mut buf = [0u8; 4];
+///     await_point::read_exact(&b, &mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+#[track_caller]
+pub fn read_exact<'a, R: AsyncRead + Unpin + 'a>(
+    mut reader: R,
+    mut buf: &'a mut [u8],
+) -> At<impl Future<Output = io::Result<()>> + 'a> {
+    At::caller(std::future::poll_fn(move |cx| {
+        while !buf.is_empty() {
+            let n = match Pin::new(&mut reader).poll_read(cx, buf) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+            buf = &mut std::mem::take(&mut buf)[n..];
+        }
+        Poll::Ready(Ok(()))
+    }))
+}
+
+/// Writes all of `buf`: `AsyncWriteExt::write_all` (`WriteZero` if the writer
+/// takes nothing), recording the caller's line while it waits (a peer that
+/// does not read).
+#[track_caller]
+pub fn write_all<'a, W: AsyncWrite + Unpin + 'a>(
+    mut writer: W,
+    mut buf: &'a [u8],
+) -> At<impl Future<Output = io::Result<()>> + 'a> {
+    At::caller(std::future::poll_fn(move |cx| {
+        while !buf.is_empty() {
+            let n = match Pin::new(&mut writer).poll_write(cx, buf) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            buf = &buf[n..];
+        }
+        Poll::Ready(Ok(()))
+    }))
+}
+
+/// Reads to the end of the stream, appending to `buf`, and returns how many
+/// bytes it read: `AsyncReadExt::read_to_end` (on an error, what was read
+/// stays in `buf`), recording the caller's line while it waits.
+#[track_caller]
+pub fn read_to_end<'a, R: AsyncRead + Unpin + 'a>(
+    mut reader: R,
+    buf: &'a mut Vec<u8>,
+) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+    /// Zeroed at most per read: zeroing all of a big buffer's spare capacity
+    /// before each small read would make reading quadratic.
+    const CHUNK: usize = 64 * 1024;
+    let start = buf.len();
+    At::caller(std::future::poll_fn(move |cx| loop {
+        let filled = buf.len();
+        if buf.capacity() - filled < 32 {
+            buf.reserve(32); // amortised: at least doubles
+        }
+        let room = (buf.capacity() - filled).min(CHUNK);
+        buf.resize(filled + room, 0);
+        let poll = Pin::new(&mut reader).poll_read(cx, &mut buf[filled..]);
+        let n = match &poll {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        buf.truncate(filled + n);
+        match poll {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Ok(buf.len() - start)),
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }))
 }

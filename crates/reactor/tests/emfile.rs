@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use corio_reactor::net::TcpListener;
-use futures::AsyncWriteExt;
 use std::io::{ErrorKind, Read};
 
 /// Connections queued in the listen backlog before the limit is lowered.
@@ -82,7 +81,7 @@ fn accept_survives_emfile() {
     // Serve the remaining queued connections (each gets a greeting).
     run(30, async {
         for _ in before..PENDING {
-            let (mut s, _) = listener.accept().await?;
+            let (s, _) = listener.accept().await?;
             s.write_all(b"hi").await?;
         }
         std::io::Result::Ok(())

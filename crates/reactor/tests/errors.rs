@@ -3,7 +3,7 @@ mod common;
 
 use common::*;
 use corio_reactor::net::{TcpListener, TcpStream, UdpSocket};
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use std::io::ErrorKind;
 use std::time::Duration;
 
@@ -74,7 +74,7 @@ fn read_after_peer_shutdown_is_eof() {
     run(30, async {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let mut client = TcpStream::connect(addr).await?;
+        let client = TcpStream::connect(addr).await?;
         let (mut server, _) = listener.accept().await?;
         server.write_all(b"bye").await?;
         server.close().await?;

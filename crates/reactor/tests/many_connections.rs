@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use corio_reactor::net::{TcpListener, TcpStream};
 use futures::future::try_join_all;
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use std::process::Command;
 
 /// The figure.
@@ -53,18 +53,13 @@ fn child_clients() {
     let addr: std::net::SocketAddr = addr.parse().expect("address from parent");
     run(120, async {
         let streams = try_join_all((0..CONNS).map(|_| TcpStream::connect(addr))).await?;
-        try_join_all(
-            streams
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut s)| async move {
-                    s.write_all(&[i as u8]).await?;
-                    let mut b = [0u8; 1];
-                    s.read_exact(&mut b).await?;
-                    assert_eq!(b[0], i as u8);
-                    std::io::Result::Ok(())
-                }),
-        )
+        try_join_all(streams.into_iter().enumerate().map(|(i, s)| async move {
+            s.write_all(&[i as u8]).await?;
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await?;
+            assert_eq!(b[0], i as u8);
+            std::io::Result::Ok(())
+        }))
         .await
     })
     .expect("child clients");

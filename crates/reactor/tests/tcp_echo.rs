@@ -31,7 +31,7 @@ fn many_clients_echo() {
 
 #[test]
 fn vectored_write_and_large_transfer() {
-    use futures::{AsyncReadExt, AsyncWriteExt};
+    use futures::AsyncWriteExt;
     run(60, async {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
@@ -54,7 +54,7 @@ fn vectored_write_and_large_transfer() {
                 w.close().await
             };
             let reader = async {
-                let mut r = &s;
+                let r = &s;
                 let mut got = Vec::new();
                 r.read_to_end(&mut got).await?;
                 std::io::Result::Ok(got.len())

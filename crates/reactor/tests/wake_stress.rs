@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use corio_reactor::net::UnixStream;
 use corio_reactor::Reactor;
-use futures::{AsyncReadExt, AsyncWriteExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,7 +112,7 @@ fn notify_storm_during_io() {
         })
         .collect();
     run(60, async {
-        let (mut a, mut b) = UnixStream::pair()?;
+        let (a, b) = UnixStream::pair()?;
         for i in 0..5_000u32 {
             a.write_all(&i.to_le_bytes()).await?;
             let mut buf = [0u8; 4];

@@ -51,7 +51,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use corio_reactor::await_point::At;
 use corio_reactor::timer::{sleep, sleep_until, Sleep};
+
+use crate::AwaitPoint;
 
 use super::rng::Rng;
 
@@ -309,9 +312,13 @@ impl TcpListener {
         Ok(self.addr)
     }
 
-    /// Waits for a connection: the stream and the peer's address.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        std::future::poll_fn(|cx| {
+    /// Waits for a connection: the stream and the peer's address. While it
+    /// waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn accept(
+        &self,
+    ) -> AwaitPoint<impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_> {
+        crate::await_point(std::future::poll_fn(move |cx| {
             let mut q = lock(&self.backlog.queue);
             match q.0.pop_front() {
                 Some(c) => Poll::Ready(Ok(c)),
@@ -320,8 +327,7 @@ impl TcpListener {
                     Poll::Pending
                 }
             }
-        })
-        .await
+        }))
     }
 }
 
@@ -359,12 +365,26 @@ impl TcpStream {
     ///
     /// # Panics
     /// Outside a simulation.
-    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        TcpStream::connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), addr).await
+    ///
+    /// While it waits, the caller's line is the task's await point (so for
+    /// every method of this type that waits).
+    #[track_caller]
+    pub fn connect<A: ToSocketAddrs>(
+        addr: A,
+    ) -> AwaitPoint<impl Future<Output = io::Result<TcpStream>>> {
+        TcpStream::connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), addr)
     }
 
     /// Connects from host `local` (for partitions between hosts) to `addr`.
-    pub async fn connect_from<A: ToSocketAddrs>(local: IpAddr, addr: A) -> io::Result<TcpStream> {
+    #[track_caller]
+    pub fn connect_from<A: ToSocketAddrs>(
+        local: IpAddr,
+        addr: A,
+    ) -> AwaitPoint<impl Future<Output = io::Result<TcpStream>>> {
+        crate::await_point(TcpStream::connect_inner(local, addr))
+    }
+
+    async fn connect_inner<A: ToSocketAddrs>(local: IpAddr, addr: A) -> io::Result<TcpStream> {
         let peer = first_addr(addr)?;
         let net = network();
         // Wait out a partition (the SYN is retransmitted until it heals).
@@ -421,6 +441,57 @@ impl TcpStream {
     /// This end's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.conn.addrs[self.end])
+    }
+
+    /// Reads into `buf`; `Ok(0)` at end of stream: `AsyncReadExt::read`,
+    /// which this method shadows (as the ones below shadow theirs), recording
+    /// the caller's line while it waits.
+    #[track_caller]
+    pub fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> AwaitPoint<impl Future<Output = io::Result<usize>> + 'a> {
+        crate::await_point(std::future::poll_fn(move |cx| {
+            futures_io::AsyncRead::poll_read(Pin::new(&mut *self), cx, buf)
+        }))
+    }
+
+    /// Writes some of `buf`, returning how much: `AsyncWriteExt::write`.
+    #[track_caller]
+    pub fn write<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> AwaitPoint<impl Future<Output = io::Result<usize>> + 'a> {
+        crate::await_point(std::future::poll_fn(move |cx| {
+            futures_io::AsyncWrite::poll_write(Pin::new(&mut *self), cx, buf)
+        }))
+    }
+
+    /// Reads exactly `buf.len()` bytes: `AsyncReadExt::read_exact`.
+    #[track_caller]
+    pub fn read_exact<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> At<impl Future<Output = io::Result<()>> + 'a> {
+        corio_reactor::await_point::read_exact(self, buf)
+    }
+
+    /// Writes all of `buf`: `AsyncWriteExt::write_all`.
+    #[track_caller]
+    pub fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> At<impl Future<Output = io::Result<()>> + 'a> {
+        corio_reactor::await_point::write_all(self, buf)
+    }
+
+    /// Reads to end of stream, appending to `buf`: `AsyncReadExt::read_to_end`.
+    #[track_caller]
+    pub fn read_to_end<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<u8>,
+    ) -> At<impl Future<Output = io::Result<usize>> + 'a> {
+        corio_reactor::await_point::read_to_end(self, buf)
     }
 
     /// The other end's address.

@@ -20,7 +20,9 @@
 //! high-water mark; `close` closes (the connection's own reader sees end of
 //! stream); errors are stored and raised by the next read before buffered
 //! bytes. `StreamReader` is `futures_io::AsyncRead + AsyncBufRead` and
-//! `StreamWriter` is `futures_io::AsyncWrite`.
+//! `StreamWriter` is `futures_io::AsyncWrite`. While a task waits in one of
+//! the reader's or writer's own methods (`readline`, `drain`, ...), the
+//! [task tree](crate::task_tree) shows the caller's line as its await point.
 //!
 //! The sockets are corio-reactor's [`net`](corio_reactor::net) types: a
 //! connection is one socket shared by the reader and the writer (each holds a

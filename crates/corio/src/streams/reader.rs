@@ -1,7 +1,7 @@
 //! [`StreamReader`]: asyncio's `StreamReader` over any `AsyncRead`.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::RawFd;
 use std::pin::Pin;
@@ -13,6 +13,7 @@ use futures_io::{AsyncBufRead, AsyncRead};
 use super::error::{IncompleteReadError, LimitOverrunError, ReadError};
 use super::link::{copy_error, Link};
 use super::probe::{fd_at_eof, noop_waker, read_now};
+use crate::AwaitPoint;
 
 /// asyncio's default buffer limit for `readuntil`/`readline` (`2 ** 16`).
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -376,7 +377,16 @@ impl StreamReader {
 
     /// Up to `n` bytes: what is buffered, or else one read's worth. An empty
     /// vector means end of stream (or `n == 0`).
-    pub async fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
+    #[track_caller]
+    pub fn read<'a>(
+        &'a mut self,
+        n: usize,
+    ) -> AwaitPoint<impl Future<Output = io::Result<Vec<u8>>> + 'a> {
+        crate::await_point(self.read_inner(n))
+    }
+
+    /// The body of [`read`](Self::read).
+    async fn read_inner(&mut self, n: usize) -> io::Result<Vec<u8>> {
         self.check_exception()?;
         if n == 0 {
             return Ok(Vec::new());
@@ -390,7 +400,15 @@ impl StreamReader {
 
     /// Everything until end of stream (asyncio's `read(-1)`). Cancel-safe: what
     /// was received stays buffered until the call completes.
-    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
+    #[track_caller]
+    pub fn read_to_end<'a>(
+        &'a mut self,
+    ) -> AwaitPoint<impl Future<Output = io::Result<Vec<u8>>> + 'a> {
+        crate::await_point(self.read_to_end_inner())
+    }
+
+    /// The body of [`read_to_end`](Self::read_to_end).
+    async fn read_to_end_inner(&mut self) -> io::Result<Vec<u8>> {
         self.check_exception()?;
         while self.fill().await? > 0 {}
         let k = self.buffered();
@@ -399,7 +417,16 @@ impl StreamReader {
 
     /// Exactly `n` bytes, or an [incomplete read](ReadError::is_incomplete_read) with the bytes that
     /// came before end of stream (they are consumed).
-    pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+    #[track_caller]
+    pub fn readexactly<'a>(
+        &'a mut self,
+        n: usize,
+    ) -> AwaitPoint<impl Future<Output = Result<Vec<u8>, ReadError>> + 'a> {
+        crate::await_point(self.readexactly_inner(n))
+    }
+
+    /// The body of [`readexactly`](Self::readexactly).
+    async fn readexactly_inner(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
         self.check_exception()?;
         while self.buffered() < n {
             if self.fill().await? == 0 {
@@ -438,7 +465,16 @@ impl StreamReader {
     ///     Ok::<_, corio::streams::ReadError>(())
     /// }).unwrap();
     /// ```
-    pub async fn readuntil<S: Separator + ?Sized>(
+    #[track_caller]
+    pub fn readuntil<'a, S: Separator + ?Sized>(
+        &'a mut self,
+        sep: &'a S,
+    ) -> AwaitPoint<impl Future<Output = Result<Vec<u8>, ReadError>> + 'a> {
+        crate::await_point(self.readuntil_inner(sep))
+    }
+
+    /// The body of [`readuntil`](Self::readuntil).
+    async fn readuntil_inner<S: Separator + ?Sized>(
         &mut self,
         sep: &S,
     ) -> Result<Vec<u8>, ReadError> {
@@ -489,8 +525,16 @@ impl StreamReader {
     /// bytes (empty at EOF). A line longer than the limit fails with
     /// a [limit overrun](ReadError::is_limit_overrun) and is discarded (asyncio's `ValueError`),
     /// so the next call starts at the next line.
-    pub async fn readline(&mut self) -> Result<Vec<u8>, ReadError> {
-        let err = match self.readuntil(b"\n").await {
+    #[track_caller]
+    pub fn readline<'a>(
+        &'a mut self,
+    ) -> AwaitPoint<impl Future<Output = Result<Vec<u8>, ReadError>> + 'a> {
+        crate::await_point(self.readline_inner())
+    }
+
+    /// The body of [`readline`](Self::readline).
+    async fn readline_inner(&mut self) -> Result<Vec<u8>, ReadError> {
+        let err = match self.readuntil_inner(b"\n").await {
             Ok(line) => return Ok(line),
             Err(err) => err,
         };

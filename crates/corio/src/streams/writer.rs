@@ -39,7 +39,7 @@ use super::probe::noop_waker;
 use super::transport::{Plain, WriteTransport};
 use super::SocketAddress;
 use crate::sync::waitlist::lock;
-use crate::Handle;
+use crate::{AwaitPoint, Handle};
 
 /// asyncio's default high-water mark of a transport's write buffer (64 KiB);
 /// the low-water mark defaults to a quarter of the high one.
@@ -500,7 +500,13 @@ impl StreamWriter {
     /// exception, e.g. `ConnectionReset`), `ConnectionReset` once the writer
     /// was closed (asyncio's "Connection lost"), `BrokenPipe` when bytes were
     /// written after `close`/`write_eof` and discarded.
-    pub async fn drain(&mut self) -> io::Result<()> {
+    #[track_caller]
+    pub fn drain<'a>(&'a mut self) -> AwaitPoint<impl Future<Output = io::Result<()>> + 'a> {
+        crate::await_point(self.drain_inner())
+    }
+
+    /// The body of [`drain`](Self::drain).
+    async fn drain_inner(&mut self) -> io::Result<()> {
         poll_fn(|cx| {
             self.poll_until(cx, |st, link| {
                 if let Some(e) = &st.error {
@@ -620,7 +626,13 @@ impl StreamWriter {
     ///
     /// Errors: the error that lost the connection (e.g. `BrokenPipe` when the
     /// peer went away with bytes still buffered), every time it is called.
-    pub async fn wait_closed(&mut self) -> io::Result<()> {
+    #[track_caller]
+    pub fn wait_closed<'a>(&'a mut self) -> AwaitPoint<impl Future<Output = io::Result<()>> + 'a> {
+        crate::await_point(self.wait_closed_inner())
+    }
+
+    /// The body of [`wait_closed`](Self::wait_closed).
+    async fn wait_closed_inner(&mut self) -> io::Result<()> {
         self.close();
         poll_fn(|cx| self.poll_until(cx, closed)).await
     }

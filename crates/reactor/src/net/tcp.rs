@@ -270,8 +270,15 @@ macro_rules! impl_listener {
             }
 
             /// A stream of incoming connections (never ends; errors are items).
+            /// While it waits, the task's await point is the line of its
+            /// [`next`]($incoming::next), or this call's line when it is polled
+            /// another way (`for_each`, a `select!`, ...).
+            #[track_caller]
             pub fn incoming(&self) -> $incoming<'_> {
-                $incoming { listener: self }
+                $incoming {
+                    listener: self,
+                    at: std::panic::Location::caller(),
+                }
             }
         }
 
@@ -286,14 +293,40 @@ macro_rules! impl_listener {
         #[must_use = "streams do nothing unless polled"]
         pub struct $incoming<'a> {
             listener: &'a $listener,
+            /// Where `incoming` was called: the await point when nothing closer is known.
+            at: &'static std::panic::Location<'static>,
+        }
+
+        impl<'a> $incoming<'a> {
+            /// The next connection (`StreamExt::next`, which this method
+            /// shadows), recording the caller's line while it waits.
+            #[track_caller]
+            pub fn next<'s>(
+                &'s mut self,
+            ) -> $crate::await_point::At<
+                impl std::future::Future<Output = Option<io::Result<$stream>>> + 's,
+            >
+            where
+                'a: 's,
+            {
+                let listener: &'s $listener = self.listener;
+                $crate::await_point::At::caller(std::future::poll_fn(move |cx| {
+                    listener.poll_accept(cx).map(|r| Some(r.map(|(s, _)| s)))
+                }))
+            }
         }
 
         impl futures_core::Stream for $incoming<'_> {
             type Item = io::Result<$stream>;
             fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-                self.listener
+                let poll = self
+                    .listener
                     .poll_accept(cx)
-                    .map(|r| Some(r.map(|(s, _)| s)))
+                    .map(|r| Some(r.map(|(s, _)| s)));
+                if poll.is_pending() {
+                    $crate::await_point::record(Some(self.at));
+                }
+                poll
             }
         }
     };
@@ -354,6 +387,41 @@ macro_rules! impl_stream {
                 $crate::await_point::At::caller(std::future::poll_fn(move |cx| {
                     futures_io::AsyncWrite::poll_write(Pin::new(&mut &*self), cx, buf)
                 }))
+            }
+
+            /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the stream ends
+            /// first): `AsyncReadExt::read_exact`, which this method shadows,
+            /// recording the caller's line while it waits (as [`read`](Self::read)).
+            #[track_caller]
+            pub fn read_exact<'a>(
+                &'a self,
+                buf: &'a mut [u8],
+            ) -> $crate::await_point::At<impl std::future::Future<Output = io::Result<()>> + 'a>
+            {
+                $crate::await_point::read_exact(self, buf)
+            }
+
+            /// Writes all of `buf`: `AsyncWriteExt::write_all`, recording the
+            /// caller's line while it waits (a peer that does not read).
+            #[track_caller]
+            pub fn write_all<'a>(
+                &'a self,
+                buf: &'a [u8],
+            ) -> $crate::await_point::At<impl std::future::Future<Output = io::Result<()>> + 'a>
+            {
+                $crate::await_point::write_all(self, buf)
+            }
+
+            /// Reads to end of stream, appending to `buf`; returns how many bytes
+            /// it read: `AsyncReadExt::read_to_end`, recording the caller's line
+            /// while it waits.
+            #[track_caller]
+            pub fn read_to_end<'a>(
+                &'a self,
+                buf: &'a mut Vec<u8>,
+            ) -> $crate::await_point::At<impl std::future::Future<Output = io::Result<usize>> + 'a>
+            {
+                $crate::await_point::read_to_end(self, buf)
             }
         }
 
