@@ -6,15 +6,24 @@
 //! # Layout
 //!
 //! A task's entry is a [`TaskRef`] in a slab, in one of a few shards, each behind its
-//! own lock. A thread always inserts into the same shard (chosen once per thread), so
-//! a worker spawning and completing its own tasks keeps reusing one uncontended,
-//! cache-hot lock; tasks finished by another worker touch the spawner's shard once.
+//! own lock. A thread inserts into its home shard (chosen once per thread), so a worker
+//! spawning and completing its own tasks keeps reusing one uncontended, cache-hot lock.
 //! The entry's [`Key`] (shard, slot) lives in the task's future wrapper, which removes
 //! the entry when the future is dropped (completed or cancelled).
 //!
+//! Beside its lock, each shard has a bounded lock-free queue of freed slots. A task
+//! finished by a thread other than the shard's home thread (another worker stole it), or
+//! while the lock is busy, does not take the lock: it queues its slot, and whoever next
+//! holds the lock (the home thread's next spawn, usually) frees the queued slots. So the
+//! spawner's lock does not bounce between cores on every completion, and a worker never
+//! waits for a lock held by a thread that walks the list (a task dump) and lost its CPU:
+//! a spawn whose home shard is busy inserts into the next free shard instead, and a
+//! finishing task queues its slot. Only a full queue (the home thread stopped spawning
+//! while others finished hundreds of its tasks) makes a finishing task take the lock.
+//!
 //! # Protocol (insert and remove against shutdown)
 //!
-//! 1. `bind` locks the shard, creates the task with the slot's key, and under the same
+//! 1. `bind` locks a shard, creates the task with the slot's key, and under the same
 //!    lock either lists it (shard open) or occupies the slot with an empty entry (shard
 //!    closed). In the closed case it drops the task's `Runnable` after unlocking, which
 //!    cancels the task at once: no task spawned after the close can run.
@@ -23,11 +32,18 @@
 //!    each one. Per shard, an insert is either before the visit (its entry is taken) or
 //!    after it (it sees `closed`): every task is cancelled exactly once by someone.
 //! 3. `remove` (run by the future's wrapper when the future is dropped) frees the slot,
-//!    whichever entry it holds. Only the task's own wrapper frees its slot, so a slot
-//!    is never reused while its task lives.
-//! 4. No lock is held while a task is cancelled or a `TaskRef` dropped: cancelling
+//!    whichever entry it holds: at once under the lock, or by queueing the slot, which
+//!    the next holder of the lock frees. Only the task's own wrapper frees (or queues)
+//!    its slot, once, so a slot is never reused while its task lives, and a queued slot
+//!    still holds its entry until it is freed.
+//! 4. Every holder of a shard's lock frees the queued slots before it reads the shard
+//!    (the walk, `len` and the sweep all of them; spawns and finishes a few), so a task
+//!    whose removal was queued before a reader took the lock is not seen by it. A queued
+//!    entry keeps its task's allocation (not its future, dropped already) until then; at
+//!    most the queue's capacity per shard.
+//! 5. No lock is held while a task is cancelled or a `TaskRef` dropped: cancelling
 //!    drops futures, which may spawn (step 1, into a closed shard) or finish tasks
-//!    (step 3), both of which lock a shard.
+//!    (step 3), and dropping a task's last reference frees it, which drops its output.
 //!
 //! A cancel does not wait for a task that is in the middle of a poll on some worker:
 //! its future is dropped by that worker when the poll returns.
@@ -36,11 +52,19 @@ use corio_core::{Runnable, Task, TaskRef};
 use crossbeam_utils::CachePadded;
 use slab::Slab;
 
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, try_lock, BoundedQueue, Mutex, MutexGuard};
 
 /// Slots [`OwnedTasks::map`] visits per lock hold (copying a task reference
 /// each: some microseconds per hold).
 const MAP_CHUNK: usize = 256;
+
+/// Freed slots a shard's queue holds. Under loom one, so that the models reach the
+/// full-queue path.
+const FREED_CAPACITY: usize = if cfg!(loom) { 1 } else { 256 };
+
+/// Queued slots a spawn or a finish frees per lock hold: the queue grows by about one
+/// per task that another worker finishes, and a spawn is the home thread's usual visit.
+const FREE_BATCH: usize = 8;
 
 /// Where a task's entry lives: its shard and its slot there.
 #[derive(Clone, Copy, Debug)]
@@ -49,15 +73,41 @@ pub(crate) struct Key {
     slot: u32,
 }
 
-struct Shard {
+struct Slots {
     /// `None`: a slot whose task was cancelled by the close (or spawned after it).
     tasks: Slab<Option<TaskRef>>,
     closed: bool,
 }
 
+struct Shard {
+    slots: Mutex<Slots>,
+    /// Slots whose task's future was dropped without `slots` locked (protocol step 3).
+    freed: BoundedQueue,
+}
+
+impl Shard {
+    /// Frees up to `released.len()` queued slots of the locked `slots`, moving their
+    /// entries into `released` (to be dropped once unlocked: protocol step 5).
+    fn free_queued(&self, slots: &mut Slots, released: &mut [Option<TaskRef>]) {
+        for out in released.iter_mut() {
+            let Some(slot) = self.freed.pop() else { break };
+            *out = slots.tasks.try_remove(slot as usize).flatten();
+        }
+    }
+
+    /// Frees every queued slot of the locked `slots` (at most a queue's worth: a slot
+    /// queued meanwhile waits for the next holder), entries into `released`.
+    fn free_all_queued(&self, slots: &mut Slots, released: &mut Vec<TaskRef>) {
+        for _ in 0..FREED_CAPACITY {
+            let Some(slot) = self.freed.pop() else { break };
+            released.extend(slots.tasks.try_remove(slot as usize).flatten());
+        }
+    }
+}
+
 /// The tasks of one executor (see the module docs).
 pub(crate) struct OwnedTasks {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shards: Box<[CachePadded<Shard>]>,
 }
 
 impl OwnedTasks {
@@ -74,10 +124,13 @@ impl OwnedTasks {
         OwnedTasks {
             shards: (0..n)
                 .map(|_| {
-                    CachePadded::new(Mutex::new(Shard {
-                        tasks: Slab::new(),
-                        closed: false,
-                    }))
+                    CachePadded::new(Shard {
+                        slots: Mutex::new(Slots {
+                            tasks: Slab::new(),
+                            closed: false,
+                        }),
+                        freed: BoundedQueue::new(FREED_CAPACITY),
+                    })
                 })
                 .collect(),
         }
@@ -88,54 +141,75 @@ impl OwnedTasks {
     /// was cancelled already and its [`Task`] resolves `Err(Cancelled)`.
     ///
     /// `spawn` runs with the shard locked: it must only create the task (allocate),
-    /// never run user code.
+    /// never run user code. The lock is the thread's home shard's, which no other
+    /// worker takes in the steady state (see the module docs), or, when that one is
+    /// busy, the first free one.
     pub(crate) fn bind<T>(
         &self,
         spawn: impl FnOnce(Key) -> (Runnable, Task<T>),
     ) -> (Option<Runnable>, Task<T>) {
-        let shard = self.home_shard();
-        let mut guard = lock(&self.shards[shard]);
-        let closed = guard.closed;
-        let entry = guard.tasks.vacant_entry();
+        // Declared before the guard: dropped after it, even when unwinding.
+        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
+        let (index, mut slots) = self.lock_for_insert();
+        self.shards[index].free_queued(&mut slots, &mut released);
+        let closed = slots.closed;
+        let entry = slots.tasks.vacant_entry();
         let key = Key {
-            shard: shard as u32,
+            shard: index as u32,
             // More than 4 billion live tasks in one shard would exhaust memory first.
             slot: entry.key() as u32,
         };
         let (runnable, task) = spawn(key);
         if closed {
             entry.insert(None);
-            drop(guard);
+            drop(slots);
+            drop(released);
             drop(runnable); // cancels: the future's drop frees the slot
             return (None, task);
         }
         entry.insert(Some(runnable.task_ref()));
+        drop(slots);
+        drop(released);
         (Some(runnable), task)
     }
 
-    /// Frees the slot of a task whose future was dropped (protocol step 3).
+    /// Frees the slot of a task whose future was dropped (protocol step 3): under the
+    /// shard's lock if this is the shard's home thread and the lock is free, else by
+    /// queueing the slot (under the lock only if the queue is full).
     pub(crate) fn remove(&self, key: Key) {
-        let entry = lock(&self.shards[key.shard as usize])
-            .tasks
-            .try_remove(key.slot as usize);
+        let shard = &self.shards[key.shard as usize];
+        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
+        let home = key.shard as usize == self.home_shard();
+        let mut slots = match home.then(|| try_lock(&shard.slots)).flatten() {
+            Some(slots) => slots,
+            None if shard.freed.push(key.slot) => return,
+            None => lock(&shard.slots),
+        };
+        let entry = slots.tasks.try_remove(key.slot as usize).flatten();
+        shard.free_queued(&mut slots, &mut released);
+        drop(slots);
         // Dropped unlocked: this `TaskRef` may be the task's last reference.
         drop(entry);
+        drop(released);
     }
 
     /// Closes the list and cancels every task in it (protocol step 2). Returns how many
     /// were cancelled here. Safe to call from several threads: each task is taken once.
     pub(crate) fn close_and_cancel_all(&self) -> usize {
         let mut cancelled = 0;
+        let mut released = Vec::new();
         for shard in self.shards.iter() {
             let tasks: Vec<TaskRef> = {
-                let mut shard = lock(shard);
-                shard.closed = true;
-                shard
+                let mut slots = lock(&shard.slots);
+                shard.free_all_queued(&mut slots, &mut released);
+                slots.closed = true;
+                slots
                     .tasks
                     .iter_mut()
                     .filter_map(|(_, t)| t.take())
                     .collect()
             };
+            released.clear();
             for task in tasks {
                 task.cancel();
                 cancelled += 1;
@@ -146,32 +220,34 @@ impl OwnedTasks {
 
     /// `f` of every listed task (spawned, future not yet dropped).
     ///
-    /// A shard is visited [`MAP_CHUNK`] slots per lock hold, and a hold only copies the
-    /// chunk's task references (a reference count each): `f` runs unlocked. So a worker
-    /// spawning or finishing a task in that shard waits for one short copy, not for the
-    /// whole shard to be read (a thread's tasks all go to its one shard: a task tree of
-    /// 100,000 tasks spawned by two workers is two shards of 50,000), and a reader that
-    /// loses its CPU is rarely holding the lock then. Not a consistent cut, as no walk
-    /// of a live program is: a task spawned during the walk into a slot already passed
-    /// is missed, one whose future is dropped before its slot is reached is left out;
-    /// none is seen twice (each slot is visited once, and a slot is only reused after
-    /// its task is gone).
+    /// A shard is visited [`MAP_CHUNK`] slots per lock hold, and a hold only frees the
+    /// queued slots and copies the chunk's task references (a reference count each):
+    /// `f` runs unlocked. Workers do not wait for a hold (see the module docs), and it
+    /// is short anyway, so a reader that loses its CPU is rarely holding the lock. Not
+    /// a consistent cut, as no walk of a live program is: a task spawned during the walk
+    /// into a slot already passed is missed, one whose future is dropped before its slot
+    /// is reached is left out (if its slot was queued by then); none is seen twice (each
+    /// slot is visited once, and a slot is only reused after its task is gone).
     pub(crate) fn map<R>(&self, mut f: impl FnMut(&TaskRef) -> R) -> Vec<R> {
         let mut out = Vec::new();
         let mut chunk: Vec<TaskRef> = Vec::with_capacity(MAP_CHUNK);
+        // Reserved up front: a `Vec` growing under the lock would copy.
+        let mut released: Vec<TaskRef> = Vec::with_capacity(FREED_CAPACITY);
         for shard in self.shards.iter() {
             let mut next = 0;
             loop {
                 let done = {
-                    let shard = lock(shard);
+                    let mut slots = lock(&shard.slots);
+                    shard.free_all_queued(&mut slots, &mut released);
                     // Slots past `capacity` do not exist: the shard is done then.
-                    let end = shard.tasks.capacity().min(next + MAP_CHUNK);
-                    chunk.extend((next..end).filter_map(|slot| shard.tasks.get(slot)?.clone()));
+                    let end = slots.tasks.capacity().min(next + MAP_CHUNK);
+                    chunk.extend((next..end).filter_map(|slot| slots.tasks.get(slot)?.clone()));
                     next = end;
-                    end == shard.tasks.capacity()
+                    end == slots.tasks.capacity()
                 };
-                out.extend(chunk.iter().map(&mut f));
                 // Dropped unlocked: a reference may be its task's last.
+                released.clear();
+                out.extend(chunk.iter().map(&mut f));
                 chunk.clear();
                 if done {
                     break;
@@ -183,19 +259,37 @@ impl OwnedTasks {
 
     /// How many tasks are listed.
     pub(crate) fn len(&self) -> usize {
+        let mut released = Vec::with_capacity(FREED_CAPACITY);
         self.shards
             .iter()
             .map(|shard| {
-                lock(shard)
-                    .tasks
-                    .iter()
-                    .filter(|(_, t)| t.is_some())
-                    .count()
+                let listed = {
+                    let mut slots = lock(&shard.slots);
+                    shard.free_all_queued(&mut slots, &mut released);
+                    slots.tasks.iter().filter(|(_, t)| t.is_some()).count()
+                };
+                released.clear();
+                listed
             })
             .sum()
     }
 
-    /// This thread's shard: picked once per thread, spreading threads round-robin.
+    /// The thread's home shard, locked; the first free one after it when that one is
+    /// busy (a walk holds it, or a finishing task whose queue was full); the home shard
+    /// after all when every one is busy.
+    fn lock_for_insert(&self) -> (usize, MutexGuard<'_, Slots>) {
+        let home = self.home_shard();
+        let mask = self.shards.len() - 1;
+        for step in 0..self.shards.len() {
+            let index = (home + step) & mask;
+            if let Some(slots) = try_lock(&self.shards[index].slots) {
+                return (index, slots);
+            }
+        }
+        (home, lock(&self.shards[home].slots))
+    }
+
+/// This thread's shard: picked once per thread, spreading threads round-robin.
     fn home_shard(&self) -> usize {
         home_index() & (self.shards.len() - 1)
     }

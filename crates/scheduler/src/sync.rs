@@ -40,12 +40,70 @@ pub(crate) use crossbeam_utils::sync::{Parker, Unparker};
 #[cfg(loom)]
 pub(crate) use self::loom_stand_ins::{Injector, Parker, Steal, Stealer, Unparker, Worker};
 
+/// A bounded lock-free multi-producer queue of `u32`s (concurrent-queue's array
+/// queue; under loom a loom `Mutex<VecDeque>` of the same capacity).
+pub(crate) struct BoundedQueue {
+    #[cfg(not(loom))]
+    queue: concurrent_queue::ConcurrentQueue<u32>,
+    #[cfg(loom)]
+    queue: Mutex<std::collections::VecDeque<u32>>,
+    #[cfg(loom)]
+    capacity: usize,
+}
+
+impl BoundedQueue {
+    /// An empty queue holding at most `capacity` (at least 1) values.
+    pub(crate) fn new(capacity: usize) -> BoundedQueue {
+        let capacity = capacity.max(1);
+        BoundedQueue {
+            #[cfg(not(loom))]
+            queue: concurrent_queue::ConcurrentQueue::bounded(capacity),
+            #[cfg(loom)]
+            queue: Mutex::new(std::collections::VecDeque::with_capacity(capacity)),
+            #[cfg(loom)]
+            capacity,
+        }
+    }
+
+    /// Appends `value`; `false` (and nothing appended) when the queue is full.
+    pub(crate) fn push(&self, value: u32) -> bool {
+        #[cfg(not(loom))]
+        return self.queue.push(value).is_ok();
+        #[cfg(loom)]
+        {
+            let mut queue = lock(&self.queue);
+            if queue.len() == self.capacity {
+                return false;
+            }
+            queue.push_back(value);
+            true
+        }
+    }
+
+    /// The oldest value, if any.
+    pub(crate) fn pop(&self) -> Option<u32> {
+        #[cfg(not(loom))]
+        return self.queue.pop().ok();
+        #[cfg(loom)]
+        lock(&self.queue).pop_front()
+    }
+}
+
 /// Locks `mutex`, ignoring poisoning: every critical section of this crate leaves
 /// its data consistent even if a panic unwinds through it (they do not call user code).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Locks `mutex` if no other thread holds it (poisoning ignored, as in [`lock`]).
+pub(crate) fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
 

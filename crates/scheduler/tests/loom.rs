@@ -290,6 +290,88 @@ fn owned_tasks_wake_vs_close() {
     });
 }
 
+/// Owned-task list: two tasks finish on two threads while a dump walks the list. A
+/// finish that finds the shard locked queues its slot instead of waiting (the queue
+/// holds one slot under loom, so the second one may find it full and take the lock);
+/// the walk and every later reader free the queued slots first. Whatever the
+/// interleaving, the walk sees each task at most once, and afterwards the list is
+/// empty and holds no reference.
+#[test]
+fn owned_tasks_queued_finishes_vs_walk() {
+    use corio_scheduler::loom_model::OwnedTasks;
+    loom::model(|| {
+        let list = Arc::new(OwnedTasks::new(1));
+        let runners: Vec<_> = (0..2)
+            .map(|i| {
+                let (runnable, task) = list.spawn(async move { i }, |_r| {});
+                thread::spawn(move || {
+                    if let Some(runnable) = runnable {
+                        runnable.run();
+                    }
+                    // Awaited on the main thread: futures' `block_on` refuses to
+                    // run on two loom threads at once (they share one OS thread).
+                    task
+                })
+            })
+            .collect();
+        let seen = list.ids();
+        assert!(seen.len() <= 2, "{seen:?}");
+        for (i, runner) in runners.into_iter().enumerate() {
+            let task = runner.join().unwrap();
+            assert!(task.is_finished());
+            assert_eq!(futures::executor::block_on(task).unwrap(), i);
+        }
+        assert!(list.ids().is_empty());
+        assert!(list.is_empty());
+    });
+}
+
+/// Owned-task list: a task finishes on one thread (its slot freed under the lock or
+/// queued, when the spawn below holds the lock) while another thread spawns a second
+/// task, which waits forever, then closes the list. The finish is either done or
+/// queued before the sweep, which frees queued slots first; the waiting task is
+/// cancelled exactly once (its future dropped once) and the list ends empty.
+#[test]
+fn owned_tasks_finish_vs_spawn_and_close() {
+    use corio_scheduler::loom_model::OwnedTasks;
+    loom::model(|| {
+        let list = Arc::new(OwnedTasks::new(1));
+        let (runnable, finishing) = list.spawn(async { 7 }, |_r| {});
+        let runner = thread::spawn(move || {
+            if let Some(runnable) = runnable {
+                runnable.run();
+            }
+            finishing
+        });
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = CountDrop(drops.clone());
+        let (runnable, waiting) = list.spawn(
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            },
+            |_r| {},
+        );
+        if let Some(runnable) = runnable {
+            runnable.run();
+        }
+        list.close_and_cancel_all();
+        let finishing = runner.join().unwrap();
+        assert!(finishing.is_finished());
+        match futures::executor::block_on(finishing) {
+            Ok(v) => assert_eq!(v, 7),
+            // The sweep may come first: the task is cancelled before it runs.
+            Err(e) => assert!(e.is_cancelled()),
+        }
+        assert_eq!(drops.load(SeqCst), 1);
+        assert!(futures::executor::block_on(waiting)
+            .unwrap_err()
+            .is_cancelled());
+        assert!(list.is_empty());
+        assert_eq!(list.close_and_cancel_all(), 0);
+    });
+}
+
 /// A local task that parks once and hands its waker to a new thread, which wakes it;
 /// returns that thread's handle (joined by the caller).
 async fn local_woken_from_another_thread() -> thread::JoinHandle<()> {
