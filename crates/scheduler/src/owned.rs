@@ -86,13 +86,26 @@ struct Shard {
 }
 
 impl Shard {
-    /// Frees up to `released.len()` queued slots of the locked `slots`, moving their
-    /// entries into `released` (to be dropped once unlocked: protocol step 5).
-    fn free_queued(&self, slots: &mut Slots, released: &mut [Option<TaskRef>]) {
+    /// Frees up to [`FREE_BATCH`] queued slots of the locked `slots`, handing out their
+    /// entries (to be dropped once unlocked: protocol step 5). `None`, cheaply, when
+    /// nothing is queued (the usual case on the home thread's own tasks).
+    #[inline]
+    fn free_queued(&self, slots: &mut Slots) -> Option<[Option<TaskRef>; FREE_BATCH]> {
+        if self.freed.is_empty() {
+            return None;
+        }
+        Some(self.free_batch(slots))
+    }
+
+    /// [`Shard::free_queued`]'s work when something is queued.
+    #[inline(never)]
+    fn free_batch(&self, slots: &mut Slots) -> [Option<TaskRef>; FREE_BATCH] {
+        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
         for out in released.iter_mut() {
             let Some(slot) = self.freed.pop() else { break };
             *out = slots.tasks.try_remove(slot as usize).flatten();
         }
+        released
     }
 
     /// Frees every queued slot of the locked `slots` (at most a queue's worth: a slot
@@ -148,10 +161,7 @@ impl OwnedTasks {
         &self,
         spawn: impl FnOnce(Key) -> (Runnable, Task<T>),
     ) -> (Option<Runnable>, Task<T>) {
-        // Declared before the guard: dropped after it, even when unwinding.
-        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
         let (index, mut slots) = self.lock_for_insert();
-        self.shards[index].free_queued(&mut slots, &mut released);
         let closed = slots.closed;
         let entry = slots.tasks.vacant_entry();
         let key = Key {
@@ -160,16 +170,15 @@ impl OwnedTasks {
             slot: entry.key() as u32,
         };
         let (runnable, task) = spawn(key);
+        entry.insert((!closed).then(|| runnable.task_ref()));
+        // After `spawn`, the only call that could panic: nothing is dropped locked.
+        let released = self.shards[index].free_queued(&mut slots);
+        drop(slots);
+        drop(released);
         if closed {
-            entry.insert(None);
-            drop(slots);
-            drop(released);
             drop(runnable); // cancels: the future's drop frees the slot
             return (None, task);
         }
-        entry.insert(Some(runnable.task_ref()));
-        drop(slots);
-        drop(released);
         (Some(runnable), task)
     }
 
@@ -178,7 +187,6 @@ impl OwnedTasks {
     /// queueing the slot (under the lock only if the queue is full).
     pub(crate) fn remove(&self, key: Key) {
         let shard = &self.shards[key.shard as usize];
-        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
         let home = key.shard as usize == self.home_shard();
         let mut slots = match home.then(|| try_lock(&shard.slots)).flatten() {
             Some(slots) => slots,
@@ -186,7 +194,7 @@ impl OwnedTasks {
             None => lock(&shard.slots),
         };
         let entry = slots.tasks.try_remove(key.slot as usize).flatten();
-        shard.free_queued(&mut slots, &mut released);
+        let released = shard.free_queued(&mut slots);
         drop(slots);
         // Dropped unlocked: this `TaskRef` may be the task's last reference.
         drop(entry);
@@ -277,10 +285,20 @@ impl OwnedTasks {
     /// The thread's home shard, locked; the first free one after it when that one is
     /// busy (a walk holds it, or a finishing task whose queue was full); the home shard
     /// after all when every one is busy.
+    #[inline]
     fn lock_for_insert(&self) -> (usize, MutexGuard<'_, Slots>) {
         let home = self.home_shard();
+        match try_lock(&self.shards[home].slots) {
+            Some(slots) => (home, slots),
+            None => self.lock_other_for_insert(home),
+        }
+    }
+
+    /// [`OwnedTasks::lock_for_insert`] when the home shard is busy.
+    #[cold]
+    fn lock_other_for_insert(&self, home: usize) -> (usize, MutexGuard<'_, Slots>) {
         let mask = self.shards.len() - 1;
-        for step in 0..self.shards.len() {
+        for step in 1..self.shards.len() {
             let index = (home + step) & mask;
             if let Some(slots) = try_lock(&self.shards[index].slots) {
                 return (index, slots);

@@ -80,6 +80,15 @@ impl BoundedQueue {
         }
     }
 
+    /// Whether the queue looks empty (a push may land right after).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.queue.is_empty();
+        #[cfg(loom)]
+        lock(&self.queue).is_empty()
+    }
+
     /// The oldest value, if any.
     pub(crate) fn pop(&self) -> Option<u32> {
         #[cfg(not(loom))]
