@@ -307,7 +307,7 @@ impl OwnedTasks {
         (home, lock(&self.shards[home].slots))
     }
 
-/// This thread's shard: picked once per thread, spreading threads round-robin.
+    /// This thread's shard: picked once per thread, spreading threads round-robin.
     fn home_shard(&self) -> usize {
         home_index() & (self.shards.len() - 1)
     }
