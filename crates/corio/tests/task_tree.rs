@@ -116,6 +116,14 @@ fn parents_make_a_tree() {
             indent(line_of("child")) < indent(line_of("grandchild")),
             "{text}"
         );
+        // Each is its parent's only child: pstree's last-sibling branches.
+        let branch = |l: String| l[..l.find("task").unwrap()].to_string();
+        assert!(branch(line_of("parent")).ends_with("└── "), "{text}");
+        assert_eq!(
+            branch(line_of("grandchild")),
+            format!("{}        └── ", branch(line_of("parent")).trim_end_matches("└── ")),
+            "{text}"
+        );
         stop.set();
         parent.await.unwrap();
     });
