@@ -121,7 +121,10 @@ fn parents_make_a_tree() {
         assert!(branch(line_of("parent")).ends_with("└── "), "{text}");
         assert_eq!(
             branch(line_of("grandchild")),
-            format!("{}        └── ", branch(line_of("parent")).trim_end_matches("└── ")),
+            format!(
+                "{}        └── ",
+                branch(line_of("parent")).trim_end_matches("└── ")
+            ),
             "{text}"
         );
         stop.set();
