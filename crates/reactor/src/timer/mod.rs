@@ -462,7 +462,11 @@ pin_project_lite::pin_project! {
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    timeout_at(far_deadline(now(), duration), future)
+    Timeout {
+        future,
+        // Like `sleep`: one clock read, here, and none at the first poll.
+        sleep: sleep(duration),
+    }
 }
 
 /// Like [`timeout`] with an absolute deadline.
