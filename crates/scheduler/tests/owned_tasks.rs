@@ -251,3 +251,48 @@ fn background_shutdown_cancels_parked_tasks() {
         drop(wakers);
     });
 }
+
+/// Tasks spawned by one thread and finished by the workers (their slots freed through
+/// the queue of the spawner's shard, which fills and overflows at this count) while
+/// another thread walks the list: every future is dropped once, the walk never sees a
+/// task twice, and once all are joined the list is empty.
+#[test]
+fn tasks_finished_by_other_threads_leave_the_list() {
+    with_timeout(60, || {
+        const N: usize = 2_000;
+        let ex = Builder::new().worker_threads(2).build().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let walking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let walker = {
+            let (handle, walking) = (ex.handle().clone(), walking.clone());
+            std::thread::spawn(move || {
+                let mut walks = 0;
+                while walking.load(SeqCst) || walks == 0 {
+                    let mut ids: Vec<_> = handle.map_tasks(|t| t.id());
+                    let seen = ids.len();
+                    ids.sort();
+                    ids.dedup();
+                    assert_eq!(ids.len(), seen, "a task seen twice in one walk");
+                    walks += 1;
+                }
+            })
+        };
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                let guard = CountDrop(drops.clone());
+                ex.spawn(async move {
+                    let _guard = guard;
+                    i
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(ex.block_on(task).unwrap(), i);
+        }
+        walking.store(false, SeqCst);
+        walker.join().unwrap();
+        assert_eq!(drops.load(SeqCst), N);
+        assert_eq!(ex.handle().task_count(), 0);
+        assert!(ex.handle().tasks().is_empty());
+    });
+}
