@@ -37,8 +37,9 @@
 //!    its slot, once, so a slot is never reused while its task lives, and a queued slot
 //!    still holds its entry until it is freed.
 //! 4. Every holder of a shard's lock frees the queued slots before it reads the shard
-//!    (the walk, `len` and the sweep all of them; spawns and finishes a few), so a task
-//!    whose removal was queued before a reader took the lock is not seen by it. A queued
+//!    (the walk, `len` and the sweep all of them; a spawn or a finish one, a finish
+//!    that found the queue full a batch), so a task whose removal was queued before a
+//!    reader took the lock is not seen by it. A queued
 //!    entry keeps its task's allocation (not its future, dropped already) until then; at
 //!    most the queue's capacity per shard.
 //! 5. No lock is held while a task is cancelled or a `TaskRef` dropped: cancelling
@@ -62,8 +63,8 @@ const MAP_CHUNK: usize = 256;
 /// full-queue path.
 const FREED_CAPACITY: usize = if cfg!(loom) { 1 } else { 256 };
 
-/// Queued slots a spawn or a finish frees per lock hold: the queue grows by about one
-/// per task that another worker finishes, and a spawn is the home thread's usual visit.
+/// Queued slots a finishing task frees when it found the queue full (a spawn or a
+/// finish on the home thread frees one).
 const FREE_BATCH: usize = 8;
 
 /// Where a task's entry lives: its shard and its slot there.
@@ -86,26 +87,24 @@ struct Shard {
 }
 
 impl Shard {
-    /// Frees up to [`FREE_BATCH`] queued slots of the locked `slots`, handing out their
-    /// entries (to be dropped once unlocked: protocol step 5). `None`, cheaply, when
-    /// nothing is queued (the usual case on the home thread's own tasks).
+    /// Frees the oldest queued slot of the locked `slots`, if any, handing out its
+    /// entry (to be dropped once unlocked: protocol step 5). One inlined emptiness test
+    /// when nothing is queued, the usual case on the home thread's own tasks. Each
+    /// spawn and each finish on the home thread frees one: about the rate at which
+    /// other workers queue them; a full queue makes a finisher free a batch.
     #[inline]
-    fn free_queued(&self, slots: &mut Slots) -> Option<[Option<TaskRef>; FREE_BATCH]> {
+    fn free_one(&self, slots: &mut Slots) -> Option<TaskRef> {
         if self.freed.is_empty() {
             return None;
         }
-        Some(self.free_batch(slots))
+        self.free_popped(slots)
     }
 
-    /// [`Shard::free_queued`]'s work when something is queued.
+    /// [`Shard::free_one`] when something looks queued.
     #[inline(never)]
-    fn free_batch(&self, slots: &mut Slots) -> [Option<TaskRef>; FREE_BATCH] {
-        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
-        for out in released.iter_mut() {
-            let Some(slot) = self.freed.pop() else { break };
-            *out = slots.tasks.try_remove(slot as usize).flatten();
-        }
-        released
+    fn free_popped(&self, slots: &mut Slots) -> Option<TaskRef> {
+        let slot = self.freed.pop()?;
+        slots.tasks.try_remove(slot as usize).flatten()
     }
 
     /// Frees every queued slot of the locked `slots` (at most a queue's worth: a slot
@@ -172,7 +171,7 @@ impl OwnedTasks {
         let (runnable, task) = spawn(key);
         entry.insert((!closed).then(|| runnable.task_ref()));
         // After `spawn`, the only call that could panic: nothing is dropped locked.
-        let released = self.shards[index].free_queued(&mut slots);
+        let released = self.shards[index].free_one(&mut slots);
         drop(slots);
         drop(released);
         if closed {
@@ -188,15 +187,33 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, key: Key) {
         let shard = &self.shards[key.shard as usize];
         let home = key.shard as usize == self.home_shard();
-        let mut slots = match home.then(|| try_lock(&shard.slots)).flatten() {
-            Some(slots) => slots,
-            None if shard.freed.push(key.slot) => return,
-            None => lock(&shard.slots),
+        let Some(mut slots) = home.then(|| try_lock(&shard.slots)).flatten() else {
+            if !shard.freed.push(key.slot) {
+                self.remove_when_queue_full(key);
+            }
+            return;
         };
         let entry = slots.tasks.try_remove(key.slot as usize).flatten();
-        let released = shard.free_queued(&mut slots);
+        let released = shard.free_one(&mut slots);
         drop(slots);
         // Dropped unlocked: this `TaskRef` may be the task's last reference.
+        drop(entry);
+        drop(released);
+    }
+
+    /// [`OwnedTasks::remove`] when the shard's queue is full: under the lock, freeing
+    /// a batch of queued slots too.
+    #[cold]
+    fn remove_when_queue_full(&self, key: Key) {
+        let shard = &self.shards[key.shard as usize];
+        let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
+        let mut slots = lock(&shard.slots);
+        let entry = slots.tasks.try_remove(key.slot as usize).flatten();
+        for out in released.iter_mut() {
+            let Some(slot) = shard.freed.pop() else { break };
+            *out = slots.tasks.try_remove(slot as usize).flatten();
+        }
+        drop(slots);
         drop(entry);
         drop(released);
     }
@@ -317,12 +334,24 @@ impl OwnedTasks {
 /// of their first spawn).
 #[cfg(not(loom))]
 fn home_index() -> usize {
+    use std::cell::Cell;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    /// Not yet numbered (a real number would need 2^64 threads).
+    const UNSET: usize = usize::MAX;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     std::thread_local! {
-        static HOME: usize = NEXT.fetch_add(1, Relaxed);
+        // `const`-initialised and without a destructor: a read is one thread-local
+        // load, no lazy-initialisation state to check (spawn and finish both read it).
+        static HOME: Cell<usize> = const { Cell::new(UNSET) };
     }
-    HOME.try_with(|h| *h).unwrap_or(0)
+    HOME.with(|home| match home.get() {
+        UNSET => {
+            let index = NEXT.fetch_add(1, Relaxed) & (UNSET >> 1);
+            home.set(index);
+            index
+        }
+        index => index,
+    })
 }
 
 /// Under loom every thread uses the first shard: a process-wide counter would differ
