@@ -57,7 +57,11 @@
 //! `futures::io::BufReader`'s `read_line`, say) cannot know its caller: wrap
 //! it, `corio::await_point(reader.read_line(&mut line)).await`, or use
 //! `corio_reactor::await_point::{read_exact, write_all, read_to_end}`, which
-//! take any reader or writer.
+//! take any reader or writer. [`open_connection`](crate::open_connection),
+//! [`open_unix_connection`](crate::open_unix_connection),
+//! [`start_server`](crate::start_server) (while a host name is looked up) and
+//! [`Server`](crate::Server)'s `serve_forever` and `wait_closed` record their
+//! caller's line too.
 
 use std::fmt;
 use std::future::Future;

@@ -448,6 +448,191 @@ fn stream_helpers_and_incoming_show_the_callers_line() {
     });
 }
 
+/// The output of a task awaited with a timeout.
+fn finished<T>(r: Result<Result<T, corio::TaskError>, corio::TimeoutError>) -> T {
+    r.expect("the task finished in time").expect("the task ran")
+}
+
+#[test]
+fn every_stream_reader_helper_shows_the_callers_line() {
+    use corio::streams::StreamReader;
+    corio::run(async {
+        // Detached readers: each waits until data is fed.
+        let readers: [StreamReader; 4] = std::array::from_fn(|_| StreamReader::default());
+        let feeders: Vec<_> = readers.iter().map(StreamReader::feeder).collect();
+        let [mut r0, mut r1, mut r2, mut r3] = readers;
+        let read_line = line!() + 1;
+        let read = corio::create_task_named("read", async move { r0.read(4).await });
+        let to_end_line = line!() + 1;
+        let to_end = corio::create_task_named("to-end", async move { r1.read_to_end().await });
+        let exactly_line = line!() + 2;
+        let exactly = corio::create_task_named("exactly", async move { r2.readexactly(4).await });
+        let until_line = line!() + 2;
+        let until = corio::create_task_named("until", async move { r3.readuntil(b"\r\n").await });
+        let names = ["read", "to-end", "exactly", "until"];
+        let tree = tree_with_waiting(&names).await;
+        for (name, line) in
+            names
+                .into_iter()
+                .zip([read_line, to_end_line, exactly_line, until_line])
+        {
+            assert_waits_here(&tree, name, line);
+        }
+        // Part of what three of them want: polled again, they wait at the same lines.
+        feeders[1].feed_data(b"ab");
+        feeders[2].feed_data(b"ab");
+        feeders[3].feed_data(b"ab\r");
+        let tree = tree_until("the three to wait again", |t| {
+            names[1..].iter().all(|n| {
+                t.tasks().iter().any(|s| {
+                    s.name() == Some(n) && s.state() == TaskState::Waiting && s.polls() >= 2
+                })
+            })
+        })
+        .await;
+        for (name, line) in names[1..]
+            .iter()
+            .zip([to_end_line, exactly_line, until_line])
+        {
+            assert_waits_here(&tree, name, line);
+        }
+        feeders[0].feed_data(b"ping");
+        feeders[1].feed_eof();
+        feeders[2].feed_data(b"cd");
+        feeders[3].feed_data(b"\n");
+        let within = Duration::from_secs(30);
+        assert_eq!(
+            finished(corio::wait_for(read, within).await).unwrap(),
+            b"ping"
+        );
+        assert_eq!(
+            finished(corio::wait_for(to_end, within).await).unwrap(),
+            b"ab"
+        );
+        assert_eq!(
+            finished(corio::wait_for(exactly, within).await).unwrap(),
+            b"abcd"
+        );
+        assert_eq!(
+            finished(corio::wait_for(until, within).await).unwrap(),
+            b"ab\r\n"
+        );
+    });
+}
+
+#[test]
+fn opening_a_connection_and_starting_a_server_show_the_callers_line() {
+    // One blocking thread, held by a job: a host name's lookup, which runs
+    // there, waits until the job lets go.
+    let rt = corio::Runtime::builder()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (holding, held) = futures::channel::oneshot::channel::<()>();
+        let holder = corio::to_thread(move || {
+            let _ = holding.send(());
+            released.recv_timeout(Duration::from_secs(60))
+        });
+        corio::wait_for(held, Duration::from_secs(30))
+            .await
+            .expect("the blocking thread started the holder in time")
+            .unwrap();
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connect_line = line!() + 2;
+        let connector = corio::create_task_named("connector", async move {
+            corio::open_connection(("localhost", port))
+                .await
+                .map(|_| ())
+        });
+        let start_line = line!() + 2;
+        let starter = corio::create_task_named("starter", async move {
+            corio::start_server(|_r, _w| async {}, "localhost:0").await
+        });
+        let tree = tree_with_waiting(&["connector", "starter"]).await;
+        assert_waits_here(&tree, "connector", connect_line);
+        assert_waits_here(&tree, "starter", start_line);
+        release.send(()).unwrap();
+        let within = Duration::from_secs(30);
+        corio::wait_for(holder, within)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        corio::wait_for(connector, within)
+            .await
+            .expect("connected in time")
+            .unwrap()
+            .unwrap();
+        let server = corio::wait_for(starter, within)
+            .await
+            .expect("started in time")
+            .unwrap()
+            .unwrap();
+        assert!(server.local_addr().unwrap().ip().is_loopback());
+        drop(listener);
+    });
+}
+
+#[test]
+fn a_unix_connection_to_a_full_backlog_and_a_serving_server_show_the_callers_line() {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join(format!("corio-tree-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let full_path = dir.join("full.sock");
+    let server_path = dir.join("server.sock");
+    corio::run(async move {
+        let full = std::os::unix::net::UnixListener::bind(&full_path).unwrap();
+        // A backlog of 0 (Linux then queues one connection); nobody accepts.
+        // SAFETY: `listen` only reads the descriptor, which `full` keeps open.
+        assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+        let mut queued = Vec::new();
+        loop {
+            let connect = corio::net::UnixStream::connect(&full_path);
+            match corio::wait_for(connect, Duration::from_millis(200)).await {
+                Ok(stream) => queued.push(stream.unwrap()),
+                Err(_) => break, // the backlog is full: a connect waits
+            }
+            assert!(queued.len() < 100, "the backlog never filled");
+        }
+        let path = full_path.clone();
+        let connect_line = line!() + 2;
+        let connector = corio::create_task_named("unix-connector", async move {
+            corio::open_unix_connection(&path).await.map(|_| ())
+        });
+        let server = corio::start_unix_server(|_r, _w| async {}, &server_path)
+            .await
+            .unwrap();
+        let server = Arc::new(server);
+        let s = server.clone();
+        let serve_line = line!() + 1;
+        let serving = corio::create_task_named("serving", async move { s.serve_forever().await });
+        let s = server.clone();
+        let closed_line = line!() + 1;
+        let closing = corio::create_task_named("closing", async move { s.wait_closed().await });
+        let tree = tree_with_waiting(&["unix-connector", "serving", "closing"]).await;
+        assert_waits_here(&tree, "unix-connector", connect_line);
+        assert_waits_here(&tree, "serving", serve_line);
+        assert_waits_here(&tree, "closing", closed_line);
+        // Taking a queued connection frees a place: the connector gets in.
+        let (_accepted, _) = full.accept().unwrap();
+        let within = Duration::from_secs(30);
+        corio::wait_for(connector, within)
+            .await
+            .expect("connected in time")
+            .unwrap()
+            .unwrap();
+        server.close();
+        corio::wait_for(serving, within).await.unwrap().unwrap();
+        corio::wait_for(closing, within).await.unwrap().unwrap();
+        drop(queued);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(feature = "sim")]
 #[test]
 fn a_simulated_socket_read_shows_the_callers_line() {

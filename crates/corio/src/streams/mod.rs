@@ -68,12 +68,15 @@ pub(crate) mod transport;
 mod writer;
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::ToSocketAddrs;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use corio_reactor::net::{TcpStream, UnixStream};
+
+use crate::AwaitPoint;
 
 pub use config::StreamConfig;
 pub use error::{IncompleteReadError, LimitOverrunError, ReadError};
@@ -169,6 +172,9 @@ pub(crate) fn split_unix(stream: UnixStream, cfg: &StreamConfig) -> (StreamReade
 /// A host name (`"example.com:80"`) is resolved on the blocking pool, never on
 /// the worker; a literal address is used as it is.
 ///
+/// While it waits (for the lookup or the connection), the caller's line is the
+/// task's await point in the [task tree](crate::task_tree).
+///
 /// ```
 /// corio::run(async {
 ///     // Nobody listens on port 1 of localhost: the error says so.
@@ -176,10 +182,11 @@ pub(crate) fn split_unix(stream: UnixStream, cfg: &StreamConfig) -> (StreamReade
 ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
 /// });
 /// ```
-pub async fn open_connection<A: ToSocketAddrs + Send + 'static>(
+#[track_caller]
+pub fn open_connection<A: ToSocketAddrs + Send + 'static>(
     addr: A,
-) -> io::Result<(StreamReader, StreamWriter)> {
-    open_connection_with(addr, StreamConfig::new()).await
+) -> AwaitPoint<impl Future<Output = io::Result<(StreamReader, StreamWriter)>>> {
+    open_connection_with(addr, StreamConfig::new())
 }
 
 /// [`open_connection`] with a [`StreamConfig`] (asyncio's `limit=` argument,
@@ -195,27 +202,37 @@ pub async fn open_connection<A: ToSocketAddrs + Send + 'static>(
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub async fn open_connection_with<A: ToSocketAddrs + Send + 'static>(
+#[track_caller]
+pub fn open_connection_with<A: ToSocketAddrs + Send + 'static>(
     addr: A,
     cfg: StreamConfig,
-) -> io::Result<(StreamReader, StreamWriter)> {
-    let addrs = resolve::resolve(addr).await?;
-    let stream = TcpStream::connect(&addrs[..]).await?;
-    Ok(split_tcp(stream, &cfg))
+) -> AwaitPoint<impl Future<Output = io::Result<(StreamReader, StreamWriter)>>> {
+    crate::await_point(async move {
+        let addrs = resolve::resolve(addr).await?;
+        let stream = TcpStream::connect(&addrs[..]).await?;
+        Ok(split_tcp(stream, &cfg))
+    })
 }
 
 /// Connects to the Unix socket at `path` (asyncio's `open_unix_connection`).
-pub async fn open_unix_connection<P: AsRef<Path>>(
+///
+/// While it waits (a listener whose backlog is full), the caller's line is the
+/// task's await point.
+#[track_caller]
+pub fn open_unix_connection<P: AsRef<Path>>(
     path: P,
-) -> io::Result<(StreamReader, StreamWriter)> {
-    open_unix_connection_with(path, StreamConfig::new()).await
+) -> AwaitPoint<impl Future<Output = io::Result<(StreamReader, StreamWriter)>>> {
+    open_unix_connection_with(path, StreamConfig::new())
 }
 
 /// [`open_unix_connection`] with a [`StreamConfig`].
-pub async fn open_unix_connection_with<P: AsRef<Path>>(
+#[track_caller]
+pub fn open_unix_connection_with<P: AsRef<Path>>(
     path: P,
     cfg: StreamConfig,
-) -> io::Result<(StreamReader, StreamWriter)> {
-    let stream = UnixStream::connect(path).await?;
-    Ok(split_unix(stream, &cfg))
+) -> AwaitPoint<impl Future<Output = io::Result<(StreamReader, StreamWriter)>>> {
+    crate::await_point(async move {
+        let stream = UnixStream::connect(path).await?;
+        Ok(split_unix(stream, &cfg))
+    })
 }

@@ -31,7 +31,7 @@ use corio_reactor::net::{TcpListener, UnixListener};
 use super::{split_tcp, split_unix, SocketAddress, StreamConfig, StreamReader, StreamWriter};
 use crate::sync::waitlist::lock;
 use crate::sync::Event;
-use crate::{Handle, Task};
+use crate::{AwaitPoint, Handle, Task};
 
 /// After an accept error such as `EMFILE` (out of file descriptors), the loop
 /// pauses this long before accepting again instead of spinning (asyncio waits
@@ -165,22 +165,28 @@ impl Server {
 
     /// Waits until [`close`](Self::close) (asyncio's `serve_forever`, which
     /// accepts until cancelled; the server accepts from the moment it is
-    /// started, so this only waits).
-    pub async fn serve_forever(&self) {
-        self.shared.closing.wait().await;
+    /// started, so this only waits). While it waits, the caller's line is the
+    /// task's await point in the [task tree](crate::task_tree).
+    #[track_caller]
+    pub fn serve_forever(&self) -> AwaitPoint<impl Future<Output = ()> + '_> {
+        crate::await_point(self.shared.closing.wait())
     }
 
     /// Waits until the server is closed, the listener is gone, and every
-    /// connection handler has returned.
-    pub async fn wait_closed(&self) {
-        self.shared.closing.wait().await;
-        self.shared.accept_done.wait().await;
-        loop {
-            if lock(&self.shared.conns).active == 0 {
-                return;
+    /// connection handler has returned. While it waits, the caller's line is
+    /// the task's await point.
+    #[track_caller]
+    pub fn wait_closed(&self) -> AwaitPoint<impl Future<Output = ()> + '_> {
+        crate::await_point(async move {
+            self.shared.closing.wait().await;
+            self.shared.accept_done.wait().await;
+            loop {
+                if lock(&self.shared.conns).active == 0 {
+                    return;
+                }
+                self.shared.idle.wait().await;
             }
-            self.shared.idle.wait().await;
-        }
+        })
     }
 }
 
@@ -201,6 +207,9 @@ impl Drop for Server {
 ///
 /// Errors: the bind error (e.g. `AddrInUse`).
 ///
+/// While it waits (for a host name's lookup), the caller's line is the task's
+/// await point in the [task tree](crate::task_tree).
+///
 /// # Panics
 /// Polled outside a corio runtime (the server's tasks run on it), as every
 /// facade function that needs one (see the crate docs).
@@ -216,13 +225,17 @@ impl Drop for Server {
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub async fn start_server<H, Fut, A>(handler: H, addr: A) -> io::Result<Server>
+#[track_caller]
+pub fn start_server<H, Fut, A>(
+    handler: H,
+    addr: A,
+) -> AwaitPoint<impl Future<Output = io::Result<Server>>>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     A: ToSocketAddrs + Send + 'static,
 {
-    start_server_with(handler, addr, StreamConfig::new()).await
+    start_server_with(handler, addr, StreamConfig::new())
 }
 
 /// [`start_server`] with a [`StreamConfig`] for every connection (asyncio's
@@ -238,23 +251,27 @@ where
 ///     std::io::Result::Ok(())
 /// }).unwrap();
 /// ```
-pub async fn start_server_with<H, Fut, A>(
+#[track_caller]
+pub fn start_server_with<H, Fut, A>(
     handler: H,
     addr: A,
     cfg: StreamConfig,
-) -> io::Result<Server>
+) -> AwaitPoint<impl Future<Output = io::Result<Server>>>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
     A: ToSocketAddrs + Send + 'static,
 {
-    let handle = current_handle("corio::start_server()");
-    let addrs = super::resolve::resolve(addr).await?;
-    let listener = TcpListener::bind(&addrs[..])?;
-    let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
-    let accept =
-        move |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| split_tcp(s, &cfg));
-    Ok(launch(handle, accept, handler, sockets))
+    crate::await_point(async move {
+        let handle = current_handle("corio::start_server()");
+        let addrs = super::resolve::resolve(addr).await?;
+        let listener = TcpListener::bind(&addrs[..])?;
+        let sockets = vec![SocketAddress::Inet(listener.local_addr()?)];
+        let accept = move |cx: &mut Context<'_>| {
+            listener.poll_accept(cx).map_ok(|(s, _)| split_tcp(s, &cfg))
+        };
+        Ok(launch(handle, accept, handler, sockets))
+    })
 }
 
 /// Listens on the Unix socket `path` (asyncio's `start_unix_server`); see
