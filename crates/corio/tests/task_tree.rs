@@ -465,9 +465,9 @@ fn every_stream_reader_helper_shows_the_callers_line() {
         let read = corio::create_task_named("read", async move { r0.read(4).await });
         let to_end_line = line!() + 1;
         let to_end = corio::create_task_named("to-end", async move { r1.read_to_end().await });
-        let exactly_line = line!() + 2;
+        let exactly_line = line!() + 1;
         let exactly = corio::create_task_named("exactly", async move { r2.readexactly(4).await });
-        let until_line = line!() + 2;
+        let until_line = line!() + 1;
         let until = corio::create_task_named("until", async move { r3.readuntil(b"\r\n").await });
         let names = ["read", "to-end", "exactly", "until"];
         let tree = tree_with_waiting(&names).await;
