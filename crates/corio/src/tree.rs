@@ -61,7 +61,9 @@
 //! [`open_unix_connection`](crate::open_unix_connection),
 //! [`start_server`](crate::start_server) (while a host name is looked up) and
 //! [`Server`](crate::Server)'s `serve_forever` and `wait_closed` record their
-//! caller's line too.
+//! caller's line too, as do [`Child`](crate::process::Child)'s `wait`,
+//! `communicate` and `wait_with_output` and [`Command`](crate::process::Command)'s
+//! `output` and `status`.
 
 use std::fmt;
 use std::future::Future;

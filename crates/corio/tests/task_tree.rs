@@ -633,6 +633,62 @@ fn a_unix_connection_to_a_full_backlog_and_a_serving_server_show_the_callers_lin
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Cancels `task` and waits (30 s at most) until it reports the cancellation.
+async fn cancelled<T>(task: corio::Task<T>) {
+    assert!(task.cancel(), "the task was still running");
+    let result = corio::wait_for(task, Duration::from_secs(30))
+        .await
+        .expect("the cancellation is reported in time");
+    assert!(matches!(result, Err(e) if e.is_cancelled()));
+}
+
+#[test]
+fn waiting_for_a_child_process_shows_the_callers_line() {
+    use corio::process::{Command, Stdio};
+    corio::run(async {
+        // Children that would run for a minute; cancelling a task drops its
+        // child, which `kill_on_drop` kills.
+        let sleeper = || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("60").kill_on_drop(true);
+            cmd
+        };
+        let mut child = sleeper().spawn().unwrap();
+        let wait_line = line!() + 1;
+        let waiter = corio::create_task_named("wait", async move { child.wait().await });
+        let mut child = sleeper().stdout(Stdio::piped()).spawn().unwrap();
+        let communicate_line = line!() + 2;
+        let communicator =
+            corio::create_task_named("communicate", async move { child.communicate(None).await });
+        let child = sleeper().stdout(Stdio::piped()).spawn().unwrap();
+        let output_line = line!() + 2;
+        let with_output =
+            corio::create_task_named("with-output", async move { child.wait_with_output().await });
+        let mut cmd = sleeper();
+        let command_line = line!() + 1;
+        let outputter = corio::create_task_named("output", async move { cmd.output().await });
+        let mut cmd = sleeper();
+        let status_line = line!() + 1;
+        let status = corio::create_task_named("status", async move { cmd.status().await });
+        let names = ["wait", "communicate", "with-output", "output", "status"];
+        let tree = tree_with_waiting(&names).await;
+        for (name, line) in names.into_iter().zip([
+            wait_line,
+            communicate_line,
+            output_line,
+            command_line,
+            status_line,
+        ]) {
+            assert_waits_here(&tree, name, line);
+        }
+        cancelled(waiter).await;
+        cancelled(communicator).await;
+        cancelled(with_output).await;
+        cancelled(outputter).await;
+        cancelled(status).await;
+    });
+}
+
 #[cfg(feature = "sim")]
 #[test]
 fn a_simulated_socket_read_shows_the_callers_line() {

@@ -56,6 +56,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use crate::queue::Queue;
 use crate::streams::transport::WriteTransport;
 use crate::streams::{Link, StreamReader, StreamWriter, DEFAULT_LIMIT};
+use crate::AwaitPoint;
 
 pub use std::process::Output;
 
@@ -369,23 +370,28 @@ impl Command {
     /// Runs the child to completion with stdout and stderr captured (stdin
     /// is empty), like `subprocess.run(..., capture_output=True)`.
     /// A stderr sent to [`Stdio::STDOUT`] stays there (its output is in
-    /// `stdout`).
-    pub async fn output(&mut self) -> io::Result<Output> {
-        self.stdin(Stdio::null()).stdout(Stdio::piped());
-        let merged = self
-            .hooks
-            .as_ref()
-            .is_some_and(|h| h.stderr_to_stdout.load(Ordering::Relaxed));
-        if !merged {
-            self.stderr(Stdio::piped());
-        }
-        let child = self.spawn()?;
-        child.wait_with_output().await
+    /// `stdout`). While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn output(&mut self) -> AwaitPoint<impl Future<Output = io::Result<Output>> + '_> {
+        crate::await_point(async move {
+            self.stdin(Stdio::null()).stdout(Stdio::piped());
+            let merged = self
+                .hooks
+                .as_ref()
+                .is_some_and(|h| h.stderr_to_stdout.load(Ordering::Relaxed));
+            if !merged {
+                self.stderr(Stdio::piped());
+            }
+            let child = self.spawn()?;
+            child.wait_with_output_inner().await
+        })
     }
 
-    /// Runs the child to completion and returns its exit status.
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait().await
+    /// Runs the child to completion and returns its exit status. While it
+    /// waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn status(&mut self) -> AwaitPoint<impl Future<Output = io::Result<ExitStatus>> + '_> {
+        crate::await_point(async move { self.spawn()?.wait_inner().await })
     }
 }
 
@@ -487,7 +493,16 @@ impl Child {
     ///
     /// Does not close `stdin` first: a child reading its stdin waits for it,
     /// so close it (`stdin.close()`, or drop it) before waiting.
-    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+    ///
+    /// While it waits, the caller's line is the task's await point in the
+    /// [task tree](crate::task_tree).
+    #[track_caller]
+    pub fn wait(&mut self) -> AwaitPoint<impl Future<Output = io::Result<ExitStatus>> + '_> {
+        crate::await_point(self.wait_inner())
+    }
+
+    /// The body of [`wait`](Self::wait).
+    async fn wait_inner(&mut self) -> io::Result<ExitStatus> {
         if let Some(st) = self.try_wait()? {
             return Ok(st);
         }
@@ -570,7 +585,18 @@ impl Child {
     ///     std::io::Result::Ok(())
     /// }).unwrap();
     /// ```
-    pub async fn communicate(&mut self, input: Option<&[u8]>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    ///
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn communicate<'a>(
+        &'a mut self,
+        input: Option<&'a [u8]>,
+    ) -> AwaitPoint<impl Future<Output = io::Result<(Vec<u8>, Vec<u8>)>> + 'a> {
+        crate::await_point(self.communicate_inner(input))
+    }
+
+    /// The body of [`communicate`](Self::communicate).
+    async fn communicate_inner(&mut self, input: Option<&[u8]>) -> io::Result<(Vec<u8>, Vec<u8>)> {
         // The pipes stay in `self`: a cancelled call leaves every byte read
         // so far in the readers' buffers and the input in the writer's (sent
         // by the runtime in the background), so the next call carries on.
@@ -618,15 +644,22 @@ impl Child {
         let (w, o, e) = join3(write, read_out, read_err).await;
         w?;
         let (o, e) = (o?, e?);
-        self.wait().await?;
+        self.wait_inner().await?;
         Ok((o, e))
     }
 
     /// Like std's `wait_with_output`: [`communicate`](Self::communicate) with
-    /// no input, then the exit status.
-    pub async fn wait_with_output(mut self) -> io::Result<Output> {
-        let (stdout, stderr) = self.communicate(None).await?;
-        let status = self.wait().await?;
+    /// no input, then the exit status. While it waits, the caller's line is
+    /// the task's await point.
+    #[track_caller]
+    pub fn wait_with_output(self) -> AwaitPoint<impl Future<Output = io::Result<Output>>> {
+        crate::await_point(self.wait_with_output_inner())
+    }
+
+    /// The body of [`wait_with_output`](Self::wait_with_output).
+    async fn wait_with_output_inner(mut self) -> io::Result<Output> {
+        let (stdout, stderr) = self.communicate_inner(None).await?;
+        let status = self.wait_inner().await?;
         Ok(Output {
             status,
             stdout,
