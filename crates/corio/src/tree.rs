@@ -62,8 +62,9 @@
 //! [`start_server`](crate::start_server) (while a host name is looked up) and
 //! [`Server`](crate::Server)'s `serve_forever` and `wait_closed` record their
 //! caller's line too, as do [`Child`](crate::process::Child)'s `wait`,
-//! `communicate` and `wait_with_output` and [`Command`](crate::process::Command)'s
-//! `output` and `status`.
+//! `communicate` and `wait_with_output`, [`Command`](crate::process::Command)'s
+//! `output` and `status`, [`ctrl_c`](crate::signal::ctrl_c) and
+//! [`Signals::recv`](crate::signal::Signals::recv).
 
 use std::fmt;
 use std::future::Future;

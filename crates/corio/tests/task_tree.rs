@@ -689,6 +689,23 @@ fn waiting_for_a_child_process_shows_the_callers_line() {
     });
 }
 
+#[test]
+fn a_task_waiting_for_a_signal_shows_the_callers_line() {
+    use corio::signal::{signal, SIGWINCH};
+    corio::run(async {
+        // SIGWINCH: ignored by default, so no other test of this binary minds it.
+        let mut winch = signal(SIGWINCH).unwrap();
+        let recv_line = line!() + 1;
+        let waiter = corio::create_task_named("signal", async move { winch.recv().await });
+        let tree = tree_with_waiting(&["signal"]).await;
+        assert_waits_here(&tree, "signal", recv_line);
+        // SAFETY: raise(3) with a valid signal number whose handler `signal` installed.
+        assert_eq!(unsafe { libc::raise(SIGWINCH) }, 0);
+        let got = corio::wait_for(waiter, Duration::from_secs(30)).await;
+        assert_eq!(finished(got), Some(()));
+    });
+}
+
 #[cfg(feature = "sim")]
 #[test]
 fn a_simulated_socket_read_shows_the_callers_line() {

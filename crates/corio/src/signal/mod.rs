@@ -41,6 +41,7 @@ use corio_reactor::Async;
 use futures_core::Stream;
 
 use crate::sync::waitlist::lock;
+use crate::AwaitPoint;
 
 pub use libc::{
     SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -54,12 +55,16 @@ const MAX_SIGNAL: usize = 65;
 /// The handler is installed, and deliveries are counted, from the moment
 /// `ctrl_c()` is *called* (not first awaited), so a Ctrl-C between the call and
 /// the first poll is not lost. From then on SIGINT no longer ends the process.
-pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
+///
+/// While it waits, the caller's line is the task's await point in the
+/// [task tree](crate::task_tree).
+#[track_caller]
+pub fn ctrl_c() -> AwaitPoint<impl Future<Output = io::Result<()>> + Send + 'static> {
     let stream = signal(SIGINT);
-    async move {
-        stream?.recv().await;
+    crate::await_point(async move {
+        stream?.next_delivery().await;
         Ok(())
-    }
+    })
 }
 
 /// A stream that yields `()` each time `signum` is delivered to the process.
@@ -270,9 +275,16 @@ impl Signals {
         self.signum
     }
 
-    /// Waits for the next delivery (`Some(())`; the stream never ends).
-    pub async fn recv(&mut self) -> Option<()> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    /// Waits for the next delivery (`Some(())`; the stream never ends). While it
+    /// waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn recv(&mut self) -> AwaitPoint<impl Future<Output = Option<()>> + '_> {
+        crate::await_point(self.next_delivery())
+    }
+
+    /// The body of [`recv`](Self::recv).
+    fn next_delivery(&mut self) -> impl Future<Output = Option<()>> + '_ {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
     }
 }
 
