@@ -30,6 +30,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -171,7 +172,9 @@ impl BlockingExecutor for BlockingPool {
 ///
 /// The output is `Err(BlockingError)` when `f` panicked (the payload is kept) or
 /// the pool was shut down. Dropping the future does not stop `f` once started
-/// (a thread cannot be interrupted); its result is dropped.
+/// (a thread cannot be interrupted); its result is dropped. While the task
+/// waits for `f`, the caller's line is its await point in the
+/// [task tree](crate::task_tree) (also for [`to_thread`]).
 ///
 /// # Panics
 /// With `None`, outside a runtime (there is no default pool to use).
@@ -203,6 +206,7 @@ where
             task: Pending::Job(done),
             token: None,
             cost: crate::sim::blocking_cost(),
+            at: Location::caller(),
             _out: PhantomData,
         };
     }
@@ -232,6 +236,7 @@ where
         token: None,
         #[cfg(feature = "sim")]
         cost: None,
+        at: Location::caller(),
         _out: PhantomData,
     }
 }
@@ -297,6 +302,9 @@ pub struct RunInExecutor<T> {
     /// In a simulation: the job's virtual cost, waited before the result.
     #[cfg(feature = "sim")]
     cost: Option<corio_reactor::timer::Sleep>,
+    /// The caller of `to_thread` / `run_in_executor`: the task's await point
+    /// while the job runs.
+    at: &'static Location<'static>,
     _out: PhantomData<fn() -> T>,
 }
 
@@ -346,6 +354,14 @@ impl<T: 'static> Future for RunInExecutor<T> {
     type Output = Result<T, BlockingError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let at = self.at;
+        crate::tree::pending_at(self.poll_result(cx), at)
+    }
+}
+
+impl<T: 'static> RunInExecutor<T> {
+    /// [`Future::poll`] without recording the await point.
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, BlockingError>> {
         // Awaiting a blocking job is a leaf: a cancelled task stops waiting
         // (the job itself runs on; see `to_thread_cancellable`).
         if crate::cancel::is_cancelled() {

@@ -448,6 +448,16 @@ fn stream_helpers_and_incoming_show_the_callers_line() {
     });
 }
 
+/// Waits until each task named in `expected` waits, then checks that it waits
+/// at its line of this file.
+async fn waiting_here(expected: &[(&str, u32)]) {
+    let names: Vec<&str> = expected.iter().map(|&(name, _)| name).collect();
+    let tree = tree_with_waiting(&names).await;
+    for &(name, line) in expected {
+        assert_waits_here(&tree, name, line);
+    }
+}
+
 /// The output of a task awaited with a timeout.
 fn finished<T>(r: Result<Result<T, corio::TaskError>, corio::TimeoutError>) -> T {
     r.expect("the task finished in time").expect("the task ran")
@@ -670,17 +680,14 @@ fn waiting_for_a_child_process_shows_the_callers_line() {
         let mut cmd = sleeper();
         let status_line = line!() + 1;
         let status = corio::create_task_named("status", async move { cmd.status().await });
-        let names = ["wait", "communicate", "with-output", "output", "status"];
-        let tree = tree_with_waiting(&names).await;
-        for (name, line) in names.into_iter().zip([
-            wait_line,
-            communicate_line,
-            output_line,
-            command_line,
-            status_line,
-        ]) {
-            assert_waits_here(&tree, name, line);
-        }
+        waiting_here(&[
+            ("wait", wait_line),
+            ("communicate", communicate_line),
+            ("with-output", output_line),
+            ("output", command_line),
+            ("status", status_line),
+        ])
+        .await;
         cancelled(waiter).await;
         cancelled(communicator).await;
         cancelled(with_output).await;
@@ -703,6 +710,68 @@ fn a_task_waiting_for_a_signal_shows_the_callers_line() {
         assert_eq!(unsafe { libc::raise(SIGWINCH) }, 0);
         let got = corio::wait_for(waiter, Duration::from_secs(30)).await;
         assert_eq!(finished(got), Some(()));
+    });
+}
+
+#[test]
+fn condition_barrier_queue_join_and_to_thread_waits_show_their_lines() {
+    use corio::sync::{Barrier, Condition};
+    corio::run(async {
+        let cond = Arc::new(Condition::new(0u32));
+        let c = cond.clone();
+        let wait_line = line!() + 3;
+        let waiter = corio::create_task_named("cond-wait", async move {
+            let guard = c.acquire().await.unwrap();
+            c.wait(guard).await.map(|g| *g)
+        });
+        let c = cond.clone();
+        let wait_for_line = line!() + 3;
+        let waiter_for = corio::create_task_named("cond-wait-for", async move {
+            let guard = c.acquire().await.unwrap();
+            c.wait_for(guard, |v| *v > 0).await.map(|g| *g)
+        });
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let barrier_line = line!() + 1;
+        let passer = corio::create_task_named("barrier", async move { b.wait().await });
+        let queue = Arc::new(corio::queue::Queue::<u32>::new(0));
+        queue.put_nowait(1).unwrap();
+        let q = queue.clone();
+        let join_line = line!() + 1;
+        let joiner = corio::create_task_named("join", async move { q.join().await });
+        let (release, released) = std::sync::mpsc::channel::<u32>();
+        let thread_line = line!() + 2;
+        let threaded = corio::create_task_named("thread", async move {
+            corio::to_thread(move || released.recv_timeout(Duration::from_secs(60))).await
+        });
+        waiting_here(&[
+            ("cond-wait", wait_line),
+            ("cond-wait-for", wait_for_line),
+            ("barrier", barrier_line),
+            ("join", join_line),
+            ("thread", thread_line),
+        ])
+        .await;
+        let within = Duration::from_secs(30);
+        *cond.acquire().await.unwrap() = 7;
+        cond.notify_all();
+        assert_eq!(finished(corio::wait_for(waiter, within).await).unwrap(), 7);
+        assert_eq!(
+            finished(corio::wait_for(waiter_for, within).await).unwrap(),
+            7
+        );
+        let mine = corio::wait_for(barrier.wait(), within)
+            .await
+            .unwrap()
+            .unwrap();
+        let theirs = finished(corio::wait_for(passer, within).await).unwrap();
+        assert_eq!(mine + theirs, 1, "arrival indices 0 and 1");
+        assert_eq!(queue.get_nowait().unwrap(), 1);
+        queue.task_done().unwrap();
+        finished(corio::wait_for(joiner, within).await);
+        release.send(5).unwrap();
+        let got = finished(corio::wait_for(threaded, within).await).unwrap();
+        assert_eq!(got.unwrap(), 5);
     });
 }
 

@@ -453,11 +453,14 @@ impl<C: Container> GenericQueue<C> {
     }
 
     /// Waits until every item ever put has been marked with
-    /// [`task_done`](Self::task_done) (or drained by `shutdown(true)`).
+    /// [`task_done`](Self::task_done) (or drained by `shutdown(true)`). While it
+    /// waits, the caller's line is the task's await point.
+    #[track_caller]
     pub fn join(&self) -> Join<'_, C> {
         Join {
             queue: self,
             key: None,
+            at: Location::caller(),
         }
     }
 
@@ -617,12 +620,21 @@ impl<C> fmt::Debug for Get<'_, C> {
 pub struct Join<'a, C> {
     queue: &'a GenericQueue<C>,
     key: Option<WaitKey>,
+    at: &'static Location<'static>,
 }
 
 impl<C: Container> Future for Join<'_, C> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        pending_at(this.poll_join(cx), this.at)
+    }
+}
+
+impl<C> Join<'_, C> {
+    /// [`Future::poll`] without recording the await point.
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         if crate::cancel::is_cancelled() {
             // A cancelled task stops waiting, as `sleep` does.
             this.leave();
@@ -642,9 +654,7 @@ impl<C: Container> Future for Join<'_, C> {
         this.key = Some(st.joiners.register(cx.waker()));
         Poll::Pending
     }
-}
 
-impl<C> Join<'_, C> {
     fn leave(&mut self) {
         if let Some(key) = self.key.take() {
             let _ = lock(&self.queue.inner.state).joiners.cancel(key);

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -65,11 +66,14 @@ impl Barrier {
 
     /// Waits until `parties` tasks are waiting; returns this task's arrival
     /// index, or a broken [`BarrierError`] if the barrier is or becomes broken.
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
     pub fn wait(&self) -> BarrierWait<'_> {
         BarrierWait {
             barrier: self,
             key: None,
             index: 0,
+            at: Location::caller(),
         }
     }
 
@@ -131,11 +135,23 @@ pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
     key: Option<WaitKey>,
     index: usize,
+    at: &'static Location<'static>,
 }
 
 impl Future for BarrierWait<'_> {
     type Output = Result<usize, BarrierError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let at = self.at;
+        crate::tree::pending_at(self.as_mut().poll_wait(cx), at)
+    }
+}
+
+impl BarrierWait<'_> {
+    /// [`Future::poll`] without recording the await point.
+    fn poll_wait(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<usize, BarrierError>> {
         if crate::cancel::is_cancelled() {
             // Leave the round (it then needs one more arrival, as for a
             // dropped waiter).
@@ -175,9 +191,7 @@ impl Future for BarrierWait<'_> {
             }
         }
     }
-}
 
-impl BarrierWait<'_> {
     /// Leaves the round if still waiting in it.
     fn leave(&mut self) {
         if let Some(key) = self.key.take() {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,6 +11,7 @@ use super::lock::{Lock, LockAcquire, LockGuard};
 use super::loom_shim::{lock, Mutex};
 use super::waitlist::{WaitKey, WaitList, WakeList};
 use crate::cancel::Cancelled;
+use crate::AwaitPoint;
 
 /// A condition variable built on a [`Lock`] that owns the shared state.
 ///
@@ -92,6 +94,10 @@ impl<T> Condition<T> {
     /// # Panics
     /// If `guard` belongs to another lock (asyncio raises `RuntimeError` when
     /// `wait` is called without holding the lock).
+    ///
+    /// While it waits (for a notification, then for the lock), the caller's
+    /// line is the task's await point.
+    #[track_caller]
     pub fn wait<'a>(&'a self, guard: LockGuard<'a, T>) -> ConditionWait<'a, T> {
         assert!(
             std::ptr::eq(guard.lock_ref(), &self.lock),
@@ -100,26 +106,31 @@ impl<T> Condition<T> {
         ConditionWait {
             cond: self,
             phase: Phase::Start(Some(guard)),
+            at: Location::caller(),
         }
     }
 
     /// Waits until `predicate(&mut data)` is true, checking it first and after
     /// every notification; returns the guard with the lock held, or
-    /// `Err(Cancelled)` as [`wait`](Self::wait) does.
-    pub async fn wait_for<'a, F>(
+    /// `Err(Cancelled)` as [`wait`](Self::wait) does. While it waits, the
+    /// caller's line is the task's await point.
+    #[track_caller]
+    pub fn wait_for<'a, F>(
         &'a self,
         mut guard: LockGuard<'a, T>,
         mut predicate: F,
-    ) -> Result<LockGuard<'a, T>, Cancelled>
+    ) -> AwaitPoint<impl Future<Output = Result<LockGuard<'a, T>, Cancelled>>>
     where
         F: FnMut(&mut T) -> bool,
     {
-        loop {
-            if predicate(&mut guard) {
-                return Ok(guard);
+        crate::await_point(async move {
+            loop {
+                if predicate(&mut guard) {
+                    return Ok(guard);
+                }
+                guard = self.wait(guard).await?;
             }
-            guard = self.wait(guard).await?;
-        }
+        })
     }
 
     /// Wakes up to `n` waiters (oldest first); returns how many were woken.
@@ -171,6 +182,7 @@ enum Phase<'a, T> {
 pub struct ConditionWait<'a, T> {
     cond: &'a Condition<T>,
     phase: Phase<'a, T>,
+    at: &'static Location<'static>,
 }
 
 impl<T> Unpin for ConditionWait<'_, T> {}
@@ -178,6 +190,14 @@ impl<T> Unpin for ConditionWait<'_, T> {}
 impl<'a, T> Future for ConditionWait<'a, T> {
     type Output = Result<LockGuard<'a, T>, Cancelled>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let at = self.at;
+        crate::tree::pending_at(self.poll_wait(cx), at)
+    }
+}
+
+impl<'a, T> ConditionWait<'a, T> {
+    /// [`Future::poll`] without recording the await point.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockGuard<'a, T>, Cancelled>> {
         let cond = self.cond;
         if crate::cancel::is_cancelled() {
             // The guard (if still ours) unlocks, a notification we were
@@ -210,9 +230,7 @@ impl<'a, T> Future for ConditionWait<'a, T> {
             }
         }
     }
-}
 
-impl<T> ConditionWait<'_, T> {
     /// Stops waiting: unlocks if still holding the guard, leaves the queue,
     /// and passes on a notification this waiter was handed but will not use.
     fn leave(&mut self) {
