@@ -33,6 +33,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -95,12 +96,16 @@ impl<F: Future> MaybeDone<F> {
 /// Run every future of `iter` concurrently and return all outputs in order
 /// (`asyncio.gather(*aws)`).
 ///
+/// While it waits, the task's await point is what one of the futures waits at,
+/// or the caller's line when none of them records one (tasks, say).
+///
 /// ```
 /// corio::run(async {
 ///     let squares = corio::gather((1..=3).map(|i| async move { i * i })).await;
 ///     assert_eq!(squares, vec![1, 4, 9]);
 /// });
 /// ```
+#[track_caller]
 pub fn gather<I>(iter: I) -> Gather<I::Item>
 where
     I: IntoIterator,
@@ -108,6 +113,7 @@ where
 {
     Gather {
         slots: iter.into_iter().map(MaybeDone::new).collect(),
+        at: Location::caller(),
     }
 }
 
@@ -119,6 +125,7 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<F: Future> {
     slots: Vec<MaybeDone<F>>,
+    at: &'static Location<'static>,
 }
 
 impl<F: Future> fmt::Debug for Gather<F> {
@@ -144,6 +151,7 @@ impl<F: Future> Future for Gather<F> {
         if all {
             Poll::Ready(this.slots.iter_mut().map(MaybeDone::take).collect())
         } else {
+            crate::tree::record_wait_if_none(this.at);
             Poll::Pending
         }
     }
@@ -226,6 +234,7 @@ pub enum ReturnWhen {
 ///     pending[0].1.cancel();
 /// });
 /// ```
+#[track_caller]
 pub fn wait<I, F, T, E>(futures: I, when: ReturnWhen) -> Wait<F>
 where
     I: IntoIterator<Item = F>,
@@ -236,6 +245,7 @@ where
         done: Vec::new(),
         when,
         deadline: None,
+        at: Location::caller(),
     }
 }
 
@@ -252,6 +262,8 @@ pub struct Wait<F: Future> {
     done: Vec<(usize, F::Output)>,
     when: ReturnWhen,
     deadline: Option<Pin<Box<crate::time::Sleep>>>,
+    /// The caller of [`wait`]: the await point when the futures record none.
+    at: &'static Location<'static>,
 }
 
 impl<F: Future> Wait<F> {
@@ -272,6 +284,7 @@ impl<F: Future> Wait<F> {
     ///     assert_eq!(pending.len(), 1);
     /// });
     /// ```
+    #[track_caller] // the timer's await point: the caller's line
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.deadline = Some(Box::pin(crate::time::sleep(timeout)));
         self
@@ -325,6 +338,7 @@ where
                 .as_mut()
                 .is_some_and(|d| d.as_mut().poll(cx).is_ready());
         if !ready && !timed_out {
+            crate::tree::record_wait_if_none(this.at);
             return Poll::Pending;
         }
         let done = std::mem::take(&mut this.done);

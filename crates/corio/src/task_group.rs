@@ -16,6 +16,7 @@ use corio_core::{TaskError, TaskId, TaskMeta};
 use crate::debug::panic_text;
 use crate::runtime::Handle;
 use crate::task::Task;
+use crate::AwaitPoint;
 
 /// Why a child of a [`TaskGroup`] failed.
 enum Cause {
@@ -535,11 +536,19 @@ impl TaskGroup {
     /// If the `join` future itself is dropped before it finishes (say, a
     /// `wait_for` around it timed out), the children are cancelled, as when
     /// the body of Python's `async with TaskGroup()` is cancelled.
-    pub async fn join(self) -> Result<(), TaskGroupError> {
-        let shared = self.group.shared.clone();
-        std::future::poll_fn(|cx| shared.poll_children(cx)).await;
-        self.joined.store(true, Ordering::SeqCst);
-        shared.finish()
+    ///
+    /// While it waits, the caller's line is the task's await point.
+    #[track_caller]
+    pub fn join(self) -> AwaitPoint<impl Future<Output = Result<(), TaskGroupError>>> {
+        crate::await_point(async move {
+            // The whole group moves in: dropping this future drops it, which
+            // cancels the children.
+            let group = self;
+            let shared = group.group.shared.clone();
+            std::future::poll_fn(|cx| shared.poll_children(cx)).await;
+            group.joined.store(true, Ordering::SeqCst);
+            shared.finish()
+        })
     }
 }
 

@@ -64,7 +64,10 @@
 //! caller's line too, as do [`Child`](crate::process::Child)'s `wait`,
 //! `communicate` and `wait_with_output`, [`Command`](crate::process::Command)'s
 //! `output` and `status`, [`ctrl_c`](crate::signal::ctrl_c) and
-//! [`Signals::recv`](crate::signal::Signals::recv).
+//! [`Signals::recv`](crate::signal::Signals::recv). [`gather`](crate::gather()) and
+//! [`wait`](crate::wait()) show what one of their futures waits at, or their
+//! caller's line when none records a point (a list of tasks);
+//! [`TaskGroup::join`](crate::TaskGroup::join) shows its caller's line.
 
 use std::fmt;
 use std::future::Future;
@@ -384,6 +387,14 @@ pub fn task_tree() -> TaskTree {
 #[inline]
 pub(crate) fn record_wait(at: &'static Location<'static>) {
     corio_core::record_await_point(at);
+}
+
+/// [`record_wait`], unless a future polled earlier in this poll recorded its own
+/// point: for combinators (`gather`, `wait`), whose children's leaves say more
+/// than the combinator's line, which is shown when they record nothing (tasks).
+#[inline]
+pub(crate) fn record_wait_if_none(at: &'static Location<'static>) {
+    corio_core::record_await_point_if_none(at);
 }
 
 /// Lets corio-reactor's leaves (`sleep`, `sleep_until`) record their caller's line

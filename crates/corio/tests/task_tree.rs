@@ -775,6 +775,60 @@ fn condition_barrier_queue_join_and_to_thread_waits_show_their_lines() {
     });
 }
 
+#[test]
+fn gather_wait_and_task_group_join_show_the_callers_line() {
+    use corio::sync::Event;
+    use corio::ReturnWhen::AllCompleted;
+    corio::run(async {
+        let go = Arc::new(Event::new());
+        let child = || {
+            let go = go.clone();
+            corio::create_task(async move { go.wait().await })
+        };
+        let children = vec![child()];
+        let gather_line = line!() + 1;
+        let gatherer = corio::create_task_named("gather", corio::gather(children));
+        let children = vec![child()];
+        let wait_line = line!() + 1;
+        let waiter = corio::create_task_named("wait", corio::wait(children, AllCompleted));
+        let children = vec![child()];
+        let hour = Duration::from_secs(3600);
+        let timeout_line = line!() + 2;
+        let timed = corio::create_task_named("wait-timeout", async move {
+            corio::wait(children, AllCompleted).timeout(hour).await
+        });
+        // A future that records its own point keeps it: the sleep's line, not gather's.
+        let sleep_line = line!() + 2;
+        let napper = corio::create_task_named("gather-leaf", async move {
+            let naps = [corio::sleep(hour)];
+            corio::gather(naps).await
+        });
+        let group = corio::TaskGroup::new();
+        let go2 = go.clone();
+        group.create_task(async move { go2.wait().await });
+        let join_line = line!() + 1;
+        let joiner = corio::create_task_named("join", async move { group.join().await });
+        waiting_here(&[
+            ("gather", gather_line),
+            ("wait", wait_line),
+            ("wait-timeout", timeout_line),
+            ("gather-leaf", sleep_line),
+            ("join", join_line),
+        ])
+        .await;
+        go.set();
+        let within = Duration::from_secs(30);
+        let gathered = finished(corio::wait_for(gatherer, within).await);
+        assert!(gathered.into_iter().all(|r| r.is_ok()));
+        let (done, pending) = finished(corio::wait_for(waiter, within).await);
+        assert_eq!((done.len(), pending.len()), (1, 0));
+        let (done, pending) = finished(corio::wait_for(timed, within).await);
+        assert_eq!((done.len(), pending.len()), (1, 0));
+        finished(corio::wait_for(joiner, within).await).unwrap();
+        cancelled(napper).await;
+    });
+}
+
 #[cfg(feature = "sim")]
 #[test]
 fn a_simulated_socket_read_shows_the_callers_line() {
