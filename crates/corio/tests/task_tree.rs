@@ -602,7 +602,9 @@ fn a_unix_connection_to_a_full_backlog_and_a_serving_server_show_the_callers_lin
         let mut queued = Vec::new();
         loop {
             let connect = corio::net::UnixStream::connect(&full_path);
-            match corio::wait_for(connect, Duration::from_millis(200)).await {
+            // A connect with room in the backlog completes at its first poll; 1 s
+            // only bounds the one that finds it full (and retries until cut off).
+            match corio::wait_for(connect, Duration::from_secs(1)).await {
                 Ok(stream) => queued.push(stream.unwrap()),
                 Err(_) => break, // the backlog is full: a connect waits
             }
