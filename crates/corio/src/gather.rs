@@ -404,8 +404,19 @@ impl<F: Future> AsCompleted<F> {
     /// The next output in completion order, `None` when all were returned: what
     /// `StreamExt::next` gives, without importing a `StreamExt` (named apart so
     /// that it never shadows it).
-    pub async fn next_completed(&mut self) -> Option<(usize, F::Output)> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    ///
+    /// While it waits, the task's await point is what one of the futures waits
+    /// at, or the caller's line when none of them records one (tasks, say).
+    #[track_caller]
+    pub fn next_completed(&mut self) -> impl Future<Output = Option<(usize, F::Output)>> + '_ {
+        let at = Location::caller();
+        std::future::poll_fn(move |cx| {
+            let next = Pin::new(&mut *self).poll_next(cx);
+            if next.is_pending() {
+                crate::tree::record_wait_if_none(at);
+            }
+            next
+        })
     }
 }
 

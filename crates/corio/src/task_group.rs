@@ -475,6 +475,10 @@ impl TaskGroup {
     /// If the `run` future itself is dropped (say, a timeout around it), the
     /// body is dropped and the children are cancelled.
     ///
+    /// While it waits, the task's await point is the body's own, or the
+    /// caller's line when the body waits on something that records none (a
+    /// task) and while the children finish.
+    ///
     /// ```
     /// use std::time::{Duration, Instant};
     /// corio::run(async {
@@ -490,42 +494,58 @@ impl TaskGroup {
     ///     assert!(start.elapsed() < Duration::from_secs(60));
     /// });
     /// ```
-    pub async fn run<F: Future>(&self, body: F) -> Result<Option<F::Output>, TaskGroupError> {
-        let shared = &self.group.shared;
-        let mut body = std::pin::pin!(Some(body));
-        let mut grace_timer = None;
-        let out = std::future::poll_fn(|cx| {
-            if !shared.cancelling.load(Ordering::SeqCst) {
-                shared.lock().body = Some(cx.waker().clone());
-                // Checked again after the waker is stored: a cancel_all in
-                // between either sees the waker or we see its flag.
+    #[track_caller]
+    pub fn run<'a, F: Future + 'a>(
+        &'a self,
+        body: F,
+    ) -> impl Future<Output = Result<Option<F::Output>, TaskGroupError>> + 'a {
+        // The caller's line is the await point while the children finish, and
+        // while the body waits on something that records no point of its own.
+        let at = Location::caller();
+        async move {
+            let shared = &self.group.shared;
+            let mut body = std::pin::pin!(Some(body));
+            let mut grace_timer = None;
+            let mut body_step = |cx: &mut Context<'_>| {
                 if !shared.cancelling.load(Ordering::SeqCst) {
-                    let Some(fut) = body.as_mut().as_pin_mut() else {
-                        panic!("TaskGroup::run polled after it completed");
-                    };
-                    let out = std::task::ready!(fut.poll(cx));
-                    body.set(None);
-                    shared.lock().body = None;
-                    return Poll::Ready(Some(out));
+                    shared.lock().body = Some(cx.waker().clone());
+                    // Checked again after the waker is stored: a cancel_all in
+                    // between either sees the waker or we see its flag.
+                    if !shared.cancelling.load(Ordering::SeqCst) {
+                        let Some(fut) = body.as_mut().as_pin_mut() else {
+                            panic!("TaskGroup::run polled after it completed");
+                        };
+                        let out = std::task::ready!(fut.poll(cx));
+                        body.set(None);
+                        shared.lock().body = None;
+                        return Poll::Ready(Some(out));
+                    }
                 }
-            }
-            // The group is cancelling: the body goes first. With cooperative
-            // cancellation on it is cancelled as a task is (its leaves complete
-            // as cancelled, its cleanup runs, the grace bounds it); else dropped.
-            if let (Some(fut), Some(grace)) =
-                (body.as_mut().as_pin_mut(), crate::cancel::scope_grace())
-            {
-                let cleanup = crate::cancel::poll_cancelled(fut, &mut grace_timer, grace, cx);
-                std::task::ready!(cleanup); // its value, if any, is dropped
-            }
-            body.set(None);
-            shared.lock().body = None;
-            Poll::Ready(None)
-        })
-        .await;
-        std::future::poll_fn(|cx| shared.poll_children(cx)).await;
-        self.joined.store(true, Ordering::SeqCst);
-        shared.finish().map(|()| out)
+                // The group is cancelling: the body goes first. With cooperative
+                // cancellation on it is cancelled as a task is (its leaves complete
+                // as cancelled, its cleanup runs, the grace bounds it); else dropped.
+                if let (Some(fut), Some(grace)) =
+                    (body.as_mut().as_pin_mut(), crate::cancel::scope_grace())
+                {
+                    let cleanup = crate::cancel::poll_cancelled(fut, &mut grace_timer, grace, cx);
+                    std::task::ready!(cleanup); // its value, if any, is dropped
+                }
+                body.set(None);
+                shared.lock().body = None;
+                Poll::Ready(None)
+            };
+            let out = std::future::poll_fn(|cx| {
+                let step = body_step(cx);
+                if step.is_pending() {
+                    crate::tree::record_wait_if_none(at);
+                }
+                step
+            })
+            .await;
+            std::future::poll_fn(|cx| crate::tree::pending_at(shared.poll_children(cx), at)).await;
+            self.joined.store(true, Ordering::SeqCst);
+            shared.finish().map(|()| out)
+        }
     }
 
     /// Wait until every child has finished (or was cancelled and dropped); then

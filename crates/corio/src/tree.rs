@@ -64,10 +64,12 @@
 //! caller's line too, as do [`Child`](crate::process::Child)'s `wait`,
 //! `communicate` and `wait_with_output`, [`Command`](crate::process::Command)'s
 //! `output` and `status`, [`ctrl_c`](crate::signal::ctrl_c) and
-//! [`Signals::recv`](crate::signal::Signals::recv). [`gather`](crate::gather()) and
-//! [`wait`](crate::wait()) show what one of their futures waits at, or their
-//! caller's line when none records a point (a list of tasks);
-//! [`TaskGroup::join`](crate::TaskGroup::join) shows its caller's line.
+//! [`Signals::recv`](crate::signal::Signals::recv). [`gather`](crate::gather()),
+//! [`wait`](crate::wait()), [`AsCompleted::next_completed`](crate::AsCompleted::next_completed)
+//! and [`TaskGroup::run`](crate::TaskGroup::run) show what one of their futures
+//! (or the body) waits at, or their caller's line when none records a point (a
+//! list of tasks, a group's children); [`TaskGroup::join`](crate::TaskGroup::join)
+//! shows its caller's line.
 
 use std::fmt;
 use std::future::Future;

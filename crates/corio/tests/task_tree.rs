@@ -831,6 +831,56 @@ fn gather_wait_and_task_group_join_show_the_callers_line() {
     });
 }
 
+#[test]
+fn task_group_run_and_as_completed_show_the_callers_line() {
+    use corio::sync::Event;
+    corio::run(async {
+        let go = Arc::new(Event::new());
+        let g = go.clone();
+        let children_line = line!() + 3;
+        let children = corio::create_task_named("run-children", async move {
+            let group = corio::TaskGroup::new();
+            let r = group.run(async { drop(group.create_task(async move { g.wait().await })) });
+            r.await.map(|_| ())
+        });
+        let g = go.clone();
+        let body_task_line = line!() + 3;
+        let body_task = corio::create_task_named("run-body-task", async move {
+            let group = corio::TaskGroup::new();
+            let r = group.run(corio::create_task(async move { g.wait().await }));
+            r.await.map(|_| ())
+        });
+        // The body's own point stays: the sleep's line, not run's.
+        let sleep_line = line!() + 3;
+        let body_leaf = corio::create_task_named("run-body-leaf", async move {
+            let group = corio::TaskGroup::new();
+            let nap = corio::sleep(Duration::from_secs(3600));
+            group.run(nap).await.map(|_| ())
+        });
+        let g = go.clone();
+        let child = corio::create_task(async move { g.wait().await });
+        let completed_line = line!() + 3;
+        let completer = corio::create_task_named("as-completed", async move {
+            let mut done = corio::as_completed(vec![child]);
+            done.next_completed().await.map(|(i, r)| (i, r.is_ok()))
+        });
+        waiting_here(&[
+            ("run-children", children_line),
+            ("run-body-task", body_task_line),
+            ("run-body-leaf", sleep_line),
+            ("as-completed", completed_line),
+        ])
+        .await;
+        go.set();
+        let within = Duration::from_secs(30);
+        finished(corio::wait_for(children, within).await).unwrap();
+        finished(corio::wait_for(body_task, within).await).unwrap();
+        let next = finished(corio::wait_for(completer, within).await);
+        assert_eq!(next, Some((0, true)));
+        cancelled(body_leaf).await;
+    });
+}
+
 #[cfg(feature = "sim")]
 #[test]
 fn a_simulated_socket_read_shows_the_callers_line() {
