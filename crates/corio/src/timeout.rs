@@ -112,6 +112,7 @@ fn deadline_after(delay: Duration) -> Instant {
 ///     assert_eq!(corio::wait_for(async { 5 }, Duration::from_secs(1)).await, Ok(5));
 /// });
 /// ```
+#[track_caller] // the timer's await point (shown when `fut` records none): the caller's line
 pub fn wait_for<F: Future>(fut: F, timeout: Duration) -> WaitFor<F> {
     WaitFor::new(fut, Some(deadline_after(timeout)), None)
 }
@@ -239,6 +240,7 @@ impl Timeout {
 
     /// Await `fut` inside this scope: `Ok(output)`, or `Err(TimeoutError)` when
     /// the deadline passes first (the future is then dropped).
+    #[track_caller] // the timer's await point, as for `wait_for`
     pub fn run<F: Future>(&self, fut: F) -> WaitFor<F> {
         let (when, generation) = {
             let st = self.lock();
@@ -299,10 +301,18 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> WaitFor<F> {
+    #[track_caller]
     fn new(fut: F, when: Option<Instant>, scope: Option<(Arc<Mutex<ScopeState>>, u64)>) -> Self {
+        // Called here, not through `Option::map`, so that the timer's location
+        // is our caller's (`#[track_caller]` does not pass through a closure).
+        #[allow(clippy::manual_map)]
+        let sleep = match when {
+            Some(when) => Some(sleep_until(when)),
+            None => None,
+        };
         WaitFor {
             fut: Some(fut),
-            sleep: when.map(sleep_until),
+            sleep,
             scope,
             started: false,
             cancelling: None,

@@ -304,17 +304,30 @@ fn a_sleeping_task_shows_the_sleep_line_and_a_timeout_shows_what_it_guards() {
         let guarded = corio::create_task_named("guarded", async move {
             corio::wait_for(q2.get(), Duration::from_secs(3600)).await
         });
-        let tree = tree_until("both to wait", |t| {
-            t.tasks()
-                .iter()
-                .filter(|s| s.state() == TaskState::Waiting && s.waiting_at().is_some())
-                .count()
-                == 2
-        })
+        // A guarded future that records no point of its own (a task): the
+        // timeout's line, not one inside corio.
+        let hour = Duration::from_secs(3600);
+        let (child, scoped_child) = (
+            corio::create_task(corio::sleep(hour)),
+            corio::create_task(corio::sleep(hour)),
+        );
+        let wait_for_line = line!() + 2;
+        let timed =
+            corio::create_task_named("timed", async move { corio::wait_for(child, hour).await });
+        let run_line = line!() + 3;
+        let scoped = corio::create_task_named("scoped", async move {
+            let scope = corio::timeout(hour);
+            scope.run(scoped_child).await
+        });
+        waiting_here(&[
+            ("sleeper", sleep_line),
+            ("guarded", get_line),
+            ("timed", wait_for_line),
+            ("scoped", run_line),
+        ])
         .await;
-        for (name, line) in [("sleeper", sleep_line), ("guarded", get_line)] {
-            assert_waits_here(&tree, name, line);
-        }
+        cancelled(timed).await;
+        cancelled(scoped).await;
         sleeper.cancel();
         q.put_nowait(1).unwrap();
         assert_eq!(guarded.await.unwrap().unwrap().unwrap(), 1);
