@@ -8,10 +8,11 @@
 //!
 //! # What the workers publish (the only cost on the poll path)
 //!
-//! Before each poll a worker stores, with relaxed stores and no read-modify-write, its
-//! poll counter (it did already, for LIFO-slot stealing), the task's id and its spawn
-//! location (plain copies of `'static` data: the monitor never dereferences a task, which
-//! may be freed at any moment). When it runs out of work it stores `idle_at = polls` (in
+//! Before each poll a worker stores, with plain stores and no read-modify-write, the
+//! task's id and its spawn location (copies of `'static` data: the monitor never
+//! dereferences a task, which may be freed at any moment), then its poll counter (it did
+//! already, for LIFO-slot stealing) with `Release`; the monitor loads the counter with
+//! `Acquire` before the task, so it never pairs a new count with the previous task. When it runs out of work it stores `idle_at = polls` (in
 //! `search` and `park`, off the hot path): a worker whose `polls` differs from its
 //! `idle_at` is inside a poll, or between two.
 //!
@@ -434,7 +435,8 @@ impl Monitor {
                 continue;
             }
             active += 1;
-            let polls = remote.polls.load(Relaxed);
+            // Acquire: the task published before this count (see `publish_task`).
+            let polls = remote.polls.load(Acquire);
             let in_poll = remote.idle_at.load(Relaxed) != polls;
             // A poll seen for the first time is left alone: most polls are over by the
             // next tick, and starting its clock costs a read of the thread's schedstat
@@ -647,7 +649,8 @@ pub(crate) fn load_location(
 }
 
 /// Publishes `runnable`'s id and spawn location before it is polled (relaxed stores of
-/// `'static` data: the monitor reads copies, never the task).
+/// `'static` data: the monitor reads copies, never the task). The worker then stores
+/// its poll counter with `Release`, which is what orders these for the monitor.
 #[inline]
 pub(crate) fn publish_task(remote: &crate::shared::Remote, runnable: &Runnable) {
     let meta = runnable.meta();

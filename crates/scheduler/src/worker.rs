@@ -329,8 +329,11 @@ impl WorkerCx {
         let polls = self.polls.get() + 1;
         self.polls.set(polls);
         let remote = self.remote();
-        remote.polls.store(polls, Relaxed);
+        // The task first, then the counter with Release: the stall monitor reads the
+        // counter with Acquire and then the task, so a new count never comes with the
+        // previous poll's task (it would blame that task for a stall of this one).
         crate::stall::publish_task(remote, &runnable);
+        remote.polls.store(polls, Release);
         match &self.shared.config.slow_poll {
             None => {
                 runnable.run();
