@@ -359,11 +359,13 @@ where
 /// [`AsCompleted::next_completed`] where no `StreamExt` is in scope.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 ///
 /// corio::run(async {
+///     // Deadlines from one instant, so the order holds however late each is polled.
+///     let start = Instant::now();
 ///     let mut stream = corio::as_completed([30u64, 10, 20].map(|ms| async move {
-///         corio::sleep(Duration::from_millis(ms)).await;
+///         corio::sleep_until(start + Duration::from_millis(ms)).await;
 ///         ms
 ///     }));
 ///     let mut order = Vec::new();
