@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Handle;
@@ -31,11 +32,18 @@ use crate::task::Task;
 pub struct CallbackHandle {
     task: Task<()>,
     when: Option<Instant>,
+    /// `cancel` was called: a second call reports nothing new. (The task's own
+    /// `cancel` answers `true` again while a worker is still finishing the first
+    /// request, as asyncio's `Task.cancel` does until the task is done.)
+    cancel_called: AtomicBool,
 }
 
 impl CallbackHandle {
     /// Cancel the callback if it has not run; true if it was cancelled now.
     pub fn cancel(&self) -> bool {
+        if self.cancel_called.swap(true, Ordering::AcqRel) {
+            return false;
+        }
         self.task.cancel()
     }
 
@@ -86,7 +94,11 @@ impl Handle {
         F: FnOnce() + Send + 'static,
     {
         let task = self.spawn_inner(async move { f() }, None, Location::caller());
-        CallbackHandle { task, when: None }
+        CallbackHandle {
+            task,
+            when: None,
+            cancel_called: AtomicBool::new(false),
+        }
     }
 
     /// Same as [`call_soon`](Self::call_soon): every `Handle` method is
@@ -136,6 +148,7 @@ impl Handle {
         CallbackHandle {
             task,
             when: Some(when),
+            cancel_called: AtomicBool::new(false),
         }
     }
 }
