@@ -14,10 +14,8 @@
 //!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
 //!    that arrives during the spin) — less, or not at all, when recent spins caught
 //!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`);
-//!    each spin round also polls the park hook without blocking (if nobody waits in
-//!    it), so I/O that becomes ready during the spin is found there instead of by a
-//!    wake-up; on the last pass, take the LIFO slot of a victim that has not finished
-//!    a poll since the search began (it is stuck in a long poll).
+//!    on the last pass, take the LIFO slot of a victim that has not finished a poll
+//!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
 //!    may wait in the park hook instead of its own parker.
 //!
@@ -296,16 +294,6 @@ impl WorkerCx {
         }
     }
 
-    /// A spin round's look at the park hook: let it deliver I/O and timers without
-    /// blocking (if nobody waits in it), then take what it scheduled here.
-    fn poll_hook(&self) -> Option<Runnable> {
-        self.maintenance();
-        if let Some(runnable) = self.remote().lifo.take() {
-            return Some(runnable);
-        }
-        self.core.local.pop()
-    }
-
     fn steal_injector_one(&self) -> Option<Runnable> {
         loop {
             match self.shared.injector.steal() {
@@ -316,8 +304,8 @@ impl WorkerCx {
         }
     }
 
-    /// Every `INJECTOR_INTERVAL` ticks, and at each spin round of a search: let the park
-    /// hook deliver I/O and timers if nobody is waiting in it.
+    /// Every `INJECTOR_INTERVAL` ticks: let the park hook deliver I/O and timers if
+    /// nobody is waiting in it.
     fn maintenance(&self) {
         if let Some(hook) = &self.shared.park_hook {
             if !self.shared.hook_busy.load(Relaxed) {
@@ -394,13 +382,6 @@ impl WorkerCx {
         // miss. (Not the machine's load average: other processes' builds kept it high
         // enough to switch spinning off for good on a machine with a core free.)
         let budget = self.shared.spin.budget_ignoring_load();
-        // A spinning worker also polls the park hook (I/O readiness, timers): when
-        // its tasks wait for I/O, as a server's do, the hook is the only place new
-        // work can come from, and a worker that blocks in it instead has to be woken
-        // by the kernel for the next request: a thread wake-up on both sides (the
-        // client's write pays it too) where a poll would have found the request.
-        // Not when the spin is off: then the hook's blocking wait is the one poll.
-        let poll_hook = budget > Duration::ZERO && self.shared.park_hook.is_some();
         let start = Instant::now();
         let mut yielded_at = None;
         loop {
@@ -412,14 +393,6 @@ impl WorkerCx {
             }
             if self.shared.shutdown.load(Relaxed) || self.main_woken() || self.local.has_ready() {
                 return None;
-            }
-            if poll_hook {
-                if let Some(runnable) = self.poll_hook() {
-                    if yielded_at.is_some() {
-                        self.shared.spin.record(true);
-                    }
-                    return Some(runnable);
-                }
             }
             let now = Instant::now();
             if now.saturating_duration_since(start) >= budget {
