@@ -166,13 +166,13 @@ impl Spinner {
         }
         #[cfg(loom)]
         {
-            self.governor.budget_ignoring_load()
+            self.governor.budget_from_history()
         }
     }
 
     #[cfg(not(loom))]
     fn budget_at(&self, now: u64) -> Duration {
-        let mut budget = self.governor.budget_ignoring_load();
+        let mut budget = self.governor.budget_from_history();
         let quiet_until = self.clock.quiet_until.load(Relaxed);
         if quiet_until != 0 {
             if now < quiet_until {

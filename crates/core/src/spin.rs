@@ -19,9 +19,12 @@
 //!   counted as "coming for the work" by whoever pushes it, so the work waits for
 //!   the spinner's next time slice (milliseconds with one busy loop per core)
 //!   instead of being handed to a woken thread; such a spin counts as a miss;
-//! * **never when oversubscribed**: [`cpu_oversubscribed`] (more runnable threads
-//!   in the system than cores, sampled at most every [`SAMPLE_EVERY`]) turns the
-//!   spin off whatever the history.
+//! * **never when oversubscribed**: [`cpu_oversubscribed`] (this thread spent more
+//!   than a quarter of the last [`SAMPLE_EVERY`] or more waiting for a CPU while
+//!   runnable, by the kernel's own count) turns the spin off whatever the history.
+//!   The evidence is the calling thread's, not the system's load: a build that keeps
+//!   the load average high on a machine with a core free does not switch spinning
+//!   off, and busy threads that take this thread's core do, at once.
 //!
 //! ```
 //! use corio_core::spin::SpinGovernor;
@@ -31,13 +34,12 @@
 //! for _ in 0..10 {
 //!     gov.record(false); // nothing came while we spun
 //! }
-//! assert!(gov.budget_ignoring_load() < Duration::from_micros(16));
+//! assert!(gov.budget_from_history() < Duration::from_micros(16));
 //! gov.record(true); // a spin that caught work restores the full budget
-//! assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(16));
+//! assert_eq!(gov.budget_from_history(), Duration::from_micros(16));
 //! ```
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Misses in a row after which only probes spin (at the full budget).
@@ -45,7 +47,8 @@ pub const MAX_MISSES: u32 = 5;
 /// After [`MAX_MISSES`] misses, one idle period in this many still spins (a probe),
 /// so a workload whose spins start paying again is noticed.
 pub const PROBE_EVERY: u32 = 16;
-/// How old a [`cpu_oversubscribed`] sample may be before it is read again.
+/// How old a thread's [`cpu_oversubscribed`] sample may be before it is read again:
+/// the shortest window its verdict is drawn from.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 
 /// An adaptive spin budget shared by the idle threads of one pool or scheduler.
@@ -71,17 +74,18 @@ impl SpinGovernor {
         }
     }
 
-    /// How long the caller may spin now: zero when the CPU is oversubscribed or
-    /// recent spins did not pay (apart from probes).
+    /// How long the calling thread may spin now: zero when its CPU is oversubscribed
+    /// ([`cpu_oversubscribed`]) or recent spins did not pay (apart from probes).
     pub fn budget(&self) -> Duration {
         if self.max_ns == 0 || cpu_oversubscribed() {
             return Duration::ZERO;
         }
-        self.budget_ignoring_load()
+        self.budget_from_history()
     }
 
-    /// [`budget`](Self::budget) without the oversubscription test.
-    pub fn budget_ignoring_load(&self) -> Duration {
+    /// [`budget`](Self::budget) from the recent spins alone, without the
+    /// oversubscription test.
+    pub fn budget_from_history(&self) -> Duration {
         let misses = self.misses.load(Relaxed);
         if misses >= MAX_MISSES {
             let n = self.skipped.load(Relaxed).wrapping_add(1);
@@ -205,72 +209,122 @@ pub fn spin_until_each_round(
     }
 }
 
-/// True when the system has more runnable threads than this process may use cores
-/// (Linux: the running/runnable count of `/proc/loadavg`, sampled at most every
-/// [`SAMPLE_EVERY`] by whichever caller finds the sample stale). Elsewhere, under
-/// Miri, or when the count cannot be read, false.
+/// True when the calling thread recently spent more than a quarter of its time
+/// waiting for a CPU while runnable: other threads (busy loops, builds, or this
+/// process's own) hold the cores, so a spin would take a core from someone who
+/// needs it and lose it again at once. Linux's per-thread scheduler statistics
+/// (`/proc/thread-self/schedstat`, the run-queue wait) are read at most every
+/// [`SAMPLE_EVERY`] per thread, by a kept-open file (one `pread`); between samples
+/// the previous verdict stands. Elsewhere, under Miri and loom, or when the
+/// statistics cannot be read: false.
 ///
 /// ```
-/// // A hint only: true on a busy machine, false on an idle one.
+/// // A hint only: true while busy threads hold this thread's core.
 /// let _ = corio_core::spin::cpu_oversubscribed();
 /// ```
 pub fn cpu_oversubscribed() -> bool {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    // Sample time in µs since EPOCH (+1, so 0 means never) and the verdict.
-    static SAMPLED_AT: AtomicU64 = AtomicU64::new(0);
-    static VERDICT: AtomicU32 = AtomicU32::new(0);
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let now = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX - 1) + 1;
-    let at = SAMPLED_AT.load(Relaxed);
-    let every = SAMPLE_EVERY.as_micros() as u64;
-    if at != 0 && now.saturating_sub(at) < every {
-        return VERDICT.load(Relaxed) != 0;
-    }
-    // One sampler at a time; the others use the previous verdict.
-    if SAMPLED_AT
-        .compare_exchange(at, now, Relaxed, Relaxed)
-        .is_err()
+    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
     {
-        return VERDICT.load(Relaxed) != 0;
+        run_delay::THIS_THREAD
+            .try_with(|probe| probe.borrow_mut().oversubscribed(Instant::now()))
+            .unwrap_or(false)
     }
-    let verdict = runnable_threads().is_some_and(|r| r > cores());
-    VERDICT.store(u32::from(verdict), Relaxed);
-    verdict
+    #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+    {
+        false
+    }
 }
 
-/// Cores this process may run on (cached: it rarely changes).
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// Whether a thread that waited `waited` for a CPU over a window of `window` was
+/// kept off its core: more than a quarter of the window. (Waking from a sleep
+/// counts as waiting until the thread runs, a few microseconds per wake-up on an
+/// idle machine, far below that.)
+#[cfg_attr(not(all(target_os = "linux", not(miri), not(loom))), allow(dead_code))]
+fn kept_off_the_cpu(waited: Duration, window: Duration) -> bool {
+    waited * 4 > window
 }
 
-/// Running plus runnable threads in the whole system, the caller included.
-// Not under Miri: its isolation refuses to open files (it would stop the program),
-// and an unknown count just means "not oversubscribed".
-#[cfg(all(target_os = "linux", not(miri)))]
-fn runnable_threads() -> Option<usize> {
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+mod run_delay {
+    //! The per-thread sampler behind [`cpu_oversubscribed`](super::cpu_oversubscribed).
+
+    use std::cell::RefCell;
+    use std::fs::File;
     use std::os::unix::fs::FileExt;
-    // Kept open: one pread per sample instead of open/read/close.
-    static LOADAVG: OnceLock<Option<std::fs::File>> = OnceLock::new();
-    let file = LOADAVG
-        .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
-        .as_ref()?;
-    let mut buf = [0u8; 128];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    parse_runnable(&buf[..n])
+    use std::time::{Duration, Instant};
+
+    use super::{kept_off_the_cpu, SAMPLE_EVERY};
+
+    std::thread_local! {
+        pub(super) static THIS_THREAD: RefCell<RunDelay> = const { RefCell::new(RunDelay::new()) };
+    }
+
+    /// One thread's run-queue wait at its last sample, and the verdict drawn then.
+    pub(super) struct RunDelay {
+        /// `/proc/thread-self/schedstat`, opened by the owning thread (so it names
+        /// that thread) on first use; `Err(())` once it could not be opened or read.
+        file: Option<Result<File, ()>>,
+        sampled_at: Option<Instant>,
+        waited_ns: u64,
+        verdict: bool,
+    }
+
+    impl RunDelay {
+        const fn new() -> RunDelay {
+            RunDelay {
+                file: None,
+                sampled_at: None,
+                waited_ns: 0,
+                verdict: false,
+            }
+        }
+
+        pub(super) fn oversubscribed(&mut self, now: Instant) -> bool {
+            let window = match self.sampled_at {
+                Some(at) => now.saturating_duration_since(at),
+                None => Duration::MAX,
+            };
+            if window < SAMPLE_EVERY {
+                return self.verdict;
+            }
+            let Some(waited_ns) = self.read_waited_ns() else {
+                return false;
+            };
+            if self.sampled_at.is_some() {
+                let waited = Duration::from_nanos(waited_ns.saturating_sub(self.waited_ns));
+                self.verdict = kept_off_the_cpu(waited, window);
+            }
+            self.sampled_at = Some(now);
+            self.waited_ns = waited_ns;
+            self.verdict
+        }
+
+        /// Nanoseconds this thread has spent runnable but waiting for a CPU: the
+        /// second field of `"<on-cpu ns> <waiting ns> <time slices>"`.
+        fn read_waited_ns(&mut self) -> Option<u64> {
+            let file = self
+                .file
+                .get_or_insert_with(|| File::open("/proc/thread-self/schedstat").map_err(drop))
+                .as_ref()
+                .ok()?;
+            let mut buf = [0u8; 96];
+            let parsed = file
+                .read_at(&mut buf, 0)
+                .ok()
+                .and_then(|n| super::parse_waited_ns(&buf[..n]));
+            if parsed.is_none() {
+                self.file = Some(Err(()));
+            }
+            parsed
+        }
+    }
 }
 
-#[cfg(any(not(target_os = "linux"), miri))]
-fn runnable_threads() -> Option<usize> {
-    None
-}
-
-/// The `R` of `"0.50 0.40 0.30 R/T last_pid"`.
-#[cfg_attr(any(not(target_os = "linux"), miri), allow(dead_code))]
-fn parse_runnable(text: &[u8]) -> Option<usize> {
+/// The run-queue wait (second field) of a schedstat line.
+#[cfg_attr(not(all(target_os = "linux", not(miri), not(loom))), allow(dead_code))]
+fn parse_waited_ns(text: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(text).ok()?;
-    let field = text.split_ascii_whitespace().nth(3)?;
-    field.split('/').next()?.parse().ok()
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -278,26 +332,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_runnable_count() {
-        assert_eq!(parse_runnable(b"16.44 13.89 14.12 15/246 8199\n"), Some(15));
-        assert_eq!(parse_runnable(b"garbage"), None);
+    fn parses_the_run_queue_wait() {
+        assert_eq!(parse_waited_ns(b"73177 50298 2\n"), Some(50298));
+        assert_eq!(parse_waited_ns(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_quarter_of_the_window_spent_waiting_means_oversubscribed() {
+        let window = Duration::from_millis(4);
+        assert!(!kept_off_the_cpu(Duration::from_micros(40), window));
+        assert!(!kept_off_the_cpu(Duration::from_millis(1), window));
+        assert!(kept_off_the_cpu(Duration::from_micros(1_100), window));
     }
 
     #[test]
     fn misses_shrink_the_budget_then_only_probes_spin() {
         let gov = SpinGovernor::new(Duration::from_micros(32));
-        assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(32));
+        assert_eq!(gov.budget_from_history(), Duration::from_micros(32));
         gov.record(false);
-        assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(16));
+        assert_eq!(gov.budget_from_history(), Duration::from_micros(16));
         for _ in 0..MAX_MISSES {
             gov.record(false);
         }
         let spins = (0..PROBE_EVERY * 4)
-            .filter(|_| !gov.budget_ignoring_load().is_zero())
+            .filter(|_| !gov.budget_from_history().is_zero())
             .count();
         assert_eq!(spins, 4, "one probe per {PROBE_EVERY} idle periods");
         let probe = (0..PROBE_EVERY)
-            .map(|_| gov.budget_ignoring_load())
+            .map(|_| gov.budget_from_history())
             .max()
             .unwrap();
         assert_eq!(
@@ -306,7 +368,7 @@ mod tests {
             "a probe spins the full budget"
         );
         gov.record(true);
-        assert_eq!(gov.budget_ignoring_load(), Duration::from_micros(32));
+        assert_eq!(gov.budget_from_history(), Duration::from_micros(32));
     }
 
     #[test]
@@ -339,9 +401,49 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    #[cfg_attr(miri, ignore = "reads /proc/loadavg, which Miri's isolation refuses")]
-    fn reads_the_system_runnable_count() {
-        // This thread is running, so at least one.
-        assert!(runnable_threads().is_some_and(|r| r >= 1));
+    #[cfg_attr(miri, ignore = "reads /proc, which Miri's isolation refuses")]
+    fn a_thread_that_shares_its_core_with_busy_threads_is_oversubscribed() {
+        // Pin this thread and two busy loops to one CPU: the kernel then runs this
+        // thread about a third of the time, the rest it waits, runnable.
+        // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
+        let mut one_cpu: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: CPU 0 is inside the set's bit array (CPU_SETSIZE is 1024).
+        unsafe { libc::CPU_SET(0, &mut one_cpu) };
+        let pin = || {
+            // SAFETY: pid 0 is the calling thread; the set outlives the call.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&one_cpu), &one_cpu) == 0 }
+        };
+        if !pin() {
+            return; // not allowed to pin here: nothing to observe
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hogs: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    // SAFETY: as above, for the hog's own thread.
+                    unsafe {
+                        libc::sched_setaffinity(0, std::mem::size_of_val(&one_cpu), &one_cpu)
+                    };
+                    while !stop.load(Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        // Busy for well over two sample windows, asking as a spinner would.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = false;
+        while Instant::now() < deadline && !seen {
+            seen = cpu_oversubscribed();
+        }
+        stop.store(true, Relaxed);
+        for hog in hogs {
+            hog.join().unwrap();
+        }
+        assert!(
+            seen,
+            "three busy threads on one CPU, and the verdict never said so"
+        );
     }
 }

@@ -13,7 +13,8 @@
 //!    batch from a random victim's queue, then from the injector, spinning for
 //!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
 //!    that arrives during the spin) — less, or not at all, when recent spins caught
-//!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`);
+//!    nothing or lost their core to another thread, and not at all while the worker
+//!    keeps waiting for a CPU (`corio_core::spin::SpinGovernor::budget`);
 //!    on the last pass, take the LIFO slot of a victim that has not finished a poll
 //!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
@@ -377,11 +378,12 @@ impl WorkerCx {
                 *seen = remote.polls.load(Relaxed);
             }
         }
-        // Zero (one round, no spin) when recent spins caught nothing. The evidence is
-        // this scheduler's own: a spin that found no work, or that lost its core, is a
-        // miss. (Not the machine's load average: other processes' builds kept it high
-        // enough to switch spinning off for good on a machine with a core free.)
-        let budget = self.shared.spin.budget_ignoring_load();
+        // Zero (one round, no spin) when recent spins caught nothing (a spin that
+        // found no work, or that lost its core, is a miss), or when this worker has
+        // lately waited for a CPU (`cpu_oversubscribed`: busy threads hold the cores,
+        // and a spin would only lose its core to them, with a yield handing them
+        // the rest of a time slice, while this worker's tasks wait).
+        let budget = self.shared.spin.budget();
         let start = Instant::now();
         let mut yielded_at = None;
         loop {
