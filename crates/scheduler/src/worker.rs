@@ -13,8 +13,9 @@
 //!    batch from a random victim's queue, then from the injector, spinning for
 //!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
 //!    that arrives during the spin) — less, or not at all, when recent spins caught
-//!    nothing or lost their core to another thread, and not at all while the worker
-//!    keeps waiting for a CPU (`corio_core::spin::SpinGovernor::budget`);
+//!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`),
+//!    and for at most [`SPIN_WHEN_OVERSUBSCRIBED`] while the worker keeps waiting for
+//!    a CPU (`corio_core::spin::cpu_oversubscribed`);
 //!    on the last pass, take the LIFO slot of a victim that has not finished a poll
 //!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
@@ -57,6 +58,14 @@ pub(crate) const MAX_LIFO_POLLS: u32 = 3;
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 #[cfg(loom)]
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
+
+/// The spin of a worker that has lately waited for a CPU (`cpu_oversubscribed`):
+/// a few rounds, each yielding the core. Enough to catch a result from a thread of
+/// this runtime that runs on the core it yields (a blocking-pool job awaited by the
+/// searching worker's task: without any spin, each such result needed a wake-up,
+/// and with busy loops on the cores, wake-ups took tens of microseconds); too short
+/// to keep handing busy loops the core.
+pub(crate) const SPIN_WHEN_OVERSUBSCRIBED: Duration = Duration::from_micros(4);
 
 /// The movable part of a worker: what a worker thread (or, in the current-thread
 /// flavor, the thread in `block_on`) needs to run it.
@@ -379,11 +388,16 @@ impl WorkerCx {
             }
         }
         // Zero (one round, no spin) when recent spins caught nothing (a spin that
-        // found no work, or that lost its core, is a miss), or when this worker has
-        // lately waited for a CPU (`cpu_oversubscribed`: busy threads hold the cores,
-        // and a spin would only lose its core to them, with a yield handing them
-        // the rest of a time slice, while this worker's tasks wait).
-        let budget = self.shared.spin.budget();
+        // found no work, or that lost its core, is a miss); short when this worker
+        // has lately waited for a CPU (`cpu_oversubscribed`: busy threads hold the
+        // cores, and a long spin only loses its core to them, each yield handing
+        // them the rest of a time slice, while this worker's tasks wait).
+        let history = self.shared.spin.budget_from_history();
+        let budget = if corio_core::spin::cpu_oversubscribed() {
+            history.min(SPIN_WHEN_OVERSUBSCRIBED)
+        } else {
+            history
+        };
         let start = Instant::now();
         let mut yielded_at = None;
         loop {
