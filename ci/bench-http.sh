@@ -4,7 +4,10 @@
 # Each server is pinned to CPU 0 and wrk to CPU 1 (taskset); runs are
 # interleaved (round 1: corio, tokio, smol at 64 then 256 connections; round
 # 2: ...) so a change in machine load hits all three alike. Prints the median
-# req/s and p99 latency of each, and corio's ratios.
+# req/s and p99 latency of each, and corio's ratios. Each round also prints the
+# CPU that other processes used meanwhile ("other", in % of one core: the
+# machine's busy time minus the server's and wrk's), so a low figure that came
+# with other load on the cores can be told from a slow server.
 #
 #   bash ci/bench-http.sh            # 3 rounds x 10 s
 #   ROUNDS=5 SECS=20 bash ci/bench-http.sh
@@ -49,6 +52,14 @@ to_ms() {
     else print v }'
 }
 
+# Busy jiffies of the whole machine (all CPUs), from /proc/stat.
+busy_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# CPU jiffies (user + system) of process $1, or of this shell's reaped children
+# with "children".
+proc_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+children_jiffies() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+hz=$(getconf CLK_TCK)
+
 echo "== load before: $(uptime)"
 for round in $(seq "$ROUNDS"); do
   for c in $CONNS; do
@@ -57,12 +68,18 @@ for round in $(seq "$ROUNDS"); do
       server_pid=$!
       wait_listening
       log="$out/$rt-$c-$round.txt"
+      busy0=$(busy_jiffies); server0=$(proc_jiffies "$server_pid"); wrk0=$(children_jiffies)
       taskset -c 1 wrk -t2 -c"$c" -d"${SECS}s" --latency "http://127.0.0.1:$PORT/" >"$log"
+      busy1=$(busy_jiffies); server1=$(proc_jiffies "$server_pid"); wrk1=$(children_jiffies)
       kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+      other=$(awk -v b=$((busy1 - busy0)) -v s=$((server1 - server0)) -v w=$((wrk1 - wrk0)) \
+        -v hz="$hz" -v secs="$SECS" 'BEGIN { o = (b - s - w) / hz / secs * 100; printf "%.0f", (o < 0 ? 0 : o) }')
+      server_cpu=$(awk -v s=$((server1 - server0)) -v hz="$hz" -v secs="$SECS" 'BEGIN { printf "%.0f", s / hz / secs * 100 }')
+      wrk_cpu=$(awk -v w=$((wrk1 - wrk0)) -v hz="$hz" -v secs="$SECS" 'BEGIN { printf "%.0f", w / hz / secs * 100 }')
       rps=$(awk '/^Requests\/sec:/ {print $2}' "$log")
       p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$log")")
       errors=$(awk '/Socket errors|Non-2xx/ {print}' "$log" | tr '\n' ' ')
-      echo "round $round  c=$c  $rt  $rps req/s  p99 ${p99} ms  ${errors}"
+      echo "round $round  c=$c  $rt  $rps req/s  p99 ${p99} ms  cpu: server ${server_cpu}% wrk ${wrk_cpu}% other ${other}%  ${errors}"
       echo "$rt $c $rps $p99" >>"$out/results"
     done
   done
