@@ -19,9 +19,10 @@
 //!   counted as "coming for the work" by whoever pushes it, so the work waits for
 //!   the spinner's next time slice (milliseconds with one busy loop per core)
 //!   instead of being handed to a woken thread; such a spin counts as a miss;
-//! * **never when oversubscribed**: [`cpu_oversubscribed`] (this thread spent more
-//!   than a quarter of the last [`SAMPLE_EVERY`] or more waiting for a CPU while
-//!   runnable, by the kernel's own count) turns the spin off whatever the history.
+//! * **short when oversubscribed**: while [`cpu_oversubscribed`] (this thread spent
+//!   more than a quarter of the last [`SAMPLE_EVERY`] or more waiting for a CPU while
+//!   runnable, by the kernel's own count), [`SpinGovernor::budget`] caps the spin at
+//!   the caller's limit whatever the history.
 //!   The evidence is the calling thread's, not the system's load: a build that keeps
 //!   the load average high on a machine with a core free does not switch spinning
 //!   off, and busy threads that take this thread's core do, at once.
@@ -74,13 +75,25 @@ impl SpinGovernor {
         }
     }
 
-    /// How long the calling thread may spin now: zero when its CPU is oversubscribed
-    /// ([`cpu_oversubscribed`]) or recent spins did not pay (apart from probes).
-    pub fn budget(&self) -> Duration {
-        if self.max_ns == 0 || cpu_oversubscribed() {
-            return Duration::ZERO;
+    /// How long the calling thread may spin now: the budget its recent spins earned
+    /// ([`budget_from_history`](Self::budget_from_history)), at most
+    /// `when_oversubscribed` while its CPU is oversubscribed ([`cpu_oversubscribed`]).
+    ///
+    /// ```
+    /// use corio_core::spin::SpinGovernor;
+    /// use std::time::Duration;
+    ///
+    /// let gov = SpinGovernor::new(Duration::from_micros(20));
+    /// let budget = gov.budget(Duration::from_micros(4));
+    /// // 20 us on an idle machine, 4 us while busy threads hold this thread's core.
+    /// assert!(budget == Duration::from_micros(20) || budget == Duration::from_micros(4));
+    /// ```
+    pub fn budget(&self, when_oversubscribed: Duration) -> Duration {
+        let budget = self.budget_from_history();
+        if budget > when_oversubscribed && cpu_oversubscribed() {
+            return when_oversubscribed;
         }
-        self.budget_from_history()
+        budget
     }
 
     /// [`budget`](Self::budget) from the recent spins alone, without the
@@ -439,7 +452,7 @@ mod tests {
         }
         stop.store(true, Relaxed);
         for hog in hogs {
-            hog.join().unwrap();
+            hog.join().expect("a busy loop thread panicked");
         }
         assert!(
             seen,

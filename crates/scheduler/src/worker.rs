@@ -392,12 +392,7 @@ impl WorkerCx {
         // has lately waited for a CPU (`cpu_oversubscribed`: busy threads hold the
         // cores, and a long spin only loses its core to them, each yield handing
         // them the rest of a time slice, while this worker's tasks wait).
-        let history = self.shared.spin.budget_from_history();
-        let budget = if corio_core::spin::cpu_oversubscribed() {
-            history.min(SPIN_WHEN_OVERSUBSCRIBED)
-        } else {
-            history
-        };
+        let budget = self.shared.spin.budget(SPIN_WHEN_OVERSUBSCRIBED);
         let start = Instant::now();
         let mut yielded_at = None;
         loop {
