@@ -54,6 +54,8 @@ mod local;
 mod metrics;
 mod owned;
 mod park;
+#[cfg(all(not(loom), target_os = "linux"))]
+mod parker;
 mod shared;
 mod stall;
 mod stall_time;

@@ -7,7 +7,7 @@
 //! 1. At most one idle worker at a time calls [`Park::park`] (the scheduler guarantees
 //!    it with its own flag; the hook may still return `false` if some thread outside
 //!    the scheduler is in it). The other idle workers park on their own
-//!    crossbeam-utils `Parker`, which is cheaper to wake.
+//!    parker (`crate::parker`), which is cheaper to wake.
 //! 2. Waking that worker (work arrived, or shutdown) calls [`Park::unpark`]. The call
 //!    may come *before* the worker entered `park`: the hook must then make the next
 //!    `park` return promptly (a sticky notification, as `polling::Poller::notify` is).
@@ -58,7 +58,7 @@ pub trait Park: Send + Sync + 'static {
     /// Called by an idle worker. If this thread may block in the hook (no other thread is
     /// in it), block until [`unpark`](Park::unpark), an event, or `timeout`, and return
     /// `true`; otherwise return `false` at once (the worker then parks on its own
-    /// crossbeam `Parker`).
+    /// parker).
     fn park(&self, timeout: Option<Duration>) -> bool;
 
     /// Wake the thread blocked in [`park`](Park::park), from any thread. If no thread

@@ -1,7 +1,7 @@
 //! The loom switch: every concurrency primitive the scheduler uses comes from here.
 //!
 //! In a normal build these are std's atomics and locks, crossbeam-deque's queues and
-//! crossbeam-utils' `Parker`. Under `--cfg loom` (see `ci/loom.sh`) they are loom's
+//! the futex parker of [`crate::parker`] (crossbeam-utils' `Parker` off Linux). Under `--cfg loom` (see `ci/loom.sh`) they are loom's
 //! instrumented versions, so the model checker sees every atomic access of the idle,
 //! park and shutdown protocols.
 //!
@@ -32,9 +32,11 @@ pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 
+#[cfg(all(not(loom), target_os = "linux"))]
+pub(crate) use crate::parker::{Parker, Unparker};
 #[cfg(not(loom))]
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(target_os = "linux")))]
 pub(crate) use crossbeam_utils::sync::{Parker, Unparker};
 
 #[cfg(loom)]
