@@ -9,6 +9,12 @@
 # machine's busy time minus the server's and wrk's), so a low figure that came
 # with other load on the cores can be told from a slow server.
 #
+# A fourth server, "ceiling" (benches/http/ceiling.rs: one thread, raw epoll, a
+# fixed response per request, no runtime, no hyper), runs in every round too:
+# it shows what wrk on its one core can send at all. A runtime whose req/s is
+# near the ceiling is limited by the client, and no server can beat another by
+# more than the gap between them and the ceiling.
+#
 #   bash ci/bench-http.sh            # 3 rounds x 10 s
 #   ROUNDS=5 SECS=20 bash ci/bench-http.sh
 set -euo pipefail
@@ -16,7 +22,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
 CONNS=${CONNS:-"64 256"}
-RUNTIMES="corio tokio smol"
+RUNTIMES="corio tokio smol ceiling"
 PORT=${PORT:-38080}
 
 if ! command -v wrk >/dev/null; then
@@ -26,7 +32,7 @@ fi
 command -v taskset >/dev/null || { echo "bench-http: taskset (util-linux) is required"; exit 1; }
 
 echo "== building the servers (release)"
-cargo build --release -p corio-benches --example http_corio --example http_tokio --example http_smol
+cargo build --release -p corio-benches --example http_corio --example http_tokio --example http_smol --example http_ceiling
 bin_dir="${CARGO_TARGET_DIR:-target}/release/examples"
 
 out=$(mktemp -d)
@@ -88,14 +94,15 @@ echo "== load after: $(uptime)"
 
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 echo
-printf '%-6s %6s %12s %10s %12s\n' runtime conns "req/s" "p99 ms" "corio/this"
+printf '%-8s %6s %12s %10s %12s\n' runtime conns "req/s" "p99 ms" "corio/this"
 for c in $CONNS; do
   corio_rps=$(awk -v c="$c" '$1 == "corio" && $2 == c {print $3}' "$out/results" | median)
   for rt in $RUNTIMES; do
     rps=$(awk -v rt="$rt" -v c="$c" '$1 == rt && $2 == c {print $3}' "$out/results" | median)
     p99=$(awk -v rt="$rt" -v c="$c" '$1 == rt && $2 == c {print $4}' "$out/results" | median)
     ratio=$(awk -v a="$corio_rps" -v b="$rps" 'BEGIN {printf "%.2f", a / b}')
-    printf '%-6s %6s %12.0f %10.2f %12s\n' "$rt" "$c" "$rps" "$p99" "$ratio"
+    printf '%-8s %6s %12.0f %10.2f %12s\n' "$rt" "$c" "$rps" "$p99" "$ratio"
   done
 done
-echo "(medians of $ROUNDS interleaved rounds of ${SECS} s; corio/this = corio's req/s over this runtime's)"
+echo "(medians of $ROUNDS interleaved rounds of ${SECS} s; corio/this = corio's req/s over this runtime's;"
+echo " ceiling = the cheapest possible server, benches/http/ceiling.rs: wrk's own limit on its core)"

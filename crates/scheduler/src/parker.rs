@@ -25,6 +25,8 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
 const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
 const PARKED: u32 = u32::MAX;
@@ -39,7 +41,9 @@ pub(crate) struct Parker {
 /// Wakes the matching [`Parker`], from any thread, without blocking.
 #[derive(Clone)]
 pub(crate) struct Unparker {
-    state: Arc<AtomicU32>,
+    /// Padded: written by its worker at every park and by others at every wake-up, so
+    /// it must not share a cache line with another worker's word or hot data.
+    state: Arc<CachePadded<AtomicU32>>,
 }
 
 impl Default for Parker {
@@ -52,7 +56,7 @@ impl Parker {
     pub(crate) fn new() -> Parker {
         Parker {
             unparker: Unparker {
-                state: Arc::new(AtomicU32::new(EMPTY)),
+                state: Arc::new(CachePadded::new(AtomicU32::new(EMPTY))),
             },
             _not_sync: PhantomData,
         }
