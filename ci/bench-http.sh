@@ -23,7 +23,10 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
 CONNS=${CONNS:-"64 256"}
 RUNTIMES="corio tokio smol ceiling"
-PORT=${PORT:-38080}
+# Below the ephemeral range (32768+): a client probing a port nobody listens on yet
+# can otherwise be given that port as its own and connect to itself (a TCP
+# self-connect), which then keeps the port from being bound for a minute.
+PORT=${PORT:-18080}
 
 if ! command -v wrk >/dev/null; then
   echo "== installing wrk"
