@@ -80,6 +80,12 @@ pub mod loom_model {
     /// The idle protocol state (see the `idle` module docs).
     pub struct Idle(crate::idle::Idle);
 
+    impl std::fmt::Debug for Idle {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Idle").finish_non_exhaustive()
+        }
+    }
+
     impl Idle {
         /// `num_workers` workers, all unparked, none searching.
         pub fn new(num_workers: usize) -> Idle {
@@ -120,6 +126,12 @@ pub mod loom_model {
     /// parker is not modelled: only the steps that touch the park hook.
     pub struct Monitor(crate::stall::Monitor);
 
+    impl std::fmt::Debug for Monitor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Monitor").finish_non_exhaustive()
+        }
+    }
+
     impl Monitor {
         /// The monitor of `handle`'s executor.
         ///
@@ -146,6 +158,12 @@ pub mod loom_model {
     /// around a future wrapper that removes the task's entry when the future is dropped,
     /// as the executor's own wrapper does.
     pub struct OwnedTasks(std::sync::Arc<crate::owned::OwnedTasks>);
+
+    impl std::fmt::Debug for OwnedTasks {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("OwnedTasks").finish_non_exhaustive()
+        }
+    }
 
     impl OwnedTasks {
         /// A list sized for `workers` threads.
