@@ -45,6 +45,17 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".into())
 }
 
+/// CPU time the hypervisor gave to other guests while this one wanted it ("steal", all
+/// CPUs, from /proc/stat), in ms; `None` off Linux. A failure message carries how much
+/// of it fell inside the test: a vCPU taken away mid-poll is invisible to the guest.
+fn steal_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?;
+    // "cpu user nice system idle iowait irq softirq steal ...", in USER_HZ (100/s).
+    let steal: u64 = cpu.split_whitespace().nth(8)?.parse().ok()?;
+    Some(steal * 10)
+}
+
 /// Collects every stall report, with the time it arrived.
 #[derive(Clone, Default)]
 struct Reports(Arc<Mutex<Vec<(Instant, StallReport)>>>);
@@ -488,6 +499,7 @@ fn waiting_for_a_core_is_not_a_stall() {
             .build()
             .unwrap();
         let hogs = CpuHogs::start();
+        let steal_before = steal_ms();
         let sleeper_id = Arc::new(AtomicU64::new(0));
         let id = sleeper_id.clone();
         let polls = rt.block_on(async move {
@@ -520,13 +532,17 @@ fn waiting_for_a_core_is_not_a_stall() {
         let sleeper_id = sleeper_id.load(SeqCst);
         let all = reports.wait_for_ends(&[sleeper_id]);
         let load = load_average();
+        let steal = steal_before
+            .zip(steal_ms())
+            .map(|(a, b)| b.saturating_sub(a));
         let false_stalls: Vec<_> = all
             .iter()
             .filter(|(_, r)| r.task_id() != sleeper_id && !r.ended())
             .collect();
         assert!(
             false_stalls.is_empty(),
-            "{} of about {polls} short polls reported as stalls (load {load}): {false_stalls:?}",
+            "{} of about {polls} short polls reported as stalls (load {load}, hypervisor \
+             steal during the test {steal:?} ms): {false_stalls:?}",
             false_stalls.len()
         );
         assert_eq!(
