@@ -1,11 +1,11 @@
 //! The loom switch: every concurrency primitive the scheduler uses comes from here.
 //!
 //! In a normal build these are std's atomics and locks, crossbeam-deque's queues and
-//! the futex parker of [`crate::parker`] (crossbeam-utils' `Parker` off Linux). Under `--cfg loom` (see `ci/loom.sh`) they are loom's
-//! instrumented versions, so the model checker sees every atomic access of the idle,
-//! park and shutdown protocols.
+//! the futex parker of [`crate::parker`] (crossbeam-utils' `Parker` off Linux). Under
+//! `--cfg loom` (see `ci/loom.sh`) they are loom's instrumented versions, so the model
+//! checker sees every atomic access of the idle, park and shutdown protocols.
 //!
-//! crossbeam-deque and crossbeam-utils' `Parker` are not instrumented for loom, so under
+//! crossbeam-deque and the parkers are not instrumented for loom, so under
 //! loom this module swaps in stand-ins with the same interface: a loom
 //! `Mutex<VecDeque>` for `Worker`/`Stealer`/`Injector` (no `Steal::Retry` ever, and a
 //! batch steal takes at most one extra task), and a loom `Mutex<bool>` + `Condvar` for
