@@ -46,12 +46,6 @@ pub(crate) struct Unparker {
     state: Arc<CachePadded<AtomicU32>>,
 }
 
-impl Default for Parker {
-    fn default() -> Self {
-        Parker::new()
-    }
-}
-
 impl Parker {
     pub(crate) fn new() -> Parker {
         Parker {
@@ -64,41 +58,33 @@ impl Parker {
 
     /// Blocks until the token is available, then consumes it.
     pub(crate) fn park(&self) {
+        self.park_until(None);
+    }
+
+    /// Blocks until the token is available (and consumes it) or `timeout` has passed.
+    pub(crate) fn park_timeout(&self, timeout: Duration) {
+        self.park_until(Instant::now().checked_add(timeout));
+    }
+
+    /// Both parks: `None` waits without limit.
+    fn park_until(&self, deadline: Option<Instant>) {
         let state = &*self.unparker.state;
         // NOTIFIED -> EMPTY (token consumed, return) or EMPTY -> PARKED (sleep).
         if state.fetch_sub(1, Acquire) == NOTIFIED {
             return;
         }
         loop {
-            futex_wait(state, PARKED, None);
-            // A spurious wake-up (or EINTR) leaves the word PARKED: sleep again.
-            if state
-                .compare_exchange(NOTIFIED, EMPTY, Acquire, Acquire)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-
-    /// Blocks until the token is available (and consumes it) or `timeout` has passed.
-    pub(crate) fn park_timeout(&self, timeout: Duration) {
-        let state = &*self.unparker.state;
-        if state.fetch_sub(1, Acquire) == NOTIFIED {
-            return;
-        }
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
                 break;
             }
             futex_wait(state, PARKED, left);
+            // A spurious wake-up (or EINTR) leaves the word PARKED: sleep again.
             if state.load(Acquire) == NOTIFIED {
                 break;
             }
         }
-        // Timed out or notified: either way the word goes back to EMPTY (consuming a
+        // Notified or timed out: either way the word goes back to EMPTY (consuming a
         // token that arrived in between, as a notified return would).
         state.swap(EMPTY, Acquire);
     }
@@ -128,10 +114,11 @@ fn futex_wait(futex: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let timespec_ptr = timespec
         .as_ref()
         .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: FUTEX_WAIT reads the aligned 32-bit word behind `futex` (an `AtomicU32`,
-    // alive for the call since we borrow it) and the optional relative timeout (a valid
-    // `timespec` on our stack, or null). It writes no memory. Errors (EAGAIN: the word
-    // changed; EINTR; ETIMEDOUT) are spurious returns the callers loop on.
+    // Errors (EAGAIN: the word changed; EINTR; ETIMEDOUT) are spurious returns the
+    // callers loop on, so the result is not looked at.
+    // The call reads only the borrowed, aligned `AtomicU32` and the timeout (a
+    // `timespec` on this stack, or null); it writes no memory.
+    // SAFETY: both pointers are valid for the call's duration.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -145,8 +132,7 @@ fn futex_wait(futex: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes one thread sleeping in [`futex_wait`] on `futex`.
 fn futex_wake_one(futex: &AtomicU32) {
-    // SAFETY: FUTEX_WAKE only uses the word's address as a key (no memory is read or
-    // written through it); `futex` is a live `AtomicU32`.
+    // SAFETY: FUTEX_WAKE uses the live word's address only as a key (no memory access).
     unsafe {
         libc::syscall(
             libc::SYS_futex,
