@@ -274,6 +274,68 @@ fn echo_flows_while_a_handler_spins_3_s() {
     });
 }
 
+/// One worker blocked, the other busy with polls that are long but under the threshold:
+/// the busy worker reaches its periodic look at the reactor only every 61 polls (here
+/// every ~2.4 s), so the monitor must deliver timers meanwhile, while it leaves the
+/// reactor to workers that do keep looking (a third thread contending for the cores).
+#[test]
+fn timers_fire_while_one_worker_stalls_and_the_other_runs_long_polls() {
+    let _serial = serial();
+    timeout(60, || {
+        const LONG_POLL: Duration = Duration::from_millis(40);
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .stall_threshold(Some(Duration::from_millis(50)))
+            .on_stall(|_: &StallReport| {})
+            .build()
+            .unwrap();
+        let h = rt.handle();
+        let blocked = Arc::new(AtomicBool::new(false));
+        let spinning = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let b = blocked.clone();
+        let blocker = h.create_task(async move {
+            b.store(true, SeqCst);
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let (s, st) = (spinning.clone(), stop.clone());
+        let spinner = h.create_task(async move {
+            while !st.load(SeqCst) {
+                s.store(true, SeqCst);
+                let start = Instant::now();
+                while start.elapsed() < LONG_POLL {
+                    std::hint::spin_loop();
+                }
+                corio::yield_now().await;
+            }
+        });
+        wait_until(&blocked, Duration::from_secs(10));
+        wait_until(&spinning, Duration::from_secs(10));
+        let (steal0, start) = (steal_ms(), Instant::now());
+        rt.block_on(async {
+            corio::wait_for(
+                corio::sleep(Duration::from_millis(20)),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("a 20 ms sleep fired within 30 s")
+        });
+        let took = start.elapsed();
+        stop.store(true, SeqCst);
+        rt.block_on(async {
+            spinner.await.unwrap();
+            blocker.await.unwrap();
+        });
+        let steal = steal0.zip(steal_ms()).map(|(a, b)| b - a);
+        assert!(
+            took < HEALED_WITHIN,
+            "a 20 ms sleep took {took:?} while one worker was blocked and the other ran \
+             {LONG_POLL:?} polls (load average {}, hypervisor steal {steal:?} ms)",
+            load_average()
+        );
+    });
+}
+
 /// Threads of this process whose name starts with `prefix`.
 fn threads_named(prefix: &str) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {

@@ -314,6 +314,7 @@ impl Builder {
                     completed: AtomicU64::new(0),
                     active: AtomicBool::new(core.index < n),
                     idle_at: AtomicU64::new(0),
+                    hook_looks: AtomicU64::new(0),
                     task_id: AtomicU64::new(0),
                     task_location: AtomicPtr::new(std::ptr::null_mut()),
                     tid: AtomicU64::new(0),

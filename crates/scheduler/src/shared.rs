@@ -123,6 +123,10 @@ pub(crate) struct Remote {
     /// `polls` when the worker last ran out of work (owner-written in search and
     /// park): `idle_at != polls` means it is in a poll (stall monitor step 2).
     pub(crate) idle_at: AtomicU64,
+    /// Times the worker reached its periodic look at the park hook (owner-written, every
+    /// `INJECTOR_INTERVAL` ticks, whether or not the hook was free): while it moves, a
+    /// running worker delivers I/O and timers, and the stall monitor need not (step 5).
+    pub(crate) hook_looks: AtomicU64,
     /// Id of the task polled last (owner-written before each poll, for stall reports).
     pub(crate) task_id: AtomicU64,
     /// Spawn location of the task polled last (null if none; see `stall::publish_task`).

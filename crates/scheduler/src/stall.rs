@@ -46,8 +46,12 @@
 //! 4. **Steal.** If a stalled worker's LIFO slot or local queue holds tasks, the monitor
 //!    wakes a parked worker as a searcher (idle rule 1); searchers take a stalled
 //!    victim's LIFO slot too (its poll counter has not moved since they began).
-//! 5. **Drive the reactor.** While any worker is stalled and nobody waits in the park
-//!    hook (`hook_busy` is clear), the monitor hands the hook over: it wakes a parked
+//! 5. **Drive the reactor.** While any worker is stalled, nobody waits in the park
+//!    hook (`hook_busy` is clear) and no running worker has reached its periodic look
+//!    at the hook since the last tick (`hook_looks`: a worker that keeps running short
+//!    polls delivers I/O and timers itself every `INJECTOR_INTERVAL` ticks; a monitor
+//!    in the hook would then only add a thread contending for the cores), the monitor
+//!    hands the hook over: it wakes a parked
 //!    worker that is not in the hook (a spurious wake-up on its own parker: the worker
 //!    is still in the sleepers list, loops, finds the hook free and waits in it). If no
 //!    worker is parked, the monitor takes the hook itself and waits in it for one tick
@@ -313,6 +317,8 @@ pub(crate) struct Monitor {
     idle_looks: u32,
     /// That many idle looks span [`IDLE_GRACE`].
     idle_looks_to_sleep: u32,
+    /// The workers' `hook_looks`, summed, at the last look (step 5).
+    hook_looks: u64,
 }
 
 /// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
@@ -357,6 +363,7 @@ impl Monitor {
             stats,
             idle_looks: 0,
             idle_looks_to_sleep,
+            hook_looks: 0,
         })
     }
 }
@@ -371,7 +378,7 @@ impl Monitor {
             if self.shutting_down() {
                 return;
             }
-            if state.stalled > 0 && self.drive_reactor() {
+            if state.stalled > 0 && !state.hook_looked && self.drive_reactor() {
                 // This tick was spent in the park hook.
                 continue;
             }
@@ -426,6 +433,7 @@ impl Monitor {
         let mut look = Look::default();
         let mut stalled_with_work = false;
         let mut active = 0;
+        let mut hook_looks = 0u64;
         for (i, remote) in shared.remotes.iter().enumerate() {
             let watch = &mut self.watches[i];
             if !remote.active.load(SeqCst) {
@@ -435,6 +443,7 @@ impl Monitor {
                 continue;
             }
             active += 1;
+            hook_looks = hook_looks.wrapping_add(remote.hook_looks.load(Relaxed));
             // Acquire: the task published before this count (see `publish_task`).
             let polls = remote.polls.load(Acquire);
             let in_poll = remote.idle_at.load(Relaxed) != polls;
@@ -492,6 +501,8 @@ impl Monitor {
                 stalled_with_work = true;
             }
         }
+        look.hook_looked = hook_looks != self.hook_looks;
+        self.hook_looks = hook_looks;
         let Some(m) = &shared.monitor else {
             return look;
         };
@@ -636,6 +647,8 @@ struct Look {
     extras_pending: bool,
     /// Some worker started a poll since the last look.
     polled: bool,
+    /// Some worker reached its periodic look at the park hook since the last look.
+    hook_looked: bool,
 }
 
 /// Reads a location stored by [`store_location`].

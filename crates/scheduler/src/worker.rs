@@ -315,9 +315,12 @@ impl WorkerCx {
     }
 
     /// Every `INJECTOR_INTERVAL` ticks: let the park hook deliver I/O and timers if
-    /// nobody is waiting in it.
+    /// nobody is waiting in it. Counted for the stall monitor, which leaves the hook to
+    /// workers that keep coming here (`crate::stall` step 5).
     fn maintenance(&self) {
         if let Some(hook) = &self.shared.park_hook {
+            let looks = &self.remote().hook_looks;
+            looks.store(looks.load(Relaxed).wrapping_add(1), Relaxed);
             if !self.shared.hook_busy.load(Relaxed) {
                 hook.poll_ready();
             }
