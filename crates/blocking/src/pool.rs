@@ -171,7 +171,12 @@ impl Pool {
         // The job runs in a copy of the submitter's context variables, as
         // asyncio's `to_thread` runs its function in a copy of the caller's.
         let mut context = corio_core::Context::current();
-        let (job, task) = packet(move || context.run(f));
+        // Pending until the closure has run or been dropped unrun (see `OffloadedJob`).
+        let offloaded = corio_core::spin::OffloadedJob::new();
+        let (job, task) = packet(move || {
+            let _offloaded = offloaded;
+            context.run(f)
+        });
         if let Err(job) = self.push(job) {
             job.fail(BlockingError::shutdown());
         }

@@ -40,7 +40,7 @@
 //! assert_eq!(gov.budget_from_history(), Duration::from_micros(16));
 //! ```
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Misses in a row after which only probes spin (at the full budget).
@@ -246,6 +246,56 @@ pub fn cpu_oversubscribed() -> bool {
     {
         false
     }
+}
+
+/// Jobs handed to blocking threads of this process and not finished yet (see
+/// [`OffloadedJob`]).
+static OFFLOADED_JOBS: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks one job handed to a blocking thread, from submission until the job's closure
+/// has run or been dropped unrun: [`offloaded_jobs_pending`] is true while any such
+/// mark lives.
+///
+/// What it is for: a scheduler worker spinning for work yields its core between
+/// rounds only while a blocking job is pending, because the thread that will finish
+/// it, and wake the task the worker waits for, may need that very core. Otherwise the
+/// work it waits for comes from threads on other cores or from the kernel, and on an
+/// oversubscribed CPU a yield hands a busy thread the rest of a time slice.
+///
+/// ```
+/// use corio_core::spin::{offloaded_jobs_pending, OffloadedJob};
+///
+/// let job = OffloadedJob::new();
+/// assert!(offloaded_jobs_pending());
+/// drop(job);
+/// ```
+#[derive(Debug)]
+pub struct OffloadedJob(());
+
+impl OffloadedJob {
+    /// Counts one pending job until the returned mark is dropped.
+    pub fn new() -> OffloadedJob {
+        OFFLOADED_JOBS.fetch_add(1, Relaxed);
+        OffloadedJob(())
+    }
+}
+
+impl Default for OffloadedJob {
+    fn default() -> Self {
+        OffloadedJob::new()
+    }
+}
+
+impl Drop for OffloadedJob {
+    fn drop(&mut self) {
+        OFFLOADED_JOBS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Is a job handed to a blocking thread of this process still pending (an
+/// [`OffloadedJob`] alive)? A hint: relaxed, and stale by the time it is used.
+pub fn offloaded_jobs_pending() -> bool {
+    OFFLOADED_JOBS.load(Relaxed) != 0
 }
 
 /// Whether a thread that waited `waited` for a CPU over a window of `window` was

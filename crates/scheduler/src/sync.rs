@@ -126,6 +126,14 @@ pub(crate) fn yield_now() {
     loom::thread::yield_now();
 }
 
+/// One round of a busy wait that keeps the core (a yield to the model checker under loom).
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::hint::spin_loop();
+}
+
 #[cfg(loom)]
 mod loom_stand_ins {
     //! Loom-visible stand-ins for crossbeam-deque's queues and crossbeam-utils' parker.
