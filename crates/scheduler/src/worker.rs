@@ -15,7 +15,8 @@
 //!    that arrives during the spin) — less, or not at all, when recent spins caught
 //!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`),
 //!    and for at most [`SPIN_WHEN_OVERSUBSCRIBED`] while the worker keeps waiting for
-//!    a CPU (`corio_core::spin::cpu_oversubscribed`);
+//!    a CPU (`corio_core::spin::cpu_oversubscribed`); between rounds it yields the core
+//!    only while a blocking job is pending (`corio_core::spin::offloaded_jobs_pending`);
 //!    on the last pass, take the LIFO slot of a victim that has not finished a poll
 //!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
@@ -60,11 +61,11 @@ pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
 
 /// The spin of a worker that has lately waited for a CPU (`cpu_oversubscribed`):
-/// a few rounds, each yielding the core. Enough to catch a result from a thread of
-/// this runtime that runs on the core it yields (a blocking-pool job awaited by the
-/// searching worker's task: without any spin, each such result needed a wake-up,
-/// and with busy loops on the cores, wake-ups took tens of microseconds); too short
-/// to keep handing busy loops the core.
+/// a few rounds, each yielding the core while a blocking job is pending. Enough to
+/// catch a result from a thread of this runtime that runs on the core it yields (a
+/// blocking-pool job awaited by the searching worker's task: without any spin, each
+/// such result needed a wake-up, and with busy loops on the cores, wake-ups took tens
+/// of microseconds); too short to keep busy loops waiting or to hand them the core often.
 pub(crate) const SPIN_WHEN_OVERSUBSCRIBED: Duration = Duration::from_micros(4);
 
 /// The movable part of a worker: what a worker thread (or, in the current-thread
@@ -424,7 +425,8 @@ impl WorkerCx {
             // for) may be waiting for this very core. Other work comes from threads on
             // other cores or from the kernel, and there a yield would only hand a busy
             // thread the rest of its time slice (on a loaded CPU, milliseconds lost per
-            // search: a 2-core echo benchmark beside two busy loops ran 25 % slower).
+            // search: a 2-core echo benchmark beside two busy loops ran at half speed in
+            // some runs, on one worker that kept giving its core away).
             if corio_core::spin::offloaded_jobs_pending() {
                 crate::sync::yield_now();
             } else {
