@@ -172,7 +172,7 @@ impl Pool {
         // asyncio's `to_thread` runs its function in a copy of the caller's.
         let mut context = corio_core::Context::current();
         // Pending until the closure has run or been dropped unrun (see `OffloadedJob`).
-        let offloaded = corio_core::spin::OffloadedJob::new();
+        let offloaded = corio_core::spin::OffloadedJob::start();
         let (job, task) = packet(move || {
             let _offloaded = offloaded;
             context.run(f)

@@ -265,7 +265,7 @@ static OFFLOADED_JOBS: AtomicUsize = AtomicUsize::new(0);
 /// ```
 /// use corio_core::spin::{offloaded_jobs_pending, OffloadedJob};
 ///
-/// let job = OffloadedJob::new();
+/// let job = OffloadedJob::start();
 /// assert!(offloaded_jobs_pending());
 /// drop(job);
 /// ```
@@ -274,15 +274,9 @@ pub struct OffloadedJob(());
 
 impl OffloadedJob {
     /// Counts one pending job until the returned mark is dropped.
-    pub fn new() -> OffloadedJob {
+    pub fn start() -> OffloadedJob {
         OFFLOADED_JOBS.fetch_add(1, Relaxed);
         OffloadedJob(())
-    }
-}
-
-impl Default for OffloadedJob {
-    fn default() -> Self {
-        OffloadedJob::new()
     }
 }
 

@@ -320,8 +320,7 @@ impl WorkerCx {
     /// workers that keep coming here (`crate::stall` step 5).
     fn maintenance(&self) {
         if let Some(hook) = &self.shared.park_hook {
-            let looks = &self.remote().hook_looks;
-            looks.store(looks.load(Relaxed).wrapping_add(1), Relaxed);
+            bump(&self.remote().hook_looks, 1);
             if !self.shared.hook_busy.load(Relaxed) {
                 hook.poll_ready();
             }
