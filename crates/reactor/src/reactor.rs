@@ -315,8 +315,20 @@ impl Reactor {
     }
 
     /// Parks the calling thread until the thread holding the driver lock
-    /// releases it, an `unpark`, or `max` elapses.
-    pub(crate) fn park_until_driver_free(&self, max: Duration) {
+    /// releases it, an `unpark` of this thread ([`std::thread::Thread::unpark`]),
+    /// or `max` elapses. For a thread whose [`try_drive`](Reactor::try_drive)
+    /// returned `None` and that wants to drive next; it may return early
+    /// (spuriously), so callers try again.
+    ///
+    /// ```
+    /// use corio_reactor::Reactor;
+    /// use std::time::Duration;
+    ///
+    /// let reactor = Reactor::get();
+    /// // Nobody drives: returns at once (or after 10 ms at most).
+    /// reactor.park_until_driver_free(Duration::from_millis(10));
+    /// ```
+    pub fn park_until_driver_free(&self, max: Duration) {
         lock(&self.idle).push(thread::current());
         self.idle_count.fetch_add(1, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
