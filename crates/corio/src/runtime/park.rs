@@ -12,7 +12,7 @@
 //! drives as soon as the lock is free. A sleep would cost more than the wait, and
 //! the thread holds the hook while it sleeps, so nobody else of this runtime
 //! drives I/O or timers meanwhile (on a loaded 2-core machine, where a wake-up
-//! waits for a time slice, that was 120-190 ms per second of echo traffic). When
+//! waits for a time slice, that was 120-190 ms of a 3-second echo run). When
 //! the spin does not get the reactor (another runtime or a plain `block_on` drives
 //! it, or the holder lost its core), the hook thread sleeps until the driver leaves
 //! (the reactor wakes the threads waiting for it), an `unpark`, or [`RETRY`].
@@ -87,7 +87,7 @@ impl Park for ReactorPark {
             });
         }
         self.mode.store(IDLE, SeqCst);
-        if driven {
+        if driven || self.notified.load(SeqCst) {
             // An I/O error from the poller is not ours to handle here: the
             // worker re-checks its queues and parks again.
             return true;
