@@ -60,7 +60,11 @@
 //!    (`Shared::wait_in_hook`): take `hook_busy`, store its own `in_hook` flag, re-check
 //!    whether it may wait (for the monitor: no shutdown), wait, clear both. When it leaves the hook it wakes a parked worker to take it, so the hook
 //!    is never left empty while a worker sleeps on its own parker. A thread that runs a
-//!    task is never the one the reactor waits for.
+//!    task is never the one the reactor waits for. As a safety net, at each tick that
+//!    finds no worker awake, and before it sleeps (step 1), the monitor checks that
+//!    somebody holds the hook, and otherwise wakes a parked worker to take it: the
+//!    worker woken as the monitor left may not take it (an extra worker retires
+//!    instead), and the others sleep on their parkers because they found it taken.
 //! 6. **Replace.** When every active worker is stalled, the monitor starts an extra
 //!    worker (a spare slot: queue, LIFO slot and parker made at build time), up to
 //!    `max_extra_workers`. It runs the normal worker loop.
@@ -382,6 +386,9 @@ impl Monitor {
                 // This tick was spent in the park hook.
                 continue;
             }
+            if state.awake == 0 {
+                self.fill_empty_hook();
+            }
             let idle = state.awake == 0 && !state.polled && !state.extras_pending;
             self.idle_looks = if idle { self.idle_looks + 1 } else { 0 };
             if self.idle_looks >= self.idle_looks_to_sleep {
@@ -405,7 +412,7 @@ impl Monitor {
         };
         m.sleeping.store(true, SeqCst);
         let all_parked = self.active_slots().all(|i| self.shared.idle.is_parked(i));
-        if all_parked && !self.shared.shutdown.load(SeqCst) {
+        if all_parked && !self.shared.shutdown.load(SeqCst) && !self.fill_empty_hook() {
             self.parker.park();
         }
         m.sleeping.store(false, SeqCst);
@@ -568,6 +575,16 @@ impl Monitor {
         // Never leave the hook empty while a worker sleeps on its own parker.
         self.wake_parked_worker_for_hook();
         true
+    }
+
+    /// Step 5's safety net, for when every worker is parked: if nobody holds the park
+    /// hook, I/O and timers would wait for a wake-up that only the hook delivers (seen
+    /// under load as a hang with timers pending: every worker on its own parker, the
+    /// monitor asleep). Wakes one parked worker to take the hook; `true` if it did.
+    fn fill_empty_hook(&self) -> bool {
+        self.shared.park_hook.is_some()
+            && !self.shared.hook_busy.load(SeqCst)
+            && self.wake_parked_worker_for_hook()
     }
 
     /// Wakes one parked worker that is not in the hook, so that it takes the hook.
