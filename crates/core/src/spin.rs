@@ -253,20 +253,20 @@ pub fn cpu_oversubscribed() -> bool {
 static OFFLOADED_JOBS: AtomicUsize = AtomicUsize::new(0);
 
 /// Marks one job handed to a blocking thread, from submission until the job's closure
-/// has run or been dropped unrun: [`offloaded_jobs_pending`] is true while any such
-/// mark lives.
+/// has run or been dropped unrun: [`offloaded_jobs`] counts the marks alive.
 ///
 /// What it is for: a scheduler worker spinning for work yields its core between
-/// rounds only while a blocking job is pending, because the thread that will finish
-/// it, and wake the task the worker waits for, may need that very core. Otherwise the
-/// work it waits for comes from threads on other cores or from the kernel, and on an
-/// oversubscribed CPU a yield hands a busy thread the rest of a time slice.
+/// rounds only while exactly one blocking job is pending, because the thread that
+/// will finish it, and wake the task the worker waits for, may need that very core.
+/// Otherwise the work it waits for comes from threads on other cores or from the
+/// kernel, and on an oversubscribed CPU a yield hands a busy thread the rest of a
+/// time slice.
 ///
 /// ```
-/// use corio_core::spin::{offloaded_jobs_pending, OffloadedJob};
+/// use corio_core::spin::{offloaded_jobs, OffloadedJob};
 ///
 /// let job = OffloadedJob::start();
-/// assert!(offloaded_jobs_pending());
+/// assert!(offloaded_jobs() >= 1);
 /// drop(job);
 /// ```
 #[derive(Debug)]
@@ -286,10 +286,10 @@ impl Drop for OffloadedJob {
     }
 }
 
-/// Is a job handed to a blocking thread of this process still pending (an
-/// [`OffloadedJob`] alive)? A hint: relaxed, and stale by the time it is used.
-pub fn offloaded_jobs_pending() -> bool {
-    OFFLOADED_JOBS.load(Relaxed) != 0
+/// How many jobs handed to blocking threads of this process are still pending
+/// ([`OffloadedJob`]s alive). A hint: relaxed, and stale by the time it is used.
+pub fn offloaded_jobs() -> usize {
+    OFFLOADED_JOBS.load(Relaxed)
 }
 
 /// Whether a thread that waited `waited` for a CPU over a window of `window` was

@@ -16,7 +16,7 @@
 //!    nothing or lost their core to another thread (`corio_core::spin::SpinGovernor`),
 //!    and for at most [`SPIN_WHEN_OVERSUBSCRIBED`] while the worker keeps waiting for
 //!    a CPU (`corio_core::spin::cpu_oversubscribed`); between rounds it yields the core
-//!    only while a blocking job is pending (`corio_core::spin::offloaded_jobs_pending`);
+//!    only while exactly one blocking job is pending (`corio_core::spin::offloaded_jobs`);
 //!    on the last pass, take the LIFO slot of a victim that has not finished a poll
 //!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
@@ -61,7 +61,7 @@ pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 pub(crate) const SPIN_BEFORE_PARK: Duration = Duration::ZERO;
 
 /// The spin of a worker that has lately waited for a CPU (`cpu_oversubscribed`):
-/// a few rounds, each yielding the core while a blocking job is pending. Enough to
+/// a few rounds, each yielding the core while one blocking job is pending. Enough to
 /// catch a result from a thread of this runtime that runs on the core it yields (a
 /// blocking-pool job awaited by the searching worker's task: without any spin, each
 /// such result needed a wake-up, and with busy loops on the cores, wake-ups took tens
@@ -419,14 +419,17 @@ impl WorkerCx {
             if spun_at.is_some_and(|at| now.saturating_duration_since(at) > PREEMPTED_GAP) {
                 break;
             }
-            // Give the core away between rounds only while a blocking job is pending:
-            // the pool thread that finishes it (and wakes the task this worker waits
-            // for) may be waiting for this very core. Other work comes from threads on
-            // other cores or from the kernel, and there a yield would only hand a busy
-            // thread the rest of its time slice (on a loaded CPU, milliseconds lost per
-            // search: a 2-core echo benchmark beside two busy loops ran at half speed in
-            // some runs, on one worker that kept giving its core away).
-            if corio_core::spin::offloaded_jobs_pending() {
+            // Give the core away between rounds only while exactly one blocking job is
+            // pending: the pool thread that finishes it (and wakes the task this worker
+            // waits for) may be waiting for this very core, where the kernel put it when
+            // the submitter woke it. Other work comes from threads on other cores or from
+            // the kernel, and there a yield would only hand a busy thread the rest of its
+            // time slice (on a loaded CPU, milliseconds lost per search: a 2-core echo
+            // benchmark beside two busy loops ran at half speed in some runs, on one
+            // worker that kept giving its core away). With several jobs pending, several
+            // pool threads are runnable on both cores and a yield mostly handed a busy
+            // loop the core: 16 concurrent calls beside two busy loops ran at half speed.
+            if corio_core::spin::offloaded_jobs() == 1 {
                 crate::sync::yield_now();
             } else {
                 crate::sync::spin_loop();
