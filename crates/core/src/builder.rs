@@ -9,8 +9,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::harness::Harness;
-use crate::layout::{AnyThread, OwnerThread};
-use crate::{Context, Runnable, Schedule, Task, TaskId, TaskMeta, TaskStats};
+use crate::layout::{AnyThread, Header, OwnerThread};
+use crate::{Context, Runnable, Schedule, Task, TaskId, TaskMeta, TaskRef, TaskStats};
 
 /// Futures larger than this many bytes are moved into a box of their own before anything
 /// else happens to them on the spawn path (the task then holds only the pointer), as tokio
@@ -297,27 +297,70 @@ impl Builder {
         F::Output: Send + 'static,
         S: Schedule,
     {
+        let ptr = self.allocate(future, schedule, 0);
+        // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
+        // output type is `F::Output`.
+        unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
+    }
+
+    /// [`spawn`](Builder::spawn), plus a [`TaskRef`] made with the task, for an executor
+    /// that lists every task it spawns (to cancel them all at shutdown): what
+    /// `runnable.task_ref()` gives, without its reference-count increment (the new
+    /// task's state counts the reference from the start).
+    ///
+    /// ```
+    /// let (runnable, task, listed) = corio_core::Builder::new().spawn_listed(async { 7 }, |_r| {});
+    /// assert!(!listed.is_finished());
+    /// runnable.run();
+    /// assert!(listed.is_finished());
+    /// assert_eq!(futures::executor::block_on(task).unwrap(), 7);
+    /// ```
+    #[inline(always)]
+    pub fn spawn_listed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>, TaskRef)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Schedule,
+    {
+        let ptr = self.allocate(future, schedule, 1);
+        // SAFETY: as in `spawn`, with one more reference counted for the `TaskRef`.
+        unsafe {
+            (
+                Runnable::from_header(ptr),
+                Task::from_header(ptr),
+                TaskRef::from_header(ptr),
+            )
+        }
+    }
+
+    /// Allocates a task for [`spawn`](Builder::spawn) with `extra_refs` references
+    /// beyond the `Runnable`'s and the `Task`'s.
+    #[inline(always)]
+    fn allocate<F, S>(self, future: F, schedule: S, extra_refs: usize) -> NonNull<Header>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: Schedule,
+    {
         // Each branch hands the future on by one move; the large one moves a pointer.
         if is_large_future::<F>() {
-            self.spawn_unboxed(box_future(future), schedule)
+            self.allocate_unboxed(box_future(future), schedule, extra_refs)
         } else {
-            self.spawn_unboxed(future, schedule)
+            self.allocate_unboxed(future, schedule, extra_refs)
         }
     }
 
     #[inline(always)]
-    fn spawn_unboxed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>)
+    fn allocate_unboxed<F, S>(self, future: F, schedule: S, extra_refs: usize) -> NonNull<Header>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
         S: Schedule,
     {
         let (meta, stats, context) = self.meta();
-        let ptr =
-            Harness::<F, S, AnyThread>::allocate(future, schedule, meta, stats, context, AnyThread);
-        // SAFETY: a new task holds one reference for each handle (state `INITIAL`), and its
-        // output type is `F::Output`.
-        unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
+        Harness::<F, S, AnyThread>::allocate(
+            future, schedule, meta, stats, context, AnyThread, extra_refs,
+        )
     }
 
     /// [`spawn_local`] with this builder's metadata.
@@ -342,9 +385,10 @@ impl Builder {
     {
         let owner = OwnerThread::current();
         let (meta, stats, context) = self.meta();
-        let ptr =
-            Harness::<F, S, OwnerThread>::allocate(future, schedule, meta, stats, context, owner);
-        // SAFETY: as in `spawn_unboxed`.
+        let ptr = Harness::<F, S, OwnerThread>::allocate(
+            future, schedule, meta, stats, context, owner, 0,
+        );
+        // SAFETY: as in `spawn`.
         unsafe { (Runnable::from_header(ptr), Task::from_header(ptr)) }
     }
 }

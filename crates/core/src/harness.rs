@@ -133,7 +133,8 @@ where
     }
 
     /// Allocates the task (the only allocation it will ever need) and returns its header.
-    /// The state is `INITIAL`: one reference for the `Runnable`, one for the `Task`.
+    /// The state is `INITIAL`: one reference for the `Runnable`, one for the `Task`, and
+    /// `extra_refs` more for handles the caller creates with them (`TaskRef`s).
     ///
     /// The cell is written field by field into the new allocation rather than built as a
     /// value and boxed: `Box::new(Cell { .. })` assembles the whole cell on the stack first
@@ -145,6 +146,7 @@ where
         stats: TaskStats,
         context: Vars,
         owner: L,
+        extra_refs: usize,
     ) -> NonNull<Header> {
         let layout = Layout::new::<Cell<F, S, L>>();
         // `Cell` always has a non-zero size (its header holds the state word).
@@ -159,7 +161,7 @@ where
         // SAFETY: each field is written once through a raw field pointer, no reference to uninit.
         unsafe {
             ptr::addr_of_mut!((*cell).header).write(Header {
-                state: State::new(),
+                state: State::new(extra_refs),
                 vtable: &Self::VTABLE,
                 meta,
                 stats,

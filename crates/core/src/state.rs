@@ -480,10 +480,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A new task's state ([`INITIAL`]).
-    pub(crate) fn new() -> State {
+    /// A new task's state ([`INITIAL`]), plus `extra_refs` references for handles
+    /// created with the task (a [`TaskRef`](crate::TaskRef) for an executor's task list).
+    pub(crate) fn new(extra_refs: usize) -> State {
         State {
-            val: AtomicUsize::new(INITIAL),
+            val: AtomicUsize::new(INITIAL + extra_refs * REF_ONE),
         }
     }
 
@@ -804,7 +805,7 @@ mod tests {
 
     #[test]
     fn state_word_round_trip() {
-        let st = State::new();
+        let st = State::new(0);
         let out = st.transition(|s| transition_to_running(s, false, true));
         assert_eq!(out, ToRunning::Poll);
         st.ref_inc();

@@ -107,6 +107,18 @@ impl TaskRef {
     }
 }
 
+impl TaskRef {
+    /// Takes over a reference the task's state already counts (one its creator added
+    /// for this handle, see `Builder::spawn_listed`).
+    ///
+    /// # Safety
+    /// `ptr` is the header of a live task whose state counts one reference nobody else
+    /// owns.
+    pub(crate) unsafe fn from_header(ptr: NonNull<Header>) -> TaskRef {
+        TaskRef { ptr }
+    }
+}
+
 impl Runnable {
     /// A new [`TaskRef`] to this task (one reference-count increment).
     pub fn task_ref(&self) -> TaskRef {

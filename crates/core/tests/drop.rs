@@ -24,6 +24,20 @@ fn counted(
     }
 }
 
+/// Runs a task of `counted` until it waits, opens its gate, runs it to the end and
+/// takes its output.
+fn run_to_completion_and_await(
+    runnable: corio_core::Runnable,
+    gate: &Gate,
+    q: &Queue,
+    task: corio_core::Task<Token>,
+) {
+    runnable.run();
+    gate.open();
+    q.run_all();
+    drop(block_on(task).unwrap());
+}
+
 #[test]
 fn every_future_and_output_is_dropped_exactly_once() {
     let futs = Counter::new();
@@ -37,12 +51,7 @@ fn every_future_and_output_is_dropped_exactly_once() {
                 corio_core::spawn(counted(&futs, &outs, &gate), Sched(q.clone()));
             match path {
                 // Completed and awaited.
-                0 => {
-                    runnable.run();
-                    gate.open();
-                    q.run_all();
-                    drop(block_on(task).unwrap());
-                }
+                0 => run_to_completion_and_await(runnable, &gate, &q, task),
                 // Completed, then the Task dropped without reading the output.
                 1 => {
                     gate.open();
@@ -167,4 +176,56 @@ fn zero_sized_schedule_function_with_wakers() {
     gate.open(); // wakes: the schedule function runs the task to completion inline
     assert!(task.is_finished());
     assert!(block_on(task).is_ok());
+}
+
+#[test]
+fn a_listed_task_counts_its_task_ref_from_the_start() {
+    // The schedule function lives as long as the allocation: its token shows when the
+    // task is freed.
+    for path in 0..3 {
+        let cells = Counter::new();
+        let futs = Counter::new();
+        let outs = Counter::new();
+        let gate = Gate::new();
+        let cell = cells.token();
+        let q = Queue::new();
+        let queue = q.clone();
+        let (runnable, task, listed) = corio_core::Builder::new().spawn_listed(
+            counted(&futs, &outs, &gate),
+            move |r: corio_core::Runnable| {
+                let _ = &cell;
+                let info = corio_core::ScheduleInfo::new(false);
+                queue.runnables.lock().unwrap().push_back((r, info));
+            },
+        );
+        match path {
+            // Completed and awaited: the list's reference is the last one.
+            0 => {
+                run_to_completion_and_await(runnable, &gate, &q, task);
+                assert!(listed.is_finished());
+                assert_eq!(cells.live(), 1, "freed while the list still held it");
+                drop(listed);
+            }
+            // Cancelled through the list while idle (shutdown), then the list lets go.
+            1 => {
+                runnable.run();
+                assert!(listed.cancel());
+                q.run_all();
+                assert!(block_on(task).unwrap_err().is_cancelled());
+                drop(listed);
+            }
+            // Unlisted first (a closed list), then completed and detached.
+            _ => {
+                drop(listed);
+                drop(task);
+                gate.open();
+                runnable.run();
+            }
+        }
+        // The gate holds the waker of a task that waited on it (path 1).
+        drop(gate);
+        assert_eq!(futs.live(), 0, "path {path}: the future leaked");
+        assert_eq!(outs.live(), 0, "path {path}: the output leaked");
+        assert_eq!(cells.live(), 0, "path {path}: the task was not freed");
+    }
 }

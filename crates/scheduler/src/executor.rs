@@ -431,7 +431,7 @@ impl Handle {
     {
         let shared = &self.shared;
         let (runnable, task) = shared.owned.bind(|key| {
-            builder.spawn(Tracked::new(future, key, shared), Scheduler(shared.clone()))
+            builder.spawn_listed(Tracked::new(future, key, shared), Scheduler(shared.clone()))
         });
         match runnable {
             Some(runnable) => shared.schedule_spawned(runnable),

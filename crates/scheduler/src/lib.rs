@@ -189,7 +189,7 @@ pub mod loom_model {
                     key,
                     list,
                 };
-                corio_core::spawn(future, schedule)
+                corio_core::Builder::new().spawn_listed(future, schedule)
             })
         }
         /// Closes the list and cancels every task in it.

@@ -158,7 +158,7 @@ impl OwnedTasks {
     /// busy, the first free one.
     pub(crate) fn bind<T>(
         &self,
-        spawn: impl FnOnce(Key) -> (Runnable, Task<T>),
+        spawn: impl FnOnce(Key) -> (Runnable, Task<T>, TaskRef),
     ) -> (Option<Runnable>, Task<T>) {
         let (index, mut slots) = self.lock_for_insert();
         let closed = slots.closed;
@@ -168,13 +168,22 @@ impl OwnedTasks {
             // More than 4 billion live tasks in one shard would exhaust memory first.
             slot: entry.key() as u32,
         };
-        let (runnable, task) = spawn(key);
-        entry.insert((!closed).then(|| runnable.task_ref()));
+        // `spawn` makes the list's `TaskRef` with the task (`Builder::spawn_listed`): no
+        // reference-count increment here.
+        let (runnable, task, listed) = spawn(key);
+        let unlisted = if closed {
+            entry.insert(None);
+            Some(listed)
+        } else {
+            entry.insert(Some(listed));
+            None
+        };
         // After `spawn`, the only call that could panic: nothing is dropped locked.
         let released = self.shards[index].free_one(&mut slots);
         drop(slots);
         drop(released);
         if closed {
+            drop(unlisted);
             drop(runnable); // cancels: the future's drop frees the slot
             return (None, task);
         }
