@@ -105,9 +105,7 @@ impl TaskRef {
         unsafe { ptr.as_ref() }.state.ref_inc();
         TaskRef { ptr }
     }
-}
 
-impl TaskRef {
     /// Takes over a reference the task's state already counts (one its creator added
     /// for this handle, see `Builder::spawn_listed`).
     ///
