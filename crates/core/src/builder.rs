@@ -313,7 +313,7 @@ impl Builder {
     /// assert!(!listed.is_finished());
     /// runnable.run();
     /// assert!(listed.is_finished());
-    /// assert_eq!(futures::executor::block_on(task).unwrap(), 7);
+    /// assert_eq!(futures::executor::block_on(task).ok(), Some(7));
     /// ```
     #[inline(always)]
     pub fn spawn_listed<F, S>(self, future: F, schedule: S) -> (Runnable, Task<F::Output>, TaskRef)
