@@ -340,3 +340,45 @@ fn wait_blocking_timeout_gives_the_task_back() {
         assert_eq!(task.wait_blocking().unwrap(), 9);
     });
 }
+
+#[test]
+fn a_worker_that_never_idles_still_delivers_io() {
+    // One worker, kept busy by a task that yields until the read is done: nobody waits
+    // in the reactor, so the socket's readiness arrives only through the worker's
+    // periodic look at it between tasks.
+    timeout(60, || {
+        let rt = corio::Runtime::builder().worker_threads(1).build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let read = rt.block_on(async move {
+            let done = Arc::new(AtomicUsize::new(0));
+            let spinner = corio::create_task({
+                let done = done.clone();
+                async move {
+                    while done.load(Ordering::SeqCst) == 0 {
+                        corio::yield_now().await;
+                    }
+                }
+            });
+            let reader = corio::create_task(async move {
+                let s = corio::net::TcpStream::connect(addr).await.unwrap();
+                let mut buf = [0; 5];
+                s.read_exact(&mut buf).await.unwrap();
+                done.store(1, Ordering::SeqCst);
+                buf
+            });
+            let (mut peer, _) = corio::to_thread(move || listener.accept())
+                .await
+                .unwrap()
+                .unwrap();
+            // Written while the worker is busy with the spinner.
+            corio::to_thread(move || std::io::Write::write_all(&mut peer, b"hello"))
+                .await
+                .unwrap()
+                .unwrap();
+            spinner.await.unwrap();
+            reader.await.unwrap()
+        });
+        assert_eq!(&read, b"hello");
+    });
+}

@@ -80,6 +80,9 @@ pub struct Reactor {
     /// Edge-triggered registration is available (no re-arming).
     edge: bool,
     sources: Mutex<Slab<Arc<Source>>>,
+    /// How many descriptors are in the poller: none, and a zero-timeout drive
+    /// (a busy worker's periodic look) has no readiness to ask the kernel for.
+    registered: AtomicUsize,
     /// The right to wait in the poller, with the buffers the driver reuses.
     driver: Mutex<DriverState>,
     timers: Mutex<Timers>,
@@ -184,6 +187,7 @@ impl Reactor {
             fallback_cv: Condvar::new(),
             idle: Mutex::new(Vec::new()),
             idle_count: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
         })
     }
 
@@ -244,9 +248,13 @@ impl Reactor {
                 }
             }
         };
-        // 2. Wait.
+        // 2. Wait (a zero wait with nothing registered would only be a system call).
         st.events.clear();
-        let res = sys::wait_until(&self.poller, &mut st.events, deadline);
+        let res = if zero && self.registered.load(Ordering::Relaxed) == 0 {
+            Ok(0)
+        } else {
+            sys::wait_until(&self.poller, &mut st.events, deadline)
+        };
         // 3. Timers that came due during the wait (a zero wait took too little
         // time to be worth another clock read and lock).
         if !zero {
@@ -504,10 +512,12 @@ impl Reactor {
         } else {
             (Event::none(source.key), PollMode::Oneshot)
         };
+        self.registered.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller (Async::new) keeps `fd` open until `remove_io`
         // deletes it from the poller, which Async's Drop does before closing.
         let added = unsafe { self.poller.add_with_mode(fd, interest, mode) };
         if let Err(e) = added {
+            self.registered.fetch_sub(1, Ordering::Relaxed);
             lock(&self.sources).try_remove(source.key);
             return Err(e);
         }
@@ -520,7 +530,9 @@ impl Reactor {
         lock(&self.sources).try_remove(source.key);
         // SAFETY: the fd is still open: Async drops its I/O object only after this.
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
-        self.poller.delete(fd)
+        let deleted = self.poller.delete(fd);
+        self.registered.fetch_sub(1, Ordering::Relaxed);
+        deleted
     }
 
     pub(crate) fn rearm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {

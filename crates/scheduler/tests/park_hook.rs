@@ -3,12 +3,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use common::{with_timeout, yield_now};
-use corio_scheduler::{Builder, Park};
+use corio_scheduler::{Builder, Executor, Park};
+use futures::channel::mpsc;
+use futures::StreamExt;
 
 /// A hook that blocks on a condvar with a sticky notification, and records how many
 /// threads are inside at once.
@@ -53,15 +55,21 @@ impl Park for TestHook {
     }
 }
 
+/// An executor of `workers` threads with a fresh [`TestHook`].
+fn executor_with_hook(workers: usize) -> (Arc<TestHook>, Executor) {
+    let hook = Arc::new(TestHook::default());
+    let ex = Builder::new()
+        .worker_threads(workers)
+        .park_hook(hook.clone())
+        .build()
+        .unwrap();
+    (hook, ex)
+}
+
 #[test]
 fn one_worker_at_a_time_in_the_hook_and_work_wakes_it() {
     with_timeout(60, || {
-        let hook = Arc::new(TestHook::default());
-        let ex = Builder::new()
-            .worker_threads(4)
-            .park_hook(hook.clone())
-            .build()
-            .unwrap();
+        let (hook, ex) = executor_with_hook(4);
         for round in 0..200 {
             // Let the workers go idle now and then, so one parks in the hook.
             if round % 20 == 0 {
@@ -93,12 +101,7 @@ fn one_worker_at_a_time_in_the_hook_and_work_wakes_it() {
 #[test]
 fn busy_workers_poll_the_hook() {
     with_timeout(60, || {
-        let hook = Arc::new(TestHook::default());
-        let ex = Builder::new()
-            .worker_threads(1)
-            .park_hook(hook.clone())
-            .build()
-            .unwrap();
+        let (hook, ex) = executor_with_hook(1);
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 ex.spawn(async {
@@ -119,5 +122,42 @@ fn busy_workers_poll_the_hook() {
             "polls: {}",
             hook.polls.load(SeqCst)
         );
+    });
+}
+
+/// Two tasks that wake each other forever run through the LIFO slot, whose tasks do not
+/// count as ticks: the slot still gives way to the queue every few polls, and those
+/// ticks keep polling the hook.
+#[test]
+fn a_ping_pong_through_the_lifo_slot_still_polls_the_hook() {
+    with_timeout(60, || {
+        let (hook, ex) = executor_with_hook(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a_tx, mut a_rx) = mpsc::unbounded::<()>();
+        let (b_tx, mut b_rx) = mpsc::unbounded::<()>();
+        let (s1, s2) = (stop.clone(), stop.clone());
+        let b_tx2 = b_tx.clone();
+        let a = ex.spawn(async move {
+            while a_rx.next().await.is_some() && !s1.load(Relaxed) {
+                let _ = b_tx2.unbounded_send(());
+            }
+        });
+        let b = ex.spawn(async move {
+            while b_rx.next().await.is_some() && !s2.load(Relaxed) {
+                let _ = a_tx.unbounded_send(());
+            }
+        });
+        let _ = b_tx.unbounded_send(());
+        // Every wait below is bounded by `with_timeout`.
+        while hook.polls.load(SeqCst) < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, Relaxed);
+        let _ = b_tx.unbounded_send(());
+        drop(b_tx);
+        ex.block_on(async {
+            a.await.unwrap();
+            b.await.unwrap();
+        });
     });
 }
