@@ -53,7 +53,7 @@ use corio_core::{Runnable, Task, TaskRef};
 use crossbeam_utils::CachePadded;
 use slab::Slab;
 
-use crate::sync::{lock, try_lock, BoundedQueue, Mutex, MutexGuard};
+use crate::sync::{lock_spin, try_lock_spin, BoundedQueue, SpinGuard, SpinLock};
 
 /// Slots [`OwnedTasks::map`] visits per lock hold (copying a task reference
 /// each: some microseconds per hold).
@@ -81,7 +81,7 @@ struct Slots {
 }
 
 struct Shard {
-    slots: Mutex<Slots>,
+    slots: SpinLock<Slots>,
     /// Slots whose task's future was dropped without `slots` locked (protocol step 3).
     freed: BoundedQueue,
 }
@@ -137,7 +137,7 @@ impl OwnedTasks {
             shards: (0..n)
                 .map(|_| {
                     CachePadded::new(Shard {
-                        slots: Mutex::new(Slots {
+                        slots: SpinLock::new(Slots {
                             tasks: Slab::new(),
                             closed: false,
                         }),
@@ -196,7 +196,7 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, key: Key) {
         let shard = &self.shards[key.shard as usize];
         let home = key.shard as usize == self.home_shard();
-        let Some(mut slots) = home.then(|| try_lock(&shard.slots)).flatten() else {
+        let Some(mut slots) = home.then(|| try_lock_spin(&shard.slots)).flatten() else {
             if !shard.freed.push(key.slot) {
                 self.remove_when_queue_full(key);
             }
@@ -216,7 +216,7 @@ impl OwnedTasks {
     fn remove_when_queue_full(&self, key: Key) {
         let shard = &self.shards[key.shard as usize];
         let mut released: [Option<TaskRef>; FREE_BATCH] = Default::default();
-        let mut slots = lock(&shard.slots);
+        let mut slots = lock_spin(&shard.slots);
         let entry = slots.tasks.try_remove(key.slot as usize).flatten();
         for out in released.iter_mut() {
             let Some(slot) = shard.freed.pop() else { break };
@@ -234,7 +234,7 @@ impl OwnedTasks {
         let mut released = Vec::new();
         for shard in self.shards.iter() {
             let tasks: Vec<TaskRef> = {
-                let mut slots = lock(&shard.slots);
+                let mut slots = lock_spin(&shard.slots);
                 shard.free_all_queued(&mut slots, &mut released);
                 slots.closed = true;
                 slots
@@ -271,7 +271,7 @@ impl OwnedTasks {
             let mut next = 0;
             loop {
                 let done = {
-                    let mut slots = lock(&shard.slots);
+                    let mut slots = lock_spin(&shard.slots);
                     shard.free_all_queued(&mut slots, &mut released);
                     // Slots past `capacity` do not exist: the shard is done then.
                     let end = slots.tasks.capacity().min(next + MAP_CHUNK);
@@ -298,7 +298,7 @@ impl OwnedTasks {
             .iter()
             .map(|shard| {
                 let listed = {
-                    let mut slots = lock(&shard.slots);
+                    let mut slots = lock_spin(&shard.slots);
                     shard.free_all_queued(&mut slots, &mut released);
                     slots.tasks.iter().filter(|(_, t)| t.is_some()).count()
                 };
@@ -312,9 +312,9 @@ impl OwnedTasks {
     /// busy (a walk holds it, or a finishing task whose queue was full); the home shard
     /// after all when every one is busy.
     #[inline]
-    fn lock_for_insert(&self) -> (usize, MutexGuard<'_, Slots>) {
+    fn lock_for_insert(&self) -> (usize, SpinGuard<'_, Slots>) {
         let home = self.home_shard();
-        match try_lock(&self.shards[home].slots) {
+        match try_lock_spin(&self.shards[home].slots) {
             Some(slots) => (home, slots),
             None => self.lock_other_for_insert(home),
         }
@@ -322,15 +322,15 @@ impl OwnedTasks {
 
     /// [`OwnedTasks::lock_for_insert`] when the home shard is busy.
     #[cold]
-    fn lock_other_for_insert(&self, home: usize) -> (usize, MutexGuard<'_, Slots>) {
+    fn lock_other_for_insert(&self, home: usize) -> (usize, SpinGuard<'_, Slots>) {
         let mask = self.shards.len() - 1;
         for step in 1..self.shards.len() {
             let index = (home + step) & mask;
-            if let Some(slots) = try_lock(&self.shards[index].slots) {
+            if let Some(slots) = try_lock_spin(&self.shards[index].slots) {
                 return (index, slots);
             }
         }
-        (home, lock(&self.shards[home].slots))
+        (home, lock_spin(&self.shards[home].slots))
     }
 
     /// This thread's shard: picked once per thread, spreading threads round-robin.
