@@ -3,12 +3,12 @@
 //! Each worker thread owns a FIFO `crossbeam_deque::Worker` (its local queue) and a
 //! LIFO slot, and runs this loop until shutdown:
 //!
-//! 1. **Next local task** ([`WorkerCx::next_local`]): the LIFO slot, at most
-//!    [`MAX_LIFO_POLLS`] times in a row (the anti-ping-pong guard); otherwise a tick:
-//!    every [`INJECTOR_INTERVAL`] ticks the injector first (fairness for tasks spawned
-//!    from outside) and a non-blocking [`Park::poll_ready`](crate::Park::poll_ready) if
-//!    a park hook is set and nobody is waiting in it; then the front of the local
-//!    queue; then a batch from the injector.
+//! 1. **Next local task** ([`WorkerCx::next_local`]): every [`INJECTOR_INTERVAL`] ticks,
+//!    the injector first (fairness for tasks spawned from outside) and a non-blocking
+//!    [`Park::poll_ready`](crate::Park::poll_ready) if a park hook is set and nobody is
+//!    waiting in it; then the LIFO slot (at most [`MAX_LIFO_POLLS`] times in a row,
+//!    the anti-ping-pong guard); then the front of the local queue; then a batch from
+//!    the injector.
 //! 2. **Search** ([`WorkerCx::search`]), if the throttle allows (idle rule 2): steal a
 //!    batch from a random victim's queue, then from the injector, spinning for
 //!    up to [`SPIN_BEFORE_PARK`] (a thread wake-up costs ~13 µs here, more than most work
@@ -44,13 +44,6 @@ use crate::Handle;
 /// so tasks spawned from outside are not starved by a worker whose local tasks keep
 /// spawning (61 as in tokio and Go: a prime, so the check does not fall into step with
 /// a program's own periodic pattern). The same tick polls the park hook.
-///
-/// A tick is a task taken from anywhere but the LIFO slot: a slot task carries on the
-/// work of the task that woke it (tokio counts ticks the same way), and the slot gives
-/// way to the queue after [`MAX_LIFO_POLLS`] tasks, so a tick still comes at least
-/// every `MAX_LIFO_POLLS + 1` polls. Counting slot tasks too made the hook's poll (a
-/// system call when I/O is registered) about three times as frequent in message
-/// passing as tokio's, for no I/O delivered sooner in a benchmark.
 pub(crate) const INJECTOR_INTERVAL: u32 = 61;
 
 /// At most 3 LIFO-slot tasks in a row, then the queue gets a turn: two tasks that wake
@@ -274,13 +267,6 @@ impl WorkerCx {
 
     /// Loop step 1.
     fn next_local(&self) -> Option<Runnable> {
-        let lifo = &self.remote().lifo;
-        if self.lifo_polls.get() < MAX_LIFO_POLLS {
-            if let Some(runnable) = lifo.take() {
-                self.lifo_polls.set(self.lifo_polls.get() + 1);
-                return Some(runnable);
-            }
-        }
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % INJECTOR_INTERVAL == 0 {
@@ -296,9 +282,14 @@ impl WorkerCx {
                 return Some(runnable);
             }
         }
-        if let Some(runnable) = lifo.take() {
-            // Anti-ping-pong: the slot's turns are used up (or the hook's poll above
-            // just filled it), so the slot task waits its turn at the back of the queue.
+        let lifo = &self.remote().lifo;
+        if self.lifo_polls.get() < MAX_LIFO_POLLS {
+            if let Some(runnable) = lifo.take() {
+                self.lifo_polls.set(self.lifo_polls.get() + 1);
+                return Some(runnable);
+            }
+        } else if let Some(runnable) = lifo.take() {
+            // Anti-ping-pong: the slot task waits its turn at the back of the queue.
             self.core.local.push(runnable);
         }
         self.lifo_polls.set(0);
