@@ -69,6 +69,7 @@ use crate::task::{packet, BlockingTask, Job};
 /// design.md) plus margin, enough to catch the next job of a caller that awaits
 /// each result before spawning again, without a futex wake. The process pool's
 /// drivers spin as long.
+#[cfg_attr(loom, allow(dead_code))] // the spin is left out of loom builds
 pub(crate) const SPIN_TIME: Duration = Duration::from_micros(50);
 
 /// How the pool treats queued jobs at shutdown.

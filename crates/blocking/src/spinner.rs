@@ -50,20 +50,28 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 #[cfg(not(loom))]
 use std::time::Instant;
 
+// These durations serve the time-based part of the policy, which loom builds leave
+// out (hence their `allow(dead_code)` under loom).
+
 /// A job pushed this soon after a spin expired waited for the spinner's core
 /// (signature 1 in the module docs). A context switch plus a task poll take a few
 /// microseconds; on an idle machine the next job lands anywhere in the idle gap.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const HURT_WINDOW: Duration = Duration::from_micros(10);
 /// A spinner whose last poll round is older than this is off its core (it polls
 /// the clock every few dozen polls, well under a microsecond apart).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const STALE_AFTER: Duration = corio_core::spin::PREEMPTED_GAP;
 /// The longest spin while quiet: enough to catch a burst of jobs pushed back to
 /// back (a push takes well under a microsecond), short enough that a spin on the
 /// submitter's core costs little.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const QUIET_SPIN: Duration = Duration::from_micros(4);
 /// The first cool-down after a spin that hurt.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const QUIET_MIN: Duration = Duration::from_millis(1);
 /// The longest cool-down, reached after spins hurt again and again.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const QUIET_MAX: Duration = Duration::from_millis(32);
 
 /// The spin policy of one pool (see the module docs).
@@ -122,6 +130,7 @@ fn current_cpu() -> u32 {
     u32::MAX
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

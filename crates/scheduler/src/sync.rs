@@ -124,9 +124,11 @@ pub(crate) fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 /// shard it is, taking it with [`try_lock_spin`], so the uncontended cost is what
 /// counts: a spin lock releases with a plain store where std's mutex releases with a
 /// locked swap (it must learn whether to wake a sleeper), one locked instruction less
-/// per spawn and per finish (one core, spawn loops 4 to 7 % faster). A waiter (rare: a
-/// walk of the list, a full freed-slot queue, shutdown) yields its core between tries,
-/// so a holder that lost its core gets it back. No poisoning, as [`lock`] ignores it.
+/// per spawn and per finish: spawn loops 4 to 11 % faster on one core or beside busy
+/// threads, though a spawn burst shared by two idle workers measured some 8 % slower
+/// (benches/README.md). A waiter (rare: a walk of the list, a full freed-slot queue,
+/// shutdown) yields its core between tries, so a holder that lost its core gets it
+/// back. No poisoning, as [`lock`] ignores it.
 #[cfg(not(loom))]
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 #[cfg(not(loom))]
