@@ -47,7 +47,8 @@ fn load_average() -> String {
 
 /// CPU time the hypervisor gave to other guests while this one wanted it ("steal", all
 /// CPUs, from /proc/stat), in ms; `None` off Linux. A failure message carries how much
-/// of it fell inside the test: a vCPU taken away mid-poll is invisible to the guest.
+/// of it fell inside the test: a vCPU taken away mid-poll shows in no per-thread
+/// counter (the monitor leaves it out only because the thread is not seen blocked).
 fn steal_ms() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu = stat.lines().next()?;

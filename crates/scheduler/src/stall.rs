@@ -36,10 +36,11 @@
 //!    from the first, which would read the thread's accounting at nearly every tick
 //!    of a busy worker, for polls that end before the next one). The
 //!    worker is **stalled** once its thread has run or been blocked for `threshold` of
-//!    that interval: time the thread spent waiting for a CPU (Linux: its `schedstat`)
-//!    does not count, so on an oversubscribed machine a preempted worker is neither
-//!    reported nor replaced by an extra worker, which would only oversubscribe the CPU
-//!    further.
+//!    that interval: time the thread spent waiting for a CPU (Linux: its `schedstat`),
+//!    or on a CPU the hypervisor took away, does not count (blocked time counts only
+//!    while a look finds the thread blocked), so on an oversubscribed machine a
+//!    preempted worker is neither reported nor replaced by an extra worker, which would
+//!    only oversubscribe the CPU further.
 //! 3. **Report.** The first tick that sees a stall calls `on_stall` once with the task's
 //!    id, spawn location and how long so far; the tick that sees the poll counter move
 //!    (or the worker idle) calls it once more with the total (accurate to one tick).
