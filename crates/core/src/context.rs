@@ -1,5 +1,7 @@
 //! Per-thread context set by [`Runnable::run`](crate::Runnable::run): which task is being
-//! polled (for [`current`]) and its cooperative budget (for [`crate::coop`]).
+//! polled (for [`current`]) and its cooperative budget (for [`crate::coop`]); and whether
+//! this thread is waking the awaiter of a task that just finished (for
+//! [`ScheduleInfo::woken_by_join`](crate::ScheduleInfo::woken_by_join)).
 //!
 //! One thread-local holds both, so entering and leaving a poll costs one thread-local access
 //! each. The slot is const-initialised and has no destructor, so it is usable at any point of
@@ -17,6 +19,8 @@ pub(crate) struct Context {
     pub(crate) current: Cell<Option<NonNull<Header>>>,
     /// Units left in the running task's budget; `None` outside a `Runnable::run`.
     pub(crate) budget: Cell<Option<u8>>,
+    /// Set while a finished task wakes whoever awaits its `Task` (see [`wake_joiner`]).
+    pub(crate) waking_joiner: Cell<bool>,
 }
 
 impl Context {
@@ -24,6 +28,7 @@ impl Context {
         Context {
             current: Cell::new(None),
             budget: Cell::new(None),
+            waking_joiner: Cell::new(false),
         }
     }
 }
@@ -66,6 +71,28 @@ impl Drop for Enter {
             cx.budget.set(self.prev_budget);
         });
     }
+}
+
+/// Wakes the awaiter of a task that has just finished, marked as such: a corio task woken
+/// by this call (directly, or through a combinator's waker) is scheduled with
+/// [`ScheduleInfo::woken_by_join`](crate::ScheduleInfo::woken_by_join) set.
+pub(crate) fn wake_joiner(waker: &std::task::Waker) {
+    /// Clears the mark even if the waker panics.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            CONTEXT.with(|cx| cx.waking_joiner.set(false));
+        }
+    }
+    CONTEXT.with(|cx| cx.waking_joiner.set(true));
+    let _clear = Clear;
+    waker.wake_by_ref();
+}
+
+/// Whether this thread is inside [`wake_joiner`].
+#[inline]
+pub(crate) fn waking_joiner() -> bool {
+    CONTEXT.with(|cx| cx.waking_joiner.get())
 }
 
 /// The task this thread is running right now (a copy of its [`TaskMeta`]): `Some` inside a

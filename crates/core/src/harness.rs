@@ -79,6 +79,16 @@ where
     _types: PhantomData<Harness<F, S, L>>,
 }
 
+/// What a waker's wake passes to the schedule function: a wake from outside the task's own
+/// poll, marked if it comes from a finished task waking its awaiter.
+#[inline]
+fn waker_schedule_info() -> ScheduleInfo {
+    ScheduleInfo {
+        woken_while_running: false,
+        woken_by_join: crate::context::waking_joiner(),
+    }
+}
+
 impl<F, S, L> Drop for RefGuard<F, S, L>
 where
     F: Future + 'static,
@@ -327,7 +337,7 @@ where
                 let w = unsafe { &*w };
                 panic::catch_unwind(AssertUnwindSafe(|| {
                     if let Some(w) = w {
-                        w.wake_by_ref()
+                        crate::context::wake_joiner(w)
                     }
                 }))
             });
@@ -750,7 +760,7 @@ where
                     _types: PhantomData,
                 };
                 // SAFETY: one counted reference for the Runnable; ours is the guard.
-                unsafe { Self::call_schedule(ptr, ScheduleInfo::default()) };
+                unsafe { Self::call_schedule(ptr, waker_schedule_info()) };
             }
         }
     }
@@ -764,7 +774,7 @@ where
             Notify::Submit => {
                 let _guard = Self::NEEDS_GUARD.then(|| Self::guard(ptr));
                 // SAFETY: one counted reference for the Runnable, plus the guard if needed.
-                unsafe { Self::call_schedule(ptr, ScheduleInfo::default()) };
+                unsafe { Self::call_schedule(ptr, waker_schedule_info()) };
             }
         }
     }

@@ -11,13 +11,21 @@ pub struct ScheduleInfo {
     /// right after that poll. Schedulers should put it at the back of the queue, not in a
     /// LIFO slot, or a task that yields in a loop would starve the others.
     pub woken_while_running: bool,
+    /// The task was woken because a task it awaits finished (the finished task woke the
+    /// waker its `Task` registered, or a combinator's waker that wakes this task). Schedulers
+    /// may put it behind the tasks already queued rather than run it next: a task that
+    /// awaits many children in turn then resumes once for all that finished meanwhile,
+    /// instead of once per child, in between them (asyncio resumes an awaiting task the
+    /// same way, through the back of the ready queue).
+    pub woken_by_join: bool,
 }
 
 impl ScheduleInfo {
-    /// Builds a `ScheduleInfo`.
+    /// Builds a `ScheduleInfo` (not woken by a join).
     pub fn new(woken_while_running: bool) -> ScheduleInfo {
         ScheduleInfo {
             woken_while_running,
+            woken_by_join: false,
         }
     }
 }

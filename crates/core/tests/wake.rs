@@ -280,3 +280,36 @@ fn zero_sized_schedule_function_every_wake_path() {
     zst_pop().expect("sent home").run();
     assert!(block_on(task).unwrap_err().is_cancelled());
 }
+
+#[test]
+fn the_finish_of_an_awaited_task_wakes_its_awaiter_marked_as_a_join() {
+    let q = Queue::new();
+    let gate = Gate::new();
+    let (child_run, child) = corio_core::spawn(gate.wait(), Sched(q.clone()));
+    assert!(!child_run.run());
+    // The parent awaits the child's Task: its waker goes into the child's join slot.
+    let (parent_run, parent) = corio_core::spawn(child, Sched(q.clone()));
+    assert!(!parent_run.run());
+    assert_eq!(q.len(), 0);
+
+    // An ordinary wake (the gate) reschedules the child unmarked.
+    gate.open();
+    let (r, info) = q.pop().expect("the gate woke the child");
+    assert!(!info.woken_by_join && !info.woken_while_running);
+    // The child finishes and wakes the parent: marked as a join.
+    assert!(!r.run());
+    let (r, info) = q.pop().expect("the child's finish woke the parent");
+    assert!(info.woken_by_join, "a join wake-up: {info:?}");
+    assert!(!info.woken_while_running);
+    assert!(!r.run());
+    assert!(block_on(parent).unwrap().is_ok());
+    // The mark covers that wake only: a later ordinary wake on this thread is unmarked.
+    let later = Gate::new();
+    let (later_run, later_task) = corio_core::spawn(later.wait(), Sched(q.clone()));
+    assert!(!later_run.run());
+    later.open();
+    let (r, info) = q.pop().expect("the gate woke the task");
+    assert!(!info.woken_by_join);
+    r.run();
+    assert!(block_on(later_task).is_ok());
+}

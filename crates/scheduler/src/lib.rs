@@ -7,7 +7,9 @@
 //!   slot**: a task woken by the running task runs next, on the same core, while the
 //!   data it was sent is still in cache (message passing); a guard lets at most 3 slot
 //!   tasks run in a row, and the slot is stealable by idle workers, so a task parked in
-//!   the slot of a worker stuck in a long poll does not wait for it;
+//!   the slot of a worker stuck in a long poll does not wait for it; a task woken by
+//!   the finish of a child it awaits goes to the back of the queue instead, so a task
+//!   awaiting many children resumes once for those already done, not after each one;
 //! - tasks spawned or woken from outside go to a shared **injector**, which every
 //!   worker checks every 61 ticks even when its own queue is busy (fairness);
 //! - an idle worker **steals** a batch from a random victim or the injector; at most

@@ -3,7 +3,10 @@
 //! Message passing (task A sends to task B and waits for the answer) is fastest when B
 //! runs right after A on the same core, while A's message is still in cache. So when
 //! the running task wakes or spawns another one, the worker puts it in this one-task
-//! slot instead of the back of its queue, and runs it next.
+//! slot instead of the back of its queue, and runs it next. Not so for a task woken
+//! because a task it awaits finished (`ScheduleInfo::woken_by_join`): there is no
+//! message to consume while it is hot, and a task awaiting its children in turn would
+//! run between every two of them, each time to find the next one not done yet.
 //!
 //! Unlike tokio's, this slot is *stealable* (as Go's `runnext` is): it is one
 //! `AtomicPtr` holding a [`Runnable::into_raw`] pointer, taken with an atomic swap by

@@ -7,7 +7,10 @@
 //! - on a worker thread of *this* executor: [`WorkerCx::schedule_local`], i.e. the LIFO
 //!   slot (the task runs next; the task it displaces goes to the back of the local queue),
 //!   or the back of the local queue for a task that woke itself while running
-//!   (`woken_while_running`, e.g. `yield_now`), so a self-waking task cannot starve the queue;
+//!   (`woken_while_running`, e.g. `yield_now`), so a self-waking task cannot starve the queue,
+//!   and for a task woken by the finish of a task it awaits (`woken_by_join`): a task that
+//!   awaits its children in turn then resumes once for those that finished meanwhile,
+//!   instead of running between every two of them;
 //! - anywhere else: the injector.
 //!
 //! Either way the pusher then runs rule 1 of the idle protocol (`crate::idle`): wake a
@@ -190,10 +193,10 @@ pub(crate) struct OutsideCounters {
 
 impl Shared {
     /// Schedules `runnable` (see the module docs for where it goes).
-    pub(crate) fn schedule(&self, runnable: Runnable, woken_while_running: bool) {
+    pub(crate) fn schedule(&self, runnable: Runnable, to_back: bool) {
         let remote = context::with_worker(|cx| match cx {
             Some(cx) if cx.belongs_to(self) => {
-                cx.schedule_local(runnable, woken_while_running);
+                cx.schedule_local(runnable, to_back);
                 None
             }
             _ => Some(runnable),
@@ -432,7 +435,8 @@ pub(crate) struct Scheduler(pub(crate) crate::sync::Arc<Shared>);
 
 impl Schedule for Scheduler {
     fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
-        self.0.schedule(runnable, info.woken_while_running);
+        self.0
+            .schedule(runnable, info.woken_while_running || info.woken_by_join);
     }
 
     fn unhandled_panic(&self, task: &TaskMeta, payload: Box<dyn Any + Send>) {

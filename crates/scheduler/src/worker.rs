@@ -180,10 +180,10 @@ impl WorkerCx {
         &self.shared.remotes[self.core.index]
     }
 
-    /// A task scheduled from this worker: the LIFO slot, or the back of the queue for a
-    /// task that woke itself while running.
-    pub(crate) fn schedule_local(&self, runnable: Runnable, woken_while_running: bool) {
-        let queued = if woken_while_running {
+    /// A task scheduled from this worker: the LIFO slot, or (`to_back`) the back of the
+    /// queue, for a task that woke itself while running or that a finished child woke.
+    pub(crate) fn schedule_local(&self, runnable: Runnable, to_back: bool) {
+        let queued = if to_back {
             self.core.local.push(runnable);
             true
         } else if let Some(displaced) = self.remote().lifo.replace(runnable) {

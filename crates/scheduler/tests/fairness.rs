@@ -1,12 +1,13 @@
-//! Fairness: the LIFO slot's anti-ping-pong guard, self-waking tasks going to the back
-//! of the queue, the injector checked while the local queue is busy, and the LIFO slot
-//! of a worker stuck in a long poll being stolen.
+//! Fairness: the LIFO slot's anti-ping-pong guard, self-waking tasks and tasks woken by a
+//! finished child going to the back of the queue, the injector checked while the local
+//! queue is busy, and the LIFO slot of a worker stuck in a long poll being stolen.
 
 // The tests return a Task from a task on purpose, to await it from outside.
 #![allow(clippy::async_yields_async)]
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::Arc;
 
@@ -76,6 +77,48 @@ fn endless_yielder_does_not_starve() {
         }));
         assert_eq!(ex.block_on(inner.unwrap()).unwrap(), 5);
         stop.store(true, Relaxed);
+    });
+}
+
+/// A task that awaits its children in turn is woken by each finish behind the children
+/// still queued (not in the LIFO slot, to run between every two of them): on one worker
+/// it resumes about once for the whole batch, not once per child.
+#[test]
+fn a_task_awaiting_its_children_resumes_after_the_queued_ones() {
+    const CHILDREN: usize = 200;
+    with_timeout(30, || {
+        let ex = Builder::new().worker_threads(1).build().unwrap();
+        let parent_polls = ex
+            .block_on(ex.spawn(async {
+                let handle = Handle::try_current().unwrap();
+                let children: Vec<_> = (0..CHILDREN)
+                    .map(|i| handle.spawn(async move { i }))
+                    .collect();
+                let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let counted = polls.clone();
+                let mut children = children.into_iter().enumerate().peekable();
+                std::future::poll_fn(move |cx| {
+                    counted.fetch_add(1, Relaxed);
+                    while let Some((i, child)) = children.peek_mut() {
+                        match std::pin::Pin::new(child).poll(cx) {
+                            std::task::Poll::Ready(out) => {
+                                assert_eq!(out.unwrap(), *i);
+                                children.next();
+                            }
+                            std::task::Poll::Pending => return std::task::Poll::Pending,
+                        }
+                    }
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                polls.load(Relaxed)
+            }))
+            .unwrap();
+        // Woken into the LIFO slot it would run after every child: about CHILDREN polls.
+        assert!(
+            parent_polls < CHILDREN / 4,
+            "the parent was polled {parent_polls} times for {CHILDREN} children"
+        );
     });
 }
 

@@ -189,7 +189,7 @@ impl Shared {
             return;
         }
         match q.running_on {
-            Some(w) if info.woken_while_running => q.push_local(w, runnable),
+            Some(w) if info.woken_while_running || info.woken_by_join => q.push_local(w, runnable),
             Some(w) => {
                 if let Some(displaced) = q.workers[w].lifo.replace(runnable) {
                     q.push_local(w, displaced);
