@@ -77,15 +77,15 @@ impl Drop for Enter {
 /// by this call (directly, or through a combinator's waker) is scheduled with
 /// [`ScheduleInfo::woken_by_join`](crate::ScheduleInfo::woken_by_join) set.
 pub(crate) fn wake_joiner(waker: &std::task::Waker) {
-    /// Clears the mark even if the waker panics.
-    struct Clear;
-    impl Drop for Clear {
+    /// Puts the mark back as it was, even if the waker panics (and if a waker finished a
+    /// task of its own, whose wake-up of its awaiter nested in this one).
+    struct Restore(bool);
+    impl Drop for Restore {
         fn drop(&mut self) {
-            CONTEXT.with(|cx| cx.waking_joiner.set(false));
+            CONTEXT.with(|cx| cx.waking_joiner.set(self.0));
         }
     }
-    CONTEXT.with(|cx| cx.waking_joiner.set(true));
-    let _clear = Clear;
+    let _restore = Restore(CONTEXT.with(|cx| cx.waking_joiner.replace(true)));
     waker.wake_by_ref();
 }
 
