@@ -85,7 +85,7 @@ run_bench() {
     return
   fi
   "$bin" "$@" &
-  local pid=$! pinned=" " n=0 task tid
+  local pid=$! pinned=" " n=0 task tid cpu
   while kill -0 "$pid" 2>/dev/null; do
     for task in /proc/"$pid"/task/*; do
       tid=${task##*/}
