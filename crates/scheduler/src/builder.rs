@@ -205,7 +205,9 @@ impl Builder {
     /// [park hook](Builder::park_hook) so I/O and timers are still delivered, an idle
     /// worker is woken to steal the stalled worker's queued tasks, and when every worker
     /// is stalled an extra worker is started (see [`max_extra_workers`](Builder::max_extra_workers)).
-    /// Each stall is reported to [`on_stall`](Builder::on_stall).
+    /// Each stall is reported to [`on_stall`](Builder::on_stall). Time the worker's
+    /// thread waits for a CPU (an oversubscribed machine) is not a stall, but its queued
+    /// tasks are stolen after `threshold` in one poll all the same.
     ///
     /// Cost when nothing stalls: three relaxed stores per poll, and a monitor that
     /// sleeps while every worker is idle and otherwise wakes every `threshold / 4`.

@@ -44,9 +44,12 @@
 //! 3. **Report.** The first tick that sees a stall calls `on_stall` once with the task's
 //!    id, spawn location and how long so far; the tick that sees the poll counter move
 //!    (or the worker idle) calls it once more with the total (accurate to one tick).
-//! 4. **Steal.** If a stalled worker's LIFO slot or local queue holds tasks, the monitor
-//!    wakes a parked worker as a searcher (idle rule 1); searchers take a stalled
-//!    victim's LIFO slot too (its poll counter has not moved since they began).
+//! 4. **Steal.** If a worker has been in one poll for `threshold` of wall-clock time
+//!    (stalled or not: a thread waiting for a CPU holds its queued tasks just as long)
+//!    and its LIFO slot or local queue holds tasks, the monitor wakes a parked worker as
+//!    a searcher (idle rule 1); searchers take a stuck victim's LIFO slot too (its poll
+//!    counter has not moved since they began). This adds no thread: the woken worker
+//!    runs the tasks wherever it gets a core.
 //! 5. **Drive the reactor.** While any worker is stalled, nobody waits in the park
 //!    hook (`hook_busy` is clear) and no running worker has reached its periodic look
 //!    at the hook since the last tick (`hook_looks`: a worker that keeps running short
@@ -439,7 +442,7 @@ impl Monitor {
         let now = Instant::now();
         let shared = self.shared.clone();
         let mut look = Look::default();
-        let mut stalled_with_work = false;
+        let mut stuck_with_work = false;
         let mut active = 0;
         let mut hook_looks = 0u64;
         for (i, remote) in shared.remotes.iter().enumerate() {
@@ -477,6 +480,13 @@ impl Monitor {
             if !in_poll {
                 continue;
             }
+            // Step 4 goes by the wall clock: tasks queued behind a poll wait whether its
+            // thread runs, sleeps or waits for a CPU, and the sibling woken for them
+            // runs them wherever it gets a core.
+            let stuck = now.saturating_duration_since(self.watches[i].since) >= self.threshold;
+            if stuck && (!remote.stealer.is_empty() || !remote.lifo.is_empty()) {
+                stuck_with_work = true;
+            }
             let watch = &mut self.watches[i];
             if !watch.reported {
                 let (tid, stats) = (remote.tid.load(Relaxed), &mut self.stats[i]);
@@ -505,9 +515,6 @@ impl Monitor {
                 };
                 self.report(&report);
             }
-            if !remote.stealer.is_empty() || !remote.lifo.is_empty() {
-                stalled_with_work = true;
-            }
         }
         look.hook_looked = hook_looks != self.hook_looks;
         self.hook_looks = hook_looks;
@@ -515,7 +522,7 @@ impl Monitor {
             return look;
         };
         m.stalled.store(look.stalled, SeqCst);
-        if stalled_with_work {
+        if stuck_with_work {
             // Step 4: a searcher will steal them (LIFO slot included).
             shared.notify_parked();
         }

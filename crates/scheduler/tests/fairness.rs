@@ -1,6 +1,7 @@
 //! Fairness: the LIFO slot's anti-ping-pong guard, self-waking tasks and tasks woken by a
 //! finished child going to the back of the queue, the injector checked while the local
-//! queue is busy, and the LIFO slot of a worker stuck in a long poll being stolen.
+//! queue is busy, and the LIFO slot of a worker stuck in a long poll (or waiting for its
+//! CPU) being stolen.
 
 // The tests return a Task from a task on purpose, to await it from outside.
 #![allow(clippy::async_yields_async)]
@@ -170,4 +171,97 @@ fn lifo_slot_of_a_stuck_worker_is_stolen() {
             assert!(b_ran.load(Acquire));
         }
     });
+}
+
+/// The case above on an oversubscribed CPU: the stuck worker's thread shares CPU 0
+/// with a busy thread and gives the CPU away in its loop, so it is mostly waiting for
+/// the CPU, which the stall monitor does not count as a stall (the thread is not
+/// running its poll). B waits in the slot all the same and must be taken by the other
+/// worker a few monitor ticks after the threshold, not once the stuck thread has
+/// finally run for the threshold (seconds here: its CPU share is a few microseconds
+/// per time slice of the busy thread).
+#[cfg(target_os = "linux")]
+#[test]
+fn lifo_slot_of_a_worker_waiting_for_its_cpu_is_stolen() {
+    use std::time::{Duration, Instant};
+
+    with_timeout(60, || {
+        let ex = Builder::new()
+            .worker_threads(2)
+            .stall_threshold(Some(Duration::from_millis(10)))
+            .build()
+            .unwrap();
+        for round in 0..5 {
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let _pinned = PinnedToCpu0::new();
+                    while !stop.load(Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            };
+            let b_ran = Arc::new(AtomicBool::new(false));
+            let flag = b_ran.clone();
+            let a = ex.spawn(async move {
+                let _pinned = PinnedToCpu0::new();
+                let handle = Handle::try_current().unwrap();
+                let f = flag.clone();
+                let start = Instant::now();
+                handle.spawn(async move { f.store(true, Release) });
+                while !flag.load(Acquire) {
+                    std::thread::yield_now();
+                }
+                start.elapsed()
+            });
+            let waited = ex.block_on(a).unwrap();
+            stop.store(true, Relaxed);
+            busy.join().unwrap();
+            assert!(b_ran.load(Acquire));
+            assert!(
+                waited < Duration::from_secs(3),
+                "round {round}: B waited {waited:?} in the LIFO slot of a worker whose thread \
+                 waited for its CPU (the monitor's threshold is 10 ms)"
+            );
+        }
+    });
+}
+
+/// Pins the calling thread to CPU 0 until dropped, then restores its CPU set. If the
+/// affinity cannot be changed (a restricted sandbox), does nothing.
+#[cfg(target_os = "linux")]
+struct PinnedToCpu0 {
+    saved: Option<libc::cpu_set_t>,
+}
+
+#[cfg(target_os = "linux")]
+impl PinnedToCpu0 {
+    fn new() -> PinnedToCpu0 {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `cpu_set_t` is plain data (all zeros is an empty set); the calls get a
+        // pointer to a set of the size they are told, for the calling thread (pid 0).
+        unsafe {
+            let mut saved: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, size, &mut saved) != 0 {
+                return PinnedToCpu0 { saved: None };
+            }
+            let mut only0: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut only0);
+            if libc::sched_setaffinity(0, size, &only0) != 0 {
+                return PinnedToCpu0 { saved: None };
+            }
+            PinnedToCpu0 { saved: Some(saved) }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for PinnedToCpu0 {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: as in `new`: a set of the size given, for the calling thread.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), saved) };
+        }
+    }
 }

@@ -361,6 +361,9 @@ impl Builder {
     /// worker are stolen by the others, and when every worker is stalled extra workers
     /// are started (see [`max_extra_workers`](Builder::max_extra_workers)). Each stall
     /// is reported to [`on_stall`](Builder::on_stall) (default: a line on stderr).
+    /// On an oversubscribed machine, time a worker's thread waits for a CPU is not a
+    /// stall, but the tasks queued behind its poll are stolen after `threshold` all
+    /// the same.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
