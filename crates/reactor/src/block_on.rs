@@ -82,7 +82,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
                 signal.in_poller.store(false, Ordering::SeqCst);
                 continue;
             }
-            let drove = reactor.try_drive(None);
+            // The flag again under the driver lock: a notification sent while
+            // another thread drove woke that thread, not this one.
+            let drove = reactor.try_drive_unless(None, || signal.woken.load(Ordering::SeqCst));
             signal.in_poller.store(false, Ordering::SeqCst);
             match drove {
                 Some(Ok(_)) => {}

@@ -28,12 +28,15 @@
 //!    another thread is already waiting in the poller: park on your own
 //!    parker instead. Wakers fired by the reactor run on the driving thread;
 //! 3. to wake the thread inside `try_drive` (new work arrived):
-//!    [`Reactor::notify`]. A busy executor also calls
+//!    [`Reactor::notify`]. The notification wakes whichever thread is driving,
+//!    which may be another executor's: an idle thread with a wake-up flag of its
+//!    own drives with [`Reactor::try_drive_unless`] and that flag, so a wake-up
+//!    taken by another driver is not lost. A busy executor also calls
 //!    `try_drive(Some(Duration::ZERO))` now and then so that I/O is not
 //!    starved while no thread is idle.
 //!
 //! corio's facade does exactly this with corio-scheduler's `Park` hook:
-//! `park(t) = try_drive(t).is_some()`, `unpark() = notify()`,
+//! `park(t) = try_drive_unless(t, notified).is_some()`, `unpark() = { set notified; notify() }`,
 //! `poll_ready() = { try_drive(Some(Duration::ZERO)); }`.
 //!
 //! ```

@@ -204,10 +204,44 @@ impl Reactor {
     /// Never blocks when a timer is already due: those wakers are woken and the
     /// poller is only polled (zero timeout).
     pub fn try_drive(&self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
+        self.try_drive_unless(timeout, || false)
+    }
+
+    /// As [`try_drive`](Reactor::try_drive), but does not wait (only polls) if
+    /// `woken()` is true once this thread holds the driver lock.
+    ///
+    /// For a caller with a wake-up flag of its own, set before the waker calls
+    /// [`notify`](Reactor::notify): a notification sent while *another* thread was
+    /// driving wakes that thread, which consumes it, and a plain `try_drive` would
+    /// then wait for the next event with the flag already set (a lost wake-up;
+    /// several runtimes in one process share the reactor). Read under the lock, the
+    /// flag is either seen here or set after this look, and then its notification
+    /// reaches this thread's wait: only the lock holder waits in the poller.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let woken = AtomicBool::new(true);
+    /// let start = Instant::now();
+    /// let reactor = corio_reactor::Reactor::get();
+    /// while reactor.try_drive_unless(Some(Duration::from_secs(5)), || woken.load(SeqCst)).is_none() {}
+    /// assert!(start.elapsed() < Duration::from_secs(4));
+    /// ```
+    pub fn try_drive_unless(
+        &self,
+        timeout: Option<Duration>,
+        woken: impl FnOnce() -> bool,
+    ) -> Option<io::Result<usize>> {
         let mut st = match self.driver.try_lock() {
             Ok(g) => g,
             Err(TryLockError::WouldBlock) => return None,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        let timeout = if woken() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
         };
         let res = self.drive(&mut st, timeout);
         drop(st);
@@ -386,7 +420,7 @@ impl Reactor {
                     g = self.fallback_cv.wait(g).unwrap_or_else(|e| e.into_inner());
                 }
             }
-            match self.try_drive(None) {
+            match self.try_drive_unless(None, || self.external.load(Ordering::SeqCst) > 0) {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     eprintln!("corio-reactor: poller wait failed: {e}; retrying in 10 ms");
@@ -560,5 +594,42 @@ mod tests {
         // never more than one entry, though.
         let listed = lock(&reactor.idle).iter().filter(|t| t.id() == me).count();
         assert!(listed <= 1, "listed {listed} times");
+    }
+
+    /// A waker sets its target's flag and notifies while another thread waits in the
+    /// poller (another runtime's worker): that thread takes the notification. The
+    /// target, driving next, must see its flag and not wait for its timeout.
+    #[test]
+    fn a_wake_up_taken_by_another_driver_is_not_lost() {
+        use std::sync::atomic::AtomicBool;
+        use std::time::Instant;
+
+        // A reactor of its own: nothing else in this test binary drives it.
+        let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new().unwrap()));
+        let other = thread::spawn(|| reactor.try_drive(Some(Duration::from_secs(30))));
+        // Until `other` holds the driver lock (it waits in the poller then).
+        while reactor.driver.try_lock().is_ok() {
+            thread::yield_now();
+        }
+        let woken = AtomicBool::new(false);
+        woken.store(true, Ordering::SeqCst);
+        reactor.notify();
+        let start = Instant::now();
+        assert!(matches!(other.join().unwrap(), Some(Ok(0))));
+        let after_other = start.elapsed();
+        assert!(
+            after_other < Duration::from_secs(20),
+            "the notification took {after_other:?}"
+        );
+        let start = Instant::now();
+        let res = reactor.try_drive_unless(Some(Duration::from_secs(30)), || {
+            woken.load(Ordering::SeqCst)
+        });
+        assert!(matches!(res, Some(Ok(0))), "{res:?}");
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_secs(20),
+            "waited {waited:?} in the poller with the wake-up flag set"
+        );
     }
 }

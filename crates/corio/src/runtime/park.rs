@@ -79,10 +79,14 @@ impl Park for ReactorPark {
             return true;
         }
         let reactor = Reactor::get();
-        let mut driven = reactor.try_drive(timeout).is_some();
+        // An `unpark` that saw `DRIVING` notified the reactor, which wakes whoever
+        // drives it: if another runtime's thread was driving, it took the
+        // notification, so the flag is checked again under the driver lock.
+        let woken = || self.notified.load(SeqCst);
+        let mut driven = reactor.try_drive_unless(timeout, woken).is_some();
         if !driven {
             spin_until(DRIVER_SPIN, || {
-                driven = reactor.try_drive(timeout).is_some();
+                driven = reactor.try_drive_unless(timeout, woken).is_some();
                 driven || self.notified.load(SeqCst)
             });
         }
