@@ -600,22 +600,23 @@ mod tests {
     /// poller (another runtime's worker): that thread takes the notification. The
     /// target, driving next, must see its flag and not wait for its timeout.
     #[test]
-    fn a_wake_up_taken_by_another_driver_is_not_lost() {
+    fn a_wake_up_taken_by_another_driver_is_not_lost() -> Result<(), Box<dyn std::error::Error>> {
         use std::sync::atomic::AtomicBool;
         use std::time::Instant;
 
         // A reactor of its own: nothing else in this test binary drives it.
-        let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new().unwrap()));
+        let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
         let other = thread::spawn(|| reactor.try_drive(Some(Duration::from_secs(30))));
         // Until `other` holds the driver lock (it waits in the poller then).
         while reactor.driver.try_lock().is_ok() {
             thread::yield_now();
         }
-        let woken = AtomicBool::new(false);
-        woken.store(true, Ordering::SeqCst);
+        // The waker: sets the target's flag, then notifies (taken by `other`).
+        let woken = AtomicBool::new(true);
         reactor.notify();
         let start = Instant::now();
-        assert!(matches!(other.join().unwrap(), Some(Ok(0))));
+        let res = other.join().map_err(|_| "the driving thread panicked")?;
+        assert!(matches!(res, Some(Ok(0))), "{res:?}");
         let after_other = start.elapsed();
         assert!(
             after_other < Duration::from_secs(20),
@@ -631,5 +632,6 @@ mod tests {
             waited < Duration::from_secs(20),
             "waited {waited:?} in the poller with the wake-up flag set"
         );
+        Ok(())
     }
 }
