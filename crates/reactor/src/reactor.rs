@@ -104,7 +104,6 @@ pub struct Reactor {
 
 struct DriverState {
     events: Events,
-    wakers: Vec<Waker>,
 }
 
 struct Timers {
@@ -173,7 +172,6 @@ impl Reactor {
             sources: Mutex::new(Slab::new()),
             driver: Mutex::new(DriverState {
                 events: Events::new(),
-                wakers: Vec::new(),
             }),
             timers: Mutex::new(Timers {
                 wheel: Wheel::new(),
@@ -243,8 +241,16 @@ impl Reactor {
         } else {
             timeout
         };
-        let res = self.drive(&mut st, timeout);
+        let (wakers, res) = self.drive(&mut st, timeout);
         drop(st);
+        // Wake outside the driver lock: a wake-up may unpark a thread that takes
+        // this one's CPU at once (on a busy machine, for a whole time slice), and
+        // with the lock held every other thread that wanted to drive meanwhile
+        // found it taken and went to sleep.
+        let res = res.map(|()| wakers.len());
+        for w in wakers {
+            w.wake();
+        }
         // Whoever waited for the lock may drive now.
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.idle_count.load(Ordering::SeqCst) > 0 {
@@ -257,8 +263,14 @@ impl Reactor {
         Some(res)
     }
 
-    fn drive(&self, st: &mut DriverState, timeout: Option<Duration>) -> io::Result<usize> {
-        let mut wakers = std::mem::take(&mut st.wakers);
+    /// Fires due timers, waits in the poller and delivers readiness; returns whom to
+    /// wake (the caller wakes them once it has released the driver lock).
+    fn drive(
+        &self,
+        st: &mut DriverState,
+        timeout: Option<Duration>,
+    ) -> (Vec<Waker>, io::Result<()>) {
+        let mut wakers = Vec::new();
         // 1. Fire due timers and work out how long to wait.
         // A deadline, not a timeout: the next timer's tick instant is the same
         // at every wait until it changes, so the poller re-arms nothing.
@@ -310,13 +322,7 @@ impl Reactor {
                 }
             }
         }
-        // 5. Wake outside every reactor lock (the driver lock only keeps others out of the poller).
-        let n = wakers.len();
-        for w in wakers.drain(..) {
-            w.wake();
-        }
-        st.wakers = wakers;
-        res.map(|_| n)
+        (wakers, res.map(|_| ()))
     }
 
     /// Wakes the thread blocked in [`try_drive`](Reactor::try_drive) (or makes

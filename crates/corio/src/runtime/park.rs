@@ -111,7 +111,10 @@ impl Park for ReactorPark {
         match self.mode.load(SeqCst) {
             DRIVING => Reactor::get().notify(),
             WAITING => {
-                if let Some(waiter) = &*lock(&self.waiter) {
+                // Unpark with the lock released: the woken thread may take this
+                // one's CPU at once, and `park` takes the lock next.
+                let waiter = lock(&self.waiter).clone();
+                if let Some(waiter) = waiter {
                     waiter.unpark();
                 }
             }
