@@ -29,7 +29,8 @@
 //!    (its parker's token is sticky) whenever a worker may be running. An idle executor
 //!    costs no wake-ups.
 //! 2. **Tick.** While any worker is awake the monitor wakes every `threshold / 4` (at
-//!    least 1 ms). For each active worker it reads `polls` and `idle_at`: when `polls`
+//!    least 1 ms). On Linux its thread runs under `SCHED_BATCH`, so a tick on a busy CPU
+//!    waits for the running thread's time slice to end rather than preempting a worker. For each active worker it reads `polls` and `idle_at`: when `polls`
 //!    changed since the last tick it notes the time (the poll started at most one tick
 //!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed and the worker is
 //!    in a poll, it measures the poll from this second look at it (`stall_time`; not
@@ -337,8 +338,30 @@ pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Res
     };
     thread::Builder::new()
         .name("corio-monitor".into())
-        .spawn(move || monitor.run())
+        .spawn(move || {
+            wait_for_the_running_thread_on_wakeup();
+            monitor.run()
+        })
         .map(drop)
+}
+
+/// Puts the calling thread (the monitor) in `SCHED_BATCH`: when one of its ticks
+/// wakes it on a CPU that runs another thread, it waits for that thread's time slice
+/// to end instead of taking the CPU at once. On an oversubscribed machine a tick
+/// (every `threshold / 4`) otherwise took a worker off its CPU mid-task, and the CPU
+/// often went on to a busy thread for a whole slice (tcp_echo beside two busy loops:
+/// see benches/README). A look that comes a few milliseconds late is nothing next to
+/// the threshold; on an idle CPU the monitor runs at once either way. Best effort: the
+/// policy is the thread's own (Linux scheduling policies are per thread), any user may
+/// set it, and a failure leaves the normal policy.
+fn wait_for_the_running_thread_on_wakeup() {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a system call on the calling thread (pid 0) with a valid, initialised
+        // parameter block that outlives the call.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    }
 }
 
 impl Monitor {
