@@ -29,8 +29,9 @@
 //!    (its parker's token is sticky) whenever a worker may be running. An idle executor
 //!    costs no wake-ups.
 //! 2. **Tick.** While any worker is awake the monitor wakes every `threshold / 4` (at
-//!    least 1 ms). On Linux its thread runs under `SCHED_BATCH`, so a tick on a busy CPU
-//!    waits for the running thread's time slice to end rather than preempting a worker. For each active worker it reads `polls` and `idle_at`: when `polls`
+//!    least 1 ms). On Linux its thread runs under `SCHED_BATCH` (if it inherited the
+//!    normal policy), so a tick on a busy CPU waits for the running thread's time slice
+//!    to end rather than preempting a worker. For each active worker it reads `polls` and `idle_at`: when `polls`
 //!    changed since the last tick it notes the time (the poll started at most one tick
 //!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed and the worker is
 //!    in a poll, it measures the poll from this second look at it (`stall_time`; not
@@ -328,39 +329,65 @@ pub(crate) struct Monitor {
     idle_looks_to_sleep: u32,
     /// The workers' `hook_looks`, summed, at the last look (step 5).
     hook_looks: u64,
+    /// This thread moved itself to `SCHED_BATCH` (see `enter_batch_policy`).
+    batch: bool,
 }
 
 /// Starts the monitor thread of `shared` (which must have a `monitor` and `stall`
 /// config). The thread exits at shutdown.
 pub(crate) fn start_monitor(shared: Arc<Shared>, parker: Parker) -> std::io::Result<()> {
-    let Some(monitor) = Monitor::new(shared, parker) else {
+    let Some(mut monitor) = Monitor::new(shared, parker) else {
         return Ok(());
     };
     thread::Builder::new()
         .name("corio-monitor".into())
         .spawn(move || {
-            wait_for_the_running_thread_on_wakeup();
+            monitor.batch = enter_batch_policy();
             monitor.run()
         })
         .map(drop)
 }
 
-/// Puts the calling thread (the monitor) in `SCHED_BATCH`: when one of its ticks
-/// wakes it on a CPU that runs another thread, it waits for that thread's time slice
-/// to end instead of taking the CPU at once. On an oversubscribed machine a tick
-/// (every `threshold / 4`) otherwise took a worker off its CPU mid-task, and the CPU
-/// often went on to a busy thread for a whole slice (tcp_echo beside two busy loops:
-/// see benches/README). A look that comes a few milliseconds late is nothing next to
-/// the threshold; on an idle CPU the monitor runs at once either way. Best effort: the
-/// policy is the thread's own (Linux scheduling policies are per thread), any user may
-/// set it, and a failure leaves the normal policy.
-fn wait_for_the_running_thread_on_wakeup() {
+/// Moves the calling thread (the monitor) from `SCHED_OTHER` to `SCHED_BATCH`, and
+/// says whether it did. A batch thread that wakes on a CPU running another thread
+/// waits for that thread's time slice to end instead of taking the CPU at once. On an
+/// oversubscribed machine the monitor's tick (every `threshold / 4`) otherwise took a
+/// worker off its CPU mid-task, and the CPU often went on to a busy thread for a whole
+/// slice (tcp_echo beside two busy loops: see benches/README); a look that comes a few
+/// milliseconds late is nothing next to the threshold, and on an idle CPU the monitor
+/// runs at once either way. Linux policies are per thread, and any thread may move
+/// itself between these two. A thread under another policy (a real-time one, inherited
+/// from the thread that built the executor) keeps it: beside real-time workers a batch
+/// monitor would never run. Best effort: a failure leaves the policy as it was.
+fn enter_batch_policy() -> bool {
     #[cfg(all(target_os = "linux", not(miri)))]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a system call on the calling thread (pid 0) with a valid, initialised
-        // parameter block that outlives the call.
-        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+        // SAFETY: plain system calls on the calling thread (pid 0); the parameter block
+        // is valid, initialised and outlives the call.
+        unsafe {
+            libc::sched_getscheduler(0) == libc::SCHED_OTHER
+                && libc::sched_setscheduler(
+                    0,
+                    libc::SCHED_BATCH,
+                    &libc::sched_param { sched_priority: 0 },
+                ) == 0
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    false
+}
+
+/// Moves the calling thread back to `SCHED_OTHER`: for the extra workers, which
+/// inherit the policy of the monitor that starts them.
+fn leave_batch_policy() {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    // SAFETY: as in `enter_batch_policy`.
+    unsafe {
+        libc::sched_setscheduler(
+            0,
+            libc::SCHED_OTHER,
+            &libc::sched_param { sched_priority: 0 },
+        );
     }
 }
 
@@ -395,6 +422,7 @@ impl Monitor {
             idle_looks: 0,
             idle_looks_to_sleep,
             hook_looks: 0,
+            batch: false,
         })
     }
 }
@@ -659,13 +687,16 @@ impl Monitor {
         remote.active.store(true, SeqCst);
         let worker_shared = shared.clone();
         let (core_tx, core_rx) = std::sync::mpsc::channel::<WorkerCore>();
-        let spawned = shared
-            .config
-            .thread_builder()
-            .spawn(move || match core_rx.recv() {
+        let batch = self.batch;
+        let spawned = shared.config.thread_builder().spawn(move || {
+            if batch {
+                leave_batch_policy();
+            }
+            match core_rx.recv() {
                 Ok(core) => worker_main(worker_shared, core, true),
                 Err(_) => worker_shared.worker_exited(),
-            });
+            }
+        });
         match spawned {
             Ok(handle) => {
                 let _ = core_tx.send(core);
