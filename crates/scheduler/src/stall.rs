@@ -31,13 +31,13 @@
 //! 2. **Tick.** While any worker is awake the monitor wakes every `threshold / 4` (at
 //!    least 1 ms). On Linux its thread runs under `SCHED_BATCH` (if it inherited the
 //!    normal policy), so a tick on a busy CPU waits for the running thread's time slice
-//!    to end rather than preempting a worker. For each active worker it reads `polls` and `idle_at`: when `polls`
-//!    changed since the last tick it notes the time (the poll started at most one tick
-//!    earlier, Go's `schedtick`/`schedwhen`); when it has not changed and the worker is
-//!    in a poll, it measures the poll from this second look at it (`stall_time`; not
-//!    from the first, which would read the thread's accounting at nearly every tick
-//!    of a busy worker, for polls that end before the next one). The
-//!    worker is **stalled** once its thread has run or been blocked for `threshold` of
+//!    to end rather than preempting a worker. For each active worker it reads `polls`
+//!    and `idle_at`: when `polls` changed since the last tick it notes the time (the
+//!    poll started at most one tick earlier, Go's `schedtick`/`schedwhen`); when it has
+//!    not changed and the worker is in a poll, it measures the poll from this second
+//!    look at it (`stall_time`; not from the first, which would read the thread's
+//!    accounting at nearly every tick of a busy worker, for polls that end before the
+//!    next one). The worker is **stalled** once its thread has run or been blocked for `threshold` of
 //!    that interval: time the thread spent waiting for a CPU (Linux: its `schedstat`),
 //!    or on a CPU the hypervisor took away, does not count (blocked time counts only
 //!    while a look finds the thread blocked), so on an oversubscribed machine a
