@@ -48,8 +48,10 @@ pub(crate) struct Poller {
     /// A notification is pending (written and not yet seen by a wait).
     notified: AtomicBool,
     /// The deadline the timerfd is armed for, in ns after `base`, or
-    /// `DISARMED`. Only the waiting thread touches it (the reactor lets one
-    /// thread wait at a time), so relaxed accesses suffice.
+    /// `DISARMED`. The waiting thread sets it (the reactor lets one thread wait
+    /// at a time); `poll_beside` only clears it, after taking the timer's event
+    /// (at worst the waiter then arms the same deadline once more), so relaxed
+    /// accesses suffice.
     armed: AtomicU64,
     /// An `Instant` and the CLOCK_MONOTONIC reading taken just after it, to
     /// turn deadlines into absolute timerfd times (late by the few ns between
@@ -213,6 +215,13 @@ impl Poller {
         if self.notified.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.write_eventfd().inspect_err(|_| {
+            self.notified.store(false, Ordering::SeqCst);
+        })
+    }
+
+    /// One new edge on the wake-up eventfd.
+    fn write_eventfd(&self) -> io::Result<()> {
         let one: u64 = 1;
         loop {
             // SAFETY: writes 8 bytes from `one`, which lives across the call.
@@ -242,10 +251,7 @@ impl Poller {
                         )
                     };
                 }
-                _ => {
-                    self.notified.store(false, Ordering::SeqCst);
-                    return Err(err);
-                }
+                _ => return Err(err),
             }
         }
     }
@@ -270,27 +276,7 @@ impl Poller {
                 }
             },
         };
-        // SAFETY: the kernel writes at most `capacity` entries into the
-        // vector's spare capacity; `set_len` below covers only those.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.list.as_mut_ptr(),
-                events.list.capacity() as libc::c_int,
-                timeout_ms,
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            // A signal: report no events, the caller waits again.
-            return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(0)
-            } else {
-                Err(err)
-            };
-        }
-        // SAFETY: epoll_wait initialised the first `n` (≤ capacity) entries.
-        unsafe { events.list.set_len(n as usize) };
+        self.epoll_wait(events, timeout_ms)?;
         // Any wait ends the pending notification (as in `polling`): a notify
         // from here on writes again.
         self.notified.store(false, Ordering::SeqCst);
@@ -303,6 +289,63 @@ impl Poller {
             key != TIMER_KEY && key != NOTIFY_KEY
         });
         Ok(events.list.len())
+    }
+
+    /// A zero-timeout look taken beside the thread that may be blocked in
+    /// [`wait_until`](Poller::wait_until) (epoll lets several threads wait on one
+    /// instance; each event goes to one of them). The wake-up eventfd and the
+    /// timerfd belong to that waiter: if this look takes an event of either, it
+    /// passes the wake-up on (a new eventfd edge), so the waiter still returns and
+    /// works out its next deadline. Leaves the I/O events in `events`; returns
+    /// whether the timer fired.
+    pub(crate) fn poll_beside(&self, events: &mut Events) -> io::Result<bool> {
+        self.epoll_wait(events, 0)?;
+        let mut timer = false;
+        let mut notified = false;
+        events.list.retain(|ev| match ev.u64 {
+            TIMER_KEY => {
+                // It fired and is disarmed: the waiter arms it again.
+                self.armed.store(DISARMED, Ordering::Relaxed);
+                timer = true;
+                false
+            }
+            NOTIFY_KEY => {
+                notified = true;
+                false
+            }
+            _ => true,
+        });
+        if timer || notified {
+            self.write_eventfd()?;
+        }
+        Ok(timer)
+    }
+
+    /// `epoll_wait` into `events` (a signal counts as no events).
+    fn epoll_wait(&self, events: &mut Events, timeout_ms: libc::c_int) -> io::Result<()> {
+        events.list.clear();
+        // SAFETY: the kernel writes at most `capacity` entries into the
+        // vector's spare capacity; `set_len` below covers only those.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.list.as_mut_ptr(),
+                events.list.capacity() as libc::c_int,
+                timeout_ms,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            // A signal: no events, the caller looks again.
+            return if err.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(err)
+            };
+        }
+        // SAFETY: epoll_wait initialised the first `n` (≤ capacity) entries.
+        unsafe { events.list.set_len(n as usize) };
+        Ok(())
     }
 
     /// Makes the timerfd fire at `deadline` or earlier.
@@ -424,6 +467,81 @@ mod tests {
             p.wait_until(&mut evs, Some(late)).unwrap();
         }
         assert!(Instant::now() >= late);
+    }
+
+    #[test]
+    fn a_look_beside_takes_io_events_and_passes_a_notification_on() {
+        let p = Poller::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        register(&p, &a, 7);
+        let mut evs = Events::new();
+        p.notify().unwrap();
+        b.write_all(b"x").unwrap();
+        // The look takes both events: the stream's, and the notification meant for
+        // a waiter, which it writes again.
+        assert!(!p.poll_beside(&mut evs).unwrap());
+        let keys: Vec<usize> = evs.iter().filter(|e| e.readable).map(|e| e.key).collect();
+        assert_eq!(keys, [7]);
+        let start = Instant::now();
+        let far = start + Duration::from_secs(30);
+        assert_eq!(p.wait_until(&mut evs, Some(far)).unwrap(), 0);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the notification was lost"
+        );
+    }
+
+    #[test]
+    fn a_look_beside_that_takes_the_timer_wakes_the_waiter() {
+        let p = Arc::new(Poller::new().unwrap());
+        let mut evs = Events::new();
+        // Arm the timer for a deadline about to pass, and let it fire.
+        let soon = Instant::now() + Duration::from_millis(5);
+        p.arm(soon).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // The look takes the timer's event (reports it, disarms), and wakes the
+        // waiter, which would otherwise wait on for a timer that has fired.
+        assert!(p.poll_beside(&mut evs).unwrap());
+        assert!(evs.is_empty());
+        assert_eq!(p.armed.load(Ordering::Relaxed), DISARMED);
+        let start = Instant::now();
+        p.wait_until(&mut evs, None).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(20));
+        // Disarmed, so the next wait arms the timer again and ends in time.
+        let deadline = Instant::now() + Duration::from_millis(10);
+        while Instant::now() < deadline {
+            p.wait_until(&mut evs, Some(deadline)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_look_beside_a_blocked_waiter_leaves_it_waiting_for_later_events() {
+        let p = Arc::new(Poller::new().unwrap());
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        register(&p, &a, 3);
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut evs = Events::new();
+            let mut keys = Vec::new();
+            // Collects what it is given until the deadline.
+            let deadline = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < deadline {
+                p2.wait_until(&mut evs, Some(deadline)).unwrap();
+                keys.extend(evs.iter().filter(|e| e.readable).map(|e| e.key));
+            }
+            keys
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        b.write_all(b"x").unwrap();
+        let mut evs = Events::new();
+        assert!(!p.poll_beside(&mut evs).unwrap());
+        let looked = evs.iter().filter(|e| e.readable).count();
+        let waited = waiter.join().unwrap().len();
+        // The arrival went to the look, to the waiter, or (if the kernel reported
+        // two edges) to both: never to neither, and the waiter never stopped.
+        assert!(looked + waited >= 1, "look {looked}, waiter {waited}");
     }
 
     #[test]

@@ -18,6 +18,13 @@
 //! 4. A thread that could not drive (the lock was taken) may ask to be unparked
 //!    when the driver releases the lock ([`Reactor::park_until_driver_free`]), so
 //!    a `block_on` thread takes over when the previous driver leaves.
+//! 5. A thread that could not drive and is about to sleep may first look
+//!    beside the driver ([`Reactor::poll_beside`], Linux: epoll lets several
+//!    threads wait on one instance): a zero-timeout wait of its own that
+//!    delivers what is ready. The driver may be a thread those events woke that
+//!    has not run yet, which on a busy CPU lasts milliseconds. The look passes
+//!    on what belongs to the driver (a notification, the timer) with a new
+//!    eventfd edge, so the driver still wakes.
 //!
 //! # Timers and the wait timeout
 //!
@@ -43,7 +50,8 @@
 
 use crate::source::{Hit, Source};
 use crate::sync::{
-    lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering, TryLockError,
+    lock, read, write, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering,
+    RwLock, TryLockError,
 };
 use crate::sys::{self, Events, Poller};
 use crate::timer::wheel::{Wheel, TICK_NS};
@@ -79,12 +87,17 @@ pub struct Reactor {
     poller: Poller,
     /// Edge-triggered registration is available (no re-arming).
     edge: bool,
-    sources: Mutex<Slab<Arc<Source>>>,
+    /// Read-locked to deliver events (the driver and `poll_beside` at once: a
+    /// thread preempted while delivering must not stop the other), write-locked
+    /// to add or remove a source.
+    sources: RwLock<Slab<Arc<Source>>>,
     /// How many descriptors are in the poller: none, and a zero-timeout drive
     /// (a busy worker's periodic look) has no readiness to ask the kernel for.
     registered: AtomicUsize,
     /// The right to wait in the poller, with the buffers the driver reuses.
     driver: Mutex<DriverState>,
+    /// The buffer of [`poll_beside`](Reactor::poll_beside) (one such look at a time).
+    beside: Mutex<Events>,
     timers: Mutex<Timers>,
     /// The wheel's time, stored after every advance with the lock held: every
     /// timer due at or before this tick has fired and left the wheel. A
@@ -169,10 +182,11 @@ impl Reactor {
         Ok(Reactor {
             poller,
             edge,
-            sources: Mutex::new(Slab::new()),
+            sources: RwLock::new(Slab::new()),
             driver: Mutex::new(DriverState {
                 events: Events::new(),
             }),
+            beside: Mutex::new(Events::new()),
             timers: Mutex::new(Timers {
                 wheel: Wheel::new(),
                 waiting_until: None,
@@ -309,20 +323,78 @@ impl Reactor {
             self.advance_timers(&mut t, self.tick_at(Instant::now()), &mut wakers);
         }
         // 4. I/O readiness.
-        if res.is_ok() && !st.events.is_empty() {
-            let sources = lock(&self.sources);
-            for ev in sys::hits(&st.events) {
-                if let Some(src) = sources.get(ev.key) {
-                    let hit = Hit {
-                        readable: ev.readable,
-                        writable: ev.writable,
-                        read_closed: ev.read_closed,
-                    };
-                    src.deliver(hit, &mut wakers, |r, w| self.rearm(src, r, w));
-                }
-            }
+        if res.is_ok() {
+            self.deliver(&st.events, &mut wakers);
         }
         (wakers, res.map(|_| ()))
+    }
+
+    /// Hands each event's readiness to its source, which adds whom it wakes to `wakers`.
+    fn deliver(&self, events: &Events, wakers: &mut Vec<Waker>) {
+        if events.is_empty() {
+            return;
+        }
+        let sources = read(&self.sources);
+        for ev in sys::hits(events) {
+            if let Some(src) = sources.get(ev.key) {
+                let hit = Hit {
+                    readable: ev.readable,
+                    writable: ev.writable,
+                    read_closed: ev.read_closed,
+                };
+                src.deliver(hit, wakers, |r, w| self.rearm(src, r, w));
+            }
+        }
+    }
+
+    /// Delivers the I/O readiness that is ready now without the driver lock, and
+    /// returns how many wakers it woke; `None` where the poller cannot be asked
+    /// beside a waiting thread (only epoll can), or if another thread is taking
+    /// such a look right now.
+    ///
+    /// For a thread that found the driver lock taken and would otherwise sleep:
+    /// the holder may be a thread that the events already woke but that has not
+    /// run yet (on a busy CPU it waits for its turn for milliseconds), and until
+    /// it runs nobody would deliver them. The holder then returns with less to
+    /// deliver, or with nothing (a spurious wake-up, which drivers expect). If
+    /// the look takes the timer's event, it fires the due timers as well.
+    /// Costs one atomic load while no I/O source is registered.
+    ///
+    /// ```
+    /// let reactor = corio_reactor::Reactor::get();
+    /// // Nothing is registered: a look wakes nobody.
+    /// if let Some(n) = reactor.poll_beside() {
+    ///     assert_eq!(n, 0);
+    /// }
+    /// ```
+    pub fn poll_beside(&self) -> Option<usize> {
+        if !sys::CAN_POLL_BESIDE {
+            return None;
+        }
+        if self.registered.load(Ordering::Relaxed) == 0 {
+            return Some(0);
+        }
+        let mut events = match self.beside.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::WouldBlock) => return None,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        };
+        let mut wakers = Vec::new();
+        events.clear();
+        if let Ok(timer) = sys::poll_beside(&self.poller, &mut events) {
+            if timer {
+                // Not `waiting_until`: that says how long the waiter waits.
+                let mut t = lock(&self.timers);
+                self.advance_timers(&mut t, self.tick_at(Instant::now()), &mut wakers);
+            }
+            self.deliver(&events, &mut wakers);
+        }
+        drop(events);
+        let n = wakers.len();
+        for w in wakers {
+            w.wake();
+        }
+        Some(n)
     }
 
     /// Wakes the thread blocked in [`try_drive`](Reactor::try_drive) (or makes
@@ -359,7 +431,7 @@ impl Reactor {
 
     /// Number of registered I/O sources (one per live `Async` / net object).
     pub fn registered_sources(&self) -> usize {
-        lock(&self.sources).len()
+        read(&self.sources).len()
     }
 
     /// Parks the calling thread until the thread holding the driver lock
@@ -536,7 +608,7 @@ impl Reactor {
     /// [`remove_io`](Reactor::remove_io)).
     pub(crate) fn insert_io(&'static self, fd: RawFd) -> io::Result<Arc<Source>> {
         let source = {
-            let mut sources = lock(&self.sources);
+            let mut sources = write(&self.sources);
             let entry = sources.vacant_entry();
             let source = Arc::new(Source::new(
                 fd,
@@ -558,7 +630,7 @@ impl Reactor {
         let added = unsafe { self.poller.add_with_mode(fd, interest, mode) };
         if let Err(e) = added {
             self.registered.fetch_sub(1, Ordering::Relaxed);
-            lock(&self.sources).try_remove(source.key);
+            write(&self.sources).try_remove(source.key);
             return Err(e);
         }
         self.ensure_driven();
@@ -567,7 +639,7 @@ impl Reactor {
 
     /// Deregisters a source (before its fd is closed).
     pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
-        lock(&self.sources).try_remove(source.key);
+        write(&self.sources).try_remove(source.key);
         // SAFETY: the fd is still open: Async drops its I/O object only after this.
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
         let deleted = self.poller.delete(fd);
@@ -600,6 +672,50 @@ mod tests {
         // never more than one entry, though.
         let listed = lock(&reactor.idle).iter().filter(|t| t.id() == me).count();
         assert!(listed <= 1, "listed {listed} times");
+    }
+
+    /// The driver lock's holder does not run (here the test holds it; in a program,
+    /// a thread its events woke that waits for a busy CPU): a look beside it
+    /// delivers the readiness that arrived meanwhile.
+    #[test]
+    fn a_look_beside_a_driver_that_does_not_run_delivers_readiness(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use std::io::Write;
+        use std::os::unix::io::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Context, Wake};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        // A reactor of its own, which the test drives (no fallback thread).
+        let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
+        reactor.external.fetch_add(1, Ordering::SeqCst);
+        let (a, mut b) = UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        let source = reactor.insert_io(a.as_raw_fd())?;
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        // A new source counts as ready (nothing known yet): a read that would
+        // block clears that, as `Async` does.
+        if let Poll::Ready(tick) = source.poll_ready(crate::source::READ, &mut cx) {
+            source.clear_ready(crate::source::READ, tick?);
+        }
+        assert!(source.poll_ready(crate::source::READ, &mut cx).is_pending());
+        let held = lock(&reactor.driver);
+        assert_eq!(reactor.poll_beside(), Some(0), "nothing has arrived yet");
+        b.write_all(b"x")?;
+        assert_eq!(reactor.poll_beside(), Some(1));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(source.poll_ready(crate::source::READ, &mut cx).is_ready());
+        drop(held);
+        reactor.remove_io(&source)?;
+        Ok(())
     }
 
     /// A waker sets its target's flag and notifies while another thread waits in the

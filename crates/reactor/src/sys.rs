@@ -28,6 +28,24 @@ pub(crate) struct SourceEvent {
 /// `polling`'s other backends do not.
 pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
+/// [`poll_beside`] works: the poller can be asked while another thread waits in it.
+pub(crate) const CAN_POLL_BESIDE: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// A zero-timeout look beside the waiting thread (see `Poller::poll_beside` in
+/// epoll.rs): the I/O events go to `events`; returns whether the timer fired.
+/// Elsewhere no events.
+pub(crate) fn poll_beside(poller: &Poller, events: &mut Events) -> io::Result<bool> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        poller.poll_beside(events)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (poller, events);
+        Ok(false)
+    }
+}
+
 /// The events of the last wait.
 pub(crate) fn hits(events: &Events) -> impl Iterator<Item = SourceEvent> + '_ {
     #[cfg(any(target_os = "linux", target_os = "android"))]

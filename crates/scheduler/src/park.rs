@@ -16,6 +16,8 @@
 //! 4. While every worker is busy, each one calls [`Park::poll_ready`] every 61 ticks
 //!    (the same period as the injector check), unless a worker is already waiting in
 //!    the hook, so I/O and timers are delivered even when nobody is idle.
+//! 5. An idle worker that finds the hook taken calls [`Park::poll_beside`] before it
+//!    parks on its own parker, and does not park if that woke tasks.
 //!
 //! Wakers fired from inside `park`/`poll_ready` on a worker thread schedule their tasks
 //! on that worker's local queue, which is where the worker looks first when `park`
@@ -68,4 +70,10 @@ pub trait Park: Send + Sync + 'static {
     /// Non-blocking: deliver whatever is ready. Called by busy workers every ~61 ticks
     /// so I/O and timers are not starved when no worker is idle.
     fn poll_ready(&self);
+
+    /// Non-blocking, called by a worker about to sleep on its own parker because
+    /// another thread is in [`park`](Park::park): deliver what is ready without
+    /// getting in that thread's way (it may have been woken and not run yet, which
+    /// on a busy CPU takes milliseconds). The default does nothing.
+    fn poll_beside(&self) {}
 }

@@ -20,7 +20,9 @@
 //!    on the last pass, take the LIFO slot of a victim that has not finished a poll
 //!    since the search began (it is stuck in a long poll).
 //! 3. **Park** ([`WorkerCx::park`]), following idle rule 4; one parked worker at a time
-//!    may wait in the park hook instead of its own parker.
+//!    may wait in the park hook instead of its own parker. A worker that finds the hook
+//!    taken first looks beside it ([`Park::poll_beside`](crate::Park::poll_beside)) and
+//!    stays awake if that woke tasks.
 //!
 //! A task runs with [`corio_core::Runnable::run`], which polls it once with a fresh
 //! cooperative budget (`corio_core::coop`, 128 units) and catches its panics: a hot task
@@ -570,8 +572,19 @@ impl WorkerCx {
                     && !self.main_woken()
                     && !self.local.has_ready()
             };
-            if shared.wait_in_hook(&**hook, &self.remote().in_hook, may_wait, None) == Some(true) {
-                return;
+            match shared.wait_in_hook(&**hook, &self.remote().in_hook, may_wait, None) {
+                Some(true) => return,
+                Some(false) => {}
+                None => {
+                    // Another worker holds the hook. It may be one that its events
+                    // already woke but that waits for a CPU (beside busy threads, for
+                    // milliseconds): deliver what is ready rather than sleep beside it.
+                    // Woken tasks land in this worker's queue; the caller sees them.
+                    hook.poll_beside();
+                    if self.has_local_work() {
+                        return;
+                    }
+                }
             }
         }
         self.core.parker.park();

@@ -22,6 +22,7 @@ struct TestHook {
     max_inside: AtomicUsize,
     parks: AtomicUsize,
     polls: AtomicUsize,
+    looks: AtomicUsize,
 }
 
 impl Park for TestHook {
@@ -52,6 +53,10 @@ impl Park for TestHook {
 
     fn poll_ready(&self) {
         self.polls.fetch_add(1, SeqCst);
+    }
+
+    fn poll_beside(&self) {
+        self.looks.fetch_add(1, SeqCst);
     }
 }
 
@@ -158,5 +163,21 @@ fn a_ping_pong_through_the_lifo_slot_still_polls_the_hook() {
             a.await.unwrap();
             b.await.unwrap();
         });
+    });
+}
+
+/// Two idle workers: one waits in the hook, and the other, finding it taken, looks
+/// beside it before it sleeps on its own parker (that look delivers events the
+/// hook's holder was woken for but cannot deliver while it waits for a CPU).
+#[test]
+fn an_idle_worker_that_finds_the_hook_taken_looks_beside_it() {
+    with_timeout(60, || {
+        let (hook, ex) = executor_with_hook(2);
+        assert_eq!(ex.block_on(async { 7 }), 7);
+        // Every wait below is bounded by `with_timeout`.
+        while hook.inside.load(SeqCst) == 0 || hook.looks.load(SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(hook.max_inside.load(SeqCst), 1);
     });
 }

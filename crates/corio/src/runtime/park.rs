@@ -125,6 +125,10 @@ impl Park for ReactorPark {
     fn poll_ready(&self) {
         let _ = Reactor::get().try_drive(Some(Duration::ZERO));
     }
+
+    fn poll_beside(&self) {
+        let _ = Reactor::get().poll_beside();
+    }
 }
 
 /// A poisoned lock only means a panic elsewhere; the `Option<Thread>` is still whole.
