@@ -381,14 +381,15 @@ impl Reactor {
         };
         let mut wakers = Vec::new();
         events.clear();
-        if let Ok(timer) = sys::poll_beside(&self.poller, &mut events) {
-            if timer {
-                // Not `waiting_until`: that says how long the waiter waits.
-                let mut t = lock(&self.timers);
-                self.advance_timers(&mut t, self.tick_at(Instant::now()), &mut wakers);
-            }
-            self.deliver(&events, &mut wakers);
+        // An error may come after the events were taken (passing a wake-up on to the
+        // waiter failed): deliver them anyway, and fire due timers in case the timer's
+        // event was among them (edge-triggered events are reported once).
+        if !matches!(sys::poll_beside(&self.poller, &mut events), Ok(false)) {
+            // Not `waiting_until`: that says how long the waiter waits.
+            let mut t = lock(&self.timers);
+            self.advance_timers(&mut t, self.tick_at(Instant::now()), &mut wakers);
         }
+        self.deliver(&events, &mut wakers);
         drop(events);
         let n = wakers.len();
         for w in wakers {
