@@ -57,6 +57,7 @@ pub(crate) struct Enter {
 }
 
 /// Marks `header` as this thread's current task with a fresh budget.
+#[inline]
 pub(crate) fn enter(header: NonNull<Header>) -> Enter {
     CONTEXT.with(|cx| Enter {
         prev_task: cx.current.replace(Some(header)),
@@ -65,6 +66,7 @@ pub(crate) fn enter(header: NonNull<Header>) -> Enter {
 }
 
 impl Drop for Enter {
+    #[inline]
     fn drop(&mut self) {
         CONTEXT.with(|cx| {
             cx.current.set(self.prev_task);

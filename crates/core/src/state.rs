@@ -145,33 +145,43 @@ impl Snapshot {
     fn has(self, bit: usize) -> bool {
         self.0 & bit != 0
     }
+    #[inline]
     pub(crate) fn is_running(self) -> bool {
         self.has(RUNNING)
     }
+    #[inline]
     pub(crate) fn is_complete(self) -> bool {
         self.has(COMPLETE)
     }
+    #[inline]
     pub(crate) fn is_notified(self) -> bool {
         self.has(NOTIFIED)
     }
+    #[inline]
     pub(crate) fn is_cancelled(self) -> bool {
         self.has(CANCELLED)
     }
+    #[inline]
     pub(crate) fn is_join_interested(self) -> bool {
         self.has(JOIN_INTEREST)
     }
+    #[inline]
     pub(crate) fn is_join_waker_set(self) -> bool {
         self.has(JOIN_WAKER)
     }
+    #[inline]
     pub(crate) fn ref_count(self) -> usize {
         self.0 >> FLAG_BITS
     }
+    #[inline]
     fn with(self, bit: usize) -> Snapshot {
         Snapshot(self.0 | bit)
     }
+    #[inline]
     fn without(self, bit: usize) -> Snapshot {
         Snapshot(self.0 & !bit)
     }
+    #[inline]
     fn ref_add(self, n: usize) -> Snapshot {
         if self.ref_count() > MAX_REFS - n {
             // Unreachable without leaking ~2^57 wakers; wrapping would free a live task.
@@ -179,6 +189,7 @@ impl Snapshot {
         }
         Snapshot(self.0 + n * REF_ONE)
     }
+    #[inline]
     fn ref_sub_one(self) -> Snapshot {
         debug_assert!(self.ref_count() > 0, "task reference count underflow");
         Snapshot(self.0 - REF_ONE)
@@ -215,6 +226,7 @@ pub(crate) enum ToRunning {
 
 /// `Runnable::run` (`cancel = false`) or `drop(Runnable)` (`cancel = true`).
 /// Requires `NOTIFIED` (the caller is the `Runnable`).
+#[inline]
 pub(crate) fn transition_to_running(
     s: Snapshot,
     cancel: bool,
@@ -256,6 +268,7 @@ pub(crate) enum ToIdle {
 /// After a poll returned `Pending`. Requires `RUNNING` (held by the caller). Releases the
 /// Runnable's reference in the same step (one atomic operation instead of two, as tokio
 /// does), except when it is needed as the guard of the reschedule (`keep_guard`).
+#[inline]
 pub(crate) fn transition_to_idle(s: Snapshot, keep_guard: bool) -> (Option<Snapshot>, ToIdle) {
     debug_assert!(s.is_running() && !s.is_complete(), "{s:?}");
     if s.is_cancelled() {
@@ -299,6 +312,7 @@ pub(crate) enum ToComplete {
 /// owed reschedule that no longer makes sense: it is cleared and its reference released here
 /// (the caller still holds its own, so this never frees). A canceller that set `RUNNING` from
 /// idle does not own `NOTIFIED` (a real `Runnable` may be queued; it will see `COMPLETE`).
+#[inline]
 pub(crate) fn transition_to_complete(
     s: Snapshot,
     result_is_cancelled: bool,
@@ -338,6 +352,7 @@ pub(crate) enum Notify {
 }
 
 /// `Waker::wake_by_ref`. `guard`: also take a guard reference for the schedule call.
+#[inline]
 pub(crate) fn transition_to_notified_by_ref(
     s: Snapshot,
     guard: bool,
@@ -354,6 +369,7 @@ pub(crate) fn transition_to_notified_by_ref(
 
 /// `Waker::wake`: consumes the waker's reference (it becomes the owed Runnable's, the guard
 /// of the schedule call, or is released).
+#[inline]
 pub(crate) fn transition_to_notified_by_val(s: Snapshot) -> (Option<Snapshot>, Notify) {
     if s.is_complete() || s.is_notified() || s.is_cancelled() {
         let next = s.ref_sub_one();
@@ -490,6 +506,7 @@ impl State {
 
     /// Current snapshot (Acquire: pairs with the Release of the transition that set it, so
     /// e.g. seeing `COMPLETE` makes the stored output visible).
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.val.load(Ordering::Acquire))
     }
@@ -521,6 +538,7 @@ impl State {
     }
 
     /// Takes one more reference (a waker clone).
+    #[inline]
     pub(crate) fn ref_inc(&self) {
         // Relaxed is enough: the new reference is made from an existing one, which already
         // keeps the task alive (the same argument as `Arc::clone`).
@@ -532,6 +550,7 @@ impl State {
 
     /// Releases one reference; returns the snapshot after the release. If its count is zero,
     /// the caller was the last and must free the task.
+    #[inline]
     pub(crate) fn ref_dec(&self) -> Snapshot {
         // AcqRel: Release publishes this handle's writes to whoever frees the task; Acquire
         // (needed only by the last one) makes everyone's writes visible before freeing.

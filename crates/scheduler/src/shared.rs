@@ -193,6 +193,7 @@ pub(crate) struct OutsideCounters {
 
 impl Shared {
     /// Schedules `runnable` (see the module docs for where it goes).
+    #[inline]
     pub(crate) fn schedule(&self, runnable: Runnable, to_back: bool) {
         let remote = context::with_worker(|cx| match cx {
             Some(cx) if cx.belongs_to(self) => {
@@ -434,6 +435,7 @@ impl Shared {
 pub(crate) struct Scheduler(pub(crate) crate::sync::Arc<Shared>);
 
 impl Schedule for Scheduler {
+    #[inline]
     fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
         self.0
             .schedule(runnable, info.woken_while_running || info.woken_by_join);
