@@ -133,41 +133,58 @@ fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
 }
 
 /// The setups, in the order they run in each round.
-const SETUPS: [&str; 5] = [
-    "corio, 1 worker",
-    "tokio, 1 worker",
-    "corio, 2 workers",
-    "tokio, 2 workers",
-    "corio, split",
-];
-/// The reference of the ratios: the peer benchmark's best peer on this workload.
-const REFERENCE: usize = 3;
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    CorioOneWorker,
+    TokioOneWorker,
+    CorioTwoWorkers,
+    TokioTwoWorkers,
+    CorioSplit,
+}
+
+impl Setup {
+    const ALL: [Setup; 5] = [
+        Setup::CorioOneWorker,
+        Setup::TokioOneWorker,
+        Setup::CorioTwoWorkers,
+        Setup::TokioTwoWorkers,
+        Setup::CorioSplit,
+    ];
+    /// The reference of the ratios: the peer benchmark's best peer on this workload.
+    const REFERENCE: Setup = Setup::TokioTwoWorkers;
+
+    fn name(self) -> &'static str {
+        match self {
+            Setup::CorioOneWorker => "corio, 1 worker",
+            Setup::TokioOneWorker => "tokio, 1 worker",
+            Setup::CorioTwoWorkers => "corio, 2 workers",
+            Setup::TokioTwoWorkers => "tokio, 2 workers",
+            Setup::CorioSplit => "corio, split",
+        }
+    }
+
+    /// Starts the setup's runtimes; the closure does one run.
+    fn start(self) -> Box<dyn FnMut() -> Duration> {
+        match self {
+            Setup::CorioOneWorker | Setup::CorioTwoWorkers => {
+                let rt = corio_rt(if self == Setup::CorioOneWorker { 1 } else { 2 });
+                Box::new(move || run_corio(&rt, &rt, STAGES))
+            }
+            Setup::CorioSplit => {
+                let (left, right) = (corio_rt(1), corio_rt(1));
+                Box::new(move || run_corio(&left, &right, CUT))
+            }
+            Setup::TokioOneWorker | Setup::TokioTwoWorkers => {
+                let rt = tokio_rt(if self == Setup::TokioOneWorker { 1 } else { 2 });
+                Box::new(move || run_tokio(&rt))
+            }
+        }
+    }
+}
 
 /// The median of `runs` runs of one setup, in ns per hop (after one warm-up run).
-fn measure(setup: &str, runs: usize) -> f64 {
-    let mut one: Box<dyn FnMut() -> Duration> = match setup {
-        "corio, 1 worker" => {
-            let rt = corio_rt(1);
-            Box::new(move || run_corio(&rt, &rt, STAGES))
-        }
-        "corio, 2 workers" => {
-            let rt = corio_rt(2);
-            Box::new(move || run_corio(&rt, &rt, STAGES))
-        }
-        "corio, split" => {
-            let (left, right) = (corio_rt(1), corio_rt(1));
-            Box::new(move || run_corio(&left, &right, CUT))
-        }
-        "tokio, 1 worker" => {
-            let rt = tokio_rt(1);
-            Box::new(move || run_tokio(&rt))
-        }
-        "tokio, 2 workers" => {
-            let rt = tokio_rt(2);
-            Box::new(move || run_tokio(&rt))
-        }
-        other => unreachable!("unknown setup {other}"),
-    };
+fn measure(setup: Setup, runs: usize) -> f64 {
+    let mut one = setup.start();
     black_box(one());
     let mut ns: Vec<f64> = (0..runs)
         .map(|_| one().as_nanos() as f64 / (STAGES * TOKENS) as f64)
@@ -195,19 +212,22 @@ fn main() {
         "== channel_ring placement: {STAGES} stages, {TOKENS} tokens, {rounds} alternating rounds \
          of {runs} runs (ns per hop, median of the rounds' medians)"
     );
-    let mut figures = vec![Vec::with_capacity(rounds); SETUPS.len()];
+    let mut figures = vec![Vec::with_capacity(rounds); Setup::ALL.len()];
     for _ in 0..rounds {
-        for (i, setup) in SETUPS.iter().enumerate() {
-            figures[i].push(measure(setup, runs));
+        for (i, setup) in Setup::ALL.iter().enumerate() {
+            figures[i].push(measure(*setup, runs));
         }
     }
     let medians: Vec<f64> = figures.iter_mut().map(|f| median(f)).collect();
-    let reference = medians[REFERENCE];
-    for ((setup, m), f) in SETUPS.iter().zip(&medians).zip(&figures) {
+    let reference_at = Setup::ALL.iter().position(|s| *s == Setup::REFERENCE);
+    let reference = medians[reference_at.expect("the reference is one of the setups")];
+    for ((setup, m), f) in Setup::ALL.iter().zip(&medians).zip(&figures) {
+        // `median` sorted each setup's figures: the first and last are its range.
         let (lo, hi) = (f[0], f[f.len() - 1]);
         println!(
-            "{setup:<17} {m:>7.1} ns/hop  ({lo:.1}-{hi:.1})  / {}: {:.3}",
-            SETUPS[REFERENCE],
+            "{:<17} {m:>7.1} ns/hop  ({lo:.1}-{hi:.1})  / {}: {:.3}",
+            setup.name(),
+            Setup::REFERENCE.name(),
             m / reference
         );
     }

@@ -112,6 +112,10 @@
 
 use crate::sync::{AtomicUsize, Ordering};
 
+// Everything below that the task code calls is `#[inline]`: `Harness<F, S, L>` is
+// monomorphised in the crate that spawns, and without the attribute each transition and
+// reference count change would be a call across crates (no LTO in users' builds).
+
 /// A thread holds the stage (polling or dropping the future).
 pub(crate) const RUNNING: usize = 0b00_0001;
 /// The future is gone and the result is stored (or was consumed).
